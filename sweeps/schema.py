@@ -56,7 +56,8 @@ SPEC_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
 TB_DIR = "tb"
 
-STATUSES = ("completed", "diverged", "errored", "running", "pending")
+STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
+# stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.
 
 TRIAL_CORE = pa.schema([
     ("trial_id", pa.string()),

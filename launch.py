@@ -1,0 +1,230 @@
+#!/usr/bin/env python
+"""hinr-sweeps command line: run, resume, inspect and report HyperINR sweeps.
+
+Start here (the demo: a real ablation on the offline MNIST subset, about 10 minutes on 2 cores):
+
+    python launch.py run sweeps/demo.yaml
+
+Other commands:
+
+    python launch.py run SWEEP.yaml [--address auto] [--results DIR] [--set key=value ...]
+                                    [--max-concurrent N] [--dry-run] [--overwrite]
+    python launch.py resume RESULTS_DIR [--address auto]
+    python launch.py status RESULTS_DIR
+    python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
+
+Results go to results/<sweep name>/ (trials.parquet, epochs/, tb/, tune/, sweep.yaml).
+TensorBoard: tensorboard --logdir results/<sweep name>/tb
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="launch.py", description=__doc__.split("\n\n")[0],
+        epilog="demo first:  python launch.py run sweeps/demo.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run a sweep file (embedded Ray unless --address)")
+    run.add_argument("sweep", help="a sweep YAML file, e.g. sweeps/demo.yaml")
+    run.add_argument("--address", help="join a Ray cluster: 'auto' or host:port (default: embedded)")
+    run.add_argument("--results", help="results directory (default: results/<sweep name>)")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config field (epochs=2) or spec path (budget.max_concurrent=2)")
+    run.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
+    run.add_argument("--dry-run", action="store_true", help="print the trials and exit; writes nothing")
+    run.add_argument("--overwrite", action="store_true",
+                     help="replace a results directory that holds a different sweep")
+
+    resume = sub.add_parser("resume", help="continue an interrupted sweep")
+    resume.add_argument("results_dir")
+    resume.add_argument("--address")
+
+    status = sub.add_parser("status", help="trials by status, best so far, what remains")
+    status.add_argument("results_dir")
+
+    report = sub.add_parser("report", help="tables, figures and an HTML/Markdown report")
+    report.add_argument("results_dirs", nargs="+")
+    report.add_argument("-o", "--out")
+    report.add_argument("--format", choices=("md", "html", "both"), default="both")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from sweeps.spec import SpecError, load_spec
+
+    try:
+        spec = load_spec(args.sweep, args.overrides)
+    except SpecError as err:
+        return _fail(str(err))
+    if args.max_concurrent is not None and args.max_concurrent < 0:
+        return _fail("--max-concurrent: allowed integers >= 0")
+    results_dir = Path(args.results or Path("results") / spec.name)
+    if args.dry_run:
+        print_dry_run(spec, results_dir)
+        return 0
+    refusal = check_results_dir(spec, results_dir, args.overwrite)
+    if refusal:
+        return _fail(refusal)
+
+    from sweeps.run import SweepError, run_sweep, write_spec
+
+    try:
+        writable_check(results_dir)
+        if args.overwrite and results_dir.exists():
+            import shutil
+            shutil.rmtree(results_dir)
+        write_spec(spec, results_dir, ["launch.py"] + sys.argv[1:])
+        run_sweep(spec, results_dir, args.address, args.max_concurrent)
+    except SweepError as err:
+        return _fail(str(err))
+    summary(results_dir)
+    return 0
+
+
+def writable_check(results_dir: Path) -> None:
+    from sweeps.run import SweepError
+
+    probe = results_dir if results_dir.exists() else results_dir.parent
+    while not probe.exists():
+        probe = probe.parent
+    import os
+    if not os.access(probe, os.W_OK):
+        raise SweepError(f"{probe}: results directory is not writable")
+
+
+def check_results_dir(spec, results_dir: Path, overwrite: bool) -> str | None:
+    """Refuse to mix two sweeps in one directory, and to overwrite without being told."""
+    from sweeps import schema
+
+    existing = results_dir / schema.SPEC_FILE
+    if results_dir.exists() and any(results_dir.iterdir()) and not existing.exists() and not overwrite:
+        return (f"{results_dir}: exists and is not a sweep results directory; choose --results "
+                "elsewhere or pass --overwrite")
+    if not existing.exists() or overwrite:
+        return None
+    import yaml
+    doc = yaml.safe_load(existing.read_text()) or {}
+    doc.pop("provenance", None)
+    if doc != spec.raw:
+        return (f"{results_dir}: already holds a different sweep ({existing}); pass --overwrite, "
+                "--results NEW_DIR, or a new name")
+    return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
+            f"{results_dir} (or pass --overwrite to start again)")
+
+
+def print_dry_run(spec, results_dir: Path) -> None:
+    rows = spec.trial_configs()
+    keys = list(rows[0]) if rows else []
+    print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
+          f"{spec.scheduler['type']} scheduler), preset {spec.preset}, "
+          f"{spec.base_config.epochs} epochs each, resources {spec.resources}")
+    if spec.search != "grid":
+        print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
+    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+    print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
+    for r in rows:
+        print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
+    print(f"results would go to {results_dir}")
+
+
+def summary(results_dir: Path) -> None:
+    import pyarrow.parquet as pq
+    from sweeps import schema
+
+    path = results_dir / schema.TRIALS_FILE
+    if not path.exists():
+        print(f"no trial finished; see {results_dir / schema.TUNE_DIR}")
+        return
+    trials = pq.read_table(path).to_pylist()
+    counts: dict[str, int] = {}
+    for t in trials:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    best = max((t for t in trials if t.get("metric.test_psnr") is not None),
+               key=lambda t: t["metric.test_psnr"], default=None)
+    print(f"\n{len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if best:
+        accs = ", ".join(f"{k[7:]} {best[k]:.4f}" for k in ("metric.latent_acc", "metric.weight_acc",
+                                                          "metric.joint_acc") if best.get(k) is not None)
+        print(f"best test PSNR {best['metric.test_psnr']:.2f} dB (trial {best['trial_id']}"
+              f"{'; ' + accs if accs else ''})")
+    print(f"results:     {results_dir}/trials.parquet, {results_dir}/epochs/")
+    print(f"tensorboard: tensorboard --logdir {results_dir}/tb")
+    print(f"report:      python launch.py report {results_dir}")
+
+
+def cmd_resume(args) -> int:
+    from sweeps.run import SweepError, resume_sweep
+
+    results_dir = Path(args.results_dir)
+    try:
+        resume_sweep(results_dir, args.address)
+    except SweepError as err:
+        return _fail(str(err))
+    summary(results_dir)
+    return 0
+
+
+def cmd_status(args) -> int:
+    from sweeps.run import SweepError, read_spec
+
+    results_dir = Path(args.results_dir)
+    try:
+        spec = read_spec(results_dir)
+    except SweepError as err:
+        return _fail(str(err))
+    import pyarrow.parquet as pq
+    from sweeps import schema
+
+    path = results_dir / schema.TRIALS_FILE
+    trials = pq.read_table(path).to_pylist() if path.exists() else []
+    counts = {s: sum(t["status"] == s for t in trials) for s in schema.STATUSES}
+    print(f"sweep {spec.name} in {results_dir}: {len(trials)} of {spec.num_trials()} trials started")
+    print("  " + ", ".join(f"{s} {n}" for s, n in counts.items() if n))
+    metric, mode = spec.metric[0], spec.mode[0]
+    scored = [t for t in trials if t.get(f"metric.{metric}") is not None]
+    if scored:
+        pick = max if mode == "max" else min
+        best = pick(scored, key=lambda t: t[f"metric.{metric}"])
+        print(f"  best {metric} ({mode}): {best[f'metric.{metric}']:.4f} in {best['trial_id']}")
+    remaining = spec.num_trials() - counts["completed"] - counts["stopped"] - counts["diverged"]
+    print(f"  remaining: {remaining} trial(s)"
+          + (f"; continue with: python launch.py resume {results_dir}" if remaining else ""))
+    return 0
+
+
+def cmd_report(args) -> int:
+    for d in args.results_dirs:
+        if not Path(d).is_dir():
+            return _fail(f"{d}: no such results directory")
+    from analysis.__main__ import main as analysis_main
+
+    argv = list(args.results_dirs) + ["--format", args.format] + (["-o", args.out] if args.out else [])
+    return analysis_main(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
+            "report": cmd_report}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,163 @@
+"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (sweeps/schema.py).
+
+Every reported epoch is written to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
+restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
+``trials.parquet`` is rewritten (atomically) when a trial starts, finishes, fails or diverges,
+and at most every ``flush_seconds`` in between.  On setup (also after ``Tuner.restore``) the
+callback reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+from ray import tune
+
+from . import schema
+
+# Keys Tune adds to every result, and ours that are columns of their own, not metrics.
+NOT_METRICS = {"status", "device", "hostname", "error", "diverged_epoch", "diverged_step",
+               "epoch", "done", "trial_id", "experiment_tag", "date", "timestamp", "pid",
+               "node_ip", "time_this_iter_s", "time_total_s", "training_iteration",
+               "time_since_restore", "iterations_since_restore", "checkpoint_dir_name",
+               "should_checkpoint", "config"}
+
+
+def metric_items(result: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in result.items():
+        if key in NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        out[schema.METRIC_PREFIX + key] = float(value) if math.isfinite(value) else None
+    return out
+
+
+class ParquetResults(tune.Callback):
+    def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0):
+        self.results_dir = str(results_dir)
+        self.sweep = sweep
+        self.flush_seconds = flush_seconds
+        self._reset()
+
+    def _reset(self) -> None:
+        self.trials: dict[str, dict[str, Any]] = {}
+        self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
+        self._last_flush = 0.0
+
+    # ---------------------------------------------------------------- paths and loading
+    @property
+    def root(self) -> Path:
+        return Path(self.results_dir)
+
+    def _epoch_path(self, trial_id: str) -> Path:
+        return self.root / schema.EPOCHS_DIR / f"{trial_id}.parquet"
+
+    def setup(self, **info) -> None:
+        """Reload what earlier runs of this sweep wrote (a resume continues those files)."""
+        self._reset()
+        path = self.root / schema.TRIALS_FILE
+        if path.exists():
+            for row in pq.read_table(path).to_pylist():
+                self.trials[row["trial_id"]] = row
+
+    def _epochs_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
+        if trial_id not in self.epochs:
+            path = self._epoch_path(trial_id)
+            rows = pq.read_table(path).to_pylist() if path.exists() else []
+            self.epochs[trial_id] = {int(r["epoch"]): r for r in rows}
+        return self.epochs[trial_id]
+
+    # ---------------------------------------------------------------- rows
+    def _trial_row(self, trial) -> dict[str, Any]:
+        row = self.trials.get(trial.trial_id)
+        if row is None:
+            row = {"trial_id": trial.trial_id, "sweep": self.sweep, "status": "pending",
+                   "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
+            for key, value in trial.config.items():
+                if isinstance(value, (str, int, float, bool)):
+                    row[schema.CONFIG_PREFIX + key.strip("_")] = value
+            self.trials[trial.trial_id] = row
+        row["retries"] = int(getattr(trial, "num_failures", 0) or 0)
+        return row
+
+    def _write_trials(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.flush_seconds:
+            return
+        self._last_flush = now
+        rows = list(self.trials.values())
+        if rows:
+            schema.write_atomic(schema.build_table(rows, schema.TRIAL_CORE),
+                                self.root / schema.TRIALS_FILE)
+
+    # ---------------------------------------------------------------- Tune hooks
+    def on_trial_start(self, iteration, trials, trial, **info):
+        row = self._trial_row(trial)
+        if row["status"] in ("pending", "errored"):
+            row["status"] = "running"
+        self._write_trials(force=True)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        row = self._trial_row(trial)
+        row["node"] = result.get("node_ip") or result.get("hostname")
+        row["device"] = result.get("device")
+        if result.get("status") == "diverged":
+            row.update(status="diverged", error=result.get("error"),
+                       diverged_epoch=int(result["diverged_epoch"]),
+                       diverged_step=int(result["diverged_step"]))
+            self._write_trials(force=True)
+            return
+        epoch = int(result["epoch"])
+        metrics = metric_items(result)
+        epochs = self._epochs_of(trial.trial_id)
+        epochs[epoch] = {"trial_id": trial.trial_id, "sweep": self.sweep, "epoch": epoch,
+                         "wall_seconds": float(result.get("trial_seconds", 0.0)), **metrics}
+        # Older epochs past this one belong to a run that was rolled back to a checkpoint.
+        for stale in [e for e in epochs if e > epoch]:
+            del epochs[stale]
+        schema.write_atomic(schema.build_table(list(epochs.values()), schema.EPOCH_CORE),
+                            self._epoch_path(trial.trial_id))
+        row.update(metrics)
+        row["epochs_done"] = epoch
+        row["wall_seconds"] = float(result.get("trial_seconds", 0.0))
+        row["status"] = "completed" if result.get("status") == "completed" else "running"
+        self._write_trials(force=row["status"] == "completed")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        row = self._trial_row(trial)
+        if row["status"] == "running":  # ended before its last epoch: a scheduler stopped it
+            row["status"] = "stopped"
+        self._write_trials(force=True)
+
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self._trial_row(trial)
+        self._write_trials(force=True)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        row = self._trial_row(trial)
+        row["status"] = "errored"
+        row["error"] = _error_message(trial)
+        self._write_trials(force=True)
+
+    def on_experiment_end(self, trials, **info):
+        for trial in trials:
+            self._trial_row(trial)
+        self._write_trials(force=True)
+
+
+def _error_message(trial) -> str:
+    """The last line of the trial's error (the exception), not the whole traceback."""
+    text = ""
+    path = getattr(trial, "error_file", None)
+    try:
+        if path and Path(path).exists():
+            text = Path(path).read_text()
+    except OSError:
+        pass
+    text = text or str(getattr(trial, "error_msg", "") or "")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "unknown error"

@@ -1,0 +1,217 @@
+"""run_sweep: a SweepSpec -> a Ray Tune Tuner (search, scheduler, resources, callbacks) -> results.
+
+Embedded by default (``ray.init`` on this machine, bound to 127.0.0.1, no dashboard); with an
+address (``auto`` or ``host:port``) it joins an existing cluster.  ``resume_sweep`` restores the
+Tuner from ``<results>/tune`` (errored trials retried) with the same trainable and callbacks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+# The classic table reporter shows the columns we choose; the newer one ignores them.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# Final-only metrics (latent_acc, ...) are absent from per-epoch results; Tune must not reject them.
+os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
+# One checkpoint per epoch per trial is by design; the snapshot-frequency warning is noise here.
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+import yaml  # noqa: E402
+from ray import tune  # noqa: E402
+
+from hinr import data as hinr_data  # noqa: E402
+
+from . import schema  # noqa: E402
+from .results import ParquetResults  # noqa: E402
+from .spec import SweepSpec, parse_spec  # noqa: E402
+from .trial import SEED_INDEX, train_hinr  # noqa: E402
+
+PROGRESS_METRICS = ["epoch", "test_psnr", "train_loss", "latent_acc", "weight_acc", "joint_acc"]
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start (cluster too small, results dir unusable); one-line message."""
+
+
+# ------------------------------------------------------------------------------ search space
+def _domain(value: Any, search: str):
+    if isinstance(value, list):
+        return tune.grid_search(value) if search == "grid" else tune.choice(value)
+    (kind, args), = value.items()
+    return {"choice": lambda: tune.choice(args), "uniform": lambda: tune.uniform(*args),
+            "loguniform": lambda: tune.loguniform(*args),
+            "randint": lambda: tune.randint(*args)}[kind]()
+
+
+def param_space(spec: SweepSpec) -> dict[str, Any]:
+    space: dict[str, Any] = {"preset": spec.preset, **spec.base}
+    for key, value in spec.axes.items():
+        space[key] = _domain(value, spec.search)
+    if spec.search == "grid":
+        space["seed"] = tune.grid_search(spec.seeds)
+    else:
+        space["seeds"] = list(spec.seeds)  # the Repeater's replicate k runs seeds[k]
+    return space
+
+
+def search_alg(spec: SweepSpec):
+    if spec.search == "grid":
+        return None
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    from .search import SeedRepeater
+
+    sampler = (optuna.samplers.RandomSampler(seed=0) if spec.search == "random"
+               else optuna.samplers.TPESampler(seed=0) if len(spec.metric) == 1
+               else optuna.samplers.NSGAIISampler(seed=0))
+    metric = spec.metric if len(spec.metric) > 1 else spec.metric[0]
+    mode = spec.mode if len(spec.mode) > 1 else spec.mode[0]
+    searcher = OptunaSearch(metric=metric, mode=mode, sampler=sampler)
+    return SeedRepeater(searcher, repeat=len(spec.seeds))
+
+
+def scheduler(spec: SweepSpec, epochs: int):
+    if spec.scheduler["type"] != "asha":
+        return None
+    return tune.schedulers.ASHAScheduler(
+        metric=spec.metric[0], mode=spec.mode[0], time_attr="training_iteration",
+        max_t=epochs, grace_period=min(spec.scheduler.get("grace_period", 1), epochs),
+        reduction_factor=spec.scheduler.get("reduction_factor", 2))
+
+
+# ------------------------------------------------------------------------------ Ray
+def init_ray(address: str | None, spec: SweepSpec) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        # Embedded: nothing listens beyond loopback, no dashboard.
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1",
+                 configure_logging=False, log_to_driver=True)
+    check_resources(spec)
+
+
+def check_resources(spec: SweepSpec) -> None:
+    """Refuse a per-trial request that no node of the cluster can satisfy (Tune would wait
+    forever), naming the field and what the largest node has."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    best_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
+    best_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+    cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
+    if cpus > best_cpu or gpus > best_gpu:
+        raise SweepError(f"{spec.path}: resources: a trial asks for cpus={cpus:g}, gpus={gpus:g} but "
+                         f"the largest node has cpus={best_cpu:g}, gpus={best_gpu:g}")
+
+
+def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
+    """Load each dataset the sweep uses once on the driver; Tune puts it in the object store
+    (tune.with_parameters) so trials on a node share one copy instead of each loading its own."""
+    names = spec.axes.get("dataset", [spec.base_config.dataset])
+    if isinstance(names, dict):
+        names = list(names.values())[0]
+    base = spec.base_config
+    return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
+            for name in names}
+
+
+def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any]):
+    objectives = dict(zip(spec.metric, spec.mode))
+    fn = tune.with_parameters(train_hinr, data=data, results_dir=str(results_dir.resolve()),
+                              objectives=objectives)
+    return tune.with_resources(fn, {"cpu": spec.resources["cpus"], "gpu": spec.resources["gpus"]})
+
+
+def _reporter(spec: SweepSpec):
+    params = [k for k in spec.axes] + (["seed"] if spec.search == "grid" else [SEED_INDEX])
+    return tune.CLIReporter(metric_columns=PROGRESS_METRICS, parameter_columns=params,
+                            max_report_frequency=15, sort_by_metric=False)
+
+
+def _callbacks(spec: SweepSpec, results_dir: Path) -> list:
+    return [ParquetResults(str(results_dir), spec.name)]
+
+
+def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
+              max_concurrent: int | None = None) -> tune.ResultGrid:
+    init_ray(address, spec)
+    data = shared_datasets(spec)
+    epochs = spec.base_config.epochs
+    concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
+    alg = search_alg(spec)
+    tune_config = tune.TuneConfig(
+        search_alg=alg, scheduler=scheduler(spec, epochs),
+        num_samples=spec.num_samples if spec.search == "grid" else spec.num_trials(),
+        max_concurrent_trials=concurrent or None,
+        time_budget_s=spec.budget["time_limit_s"] or None)
+    run_config = tune.RunConfig(
+        name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
+        failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=_callbacks(spec, results_dir), progress_reporter=_reporter(spec), verbose=1)
+    tuner = tune.Tuner(trainable(spec, results_dir, data), param_space=param_space(spec),
+                       tune_config=tune_config, run_config=run_config)
+    return tuner.fit()
+
+
+def resume_sweep(results_dir: Path, address: str | None = None) -> tune.ResultGrid:
+    spec = read_spec(results_dir)
+    init_ray(address, spec)
+    data = shared_datasets(spec)
+    tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
+                               trainable(spec, results_dir, data),
+                               resume_unfinished=True, resume_errored=True)
+    return tuner.fit()
+
+
+# ------------------------------------------------------------------------------ sweep.yaml
+def read_spec(results_dir: Path) -> SweepSpec:
+    path = results_dir / schema.SPEC_FILE
+    if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
+        raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
+                         f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
+    doc = yaml.safe_load(path.read_text())
+    doc.pop("provenance", None)
+    return parse_spec(doc, str(path))
+
+
+def provenance(argv: list[str]) -> dict[str, Any]:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
+                                    text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    versions = {}
+    for pkg in ("torch", "torchvision", "ray", "optuna", "pyarrow", "tensorboard"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"git_commit": commit, "git_dirty": dirty, "command": " ".join(argv),
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "host": platform.node(), "packages": versions}
+
+
+def write_spec(spec: SweepSpec, results_dir: Path, argv: list[str] | None = None) -> None:
+    doc = dict(spec.raw)
+    doc["provenance"] = provenance(argv or sys.argv)
+    results_dir.mkdir(parents=True, exist_ok=True)
+    tmp = results_dir / f".{schema.SPEC_FILE}.tmp"
+    tmp.write_text(f"# The sweep as run (resolved); python launch.py resume {results_dir}\n"
+                   + yaml.safe_dump(doc, sort_keys=False))
+    tmp.replace(results_dir / schema.SPEC_FILE)

@@ -1,0 +1,391 @@
+"""A YAML sweep file -> a validated ``SweepSpec``.
+
+Every error is a ``SpecError`` whose one-line message names the file, the field and what is
+allowed; it is raised before anything starts or is written.  The file format::
+
+    name: demo                       # results go to results/<name>/ by default
+    base: {preset: small, epochs: 4} # a preset (paper | small | tiny) + ExperimentConfig overrides
+    axes:                            # the ablation factors, any ExperimentConfig field
+      a2: [1.0, 100.0]               #   a grid (list) ...
+      lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
+    seeds: [0, 1]                    # replicates of every point (a grid axis, never averaged away)
+    search: grid                     # grid | random | optuna
+    metric: test_psnr                # what search and scheduler optimise (or a list for optuna)
+    mode: max                        # max | min (a list matching metric for optuna)
+    scheduler: fifo                  # fifo | {type: asha, grace_period: 1, reduction_factor: 2}
+    resources: {cpus: 1, gpus: 0}    # per trial; gpus may be a fraction (0.25: 4 trials per GPU)
+    budget: {num_samples: 1, max_concurrent: 0, time_limit_s: 0, max_failures: 2}
+
+``num_samples`` repeats the search (grid: the whole grid; random/optuna: points drawn).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hinr.config import DATASETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
+
+TOP_KEYS = ("name", "base", "axes", "seeds", "search", "metric", "mode", "scheduler",
+            "resources", "budget")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+SEARCHES = ("grid", "random", "optuna")
+SCHEDULERS = ("fifo", "asha")
+MODES = ("max", "min")
+BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
+RESOURCE_KEYS = {"cpus": float, "gpus": float}
+ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
+# Metrics reported after every epoch (usable by ASHA) and those known only at the end.
+EPOCH_METRICS = ("test_psnr", "test_mse", "test_loss", "train_loss", "train_mse", "joint_acc")
+FINAL_METRICS = ("latent_acc", "weight_acc", "pretrain_mlp_acc", "sr_psnr", "inpaint_psnr",
+                 "denoise_psnr", "sr_gain_db", "inpaint_gain_db", "denoise_gain_db")
+# Fields that make no sense as a sweep axis: they are set per trial by the framework.
+NOT_AXES = ("seed", "threads", "device")
+
+
+class SafeLoaderWithFloats(yaml.SafeLoader):
+    """yaml.safe_load's loader, plus YAML 1.2 floats: PyYAML reads ``1e-4`` as a *string*,
+    which would turn every learning rate written the usual way into a type error."""
+
+
+SafeLoaderWithFloats.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                  |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+                  |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+                  |[-+]?\.(?:inf|Inf|INF)
+                  |\.(?:nan|NaN|NAN))$""", re.X),
+    list("-+0123456789."))
+
+
+def safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=SafeLoaderWithFloats)  # noqa: S506 - a SafeLoader subclass
+
+
+class SpecError(ValueError):
+    """An invalid sweep file; the message is one line naming file, field and allowed values."""
+
+
+@dataclass
+class SweepSpec:
+    path: str
+    name: str
+    preset: str
+    base: dict[str, Any]  # ExperimentConfig overrides on top of the preset
+    axes: dict[str, Any]  # field -> list (grid) or {distribution: [args]}
+    seeds: list[int]
+    search: str = "grid"
+    metric: list[str] = field(default_factory=lambda: ["test_psnr"])
+    mode: list[str] = field(default_factory=lambda: ["max"])
+    scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "fifo"})
+    resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1.0, "gpus": 0.0})
+    budget: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)  # the resolved document, as written back
+
+    @property
+    def base_config(self) -> ExperimentConfig:
+        return preset(self.preset, **self.base)
+
+    @property
+    def num_samples(self) -> int:
+        return int(self.budget.get("num_samples", 1))
+
+    def grid_points(self) -> list[dict[str, Any]]:
+        """The grid axes expanded (distributions excluded), one dict per point."""
+        grid = {k: v for k, v in self.axes.items() if isinstance(v, list)}
+        keys = list(grid)
+        return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
+
+    def num_trials(self) -> int:
+        if self.search == "grid":
+            return len(self.grid_points()) * len(self.seeds) * self.num_samples
+        return self.num_samples * len(self.seeds)
+
+    def trial_configs(self) -> list[dict[str, Any]]:
+        """For --dry-run: the trials a grid search would run (distributions shown as drawn)."""
+        out = []
+        for _ in range(self.num_samples if self.search == "grid" else 1):
+            for point in self.grid_points():
+                for seed in self.seeds:
+                    row = dict(point)
+                    row.update({k: _describe(v) for k, v in self.axes.items() if not isinstance(v, list)})
+                    row["seed"] = seed
+                    out.append(row)
+        return out
+
+
+def _describe(dist: dict) -> str:
+    (kind, args), = dist.items()
+    return f"{kind}{tuple(args)}"
+
+
+# --------------------------------------------------------------------------------------
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec:
+    """Read and validate a sweep file; ``overrides`` are ``key=value`` strings (``--set``)."""
+    path = Path(path)
+    where = str(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise SpecError(f"{where}: cannot read sweep file ({err.strerror})") from None
+    try:
+        doc = safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        loc = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"{where}:{loc}: malformed YAML: {problem}") from None
+    if not isinstance(doc, dict):
+        raise SpecError(f"{where}: a sweep file is a YAML mapping with keys {', '.join(TOP_KEYS)}")
+    doc = copy.deepcopy(doc)
+    for item in overrides or []:
+        apply_override(doc, item, where)
+    return parse_spec(doc, where)
+
+
+def apply_override(doc: dict, item: str, where: str) -> None:
+    """``--set key=value``: a config field (goes into base), or a dotted spec path such as
+    ``budget.max_concurrent=2`` / ``axes.a2=[1,10]``.  Values are parsed as YAML scalars."""
+    if "=" not in item:
+        raise SpecError(f"--set {item!r}: expected key=value")
+    key, _, raw = item.partition("=")
+    key = key.strip()
+    try:
+        value = safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        raise SpecError(f"--set {key}: value {raw!r} is not valid YAML") from None
+    parts = key.split(".")
+    if len(parts) == 1:
+        if key in TOP_KEYS and key not in ("base", "axes", "budget", "resources"):
+            doc[key] = value
+            return
+        fields = ExperimentConfig.field_names() + ["preset"]
+        if key not in fields:
+            raise SpecError(f"--set {key}: unknown key; allowed: a config field "
+                            f"({', '.join(fields)}) or one of {', '.join(TOP_KEYS)}, "
+                            "or a dotted path such as budget.max_concurrent")
+        doc.setdefault("base", {})
+        if not isinstance(doc["base"], dict):
+            raise SpecError(f"{where}: base: expected a mapping")
+        doc["base"][key] = value
+        # A field fixed on the command line overrides the sweep's axis for it.
+        if isinstance(doc.get("axes"), dict):
+            doc["axes"].pop(key, None)
+        return
+    if parts[0] not in TOP_KEYS:
+        raise SpecError(f"--set {key}: unknown key {parts[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    node = doc
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise SpecError(f"--set {key}: {part} is not a mapping")
+    node[parts[-1]] = value
+
+
+def parse_spec(doc: dict, where: str) -> SweepSpec:
+    unknown = [k for k in doc if k not in TOP_KEYS]
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise SpecError(f"{where}: name: expected a non-empty string of letters, digits, - _ .")
+
+    # base: a preset plus config overrides, validated by ExperimentConfig itself.
+    base = doc.get("base") or {}
+    if not isinstance(base, dict):
+        raise SpecError(f"{where}: base: expected a mapping of config fields")
+    base = dict(base)
+    preset_name = base.pop("preset", "small")
+    try:
+        preset(preset_name, **base)
+    except ConfigError as err:
+        raise SpecError(f"{where}: base: {err}") from None
+    types = ExperimentConfig.field_types()
+
+    # axes
+    axes = doc.get("axes") or {}
+    if not isinstance(axes, dict):
+        raise SpecError(f"{where}: axes: expected a mapping of config field -> list or distribution")
+    clean_axes: dict[str, Any] = {}
+    for key, value in axes.items():
+        field_ = f"axes.{key}"
+        if key not in types or key in NOT_AXES:
+            allowed = [f for f in types if f not in NOT_AXES]
+            hint = " (use seeds: for replicates)" if key == "seed" else ""
+            raise SpecError(f"{where}: {field_}: unknown or fixed config field{hint}; "
+                            f"allowed: {', '.join(allowed)}")
+        clean_axes[key] = _parse_axis(value, key, types[key], where)
+        # Every grid value must make a valid config on top of the base.
+        for probe in (clean_axes[key] if isinstance(clean_axes[key], list) else _bounds(clean_axes[key])):
+            try:
+                preset(preset_name, **{**base, key: probe})
+            except ConfigError as err:
+                raise SpecError(f"{where}: {field_}: {err}") from None
+
+    # seeds
+    seeds = doc.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
+        raise SpecError(f"{where}: seeds: expected a non-empty list of integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise SpecError(f"{where}: seeds: duplicate seeds {seeds}; replicates need distinct seeds")
+
+    # search, metric, mode
+    search = doc.get("search", "grid")
+    if search not in SEARCHES:
+        raise SpecError(f"{where}: search: {search!r} is not allowed; allowed: {', '.join(SEARCHES)}")
+    metric = doc.get("metric", "test_psnr")
+    mode = doc.get("mode", "max")
+    metrics = metric if isinstance(metric, list) else [metric]
+    modes = mode if isinstance(mode, list) else [mode] * len(metrics)
+    known = EPOCH_METRICS + FINAL_METRICS
+    for m in metrics:
+        if m not in known:
+            raise SpecError(f"{where}: metric: {m!r} is not allowed; allowed: {', '.join(known)}")
+    for m in modes:
+        if m not in MODES:
+            raise SpecError(f"{where}: mode: {m!r} is not allowed; allowed: max, min")
+    if len(modes) != len(metrics) or not metrics:
+        raise SpecError(f"{where}: mode: give one mode per metric ({len(metrics)} metrics, "
+                        f"{len(modes)} modes)")
+    if len(metrics) > 1 and search != "optuna":
+        raise SpecError(f"{where}: metric: several metrics need search: optuna (multi-objective)")
+    if search == "grid":
+        dists = [k for k, v in clean_axes.items() if not isinstance(v, list)]
+        if dists:
+            raise SpecError(f"{where}: axes.{dists[0]}: a distribution needs search: random or "
+                            "optuna; grid search takes lists")
+    if search == "optuna" and not clean_axes:
+        raise SpecError(f"{where}: axes: optuna needs at least one axis to search over")
+
+    # scheduler
+    sched = doc.get("scheduler", "fifo")
+    if isinstance(sched, str):
+        sched = {"type": sched}
+    if not isinstance(sched, dict) or sched.get("type") not in SCHEDULERS:
+        raise SpecError(f"{where}: scheduler: expected fifo, asha or {{type: asha, grace_period: N, "
+                        "reduction_factor: F}")
+    for key, value in sched.items():
+        if key not in ASHA_KEYS or (sched["type"] == "fifo" and key != "type"):
+            allowed = "type" if sched["type"] == "fifo" else ", ".join(ASHA_KEYS)
+            raise SpecError(f"{where}: scheduler.{key}: unknown key; allowed: {allowed}")
+        _typed(value, ASHA_KEYS[key], f"scheduler.{key}", where)
+    if sched["type"] == "asha":
+        if len(metrics) > 1:
+            raise SpecError(f"{where}: scheduler: asha needs a single metric")
+        if metrics[0] not in EPOCH_METRICS:
+            raise SpecError(f"{where}: metric: asha compares trials every epoch, so the metric must "
+                            f"be one of {', '.join(EPOCH_METRICS)} (got {metrics[0]!r})")
+        if sched.get("grace_period", 1) < 1 or sched.get("reduction_factor", 2) <= 1:
+            raise SpecError(f"{where}: scheduler: allowed grace_period >= 1, reduction_factor > 1")
+
+    # resources
+    resources = {"cpus": 1.0, "gpus": 0.0}
+    res = doc.get("resources") or {}
+    if not isinstance(res, dict):
+        raise SpecError(f"{where}: resources: expected a mapping with {', '.join(RESOURCE_KEYS)}")
+    for key, value in res.items():
+        if key not in RESOURCE_KEYS:
+            raise SpecError(f"{where}: resources.{key}: unknown key; allowed: cpus, gpus")
+        resources[key] = float(_typed(value, float, f"resources.{key}", where))
+    if resources["cpus"] <= 0 and resources["gpus"] <= 0:
+        raise SpecError(f"{where}: resources: a trial needs cpus > 0 or gpus > 0")
+    if resources["cpus"] < 0 or resources["gpus"] < 0:
+        raise SpecError(f"{where}: resources: cpus and gpus must be >= 0")
+    if resources["gpus"] > 1 and not float(resources["gpus"]).is_integer():
+        raise SpecError(f"{where}: resources.gpus: fractions are allowed only below 1 "
+                        f"(got {resources['gpus']})")
+
+    # budget
+    budget = {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0, "max_failures": 2}
+    bud = doc.get("budget") or {}
+    if not isinstance(bud, dict):
+        raise SpecError(f"{where}: budget: expected a mapping with {', '.join(BUDGET_KEYS)}")
+    for key, value in bud.items():
+        if key not in BUDGET_KEYS:
+            raise SpecError(f"{where}: budget.{key}: unknown key; allowed: {', '.join(BUDGET_KEYS)}")
+        budget[key] = _typed(value, BUDGET_KEYS[key], f"budget.{key}", where)
+    if budget["num_samples"] < 1:
+        raise SpecError(f"{where}: budget.num_samples: allowed integers >= 1")
+    for key in ("max_concurrent", "max_failures"):
+        if budget[key] < 0:
+            raise SpecError(f"{where}: budget.{key}: allowed integers >= 0 (0 = no limit / no retry)")
+    if budget["time_limit_s"] < 0:
+        raise SpecError(f"{where}: budget.time_limit_s: allowed seconds >= 0 (0 = no limit)")
+
+    raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": clean_axes,
+           "seeds": seeds, "search": search,
+           "metric": metrics if len(metrics) > 1 else metrics[0],
+           "mode": modes if len(modes) > 1 else modes[0],
+           "scheduler": sched, "resources": resources, "budget": budget}
+    return SweepSpec(where, name, preset_name, base, clean_axes, seeds, search, metrics, modes,
+                     sched, resources, budget, raw)
+
+
+def _typed(value: Any, typ: type, field_: str, where: str) -> Any:
+    try:
+        return coerce(field_, value, typ)
+    except ConfigError:
+        raise SpecError(f"{where}: {field_}: expected {typ.__name__}, got {value!r}") from None
+
+
+def _parse_axis(value: Any, key: str, typ: type, where: str) -> Any:
+    field_ = f"axes.{key}"
+    if isinstance(value, list):
+        if not value:
+            raise SpecError(f"{where}: {field_}: empty grid; give at least one value")
+        values = [_typed(v, typ, field_, where) for v in value]
+        if key == "dataset" and any(v not in DATASETS for v in values):
+            raise SpecError(f"{where}: {field_}: allowed values are {', '.join(DATASETS)}")
+        if key == "variant" and any(v not in VARIANTS for v in values):
+            raise SpecError(f"{where}: {field_}: allowed values are {', '.join(VARIANTS)}")
+        return values
+    if not isinstance(value, dict) or len(value) != 1:
+        raise SpecError(f"{where}: {field_}: expected a list (grid) or one of "
+                        f"{{{': [...], '.join(DISTRIBUTIONS)}: [...]}}")
+    (kind, args), = value.items()
+    if kind not in DISTRIBUTIONS:
+        raise SpecError(f"{where}: {field_}: unknown distribution {kind!r}; allowed: "
+                        f"{', '.join(DISTRIBUTIONS)}")
+    if not isinstance(args, list) or not args:
+        raise SpecError(f"{where}: {field_}.{kind}: expected a non-empty list")
+    if kind == "choice":
+        return {kind: [_typed(v, typ, field_, where) for v in args]}
+    if len(args) != 2:
+        raise SpecError(f"{where}: {field_}.{kind}: expected [low, high]")
+    if kind == "randint":
+        if typ is not int:
+            raise SpecError(f"{where}: {field_}.randint: {key} is a {typ.__name__} field; "
+                            "randint needs an integer field")
+        low, high = (_typed(a, int, f"{field_}.{kind}", where) for a in args)
+    else:
+        if typ is not float:
+            raise SpecError(f"{where}: {field_}.{kind}: {key} is a {typ.__name__} field; "
+                            f"{kind} needs a float field (use choice or randint)")
+        low, high = (_typed(a, float, f"{field_}.{kind}", where) for a in args)
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise SpecError(f"{where}: {field_}.{kind}: bounds must be finite")
+    if low >= high:
+        raise SpecError(f"{where}: {field_}.{kind}: low ({low}) must be below high ({high})")
+    if kind == "loguniform" and low <= 0:
+        raise SpecError(f"{where}: {field_}.loguniform: bounds must be > 0 (got low={low})")
+    return {kind: [low, high]}
+
+
+def _bounds(dist: dict) -> list:
+    (kind, args), = dist.items()
+    if kind == "choice":
+        return args
+    if kind == "randint":
+        return [args[0], args[1] - 1]  # randint's high is exclusive
+    return args

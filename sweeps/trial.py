@@ -1,0 +1,136 @@
+"""The Ray trainable: a thin adapter over ``hinr.Experiment``.
+
+``run_trial`` is a plain function of (config, data, tb_root, reporter hooks); ``train_hinr`` is
+the Ray Tune function trainable that plugs Tune's checkpoint and report calls into it.  All of
+the science is in hinr; all of the Parquet writing is in results.py on the driver.
+
+A trial's config is the flat dict of ExperimentConfig fields plus ``preset``; with Optuna or
+random search the seed comes from the replicate index (``SEED_INDEX``) into ``seeds``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from hinr import Diverged, Experiment, ExperimentConfig, preset
+from hinr.data import ImageData
+
+SEED_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater for replicate k
+CHECKPOINT_FILE = "state.pt"
+RESERVED = ("preset", "seeds", SEED_INDEX)
+
+
+def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:
+    """The trial's ExperimentConfig; threads default to the trial's CPU share so that
+    concurrent trials never oversubscribe the cores (torch's default is every core)."""
+    fields = {k: v for k, v in config.items() if k not in RESERVED}
+    if SEED_INDEX in config and "seeds" in config:
+        fields["seed"] = config["seeds"][config[SEED_INDEX]]
+    cfg = preset(config.get("preset", "small"), **fields)
+    if cfg.threads == 0 and cpus >= 1:
+        cfg = cfg.replace(threads=int(cpus))
+    return cfg
+
+
+def worst(mode: str) -> float:
+    return -math.inf if mode == "max" else math.inf
+
+
+def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
+              report: Callable[[dict[str, Any], Experiment | None], None],
+              restore: Callable[[Experiment], None], objectives: dict[str, str]) -> None:
+    """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch."""
+    exp = Experiment(cfg, data=data)
+    restore(exp)
+    writer = None
+    if tb_dir is not None:
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(tb_dir))
+    info = {"device": str(exp.device), "hostname": socket.gethostname()}
+    start = time.perf_counter()
+    try:
+        while exp.epoch < cfg.epochs:
+            try:
+                metrics = exp.train_epoch()
+            except Diverged as err:
+                # A recorded outcome, not a crash: the search sees the worst value.
+                out = {**info, "status": "diverged", "diverged_epoch": err.epoch,
+                       "diverged_step": err.step, "error": str(err), "epoch": float(exp.epoch)}
+                out.update({m: worst(mode) for m, mode in objectives.items()})
+                report(out, None)
+                return
+            metrics.update(exp.evaluate())
+            last = exp.epoch >= cfg.epochs
+            if last:
+                metrics.update(exp.finish())
+            metrics["trial_seconds"] = time.perf_counter() - start
+            if writer is not None:
+                log_epoch(writer, exp, metrics, last)
+            report({**info, **metrics, "status": "completed" if last else "running"}, exp)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
+    """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
+    from torchvision.utils import make_grid
+
+    step = exp.epoch
+    for key, value in metrics.items():
+        group = key.split("_", 1)[0] if key.startswith(("train_", "test_")) else "final" if last else "eval"
+        writer.add_scalar(f"{group}/{key}", value, step)
+    epochs = exp.cfg.epochs
+    if step in {1, max(1, epochs // 2), epochs}:
+        for name, images in exp.examples().items():
+            rows = 8 if len(images) > 8 else len(images)
+            grid = make_grid((images.clamp(-1, 1) + 1) / 2, nrow=rows)  # (C, H', W') in [0, 1]
+            writer.add_image(f"images/{name}", grid, step)
+    if last:
+        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
+                   for k, v in exp.cfg.to_dict().items()}
+        finals = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)
+                  and math.isfinite(v)}
+        # run_name="." keeps the hparams summary in this trial's own directory, so the HParams
+        # dashboard over tb/ shows one row per trial.
+        writer.add_hparams(hparams, finals, run_name=".")
+
+
+# --------------------------------------------------------------------------------------
+# The Ray Tune adapter
+
+def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
+               results_dir: str | None = None, objectives: dict[str, str] | None = None) -> None:
+    """Ray Tune function trainable (wrapped with tune.with_parameters by sweeps.run)."""
+    from ray import tune
+
+    ctx = tune.get_context()
+    resources = ctx.get_trial_resources().required_resources
+    cfg = config_from_trial(config, cpus=resources.get("CPU", 0.0))
+    shared = (data or {}).get(cfg.dataset)
+    tb_dir = Path(results_dir) / "tb" / ctx.get_trial_id() if results_dir else None
+
+    def restore(exp: Experiment) -> None:
+        checkpoint = tune.get_checkpoint()
+        if checkpoint is not None:
+            with checkpoint.as_directory() as directory:
+                exp.load(os.path.join(directory, CHECKPOINT_FILE))
+
+    def report(metrics: dict[str, Any], exp: Experiment | None) -> None:
+        if exp is None:
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory() as directory:
+            exp.save(os.path.join(directory, CHECKPOINT_FILE))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    torch.set_num_threads(cfg.threads or torch.get_num_threads())
+    run_trial(cfg, shared, tb_dir, report, restore, objectives or {})
