@@ -8,7 +8,7 @@ Start here (the demo: a real ablation on the offline MNIST subset, about 10 minu
 Other commands:
 
     python launch.py run SWEEP.yaml [--address auto] [--results DIR] [--set key=value ...]
-                                    [--max-concurrent N] [--dry-run] [--overwrite]
+                                    [--max-concurrent N] [--dry-run] [--tiny] [--overwrite]
     python launch.py resume RESULTS_DIR [--address auto]
     python launch.py status RESULTS_DIR
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a config field (epochs=2) or spec path (budget.max_concurrent=2)")
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
     run.add_argument("--dry-run", action="store_true", help="print the trials and exit; writes nothing")
+    run.add_argument("--tiny", action="store_true",
+                     help="tiny mode: tiny preset, 1 epoch, first seed, 2 values per axis (seconds)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a results directory that holds a different sweep")
 
@@ -64,10 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from sweeps.spec import SpecError, load_spec
+    from sweeps.spec import SpecError, load_spec, tiny_mode
 
     try:
         spec = load_spec(args.sweep, args.overrides)
+        if args.tiny:
+            spec = tiny_mode(spec)
     except SpecError as err:
         return _fail(str(err))
     if args.max_concurrent is not None and args.max_concurrent < 0:

@@ -20,7 +20,7 @@ from ray import tune
 from . import schema
 
 # Keys Tune adds to every result, and ours that are columns of their own, not metrics.
-NOT_METRICS = {"status", "device", "hostname", "error", "diverged_epoch", "diverged_step",
+NOT_METRICS = {"status", "device", "node", "hostname", "error", "diverged_epoch", "diverged_step",
                "epoch", "done", "trial_id", "experiment_tag", "date", "timestamp", "pid",
                "node_ip", "time_this_iter_s", "time_total_s", "training_iteration",
                "time_since_restore", "iterations_since_restore", "checkpoint_dir_name",
@@ -103,7 +103,7 @@ class ParquetResults(tune.Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self._trial_row(trial)
-        row["node"] = result.get("node_ip") or result.get("hostname")
+        row["node"] = result.get("node") or result.get("node_ip")
         row["device"] = result.get("device")
         if result.get("status") == "diverged":
             row.update(status="diverged", error=result.get("error"),

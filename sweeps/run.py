@@ -91,15 +91,20 @@ def scheduler(spec: SweepSpec, epochs: int):
 def init_ray(address: str | None, spec: SweepSpec) -> None:
     import ray
 
-    if ray.is_initialized():
-        return
+    if not ray.is_initialized():
+        _start_ray(address)
+    check_resources(spec)
+
+
+def _start_ray(address: str | None) -> None:
+    import ray
+
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
         # Embedded: nothing listens beyond loopback, no dashboard.
         ray.init(include_dashboard=False, _node_ip_address="127.0.0.1",
                  configure_logging=False, log_to_driver=True)
-    check_resources(spec)
 
 
 def check_resources(spec: SweepSpec) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from hinr.config import DATASETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
+from hinr.config import DATASETS, PRESETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "metric", "mode", "scheduler",
             "resources", "budget")
@@ -65,12 +65,41 @@ SafeLoaderWithFloats.add_implicit_resolver(
     list("-+0123456789."))
 
 
+def _construct_mapping_no_duplicates(loader, node, deep=False):
+    """A key written twice in one mapping is an error (PyYAML silently keeps the last one, so a
+    second ``axes:`` or ``a2:`` would drop the first without a word).  ``<<`` merges may still
+    be overridden."""
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # unhashable: the base constructor reports it
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    f"duplicate key {key!r}", key_node.start_mark)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+SafeLoaderWithFloats.construct_mapping = _construct_mapping_no_duplicates
+
+
 def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoaderWithFloats)  # noqa: S506 - a SafeLoader subclass
 
 
 class SpecError(ValueError):
     """An invalid sweep file; the message is one line naming file, field and allowed values."""
+
+    def __init__(self, message: str) -> None:
+        # One line whatever a user-written key or value holds (a YAML key may contain "\n").
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 @dataclass
@@ -121,6 +150,37 @@ class SweepSpec:
         return out
 
 
+# Fields the tiny preset sets; a tiny-mode run drops the sweep's own values for them.
+TINY_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
+               "encoder_blocks", "encoder_kernel", "lr", "batch_size", "epochs", "pretrain_epochs",
+               "probe_epochs", "train_subset", "test_subset")
+# Datasets that need a download get their offline stand-in in tiny mode.
+TINY_DATASETS = {"mnist": "mnist-5k"}
+
+
+def tiny_mode(spec: SweepSpec) -> SweepSpec:
+    """The same sweep shrunk to seconds (big_vision's ``runlocal``): the tiny preset and one
+    epoch, the first seed, up to three values of the first grid axis and the first value of
+    the others, two searched points, one CPU per trial, and mnist-5k for full MNIST.  Every axis and the search,
+    scheduler and variant code paths stay in the run."""
+    doc = copy.deepcopy(spec.raw)
+    base = {k: v for k, v in doc["base"].items() if k not in TINY_FIELDS}
+    base.update(preset="tiny", epochs=1)
+    base["dataset"] = TINY_DATASETS.get(base.get("dataset", "mnist-5k"), base.get("dataset", "mnist-5k"))
+    axes = {}
+    for key, value in doc["axes"].items():
+        if isinstance(value, list):
+            value = [TINY_DATASETS.get(v, v) for v in value] if key == "dataset" else value
+            value = list(dict.fromkeys(value))[:3 if not axes else 1]
+        axes[key] = value
+    # One CPU per trial: tiny mode is for laptops and CI, which have no GPU.
+    doc.update(name=f"{spec.name}-tiny", base=base, axes=axes, seeds=spec.seeds[:1],
+               resources={"cpus": 1.0, "gpus": 0.0})
+    doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], 2),
+                     "time_limit_s": 0.0}
+    return parse_spec(doc, spec.path)
+
+
 def _describe(dist: dict) -> str:
     (kind, args), = dist.items()
     return f"{kind}{tuple(args)}"
@@ -136,6 +196,8 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec
         text = path.read_text()
     except OSError as err:
         raise SpecError(f"{where}: cannot read sweep file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{where}: cannot read sweep file (not UTF-8 text)") from None
     try:
         doc = safe_load(text)
     except yaml.YAMLError as err:
@@ -143,6 +205,8 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> SweepSpec
         loc = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpecError(f"{where}:{loc}: malformed YAML: {problem}") from None
+    except (ValueError, RecursionError) as err:  # e.g. a date such as 2024-13-45; deep nesting
+        raise SpecError(f"{where}: malformed YAML: {err}") from None
     if not isinstance(doc, dict):
         raise SpecError(f"{where}: a sweep file is a YAML mapping with keys {', '.join(TOP_KEYS)}")
     doc = copy.deepcopy(doc)
@@ -155,13 +219,13 @@ def apply_override(doc: dict, item: str, where: str) -> None:
     """``--set key=value``: a config field (goes into base), or a dotted spec path such as
     ``budget.max_concurrent=2`` / ``axes.a2=[1,10]``.  Values are parsed as YAML scalars."""
     if "=" not in item:
-        raise SpecError(f"--set {item!r}: expected key=value")
+        raise SpecError(f"{where}: --set {item!r}: expected key=value")
     key, _, raw = item.partition("=")
     key = key.strip()
     try:
         value = safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        raise SpecError(f"--set {key}: value {raw!r} is not valid YAML") from None
+        raise SpecError(f"{where}: --set {key}: value {raw!r} is not valid YAML") from None
     parts = key.split(".")
     if len(parts) == 1:
         if key in TOP_KEYS and key not in ("base", "axes", "budget", "resources"):
@@ -169,7 +233,7 @@ def apply_override(doc: dict, item: str, where: str) -> None:
             return
         fields = ExperimentConfig.field_names() + ["preset"]
         if key not in fields:
-            raise SpecError(f"--set {key}: unknown key; allowed: a config field "
+            raise SpecError(f"{where}: --set {key}: unknown key; allowed: a config field "
                             f"({', '.join(fields)}) or one of {', '.join(TOP_KEYS)}, "
                             "or a dotted path such as budget.max_concurrent")
         doc.setdefault("base", {})
@@ -181,12 +245,13 @@ def apply_override(doc: dict, item: str, where: str) -> None:
             doc["axes"].pop(key, None)
         return
     if parts[0] not in TOP_KEYS:
-        raise SpecError(f"--set {key}: unknown key {parts[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+        raise SpecError(f"{where}: --set {key}: unknown key {parts[0]!r}; "
+                        f"allowed: {', '.join(TOP_KEYS)}")
     node = doc
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise SpecError(f"--set {key}: {part} is not a mapping")
+            raise SpecError(f"{where}: --set {key}: {part} is not a mapping")
     node[parts[-1]] = value
 
 
@@ -199,11 +264,18 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
         raise SpecError(f"{where}: name: expected a non-empty string of letters, digits, - _ .")
 
     # base: a preset plus config overrides, validated by ExperimentConfig itself.
-    base = doc.get("base") or {}
+    base = {} if doc.get("base") is None else doc["base"]  # `base: []` is an error, not {}
     if not isinstance(base, dict):
         raise SpecError(f"{where}: base: expected a mapping of config fields")
     base = dict(base)
     preset_name = base.pop("preset", "small")
+    if not isinstance(preset_name, str):
+        raise SpecError(f"{where}: base.preset: allowed values are {', '.join(PRESETS)} "
+                        f"(got {preset_name!r})")
+    bad_keys = [k for k in base if not isinstance(k, str)]
+    if bad_keys:
+        raise SpecError(f"{where}: base: unknown config key {bad_keys[0]!r}; allowed: "
+                        f"preset, {', '.join(ExperimentConfig.field_names())}")
     try:
         preset(preset_name, **base)
     except ConfigError as err:
@@ -211,7 +283,7 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     types = ExperimentConfig.field_types()
 
     # axes
-    axes = doc.get("axes") or {}
+    axes = {} if doc.get("axes") is None else doc["axes"]
     if not isinstance(axes, dict):
         raise SpecError(f"{where}: axes: expected a mapping of config field -> list or distribution")
     clean_axes: dict[str, Any] = {}
@@ -291,7 +363,7 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
 
     # resources
     resources = {"cpus": 1.0, "gpus": 0.0}
-    res = doc.get("resources") or {}
+    res = {} if doc.get("resources") is None else doc["resources"]
     if not isinstance(res, dict):
         raise SpecError(f"{where}: resources: expected a mapping with {', '.join(RESOURCE_KEYS)}")
     for key, value in res.items():
@@ -308,7 +380,7 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
 
     # budget
     budget = {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0, "max_failures": 2}
-    bud = doc.get("budget") or {}
+    bud = {} if doc.get("budget") is None else doc["budget"]
     if not isinstance(bud, dict):
         raise SpecError(f"{where}: budget: expected a mapping with {', '.join(BUDGET_KEYS)}")
     for key, value in bud.items():
@@ -334,9 +406,12 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
 
 def _typed(value: Any, typ: type, field_: str, where: str) -> Any:
     try:
-        return coerce(field_, value, typ)
+        out = coerce(field_, value, typ)
     except ConfigError:
         raise SpecError(f"{where}: {field_}: expected {typ.__name__}, got {value!r}") from None
+    if typ is float and not math.isfinite(out):  # .nan / .inf pass every < and > check
+        raise SpecError(f"{where}: {field_}: expected a finite number, got {value!r}")
+    return out
 
 
 def _parse_axis(value: Any, key: str, typ: type, where: str) -> Any:

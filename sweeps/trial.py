@@ -46,7 +46,8 @@ def worst(mode: str) -> float:
 
 def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
               report: Callable[[dict[str, Any], Experiment | None], None],
-              restore: Callable[[Experiment], None], objectives: dict[str, str]) -> None:
+              restore: Callable[[Experiment], None], objectives: dict[str, str],
+              node: str | None = None) -> None:
     """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch."""
     exp = Experiment(cfg, data=data)
     restore(exp)
@@ -54,7 +55,7 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
     if tb_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(tb_dir))
-    info = {"device": str(exp.device), "hostname": socket.gethostname()}
+    info = {"device": str(exp.device), "node": node or socket.gethostname()}
     start = time.perf_counter()
     try:
         while exp.epoch < cfg.epochs:
@@ -132,5 +133,9 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
             exp.save(os.path.join(directory, CHECKPOINT_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
+    import ray
+
+    # Several nodes of a cluster on one host share an IP; the node id tells them apart.
+    node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    run_trial(cfg, shared, tb_dir, report, restore, objectives or {})
+    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node)

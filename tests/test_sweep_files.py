@@ -1,0 +1,70 @@
+"""Every file in sweeps/ validates, says what it is in its header, and runs in tiny mode on a
+real embedded Ray (one Ray instance for the whole module, so each sweep costs seconds)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from sweeps.spec import load_spec, tiny_mode
+
+from .fixtures import write_cifar10_fixture
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEP_FILES = sorted((ROOT / "sweeps").glob("*.yaml"))
+
+
+def test_there_are_sweep_files():
+    names = {p.stem for p in SWEEP_FILES}
+    assert {"smoke", "demo", "mnist_ablation", "cifar10_ablation", "paper",
+            "optuna_pareto"} <= names
+
+
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
+def test_header_and_validation(path):
+    header = path.read_text().split("\nname:")[0]
+    for word in ("Tests:", "Command:", "Expected runtime:", "Expected result:"):
+        assert word in header, f"{path.name} header lacks {word!r}"
+    spec = load_spec(path)
+    assert spec.num_trials() >= 1 and spec.name == path.stem
+
+
+@pytest.fixture(scope="module")
+def ray_embedded():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             configure_logging=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    write_cifar10_fixture(root, n_train=200, n_test=100)
+    return root
+
+
+@pytest.mark.parametrize("path", [p for p in SWEEP_FILES if p.stem != "smoke"], ids=lambda p: p.stem)
+def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
+    from sweeps.run import run_sweep
+
+    # Fixture CIFAR-10 batches carry no official md5s: verification off, for this data only.
+    spec = tiny_mode(load_spec(path, [f"data_root={data_root}", "verify_data=false"]))
+    assert spec.base_config.epochs == 1 and spec.preset == "tiny"
+    results = tmp_path / spec.name
+    run_sweep(spec, results)
+    trials = pq.read_table(results / "trials.parquet").to_pylist()
+    assert len(trials) == spec.num_trials()
+    assert {t["status"] for t in trials} <= {"completed", "stopped"}
+    assert any(t["status"] == "completed" for t in trials)
+    done = [t for t in trials if t["status"] == "completed"]
+    assert all(t["metric.test_psnr"] is not None and t["metric.latent_acc"] is not None for t in done)
+    for key, values in spec.axes.items():
+        if isinstance(values, list):
+            assert {t[f"config.{key}"] for t in trials} == set(values)
+    epochs = pq.read_table(results / "epochs").to_pylist()
+    assert len(epochs) == sum(t["epochs_done"] for t in trials)

@@ -1,0 +1,107 @@
+"""smoke.yaml end to end through the real CLI: embedded Ray, Parquet read back with pyarrow,
+TensorBoard event files read back with tensorboard's own reader."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SMOKE = ROOT / "sweeps" / "smoke.yaml"
+
+
+def launch(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
+
+
+@pytest.fixture(scope="module")
+def smoke_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("smoke") / "results"
+    proc = launch("run", str(SMOKE), "--results", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "tensorboard --logdir" in proc.stdout and "4 trials: 4 completed" in proc.stdout
+    return out
+
+
+def test_trials_parquet(smoke_dir):
+    table = pq.read_table(smoke_dir / "trials.parquet")
+    assert table.schema.metadata[b"hinr_schema_version"] == b"1"
+    rows = table.to_pylist()
+    assert len(rows) == 4
+    assert {r["status"] for r in rows} == {"completed"}
+    assert sorted((r["config.a2"], r["config.seed"]) for r in rows) == [
+        (1.0, 0), (1.0, 1), (100.0, 0), (100.0, 1)]
+    for r in rows:
+        assert r["epochs_done"] == 2 and r["config.epochs"] == 2
+        assert r["config.preset"] == "tiny" and r["config.variant"] == "classifier_loss"
+        for m in ("test_psnr", "test_mse", "train_loss", "latent_acc", "weight_acc", "joint_acc",
+                  "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
+                  "denoise_psnr", "denoise_noisy_psnr"):
+            assert r[f"metric.{m}"] is not None, m
+        assert 0.0 <= r["metric.latent_acc"] <= 1.0
+        assert r["wall_seconds"] > 0 and r["node"] and r["device"] == "cpu"
+        assert r["error"] is None and r["retries"] == 0
+
+
+def test_epochs_parquet(smoke_dir):
+    table = pq.read_table(smoke_dir / "epochs")
+    rows = table.to_pylist()
+    assert len(rows) == 8
+    keys = [(r["trial_id"], r["epoch"]) for r in rows]
+    assert len(set(keys)) == 8
+    assert {r["epoch"] for r in rows} == {1, 2}
+    for r in rows:
+        assert r["metric.test_psnr"] is not None and r["metric.train_loss"] is not None
+        assert r["metric.train_images_per_s"] > 0
+
+
+def test_tensorboard_events(smoke_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    trial_dirs = sorted((smoke_dir / "tb").iterdir())
+    assert len(trial_dirs) == 4
+    acc = EventAccumulator(str(trial_dirs[0]), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert "train/train_loss" in tags["scalars"] and "test/test_psnr" in tags["scalars"]
+    assert [e.step for e in acc.Scalars("test/test_psnr")] == [1, 2]
+    assert "images/reconstruction" in tags["images"] and "images/inpainting" in tags["images"]
+    hparams = acc.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" in hparams
+
+
+def test_sweep_yaml_provenance(smoke_dir):
+    import yaml
+
+    doc = yaml.safe_load((smoke_dir / "sweep.yaml").read_text())
+    assert doc["name"] == "smoke" and doc["axes"] == {"a2": [1.0, 100.0]}
+    prov = doc["provenance"]
+    assert prov["packages"]["torch"].startswith("2.14.1") and "launch.py" in prov["command"]
+
+
+def test_status_and_refusals(smoke_dir):
+    status = launch("status", str(smoke_dir))
+    assert status.returncode == 0
+    assert "completed 4" in status.stdout and "remaining: 0" in status.stdout
+
+    # The same sweep again into the same directory: refused, nothing touched.
+    before = (smoke_dir / "trials.parquet").read_bytes()
+    again = launch("run", str(SMOKE), "--results", str(smoke_dir))
+    assert again.returncode == 2 and "already holds this sweep" in again.stderr
+    # A different sweep into it: refused too.
+    other = launch("run", str(SMOKE), "--results", str(smoke_dir), "--set", "epochs=1")
+    assert other.returncode == 2 and "different sweep" in other.stderr
+    assert (smoke_dir / "trials.parquet").read_bytes() == before
+
+
+def test_resume_not_a_sweep(tmp_path):
+    proc = launch("resume", str(tmp_path))
+    assert proc.returncode == 2
+    assert str(tmp_path) in proc.stderr and "not a sweep results directory" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
