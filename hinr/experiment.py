@@ -108,7 +108,7 @@ class Experiment:
             terms = self._forward_loss(self.train_x[idx], self.train_y[idx])
             loss = terms["loss"]
             if not torch.isfinite(loss):
-                raise Diverged(self.epoch + 1, self.step, float(loss))
+                raise Diverged(self.epoch + 1, self.step, float(loss.detach()))
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -181,7 +181,8 @@ class Experiment:
         # (1) latent MLP on frozen v, standardised with train statistics: the a1 prior keeps v
         # small, and an unscaled probe learns measurably worse.
         mean, std = v_train.mean(0), v_train.std(0).clamp_min(1e-6)
-        probe = LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
+        probe = _seeded(cfg.seed + 2, lambda: LatentMLP(cfg.latent_dim, self.num_classes))
+        probe = probe.to(self.device)
         out["latent_acc"] = fit_classifier(
             probe, lambda i: (v_train[i] - mean) / std, self.train_y,
             lambda i: (v_test[i] - mean) / std, self.test_y, cfg.probe_epochs, cfg.seed + 2,
@@ -201,7 +202,8 @@ class Experiment:
                     return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
             return get
 
-        wcnn = WeightCNN(cfg.inr_depth, self.num_classes).to(self.device)
+        wcnn = _seeded(cfg.seed + 3, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
+        wcnn = wcnn.to(self.device)
         out["weight_acc"] = fit_classifier(wcnn, weights(v_train), self.train_y, weights(v_test),
                                            self.test_y, cfg.probe_epochs, cfg.seed + 3, self.device)
 
@@ -250,6 +252,15 @@ class Experiment:
     def load(self, path: str) -> None:
         # weights_only: a checkpoint is data, never code
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a module with its init drawn from ``seed``, leaving torch's global stream as it
+    was: results of ``finish`` then depend on the config and the trained state only, not on
+    what else ran in the process (another Experiment re-seeds the global stream)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
 
 
 def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],

@@ -1,0 +1,56 @@
+"""Session fixtures for the whole suite.
+
+* ``hinr_data`` (autouse): ``$HINR_DATA`` points at a fresh session temp dir for every test and
+  for every subprocess a test starts, so no test reads or writes ``~/.cache/hinr``.
+* ``cifar10_fixture`` / ``cifar10_root``: a small CIFAR-10 (200 train / 100 test) in the
+  official python-batch layout, written once per session (see fixtures.py).
+* ``mnist5k``: the whole offline mnist-5k set, loaded once per session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from .fixtures import Cifar10Fixture, write_cifar10_fixture
+
+# One intra-op thread: the models here are tiny, and OpenMP's spin-waiting with 2 threads on a
+# shared 2-core machine made single epochs 10-30x slower whenever anything else was running.
+# HINR_TEST_THREADS overrides it.
+torch.set_num_threads(int(os.environ.get("HINR_TEST_THREADS", "1")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def hinr_data(tmp_path_factory: pytest.TempPathFactory):
+    """Point $HINR_DATA at a session temp dir (inherited by subprocesses); restore afterwards."""
+    path = tmp_path_factory.mktemp("hinr_data")
+    old = os.environ.get("HINR_DATA")
+    os.environ["HINR_DATA"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("HINR_DATA", None)
+    else:
+        os.environ["HINR_DATA"] = old
+
+
+@pytest.fixture(scope="session")
+def cifar10_fixture(tmp_path_factory: pytest.TempPathFactory) -> Cifar10Fixture:
+    """200 train / 100 test CIFAR-10-layout images; ``.root`` is the data root to pass on."""
+    return write_cifar10_fixture(tmp_path_factory.mktemp("cifar10"), n_train=200, n_test=100,
+                                 seed=0)
+
+
+@pytest.fixture(scope="session")
+def cifar10_root(cifar10_fixture: Cifar10Fixture) -> Path:
+    """Data root holding ``cifar-10-batches-py/`` (use with verify_data=False)."""
+    return cifar10_fixture.root
+
+
+@pytest.fixture(scope="session")
+def mnist5k(hinr_data):
+    """The full offline mnist-5k set (4,000 / 1,000), written under $HINR_DATA on first use."""
+    from hinr import data, preset
+    return data.load(preset("tiny", train_subset=0, test_subset=0))

@@ -1,0 +1,142 @@
+"""ExperimentConfig: presets, strict from_dict, types, choices and ranges."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from hinr import ConfigError, ExperimentConfig, preset
+from hinr.config import PRESETS
+
+
+@pytest.mark.parametrize("name", ["paper", "small", "tiny"])
+def test_presets_build_and_round_trip(name):
+    cfg = preset(name)
+    assert isinstance(cfg, ExperimentConfig)
+    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    assert PRESETS[name]() == cfg
+
+
+def test_preset_sizes():
+    paper = preset("paper")
+    assert (paper.latent_dim, paper.inr_depth, paper.inr_width) == (256, 5, 256)
+    assert (paper.a1, paper.a2, paper.lr) == (0.1, 100.0, 5e-5)
+    assert (paper.encoder_channels, paper.encoder_blocks, paper.encoder_kernel) == (256, 4, 5)
+    tiny = preset("tiny")
+    assert (tiny.train_subset, tiny.test_subset, tiny.inr_width) == (256, 128, 16)
+
+
+def test_preset_overrides_and_unknown_preset():
+    cfg = preset("tiny", lr=0.5, variant="pretrained")
+    assert cfg.lr == 0.5 and cfg.variant == "pretrained"
+    assert cfg.inr_width == 16  # the rest of the preset is kept
+    with pytest.raises(ConfigError, match="preset='huge'.*paper.*small.*tiny"):
+        preset("huge")
+    with pytest.raises(ConfigError, match="lrr"):
+        preset("tiny", lrr=0.5)
+
+
+def test_from_dict_rejects_unknown_keys_listing_valid_ones():
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig.from_dict({"lr": 1e-3, "learning_rate": 1e-3, "zeta": 1})
+    msg = str(err.value)
+    assert "learning_rate" in msg and "zeta" in msg
+    assert "valid keys" in msg
+    for name in ExperimentConfig.field_names():
+        assert name in msg.split("valid keys", 1)[1]
+
+
+def test_config_error_is_a_value_error():
+    assert issubclass(ConfigError, ValueError)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("lr", "1e-3"),  # string for float: never parsed
+    ("a1", None),
+    ("a2", True),  # bool is not a number here
+    ("epochs", 1.5),  # non-integral float for int
+    ("batch_size", "32"),
+    ("seed", True),  # bool for int
+    ("latent_dim", False),
+    ("download", 1),  # int for bool
+    ("verify_data", "false"),
+    ("dataset", 3),
+    ("variant", ["plain"]),
+])
+def test_from_dict_rejects_wrong_types_naming_the_field(key, value):
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig.from_dict({key: value})
+    msg = str(err.value)
+    assert msg.startswith(f"{key}=")
+    assert "expected" in msg
+    assert ExperimentConfig.field_types()[key].__name__ in msg
+
+
+def test_ints_accepted_for_floats_and_integral_floats_for_ints():
+    cfg = ExperimentConfig.from_dict({"a2": 100, "lr": 1, "epochs": 3.0})
+    assert cfg.a2 == 100.0 and isinstance(cfg.a2, float)
+    assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
+    assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
+
+
+def test_from_dict_on_a_base_keeps_the_base():
+    base = preset("small")
+    cfg = ExperimentConfig.from_dict({"seed": 7}, base=base)
+    assert cfg.seed == 7
+    assert dataclasses.replace(cfg, seed=base.seed) == base
+    assert base.seed == 0  # not mutated
+    assert base.replace(seed=3).seed == 3
+    with pytest.raises(ConfigError, match="seed"):
+        base.replace(seed="3")
+
+
+@pytest.mark.parametrize("key,value,allowed", [
+    ("dataset", "imagenet", ["mnist", "mnist-5k", "cifar10"]),
+    ("variant", "joint", ["plain", "pretrained", "classifier_loss"]),
+    ("device", "tpu", ["auto", "cpu", "cuda"]),
+])
+def test_choices_are_validated(key, value, allowed):
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig.from_dict({key: value})
+    msg = str(err.value)
+    assert msg.startswith(f"{key}={value!r}")
+    for choice in allowed:
+        assert choice in msg
+    for choice in allowed:  # and each allowed value is accepted
+        assert getattr(ExperimentConfig.from_dict({key: choice}), key) == choice
+
+
+@pytest.mark.parametrize("key,bad,good", [
+    ("a1", -0.1, 0.0),
+    ("a2", 2e6, 1e6),
+    ("cls_weight", -1.0, 0.0),
+    ("latent_dim", 0, 1),
+    ("inr_width", -4, 1),
+    ("batch_size", 0, 1),
+    ("epochs", 0, 1),
+    ("inr_depth", 1, 2),
+    ("encoder_channels", 15, 16),
+    ("encoder_kernel", 4, 5),
+    ("encoder_kernel", 0, 1),
+    ("encoder_blocks", -1, 0),
+    ("train_subset", -1, 0),
+    ("seed", -5, 0),
+    ("threads", -1, 0),
+    ("lr", 0.0, 1e-9),
+    ("cls_lr", -1.0, 1.0),
+    ("omega0", 0.0, 1.0),
+])
+def test_ranges_are_validated(key, bad, good):
+    with pytest.raises(ConfigError) as err:
+        ExperimentConfig.from_dict({key: bad})
+    assert str(err.value).startswith(f"{key}=")
+    assert "allowed" in str(err.value)
+    assert getattr(ExperimentConfig.from_dict({key: good}), key) == good
+
+
+def test_direct_construction_is_validated_too():
+    with pytest.raises(ConfigError, match="dataset"):
+        ExperimentConfig(dataset="svhn")
+    with pytest.raises(ConfigError, match="inr_depth"):
+        ExperimentConfig(inr_depth=1)

@@ -1,0 +1,237 @@
+"""Experiment: learning, exact resume, divergence, downstream results, import hygiene."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hinr import Diverged, Experiment, preset
+
+VARIANTS = ["plain", "classifier_loss", "pretrained"]
+OPS_KEYS = ["sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
+            "denoise_psnr", "denoise_noisy_psnr", "sr_gain_db", "inpaint_gain_db",
+            "denoise_gain_db"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny(**overrides):
+    return preset("tiny", device="cpu", **overrides)
+
+
+def test_tiny_experiment_improves_test_psnr():
+    exp = Experiment(tiny())
+    assert len(exp.train_x) == 256 and len(exp.test_x) == 128
+    first = exp.train_epoch()
+    psnr1 = exp.evaluate()["test_psnr"]
+    exp.train_epoch()
+    last = exp.train_epoch()
+    psnr3 = exp.evaluate()["test_psnr"]
+    assert first["epoch"] == 1.0 and last["epoch"] == 3.0
+    assert last["step"] == 3 * 256 / 32
+    assert last["train_mse"] < first["train_mse"]
+    assert psnr3 > psnr1 + 0.3, (psnr1, psnr3)
+
+
+def _metrics(train: dict, test: dict) -> dict:
+    """The numbers that must match between straight and resumed runs (not the timings)."""
+    keys = [k for k in train if k.startswith("train_") and "seconds" not in k
+            and "per_s" not in k]
+    out = {k: train[k] for k in keys}
+    out.update({k: v for k, v in test.items() if k.startswith("test_") or k == "joint_acc"})
+    out["epoch"], out["step"] = train["epoch"], train["step"]
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_save_load_continue_matches_straight_run(variant, tmp_path, mnist5k):
+    cfg = tiny(variant=variant, seed=3)
+
+    straight = Experiment(cfg)
+    first = _metrics(straight.train_epoch(), straight.evaluate())
+    second = _metrics(straight.train_epoch(), straight.evaluate())
+
+    part = Experiment(cfg)
+    part_first = _metrics(part.train_epoch(), part.evaluate())
+    assert part_first == first  # the same seed gives the same first epoch
+    ckpt = tmp_path / "ckpt.pt"
+    part.save(str(ckpt))
+    del part
+
+    resumed = Experiment(cfg, data=mnist5k)
+    resumed.load(str(ckpt))
+    assert (resumed.epoch, resumed.step) == (1, 8)
+    resumed_second = _metrics(resumed.train_epoch(), resumed.evaluate())
+
+    assert resumed_second.keys() == second.keys()
+    assert resumed_second == pytest.approx(second, rel=1e-6, abs=1e-9)
+    assert resumed.extra == pytest.approx(straight.extra)
+    if variant == "plain":  # downstream results too (their probes draw from torch's global RNG)
+        assert resumed.finish() == pytest.approx(straight.finish(), rel=1e-6, abs=1e-9)
+    if variant == "pretrained":
+        assert "pretrain_mlp_acc" in resumed.extra
+    if variant == "classifier_loss":
+        assert "train_cls_ce" in second and "joint_acc" in second
+
+    # the comparison is not vacuous: epoch 2 differs from epoch 1 ...
+    assert second["train_loss"] != pytest.approx(first["train_loss"], rel=1e-3)
+    # ... and restoring everything but the optimiser's moments gives a different epoch 2
+    partial = Experiment(cfg, data=mnist5k)
+    state = torch.load(str(ckpt), weights_only=True)
+    partial.load_state_dict({**state, "optimizer": partial.optimizer.state_dict()})
+    partial_second = _metrics(partial.train_epoch(), partial.evaluate())
+    assert partial_second["train_loss"] != pytest.approx(second["train_loss"], rel=1e-5)
+
+
+def test_state_dict_restores_shuffle_order():
+    """Without the shuffle RNG in the checkpoint the second epoch would repeat the first order."""
+    cfg = tiny(seed=5)
+    a = Experiment(cfg)
+    a.train_epoch()
+    state = a.state_dict()
+    expected = torch.randperm(256, generator=a.shuffle)
+    b = Experiment(cfg)
+    b.load_state_dict(state)
+    assert torch.equal(torch.randperm(256, generator=b.shuffle), expected)
+    assert not torch.equal(expected, torch.randperm(256, generator=torch.Generator().manual_seed(5)))
+
+
+def test_pretrained_encoder_is_frozen_after_pretraining():
+    exp = Experiment(tiny(variant="pretrained", pretrain_epochs=5))  # 10 steps of 128
+    assert exp.pixel_mlp is not None and not exp.pretrained
+    exp.train_epoch()
+    assert exp.pretrained and 0.0 <= exp.extra["pretrain_mlp_acc"] <= 1.0
+    before = [p.detach().clone() for p in exp.model.encoder.parameters()]
+    hyper_before = [p.detach().clone() for p in exp.model.hyper.parameters()]
+    exp.train_epoch()
+    for b, p in zip(before, exp.model.encoder.parameters()):
+        assert torch.equal(b, p)
+    assert any(not torch.equal(b, p) for b, p in zip(hyper_before, exp.model.hyper.parameters()))
+    # the pixel MLP really was trained as a classifier: better than chance on 10 classes
+    assert exp.extra["pretrain_mlp_acc"] > 0.2
+
+
+def test_diverged_on_nan_carries_epoch_and_step():
+    exp = Experiment(tiny())
+    exp.train_epoch()  # 8 steps of 32
+    with torch.no_grad():
+        exp.model.hyper.heads[0][0].weight.fill_(float("nan"))
+    with pytest.raises(Diverged) as err:
+        exp.train_epoch()
+    assert err.value.epoch == 2
+    assert err.value.step == 8
+    assert math.isnan(err.value.loss)
+    assert "epoch 2" in str(err.value) and "step 8" in str(err.value)
+    assert isinstance(err.value, RuntimeError)
+
+
+def test_diverged_on_inf_in_first_epoch():
+    exp = Experiment(tiny())
+    with torch.no_grad():
+        exp.model.hyper.heads[1][-1].bias.fill_(float("inf"))
+    with pytest.raises(Diverged) as err:
+        exp.train_epoch()
+    assert (err.value.epoch, err.value.step) == (1, 0)
+    assert not math.isfinite(err.value.loss)
+
+
+@pytest.fixture(scope="module")
+def finished(mnist5k):
+    """One epoch and finish() per variant, shared by the result tests below."""
+    out = {}
+    for variant in VARIANTS:
+        exp = Experiment(tiny(variant=variant), data=mnist5k)
+        exp.train_epoch()
+        evaluation = exp.evaluate()
+        out[variant] = (exp, evaluation, exp.finish())
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_finish_returns_finite_downstream_metrics(finished, variant):
+    _, evaluation, results = finished[variant]
+    expected = {"latent_acc", "weight_acc", *OPS_KEYS}
+    if variant == "classifier_loss":
+        expected.add("joint_acc")
+    if variant == "pretrained":
+        expected.add("pretrain_mlp_acc")
+    assert expected <= set(results)
+    if variant != "classifier_loss":
+        assert "joint_acc" not in results and "joint_acc" not in evaluation
+    if variant != "pretrained":
+        assert "pretrain_mlp_acc" not in results
+    for key, value in results.items():
+        assert isinstance(value, float), key
+        assert math.isfinite(value), key
+    for key in expected:
+        if key.endswith("_acc"):
+            assert 0.0 <= results[key] <= 1.0, key
+            # an accuracy over the 128 test images
+            assert results[key] * 128 == pytest.approx(round(results[key] * 128)), key
+    for op, base in (("sr", "sr_bilinear"), ("inpaint", "inpaint_meanfill"),
+                     ("denoise", "denoise_noisy")):
+        assert results[f"{op}_gain_db"] == pytest.approx(
+            results[f"{op}_psnr"] - results[f"{base}_psnr"])
+    # sigma 0.2 noise on [0, 1] is ~14 dB before clipping to the image range, more after
+    assert 13.0 < results["denoise_noisy_psnr"] < 25.0
+    # the reconstructions are images of the data range, not noise: near the test PSNR
+    assert abs(results["denoise_psnr"] - evaluation["test_psnr"]) < 5.0
+
+
+def test_finish_results_depend_only_on_config_and_training(finished, mnist5k):
+    """The same trained state gives the same downstream numbers, whatever else used torch's
+    global RNG in between (here: another Experiment, which re-seeds it, and random draws)."""
+    _, _, results = finished["plain"]
+    exp = Experiment(tiny(), data=mnist5k)
+    exp.train_epoch()
+    Experiment(tiny(seed=11), data=mnist5k)
+    torch.rand(1000)
+    again = exp.finish()
+    assert again == pytest.approx(results, rel=1e-6, abs=1e-9)
+    state = torch.get_rng_state()
+    exp.finish()
+    assert torch.equal(torch.get_rng_state(), state)  # finish leaves the global stream alone
+
+
+def test_examples_are_image_tensors(finished):
+    exp, _, _ = finished["plain"]
+    examples = exp.examples()
+    assert {"reconstruction", "superres", "inpainting", "denoising"} <= set(examples)
+    for name, images in examples.items():
+        assert isinstance(images, torch.Tensor), name
+        assert images.dim() == 4 and images.shape[1:] == (1, 28, 28), name
+        assert images.device.type == "cpu"
+        assert torch.isfinite(images).all()
+    assert examples["reconstruction"].shape[0] == 16  # 8 originals then 8 reconstructions
+    torch.testing.assert_close(examples["reconstruction"][:8], exp.test_x[:8].cpu())
+    assert examples["superres"].shape[0] == 24  # originals, inputs, outputs
+    torch.testing.assert_close(examples["denoising"][:8], exp.test_x[:8].cpu())
+    # a copy: the caller cannot change the experiment's own dict
+    examples.clear()
+    assert exp.examples()
+
+
+def test_cifar10_fixture_experiment_runs(cifar10_root):
+    cfg = tiny(dataset="cifar10", data_root=str(cifar10_root), verify_data=False,
+               train_subset=64, test_subset=32, probe_epochs=1)
+    exp = Experiment(cfg)
+    assert exp.train_x.shape == (64, 3, 32, 32)
+    train = exp.train_epoch()
+    test = exp.evaluate()
+    assert math.isfinite(train["train_loss"]) and math.isfinite(test["test_psnr"])
+    results = exp.finish()
+    assert all(math.isfinite(v) for v in results.values())
+    assert exp.examples()["reconstruction"].shape == (16, 3, 32, 32)
+
+
+def test_importing_hinr_pulls_in_neither_ray_nor_pyarrow():
+    code = ("import hinr, sys; "
+            "assert 'ray' not in sys.modules and 'pyarrow' not in sys.modules, "
+            "sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'pyarrow'))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr

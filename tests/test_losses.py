@@ -1,0 +1,129 @@
+"""The HyperINR objective term by term, and PSNR, against hand computations."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from hinr.losses import hyperinr_loss, latent_prior, mse_to_psnr, psnr, weight_prior
+
+
+def _theta():
+    """Two layers, two images: weights (2, 2, 1) / (2, 1, 2), biases (2, 2) / (2, 1)."""
+    w0 = torch.tensor([[[1.0], [2.0]], [[0.0], [-1.0]]])  # squares: 1 4 0 1
+    b0 = torch.tensor([[3.0, 0.0], [1.0, 1.0]])  # 9 0 1 1
+    w1 = torch.tensor([[[2.0, 2.0]], [[0.0, 1.0]]])  # 4 4 0 1
+    b1 = torch.tensor([[-2.0], [0.0]])  # 4 0
+    return [(w0, b0), (w1, b1)]
+
+
+THETA_SQ_SUM = (1 + 4 + 0 + 1) + (9 + 0 + 1 + 1) + (4 + 4 + 0 + 1) + (4 + 0)
+THETA_COUNT = 4 + 4 + 4 + 2
+
+
+def test_weight_prior_is_mean_over_every_weight_and_bias():
+    assert weight_prior(_theta()).item() == pytest.approx(THETA_SQ_SUM / THETA_COUNT)
+    # not the mean of per-tensor means (which would weight the small bias tensor up)
+    per_tensor = sum(t.pow(2).mean() for pair in _theta() for t in pair) / 4
+    assert weight_prior(_theta()).item() != pytest.approx(per_tensor.item())
+
+
+def test_latent_prior_is_mean_of_squares():
+    v = torch.tensor([[1.0, -2.0, 0.0], [3.0, 0.5, -1.0]])
+    assert latent_prior(v).item() == pytest.approx((1 + 4 + 0 + 9 + 0.25 + 1) / 6)
+
+
+def test_hyperinr_loss_terms_and_weighted_sum():
+    images = torch.tensor([[[[0.0, 0.5], [1.0, -1.0]]]])  # (1, 1, 2, 2)
+    recon = torch.tensor([[[[0.5, 0.5], [0.0, -1.0]]]])  # errors 0.5, 0, 1, 0
+    v = torch.tensor([[2.0, 0.0]])
+    theta = _theta()
+    a1, a2 = 0.1, 100.0
+    terms = hyperinr_loss(recon, images, v, theta, a1, a2)
+    mse = (0.25 + 0 + 1 + 0) / 4
+    latent = (4 + 0) / 2
+    weight = THETA_SQ_SUM / THETA_COUNT
+    assert set(terms) == {"mse", "latent_reg", "weight_reg", "loss"}
+    assert terms["mse"].item() == pytest.approx(mse)
+    assert terms["latent_reg"].item() == pytest.approx(latent)
+    assert terms["weight_reg"].item() == pytest.approx(weight)
+    assert terms["loss"].item() == pytest.approx(mse + a1 * latent + a2 * weight)
+
+
+def test_hyperinr_loss_classifier_term_is_weighted():
+    images = torch.zeros(2, 1, 2, 2)
+    recon = torch.full((2, 1, 2, 2), 0.1)
+    v = torch.ones(2, 3)
+    theta = _theta()
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 3.0]])
+    labels = torch.tensor([0, 1])
+    log_softmax = [2.0 - math.log(math.exp(2) + 1 + math.exp(-1)),
+                   0.0 - math.log(1 + 1 + math.exp(3))]
+    ce = -(log_softmax[0] + log_softmax[1]) / 2
+    base = hyperinr_loss(recon, images, v, theta, 0.5, 2.0)
+    with_cls = hyperinr_loss(recon, images, v, theta, 0.5, 2.0, logits, labels, cls_weight=0.3)
+    assert with_cls["cls_ce"].item() == pytest.approx(ce, rel=1e-6)
+    assert with_cls["loss"].item() == pytest.approx(base["loss"].item() + 0.3 * ce, rel=1e-6)
+    assert base["loss"].item() == pytest.approx(0.01 + 0.5 * 1.0 + 2.0 * THETA_SQ_SUM / THETA_COUNT)
+    # cls_weight 0 leaves the loss unchanged but still reports the term
+    zero = hyperinr_loss(recon, images, v, theta, 0.5, 2.0, logits, labels, cls_weight=0.0)
+    assert zero["loss"].item() == pytest.approx(base["loss"].item())
+    assert zero["cls_ce"].item() == pytest.approx(ce, rel=1e-6)
+
+
+def test_loss_backpropagates_into_every_input():
+    recon = torch.rand(2, 1, 3, 3, requires_grad=True)
+    v = torch.rand(2, 4, requires_grad=True)
+    theta = [(torch.rand(2, 3, 2, requires_grad=True), torch.rand(2, 3, requires_grad=True))]
+    hyperinr_loss(recon, torch.zeros(2, 1, 3, 3), v, theta, 0.1, 100.0)["loss"].backward()
+    # d/dw of a2*mean(theta^2) = a2 * 2 w / count
+    count = 2 * 3 * 2 + 2 * 3
+    torch.testing.assert_close(theta[0][0].grad, 100.0 * 2 * theta[0][0].detach() / count)
+    torch.testing.assert_close(v.grad, 0.1 * 2 * v.detach() / v.numel())
+
+
+def test_psnr_identical_images_is_huge():
+    x = torch.rand(3, 1, 8, 8) * 2 - 1
+    p = psnr(x, x)
+    assert p.shape == (3,)
+    assert (p >= 99.0).all() and torch.isfinite(p).all()
+
+
+def test_psnr_constant_error_of_0_1_on_unit_scale_is_20_db():
+    target = torch.rand(4, 3, 8, 8) * 1.6 - 0.8  # in [-0.8, 0.8]: no clamping below
+    pred = target + 0.2  # 0.2 on [-1, 1] is 0.1 on [0, 1]
+    torch.testing.assert_close(psnr(pred, target), torch.full((4,), 20.0), atol=1e-3, rtol=0)
+    assert mse_to_psnr(0.01) == pytest.approx(20.0)
+    assert mse_to_psnr(0.0) == pytest.approx(100.0)
+
+
+def test_psnr_is_per_image():
+    target = torch.zeros(2, 1, 4, 4)
+    pred = target.clone()
+    pred[0] += 0.2  # 0.1 on [0, 1]: 20 dB
+    pred[1] += 0.02  # 0.01: 40 dB
+    torch.testing.assert_close(psnr(pred, target), torch.tensor([20.0, 40.0]), atol=1e-3, rtol=0)
+
+
+def test_psnr_clamps_to_the_image_range():
+    target = torch.ones(1, 1, 4, 4)
+    assert psnr(target + 5.0, target).item() >= 99.0  # 6 clamps to 1: no error
+    assert psnr(-target, target).item() == pytest.approx(0.0, abs=1e-5)  # error 1 on [0, 1]
+
+
+def test_masked_psnr_scores_only_the_masked_pixels():
+    target = torch.zeros(2, 1, 4, 4)
+    pred = target.clone()
+    mask = torch.zeros(2, 1, 4, 4, dtype=torch.bool)
+    mask[:, :, :2, :2] = True  # 4 of 16 pixels
+    pred[:, :, :2, :2] += 0.2  # 0.1 error inside the hole
+    pred[:, :, 2:, 2:] += 1.0  # a big error outside it: must not count
+    torch.testing.assert_close(psnr(pred, target, mask), torch.full((2,), 20.0), atol=1e-3, rtol=0)
+    # unmasked PSNR sees both errors: mean of 4*0.01 + 4*0.25 over 16 pixels
+    expected = 10 * math.log10(1 / ((4 * 0.01 + 4 * 0.25) / 16))
+    torch.testing.assert_close(psnr(pred, target), torch.full((2,), expected), atol=1e-3, rtol=0)
+    # an empty mask gives no error (huge PSNR), not a division by zero
+    empty = psnr(pred, target, torch.zeros_like(mask))
+    assert torch.isfinite(empty).all() and (empty >= 99.0).all()
