@@ -23,7 +23,9 @@ import argparse
 import sys
 from pathlib import Path
 
-EXIT_BAD_INPUT = 2
+EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or results directory
+EXIT_STOPPED = 1  # a sweep that started and had to stop (results disk full, ...)
+MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
 
 
 def _fail(message: str) -> int:
@@ -88,6 +90,9 @@ def cmd_run(args) -> int:
 
     try:
         writable_check(results_dir)
+    except SweepError as err:
+        return _fail(str(err))
+    try:
         if args.overwrite and results_dir.exists():
             import shutil
             shutil.rmtree(results_dir)
@@ -95,19 +100,46 @@ def cmd_run(args) -> int:
         run_sweep(spec, results_dir, args.address, args.max_concurrent)
     except SweepError as err:
         return _fail(str(err))
+    except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
+        return _stopped(err)
     summary(results_dir)
     return 0
 
 
+def _stopped(err: Exception) -> int:
+    """A sweep that had to stop: find our own error inside Tune's wrapping, say it in one line."""
+    from sweeps.results import ResultsWriteError
+
+    seen = err
+    while seen is not None and not isinstance(seen, ResultsWriteError):
+        seen = seen.__cause__ or seen.__context__
+    message = str(seen) if seen is not None else f"{type(err).__name__}: {err}"
+    print(f"error: sweep stopped: {message}", file=sys.stderr)
+    return EXIT_STOPPED
+
+
 def writable_check(results_dir: Path) -> None:
+    """Refuse a results directory that cannot be written, or whose disk is nearly full,
+    before Ray starts (root ignores permission bits, so probe with a real write)."""
+    import os
+    import shutil
+    import tempfile
     from sweeps.run import SweepError
 
-    probe = results_dir if results_dir.exists() else results_dir.parent
+    probe = results_dir
     while not probe.exists():
         probe = probe.parent
-    import os
-    if not os.access(probe, os.W_OK):
-        raise SweepError(f"{probe}: results directory is not writable")
+    if not probe.is_dir():
+        raise SweepError(f"{results_dir}: cannot create results directory ({probe} is not a directory)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise SweepError(f"{probe}: results directory is not writable ({err.strerror})") from None
+    free = shutil.disk_usage(probe).free
+    if free < MIN_FREE_BYTES:
+        raise SweepError(f"{probe}: only {free >> 20} MiB free; a sweep needs at least "
+                         f"{MIN_FREE_BYTES >> 20} MiB for results and checkpoints")
 
 
 def check_results_dir(spec, results_dir: Path, overwrite: bool) -> str | None:
@@ -178,6 +210,8 @@ def cmd_resume(args) -> int:
         resume_sweep(results_dir, args.address)
     except SweepError as err:
         return _fail(str(err))
+    except Exception as err:  # noqa: BLE001
+        return _stopped(err)
     summary(results_dir)
     return 0
 

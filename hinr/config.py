@@ -14,6 +14,7 @@ wrong type raises ``ConfigError`` naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,8 +92,8 @@ class ExperimentConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed integers >= 0")
         for name in ("lr", "cls_lr", "omega0"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: allowed numbers > 0")
+            if not 0 < getattr(self, name) < math.inf:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: allowed finite numbers > 0")
 
     # ------------------------------------------------------------------------------------
     @classmethod

@@ -36,6 +36,21 @@ def metric_items(result: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+class ResultsWriteError(RuntimeError):
+    """The results directory stopped accepting writes (disk full, unwritable); the message says
+    which file, and that everything written before it is intact (writes are atomic)."""
+
+
+def _write(table, path: Path, results_dir: str) -> None:
+    try:
+        schema.write_atomic(table, path)
+    except OSError as err:
+        raise ResultsWriteError(
+            f"{path}: cannot write results ({err.strerror or err}); the sweep stops here, and every "
+            f"file written before is intact; free space, then: python launch.py resume "
+            f"{results_dir}") from None
+
+
 class ParquetResults(tune.Callback):
     def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0):
         self.results_dir = str(results_dir)
@@ -91,8 +106,8 @@ class ParquetResults(tune.Callback):
         self._last_flush = now
         rows = list(self.trials.values())
         if rows:
-            schema.write_atomic(schema.build_table(rows, schema.TRIAL_CORE),
-                                self.root / schema.TRIALS_FILE)
+            _write(schema.build_table(rows, schema.TRIAL_CORE), self.root / schema.TRIALS_FILE,
+                   self.results_dir)
 
     # ---------------------------------------------------------------- Tune hooks
     def on_trial_start(self, iteration, trials, trial, **info):
@@ -119,8 +134,8 @@ class ParquetResults(tune.Callback):
         # Older epochs past this one belong to a run that was rolled back to a checkpoint.
         for stale in [e for e in epochs if e > epoch]:
             del epochs[stale]
-        schema.write_atomic(schema.build_table(list(epochs.values()), schema.EPOCH_CORE),
-                            self._epoch_path(trial.trial_id))
+        _write(schema.build_table(list(epochs.values()), schema.EPOCH_CORE),
+               self._epoch_path(trial.trial_id), self.results_dir)
         row.update(metrics)
         row["epochs_done"] = epoch
         row["wall_seconds"] = float(result.get("trial_seconds", 0.0))

@@ -68,3 +68,29 @@ def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
             assert {t[f"config.{key}"] for t in trials} == set(values)
     epochs = pq.read_table(results / "epochs").to_pylist()
     assert len(epochs) == sum(t["epochs_done"] for t in trials)
+
+
+@pytest.mark.parametrize("search,scheduler", [("grid", "asha"), ("optuna", "fifo")])
+def test_diverged_trial_is_recorded_and_sweep_goes_on(search, scheduler, ray_embedded, tmp_path):
+    """lr=1e30 turns the loss into NaN in the first steps: the trial is recorded as diverged
+    (epoch, step, message), the search sees the worst value, the other trial completes."""
+    from sweeps.run import run_sweep
+    from sweeps.spec import parse_spec
+
+    lr_axis = [1e-3, 1e30] if search == "grid" else {"choice": [1e-3, 1e30]}
+    doc = {"name": "diverge", "base": {"preset": "tiny", "epochs": 2}, "axes": {"lr": lr_axis},
+           "seeds": [0], "search": search, "scheduler": scheduler, "metric": "test_psnr",
+           "mode": "max", "budget": {"num_samples": 4 if search == "optuna" else 1}}
+    spec = parse_spec(doc, "diverge.yaml")
+    run_sweep(spec, tmp_path / "results")
+    trials = pq.read_table(tmp_path / "results" / "trials.parquet").to_pylist()
+    assert len(trials) == spec.num_trials()
+    diverged = [t for t in trials if t["config.lr"] == 1e30]
+    healthy = [t for t in trials if t["config.lr"] == 1e-3]
+    assert diverged and healthy
+    for t in diverged:
+        assert t["status"] == "diverged"
+        assert t["diverged_epoch"] == 1 and t["diverged_step"] >= 0
+        assert "nan" in t["error"] or "inf" in t["error"]
+        assert t["metric.test_psnr"] is None  # the worst-value stand-in never reaches Parquet
+    assert all(t["status"] == "completed" for t in healthy)
