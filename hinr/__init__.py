@@ -2,12 +2,22 @@
 
 The science layer of hinr-sweeps: config, data, models, losses, classifiers, image operations
 and ``Experiment``, the plain training object that sweeps wrap.  It imports neither Ray nor
-pyarrow; see DESIGN.md.
+pyarrow; see DESIGN.md.  ``hinr.config`` imports no torch, so validating a sweep file is
+instant; the torch-backed names below load on first use.
 """
 
+from importlib import import_module
+
 from .config import ConfigError, ExperimentConfig, preset
-from .data import DatasetNotFound, ImageData
-from .experiment import Diverged, Experiment
+
+_LAZY = {"DatasetNotFound": ".data", "ImageData": ".data", "Diverged": ".experiment",
+         "Experiment": ".experiment"}
 
 __all__ = ["ConfigError", "DatasetNotFound", "Diverged", "Experiment", "ExperimentConfig",
            "ImageData", "preset"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'hinr' has no attribute {name!r}")

@@ -53,6 +53,7 @@ class ExperimentConfig:
     pretrain_epochs: int = 3  # pixel-MLP epochs before training (variant pretrained; paper: 3)
     probe_epochs: int = 10  # epochs of the downstream latent-MLP / weight-CNN classifiers
     seed: int = 0  # seeds model init, shuffling, masks and noise
+    pixel_baselines: bool = True  # also train pixel MLP + CNN classifiers (cached per split+seed)
     # --- data and hardware ---------------------------------------------------------------
     train_subset: int = 0  # use only the first N training images (0 = all)
     test_subset: int = 0  # use only the first N test images (0 = all)

@@ -14,15 +14,18 @@ as running straight through.  No logging, files or Ray here: the caller owns tho
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from filelock import FileLock
 from torch import nn
 
 from . import data as data_mod
-from .classifiers import LatentMLP, WeightCNN
+from .classifiers import LatentMLP, PixelCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
 from .models import HyperINR, PixelMLP, PretrainedEncoder, theta_star
@@ -217,7 +220,40 @@ class Experiment:
         ops, examples = evaluate_ops(self.reconstruct, self.test_x[:OPS_IMAGES], cfg.seed)
         out.update(ops)
         self._examples.update({k: v.cpu() for k, v in examples.items()})
+
+        # (5) the paper's "prototypical convergence" as a number
+        out.update(prototype_scores(self.reconstruct, self.train_x, self.train_y,
+                                    self.test_x[:OPS_IMAGES], self.test_y[:OPS_IMAGES],
+                                    self.num_classes))
+
+        # (6) what the representation is measured against: classifiers on raw pixels
+        if cfg.pixel_baselines:
+            out.update(self.pixel_baselines())
         return out
+
+    def pixel_baselines(self) -> dict[str, float]:
+        """Test accuracy of a 2-layer pixel MLP (hidden 256) and a small pixel CNN trained on the
+        same split with the same probe budget.  They depend only on (dataset, split, seed,
+        probe_epochs), so they are cached under the data root and every trial of a sweep that
+        shares those reuses one computation."""
+        cfg = self.cfg
+        key = (f"{cfg.dataset}-n{len(self.train_x)}-{len(self.test_x)}-seed{cfg.seed}"
+               f"-ep{cfg.probe_epochs}")
+        path = data_mod.data_root(cfg.data_root) / "baselines" / f"{key}.json"
+
+        def compute() -> dict[str, float]:
+            channels, (h, w) = self.train_x.shape[1], self.train_x.shape[2:]
+            results = {}
+            for name, build, seed in (
+                    ("pixel_mlp_acc", lambda: PixelMLP(channels * h * w, 256, self.num_classes), cfg.seed + 4),
+                    ("pixel_cnn_acc", lambda: PixelCNN(channels, self.num_classes), cfg.seed + 5)):
+                model = _seeded(seed, build).to(self.device)
+                results[name] = fit_classifier(model, lambda i: self.train_x[i], self.train_y,
+                                               lambda i: self.test_x[i], self.test_y,
+                                               cfg.probe_epochs, seed, self.device)
+            return results
+
+        return cached_json(path, compute)
 
     def examples(self) -> dict[str, torch.Tensor]:
         """Image stacks in [-1, 1] (rows of originals then outputs) from the last evaluate/finish."""
@@ -252,6 +288,46 @@ class Experiment:
     def load(self, path: str) -> None:
         # weights_only: a checkpoint is data, never code
         self.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+@torch.no_grad()
+def prototype_scores(reconstruct: Callable[[torch.Tensor], torch.Tensor], train_x: torch.Tensor,
+                     train_y: torch.Tensor, test_x: torch.Tensor, test_y: torch.Tensor,
+                     num_classes: int) -> dict[str, float]:
+    """How far reconstructions collapse toward class prototypes (paper 4.2's observation).
+
+    For each test image: d_own = RMS distance of its reconstruction to the image itself and
+    d_proto = RMS distance to its class's mean train image.  ``proto_ratio`` is the mean of
+    d_own / d_proto (above 1: closer to the prototype than to the input) and
+    ``proto_closer_frac`` the share of images whose reconstruction is closer to the prototype.
+    """
+    protos = torch.stack([train_x[train_y == c].mean(0) for c in range(num_classes)])  # (K, C, H, W)
+    ratios, closer = [], 0
+    for i in range(0, len(test_x), EVAL_BATCH):
+        x, y = test_x[i:i + EVAL_BATCH], test_y[i:i + EVAL_BATCH]
+        recon = reconstruct(x)
+        d_own = (recon - x).flatten(1).pow(2).mean(1).sqrt()  # (B,)
+        d_proto = (recon - protos[y]).flatten(1).pow(2).mean(1).sqrt()  # (B,)
+        ratios.append(d_own / d_proto.clamp_min(1e-8))
+        closer += int((d_proto < d_own).sum())
+    return {"proto_ratio": float(torch.cat(ratios).mean()),
+            "proto_closer_frac": closer / len(test_x)}
+
+
+def cached_json(path: Path, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
+    """``compute()`` once per path across processes (file lock), stored atomically as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        if path.exists():
+            try:
+                return {k: float(v) for k, v in json.loads(path.read_text()).items()}
+            except (ValueError, AttributeError):
+                pass  # a damaged cache entry is recomputed, never trusted
+        values = compute()
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(values))
+        tmp.replace(path)
+        return values
 
 
 def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
