@@ -5,6 +5,7 @@
 * ``cifar10_fixture`` / ``cifar10_root``: a small CIFAR-10 (200 train / 100 test) in the
   official python-batch layout, written once per session (see fixtures.py).
 * ``mnist5k``: the whole offline mnist-5k set, loaded once per session.
+* ``reference``: smoke.yaml run uninterrupted, for the fault tests to compare against.
 """
 
 from __future__ import annotations
@@ -54,3 +55,13 @@ def mnist5k(hinr_data):
     """The full offline mnist-5k set (4,000 / 1,000), written under $HINR_DATA on first use."""
     from hinr import data, preset
     return data.load(preset("tiny", train_subset=0, test_subset=0))
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """smoke.yaml run once, uninterrupted: what every interrupted run must end up equal to."""
+    from .sweep_helpers import EPOCHS, SMOKE, run_ok
+
+    out = tmp_path_factory.mktemp("reference") / "results"
+    run_ok("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
+    return out

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from .test_faults import EPOCHS, SMOKE, assert_same_results, launch_cmd, reference, run_ok, wait_for_epochs  # noqa: F401
+from .sweep_helpers import EPOCHS, SMOKE, assert_same_results, launch_cmd, run_ok, wait_for_epochs
 
 ROOT = Path(__file__).resolve().parent.parent
 

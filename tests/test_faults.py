@@ -9,79 +9,12 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from .raycluster import LocalCluster, cmdline, descendants
-
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE = str(ROOT / "sweeps" / "smoke.yaml")
-EPOCHS = 4
-# Timing columns differ between any two runs; everything else must match exactly.
-TIMING = ("wall_seconds", "metric.train_images_per_s", "metric.train_seconds",
-          "metric.eval_images_per_s", "metric.trial_seconds")
-
-
-def launch_cmd(*args: str) -> list[str]:
-    return [sys.executable, str(ROOT / "launch.py"), *args]
-
-
-def run_ok(*args: str, env=None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(launch_cmd(*args), cwd=ROOT, env=env or os.environ.copy(),
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return proc
-
-
-def by_point(results: Path) -> tuple[dict, dict]:
-    """trials keyed by (a2, seed) and epochs keyed by (a2, seed, epoch), timing dropped."""
-    trials = pq.read_table(results / "trials.parquet").to_pylist()
-    ids = {t["trial_id"]: (t["config.a2"], t["config.seed"]) for t in trials}
-    assert len(ids) == len(trials)
-    keyed_trials = {ids[t["trial_id"]]: {k: v for k, v in t.items()
-                                         if k not in TIMING + ("trial_id", "retries", "node")}
-                    for t in trials}
-    epochs = pq.read_table(results / "epochs").to_pylist()
-    keyed_epochs = {}
-    for e in epochs:
-        key = (*ids[e["trial_id"]], e["epoch"])
-        assert key not in keyed_epochs, f"duplicate epoch row {key}"
-        keyed_epochs[key] = {k: v for k, v in e.items() if k not in TIMING + ("trial_id",)}
-    return keyed_trials, keyed_epochs
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("reference") / "results"
-    run_ok("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
-    return out
-
-
-def wait_for_epochs(results: Path, rows: int, timeout: float = 300) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            if (results / "epochs").is_dir() and pq.read_table(results / "epochs").num_rows >= rows:
-                return
-        except Exception:  # a file being replaced right now; look again
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"fewer than {rows} epoch rows in {results} after {timeout} s")
-
-
-def assert_same_results(reference: Path, results: Path) -> None:
-    ref_trials, ref_epochs = by_point(reference)
-    got_trials, got_epochs = by_point(results)
-    assert got_trials.keys() == ref_trials.keys()
-    assert got_epochs.keys() == ref_epochs.keys()  # no gaps, no duplicates
-    for key in ref_trials:
-        assert got_trials[key] == ref_trials[key], key
-    for key in ref_epochs:
-        assert got_epochs[key] == ref_epochs[key], key
+from .sweep_helpers import (EPOCHS, ROOT, SMOKE, assert_same_results, launch_cmd, run_ok,
+                            wait_for_epochs)
 
 
 def test_driver_killed_then_resumed(reference, tmp_path):
