@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a config field (epochs=2) or spec path (budget.max_concurrent=2)")
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
     run.add_argument("--dry-run", action="store_true", help="print the trials and exit; writes nothing")
+    run.add_argument("--gpu-tflops", type=float, default=None,
+                     help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--tiny", action="store_true",
                      help="tiny mode: tiny preset, 1 epoch, first seed, 2 values per axis (seconds)")
     run.add_argument("--overwrite", action="store_true",
@@ -80,7 +82,7 @@ def cmd_run(args) -> int:
         return _fail("--max-concurrent: allowed integers >= 0")
     results_dir = Path(args.results or Path("results") / spec.name)
     if args.dry_run:
-        print_dry_run(spec, results_dir)
+        print_dry_run(spec, results_dir, args.gpu_tflops)
         return 0
     refusal = check_results_dir(spec, results_dir, args.overwrite)
     if refusal:
@@ -162,7 +164,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool) -> str | None:
             f"{results_dir} (or pass --overwrite to start again)")
 
 
-def print_dry_run(spec, results_dir: Path) -> None:
+def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
     rows = spec.trial_configs()
     keys = list(rows[0]) if rows else []
     print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
@@ -175,6 +177,23 @@ def print_dry_run(spec, results_dir: Path) -> None:
     for r in rows:
         print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
     print(f"results would go to {results_dir}")
+    from sweeps.estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
+
+    # Price one trial per distinct model shape; other axes change the cost negligibly.
+    shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
+                  "encoder_blocks", "encoder_kernel", "dataset", "epochs", "train_subset")
+    cache, costs = {}, []
+    for row in rows:
+        fields = {k: v for k, v in row.items() if k in shape_keys and not isinstance(v, str)
+                  or k == "dataset"}
+        cfg = spec.base_config.replace(**fields)
+        key = tuple(getattr(cfg, k) for k in shape_keys)
+        if key not in cache:
+            cache[key] = trial_cost(cfg)
+        costs.append(cache[key])
+    costs = costs * (spec.num_trials() // max(1, len(costs)))
+    print(describe(costs, measured_gflops(spec.base_config), spec.resources["gpus"],
+                   gpu_tflops or DEFAULT_GPU_TFLOPS))
 
 
 def summary(results_dir: Path) -> None:
@@ -248,7 +267,7 @@ def cmd_report(args) -> int:
     for d in args.results_dirs:
         if not Path(d).is_dir():
             return _fail(f"{d}: no such results directory")
-    from analysis.__main__ import main as analysis_main
+    from analysis import main as analysis_main
 
     argv = list(args.results_dirs) + ["--format", args.format] + (["-o", args.out] if args.out else [])
     return analysis_main(argv)

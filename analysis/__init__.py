@@ -1,0 +1,39 @@
+"""analysis: HyperINR sweep results (Parquet) -> tables, statistics, figures and a report.
+
+Reads the Parquet contract of ``sweeps.schema`` only; imports neither torch nor Ray, so it
+works on a results directory copied to a laptop.  In a notebook::
+
+    import analysis
+    res = analysis.load_results("results/mnist-ablation")
+    analysis.factor_table(res); analysis.effects_table(res)
+    analysis.build_report(["results/mnist-ablation", "results/cifar10-ablation"])
+
+Names are imported on first use (PEP 562), so ``python -m analysis`` answers a mistyped path
+before pandas, scipy and matplotlib are loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Results": "load", "ResultsNotFound": "load", "load_results": "load",
+    "factor_table": "tables", "effects_table": "tables", "paper_comparison": "tables",
+    "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
+    "status_counts": "tables", "all_tables": "tables",
+    "build_report": "report",
+    "main": "cli",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -1,0 +1,268 @@
+"""Matplotlib figures of one sweep, readable at a glance: labelled axes with units, the
+reference level marked, seeds' spread shown.
+
+The Agg backend is forced: reports are written on headless cluster nodes and laptops alike,
+and nothing here ever opens a window.  Every function returns a ``Figure`` (for notebooks);
+``sweep_figures`` saves them all as PNG for the report.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Iterable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from sweeps.schema import METRIC_PREFIX  # noqa: E402
+
+from .load import Results  # noqa: E402
+from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
+                     metric_info, pareto_front, present_metrics, t_halfwidth, _sorted_levels)
+
+DPI = 100
+CURVE_METRICS = ("test_psnr", "train_loss")
+SCATTER_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc")
+
+
+def _axis_label(metric: str) -> str:
+    info = metric_info(metric)
+    if metric == "train_loss":
+        return "training loss (MSE + priors + CE, log scale)"
+    if metric.endswith("_psnr"):
+        return f"{info.label} (dB)"
+    return f"{info.label} ({info.unit})" if info.unit else info.label
+
+
+def _level_name(factor: str, level, ref) -> str:
+    return f"{factor}={fmt_level(level)}" + (" (ref)" if level == ref else "")
+
+
+def _plain_axes(ax, min_span: tuple[float | None, float | None] = (None, None)) -> None:
+    """No "+9.499e1" offsets on the tick labels, and a minimum visible span per axis so
+    that near-identical values are not blown up into a steep-looking difference."""
+    for axis, span, get, set_ in ((ax.xaxis, min_span[0], ax.get_xlim, ax.set_xlim),
+                                  (ax.yaxis, min_span[1], ax.get_ylim, ax.set_ylim)):
+        fmt = axis.get_major_formatter()
+        if hasattr(fmt, "set_useOffset"):
+            fmt.set_useOffset(False)
+        if span is not None:
+            lo, hi = get()
+            if hi - lo < span:
+                mid = (lo + hi) / 2
+                set_(mid - span / 2, mid + span / 2)
+
+
+def _colors(n: int) -> list:
+    cmap = plt.get_cmap("viridis" if n > 6 else "tab10")
+    return [cmap(i / max(n - 1, 1)) if n > 6 else cmap(i) for i in range(n)]
+
+
+# ------------------------------------------------------------------------------------
+def learning_curves(results: Results, factor: str | None,
+                    metrics: Iterable[str] = CURVE_METRICS) -> Figure | None:
+    """Per-epoch metrics, one line per factor level: mean over seeds with a 95% CI band."""
+    trials = results.completed if len(results.completed) else results.trials
+    epochs = results.epochs
+    metrics = present_metrics(epochs, metrics)
+    if epochs.empty or not metrics:
+        return None
+    if trials.empty:  # trials.parquet unreadable: the curves still stand, without factors
+        trials, factor = pd.DataFrame({"trial_id": epochs["trial_id"].unique()}), None
+    if factor:
+        levels = factor_levels(results, factor, trials)
+        ref = results.reference(factor)[0]
+    else:
+        levels, ref = pd.Series("all trials", index=trials.index), None
+    lookup = pd.Series(levels.to_numpy(), index=trials["trial_id"].to_numpy())
+    data = epochs[epochs["trial_id"].isin(lookup.index)]
+    if data.empty:
+        return None
+    level = data["trial_id"].map(lookup)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    order = _sorted_levels(level.dropna())
+    for ax, metric in zip(axes[0], metrics):
+        frame = pd.DataFrame({"level": level, "epoch": data["epoch"],
+                              "v": data[METRIC_PREFIX + metric] * metric_info(metric).scale})
+        agg = frame.dropna().groupby(["level", "epoch"])["v"].agg(["mean", "std", "count"])
+        for color, lvl in zip(_colors(len(order)), order):
+            if lvl not in agg.index.get_level_values(0):
+                continue
+            cur = agg.loc[lvl]
+            half = np.nan_to_num(t_halfwidth(cur["std"], cur["count"]))
+            label = _level_name(factor, lvl, ref) if factor else str(lvl)
+            ax.plot(cur.index, cur["mean"], color=color, lw=2 if lvl == ref else 1.4, label=label)
+            ax.fill_between(cur.index, cur["mean"] - half, cur["mean"] + half, color=color,
+                            alpha=0.18, lw=0)
+        if metric == "train_loss" and (agg["mean"] > 0).all():
+            ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(_axis_label(metric))
+        ax.grid(alpha=0.3)
+        _plain_axes(ax)
+    axes[0][0].legend(fontsize=8, title=None, loc="best")
+    title = f"{results.name}: learning curves by {factor}" if factor else \
+        f"{results.name}: learning curves"
+    fig.suptitle(f"{title} (mean, 95% CI band over seeds)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _categorical_axis(ax, order: list, factor: str, ref) -> dict:
+    pos = {lvl: i for i, lvl in enumerate(order)}
+    ax.set_xticks(range(len(order)))
+    ax.set_xticklabels([f"{fmt_level(lvl)}\n(ref)" if lvl == ref else fmt_level(lvl)
+                        for lvl in order],
+                       fontsize=8)
+    ax.set_xlabel(factor)
+    ax.set_xlim(-0.5, len(order) - 0.5)
+    return pos
+
+
+def metric_vs_factor(results: Results, factor: str,
+                     metrics: Iterable[str] = SCATTER_METRICS) -> Figure | None:
+    """Final metrics against the factor's levels: each trial a grey dot, the mean with its
+    95% CI as a bar.  Levels are evenly spaced (grids like a2 in 0, 1, 100 have no good
+    linear or log axis)."""
+    done = results.completed
+    metrics = present_metrics(done, metrics)
+    if done.empty or not metrics:
+        return None
+    table = factor_table(results, factor, metrics)
+    levels = factor_levels(results, factor)
+    order = _sorted_levels(levels.dropna())
+    ref = results.reference(factor)[0]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    rng = np.random.default_rng(0)
+    for ax, metric in zip(axes[0], metrics):
+        pos = _categorical_axis(ax, order, factor, ref)
+        vals = done[METRIC_PREFIX + metric] * metric_info(metric).scale
+        ok = vals.notna() & levels.notna()
+        x = levels[ok].map(pos).to_numpy(dtype=float)
+        ax.scatter(x + rng.uniform(-0.12, 0.12, len(x)), vals[ok], s=9, color="0.6",
+                   alpha=0.6, lw=0, label="trial")
+        rows = table[table["metric"] == metric]
+        xs = rows["level"].map(pos).to_numpy(dtype=float)
+        ax.errorbar(xs, rows["mean"], yerr=np.nan_to_num(rows["ci_half"].to_numpy(dtype=float)),
+                    fmt="o", color="C3", capsize=4, ms=5, label="mean, 95% CI")
+        ax.set_ylabel(_axis_label(metric))
+        ax.grid(alpha=0.3, axis="y")
+        _plain_axes(ax, (None, 1.0))
+    axes[0][0].legend(fontsize=8, loc="best")
+    fig.suptitle(f"{results.name}: final metrics against {factor}", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
+    """Image-operation PSNRs against the factor, each beside its naive baseline."""
+    done = results.completed
+    ops = present_metrics(done, BASELINES)
+    if done.empty or not ops:
+        return None
+    fac = factor or None
+    levels = factor_levels(results, fac) if fac else pd.Series("all", index=done.index)
+    order = _sorted_levels(levels.dropna())
+    ref = results.reference(fac)[0] if fac else None
+    fig, axes = plt.subplots(1, len(ops), figsize=(3.8 * len(ops), 3.4), squeeze=False)
+    for ax, op in zip(axes[0], ops):
+        pos = _categorical_axis(ax, order, fac or "", ref)
+        for metric, color, marker in ((op, "C0", "o"), (BASELINES[op], "0.4", "s")):
+            if METRIC_PREFIX + metric not in done:
+                continue
+            frame = pd.DataFrame({"level": levels, "v": done[METRIC_PREFIX + metric]}).dropna()
+            agg = frame.groupby("level")["v"].agg(["mean", "std", "count"])
+            half = np.nan_to_num(t_halfwidth(agg["std"], agg["count"]))
+            ax.errorbar(agg.index.map(pos), agg["mean"], yerr=half, fmt=marker + "-",
+                        color=color, capsize=3, ms=5, label=metric_info(metric).label)
+        ax.set_ylabel(f"{metric_info(op).label} (dB)")
+        ax.legend(fontsize=7, loc="best")
+        ax.grid(alpha=0.3, axis="y")
+        _plain_axes(ax, (None, 1.0))
+    fig.suptitle(f"{results.name}: image operations vs their baselines"
+                 + (f" against {fac}" if fac else ""), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def pareto_plot(results: Results, accuracy: str = "latent_acc",
+                psnr: str = "test_psnr") -> Figure | None:
+    """Mean PSNR against mean accuracy per configuration; the Pareto front joined."""
+    points = pareto_front(results, accuracy, psnr)
+    if points.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    rest, front = points[~points["on_front"]], points[points["on_front"]]
+    ax.scatter(rest[accuracy], rest[psnr], s=18, color="0.6", alpha=0.7,
+               label="configuration (seed mean)")
+    front = front.sort_values(accuracy)
+    ax.plot(front[accuracy], front[psnr], "o-", color="C3", ms=6, label="Pareto front")
+    if len(front) <= 15:  # numbers, not configs: long labels would squeeze the axes
+        for _, row in front.iterrows():
+            ax.annotate(str(row["front_rank"]), (row[accuracy], row[psnr]), fontsize=8,
+                        xytext=(4, 4), textcoords="offset points", color="C3")
+    ax.set_xlabel(_axis_label(accuracy))
+    ax.set_ylabel(_axis_label(psnr))
+    ax.set_title(f"{results.name}: reconstruction vs classification", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    _plain_axes(ax, (1.0, 1.0))  # at least 1 percentage point and 1 dB visible
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "sweep"
+
+
+def save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
+                  ) -> list[tuple[Path, str]]:
+    """Write every figure of one sweep to ``folder``; returns (path, caption) in report order."""
+    prefix = slug(prefix or results.name)
+    out: list[tuple[Path, str]] = []
+
+    def add(fig: Figure | None, name: str, caption: str) -> None:
+        if fig is not None:
+            out.append((save(fig, folder / f"{prefix}-{slug(name)}.png"), caption))
+
+    factors = [f for f in results.factors] or [None]
+    for fac in factors:
+        add(learning_curves(results, fac), f"curves-{fac or 'all'}",
+            f"Learning curves{' per ' + fac + ' level' if fac else ''}: mean over seeds, "
+            f"band = 95% CI.")
+    for fac in results.factors:
+        add(metric_vs_factor(results, fac), f"metrics-{fac}",
+            f"Final accuracy and PSNR against {fac}: grey dots are trials, red the mean "
+            f"with its 95% CI.")
+    for fac in results.factors or [None]:
+        add(operations_vs_factor(results, fac), f"operations-{fac or 'all'}",
+            "Image operations (blue) against their naive baselines (grey): bilinear "
+            "upsampling, mean fill, the noisy input"
+            + (f", by {fac}." if fac else "."))
+    add(pareto_plot(results), "pareto",
+        "Reconstruction PSNR against latent-classifier accuracy per configuration (seed "
+        "means); the red line joins the configurations no other beats on both, numbered as "
+        "in the Pareto table.")
+    for png in results.examples:
+        target = folder / f"{prefix}-example-{slug(png.stem)}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(png, target)
+        out.append((target, f"Example grid saved by the sweep: {png.name}."))
+    return out

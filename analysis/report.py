@@ -1,0 +1,520 @@
+"""The report: Markdown (``report.md`` + ``figures/*.png``) and one self-contained HTML file
+(``index.html``, figures embedded as base64 PNG, inline CSS, no external link), so it opens
+offline and survives being mailed around.
+
+Both formats render the same list of blocks (heading, paragraph, bullets, table, figure),
+built once by ``_document``: one content model, two thin renderers, no Markdown-to-HTML
+converter to depend on.  The document leads with a headline answering "which factors changed
+accuracy and PSNR, by how much, with what confidence" (significant effects first), then each
+sweep's tables and figures.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import os
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from sweeps.schema import CONFIG_PREFIX
+
+from . import plots
+from .load import Results, load_results, summarize_problems
+from .tables import (BASELINES, COMPARE_METRICS, compare_sweeps,
+                     effects_table, factor_table, failures_table, metric_info,
+                     fmt_level, paper_comparison, pareto_front, status_counts,
+                     _sorted_levels)
+
+FORMATS = ("md", "html")
+MAX_HEADLINE = 12  # significant effects listed in the headline before "and N more"
+MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
+
+
+# ------------------------------------------------------------------------------------
+# Content model
+
+@dataclass
+class Block:
+    kind: str  # h1 h2 h3 p warn bullets table figure
+    text: str = ""
+    items: Sequence[str] = ()
+    table: pd.DataFrame | None = None
+    path: Path | None = None
+
+
+class Doc:
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+
+    def h(self, level: int, text: str) -> None:
+        self.blocks.append(Block(f"h{level}", text))
+
+    def p(self, text: str) -> None:
+        self.blocks.append(Block("p", text))
+
+    def warn(self, text: str) -> None:
+        self.blocks.append(Block("warn", text))
+
+    def bullets(self, items: Sequence[str]) -> None:
+        if items:
+            self.blocks.append(Block("bullets", items=list(items)))
+
+    def table(self, frame: pd.DataFrame, caption: str = "") -> None:
+        self.blocks.append(Block("table", caption, table=frame))
+
+    def figure(self, path: Path, caption: str) -> None:
+        self.blocks.append(Block("figure", caption, path=path))
+
+
+# ------------------------------------------------------------------------------------
+# Number formatting
+
+def _num(x: Any, digits: int = 2, sign: bool = False) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def _p(p: float) -> str:
+    if p is None or (isinstance(p, float) and math.isnan(p)):
+        return "-"
+    return "< 0.0001" if p < 1e-4 else f"{p:.4f}" if p < 0.01 else f"{p:.3f}"
+
+
+def _p_eq(p: float) -> str:
+    text = _p(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def _cell(row: pd.Series, n_main: int | None) -> str:
+    text = _num(row["mean"])
+    if not math.isnan(row["ci_half"]):
+        text += f" ± {_num(row['ci_half'])} (sd {_num(row['std'])})"
+    if n_main is None or row["n"] != n_main:
+        text += f" [n={row['n']}]"
+    return text
+
+
+def _unit(metric: str) -> str:
+    return metric_info(metric).unit
+
+
+# ------------------------------------------------------------------------------------
+# Tables for print
+
+def _factor_tables(ft: pd.DataFrame, factor: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(main metrics, image operations beside baselines) for one factor, one row per level."""
+    part = ft[ft["factor"] == factor]
+    main_rows, op_rows = [], []
+    for level in _sorted_levels(part["level"]):
+        rows = part[part["level"] == level].set_index("metric")
+        n_main = int(rows["n"].max())
+        seeds = int(rows["seeds"].max())
+        label = f"{fmt_level(level)} (ref)" if rows["reference"].any() else fmt_level(level)
+        main = {factor if factor != "(all trials)" else "cell": label,
+                "n (seeds)": f"{n_main} ({seeds})"}
+        for m in rows.index:
+            if m in BASELINES or m in BASELINES.values():
+                continue
+            main[f"{metric_info(m).label} ({_unit(m)})"] = _cell(rows.loc[m], n_main)
+        main_rows.append(main)
+        ops = {factor if factor != "(all trials)" else "cell": label}
+        for op, base in BASELINES.items():
+            if op in rows.index:
+                b = rows.loc[base]["mean"] if base in rows.index else float("nan")
+                ops[f"{metric_info(op).label} vs baseline (dB)"] = \
+                    f"{_cell(rows.loc[op], n_main)} vs {_num(b)}"
+        if len(ops) > 1:
+            op_rows.append(ops)
+    return pd.DataFrame(main_rows), pd.DataFrame(op_rows)
+
+
+def _effects_print(eff: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "factor": eff["factor"],
+        "level vs reference": [f"{fmt_level(r.level)} vs {fmt_level(r.reference)}"
+                               for r in eff.itertuples()],
+        "metric": [metric_info(m).label for m in eff["metric"]],
+        "difference [95% CI]": [f"{_num(r.diff, sign=True)} {r.unit} [{_num(r.ci_low, sign=True)}"
+                                f", {_num(r.ci_high, sign=True)}]" for r in eff.itertuples()],
+        "test (n)": [f"{r.test} ({r.n_pairs} pairs)" if r.test == "paired t" else
+                     f"{r.test} ({r.n_level} vs {r.n_ref})" for r in eff.itertuples()],
+        "p": [_p(p) for p in eff["p"]],
+        "p (Holm)": [_p(p) for p in eff["p_holm"]],
+        "significant": ["**yes**" if s else "no" for s in eff["significant"]],
+    })
+
+
+def _effect_sentence(r: Any) -> str:
+    n = f"{r.n_pairs} seed pairs" if r.test == "paired t" else f"{r.n_level} vs {r.n_ref} trials"
+    return (f"**{r.factor} = {fmt_level(r.level)}** vs {fmt_level(r.reference)} "
+            f"({r.reference_source}): "
+            f"{metric_info(r.metric).label} **{_num(r.diff, sign=True)} {r.unit}** "
+            f"[95% CI {_num(r.ci_low, sign=True)}, {_num(r.ci_high, sign=True)}], "
+            f"{r.test} over {n}, Holm-corrected p {_p_eq(r.p_holm)}")
+
+
+def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({
+        "result": pc["claim"], "variant": pc["variant"],
+        "paper (%)": pc["paper"],
+        "ours (%) [95% CI]": [f"{_num(r.ours)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
+                              for r in pc.itertuples()],
+        "n": pc["n"], "ours - paper (pp)": [_num(d, sign=True) for d in pc["diff"]],
+        "our data and budget": pc["budget"], "comparable?": pc["comparable"],
+        "trials used": pc["selection"],
+    })
+
+
+# ------------------------------------------------------------------------------------
+# The document
+
+def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool) -> None:
+    if multi:
+        doc.h(3, res.name)
+    counts = status_counts(res)
+    if not len(res.completed):
+        doc.warn(f"No trial finished in this sweep ({_status_text(counts) or 'no trials'}); "
+                 f"there are no final metrics to compare.")
+        return
+    if not res.factors:
+        doc.p("This sweep varied no factor besides the seed; the tables give means and 95% "
+              "CIs over seeds.")
+        return
+    sig = eff[eff["significant"]] if len(eff) else eff
+    if len(sig):
+        doc.p(f"**{len(sig)} significant effect(s)** (Holm-corrected p < 0.05 over all "
+              f"{len(eff)} comparisons against the reference setting), largest evidence first:")
+        items = [_effect_sentence(r) for r in sig.head(MAX_HEADLINE).itertuples()]
+        if len(sig) > MAX_HEADLINE:
+            items.append(f"... and {len(sig) - MAX_HEADLINE} more in the effects table below.")
+        doc.bullets(items)
+    else:
+        doc.p(f"**No significant effect**: none of the {len(eff)} comparisons against the "
+              f"reference setting survives Holm correction at p < 0.05.")
+    quiet = [f for f in res.factors if f not in set(sig["factor"])]
+    if quiet and len(eff):
+        doc.p("No significant effect on any metric: " + ", ".join(f"**{f}**" for f in quiet)
+              + ".")
+    rest = eff[~eff["significant"]].dropna(subset=["diff"]) if len(eff) else eff
+    if len(rest) and len(sig):
+        biggest = rest.reindex(rest["diff"].abs().sort_values(ascending=False).index).head(3)
+        doc.p("Largest differences that are not significant: " + "; ".join(
+            f"{r.factor}={fmt_level(r.level)} on {metric_info(r.metric).label} "
+            f"{_num(r.diff, sign=True)} {r.unit} (Holm p {_p_eq(r.p_holm)})"
+            for r in biggest.itertuples()) + ".")
+    front = pareto_front(res)
+    if len(front):
+        best_psnr = front.loc[front["test_psnr"].idxmax()]
+        best_acc = front.loc[front["latent_acc"].idxmax()]
+        doc.p(f"Best mean test PSNR: {_num(best_psnr['test_psnr'])} dB at "
+              f"{best_psnr['config']}; best latent-classifier accuracy: "
+              f"{_num(best_acc['latent_acc'])}% at {best_acc['config']}.")
+
+
+def _status_text(counts: dict[str, int]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _overview(doc: Doc, res: Results) -> None:
+    counts = status_counts(res)
+    done = res.completed
+    facts = [f"Results directory: `{res.path}`",
+             f"Trials: {len(res.trials)} ({_status_text(counts) or 'none readable'}); "
+             f"epoch rows: {len(res.epochs):,} from {res.epoch_files} files"]
+    for field in ("dataset", "variant", "preset", "epochs", "train_subset"):
+        col = res.trials.get(CONFIG_PREFIX + field)
+        if col is not None and col.notna().any():
+            facts.append(f"{field}: {', '.join(map(str, _sorted_levels(col.dropna())))}")
+    seeds = res.trials.get(CONFIG_PREFIX + "seed")
+    if seeds is not None and seeds.notna().any():
+        facts.append(f"seeds: {', '.join(map(str, _sorted_levels(seeds.dropna())))}")
+    doc.bullets(facts)
+    if res.factors:
+        rows = []
+        for f in res.factors:
+            ref, source = res.reference(f)
+            col = res.trials[CONFIG_PREFIX + f]
+            lv = _sorted_levels(col.dropna())
+            shown = ", ".join(map(fmt_level, lv)) if len(lv) <= 12 else \
+                f"{len(lv)} sampled values in {fmt_level(lv[0])}..{fmt_level(lv[-1])}"
+            rows.append({"factor": f, "levels": shown,
+                         "reference": "-" if ref is None else fmt_level(ref),
+                         "reference from": source})
+        doc.table(pd.DataFrame(rows), "Varied factors and the reference setting each effect is "
+                  "measured against.")
+    if len(done) and len(res.factors) > 1:
+        doc.p("Several factors vary: each per-factor row pools the other factors' levels "
+              "(a main effect); effects pair trials with the same seed and the same levels of "
+              "the other factors.")
+
+
+def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
+                   ) -> None:
+    doc.h(2, f"Sweep {res.name}")
+    if res.problems:
+        doc.warn("Parts of this results directory are missing or could not be read; "
+                 "everything below comes from the readable rest:")
+        doc.bullets([f"`{p}`" for p in summarize_problems(res.problems, 20)])
+    _overview(doc, res)
+
+    ft = factor_table(res)
+    doc.h(3, "Results per factor level" if res.factors else "Results over seeds")
+    if ft.empty:
+        doc.p("No completed trial with final metrics: nothing to tabulate.")
+    for factor in pd.unique(ft["factor"]):
+        main, ops = _factor_tables(ft, factor)
+        doc.table(main, f"{factor}: mean ± 95% CI half-width (sd) over n completed trials; "
+                  "accuracies in %, PSNR in dB. [n=..] marks a metric with fewer trials.")
+        if len(ops):
+            doc.table(ops, f"{factor}: image operations, ours (mean ± 95% CI (sd)) vs the "
+                      "naive baseline's mean.")
+
+    if res.factors and len(res.completed):
+        doc.h(3, "Effects against the reference setting")
+        if eff.empty:
+            doc.p("No comparison possible (a factor needs trials at its reference and at "
+                  "another level).")
+        else:
+            doc.table(_effects_print(eff), "Difference = level minus reference (accuracy in "
+                      "percentage points). Paired t-test over trials sharing seed and other "
+                      "factors' levels, Welch's t-test otherwise; p (Holm) corrected over this "
+                      "table. Significant effects first.")
+
+    pc = paper_comparison(res)
+    if len(pc):
+        doc.h(3, "The paper's numbers beside ours")
+        doc.table(_paper_print(pc), "Paper: Egri, Hyper-network based Implicit Neural "
+                  "Representations for Image Classification (MNIST; CIFAR-10 in its appendix B). "
+                  "'comparable?' says whether our data and model match the paper's; a "
+                  "subset or a small preset is a reduced budget, not a reproduction.")
+        notes = [f"{r.claim}: {r.note}" for r in pc.itertuples() if r.note]
+        doc.bullets(notes)
+
+    front = pareto_front(res)
+    if len(front) > 1:
+        doc.h(3, "Pareto front: reconstruction vs classification")
+        shown = front[front["on_front"]]
+        doc.table(pd.DataFrame({"#": shown["front_rank"], "configuration": shown["config"],
+                                "test PSNR (dB)": shown["test_psnr"].map(_num),
+                                "latent-classifier accuracy (%)": shown["latent_acc"].map(_num),
+                                "trials": shown["n"]}),
+                  f"The {len(shown)} of {len(front)} configurations (seed means) that no other "
+                  "beats on both PSNR and accuracy.")
+
+    fail = failures_table(res)
+    doc.h(3, "Failures")
+    if fail.empty:
+        doc.p("No trial errored or diverged.")
+    else:
+        shown = fail.head(MAX_FAILURES).copy()
+        shown["error"] = shown["error"].fillna("").map(
+            lambda e: (e.strip().splitlines() or [""])[-1][:200])
+        doc.table(shown, f"{len(fail)} trial(s) errored or diverged"
+                  + (f"; the first {MAX_FAILURES} shown" if len(fail) > MAX_FAILURES else "")
+                  + " (last line of each error message).")
+
+    if figures:
+        doc.h(3, "Figures")
+        for path, caption in figures:
+            doc.figure(path, caption)
+
+
+def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]]) -> Doc:
+    doc = Doc()
+    names = ", ".join(r.name for r in all_results)
+    doc.h(1, f"HyperINR sweep report: {names}")
+    doc.p(f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from "
+          + ", ".join(f"`{r.path}`" for r in all_results) + ". Statistics are over seeds: "
+          "95% confidence intervals are t-based; effects are tested with paired t-tests where "
+          "seeds match (Welch's t-test otherwise) and Holm-corrected per sweep.")
+    problems = [p for r in all_results for p in r.problems]
+    if problems:
+        doc.warn(f"{len(problems)} file(s) missing or unreadable; the report uses the rest. "
+                 "Details in each sweep's section.")
+    effects = [effects_table(r) for r in all_results]
+    doc.h(2, "Headline: which factors changed accuracy and PSNR")
+    for res, eff in zip(all_results, effects):
+        _headline(doc, res, eff, multi=len(all_results) > 1)
+    if len(all_results) > 1:
+        doc.h(2, "Sweeps side by side")
+        doc.table(_compare_print(compare_sweeps(all_results)),
+                  "Each sweep at its reference setting: mean ± 95% CI half-width [n].")
+    for i, (res, eff) in enumerate(zip(all_results, effects)):
+        _sweep_section(doc, res, eff, figures.get(i, []))
+    return doc
+
+
+def _compare_print(cmp: pd.DataFrame) -> pd.DataFrame:
+    out = cmp[["sweep", "dataset", "variant", "preset", "epochs", "trials", "completed"]].copy()
+    for m in COMPARE_METRICS:
+        if cmp[f"{m}.n"].sum() == 0:
+            continue
+        out[f"{metric_info(m).label} ({_unit(m)})"] = [
+            "-" if not r[f"{m}.n"] else
+            f"{_num(r[f'{m}.mean'])} ± {_num(r[f'{m}.ci_half'])} [{r[f'{m}.n']}]"
+            for _, r in cmp.iterrows()]
+    return out
+
+
+# ------------------------------------------------------------------------------------
+# Renderers
+
+def _md_escape(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(doc: Doc, out: Path) -> str:
+    lines: list[str] = []
+    for b in doc.blocks:
+        if b.kind.startswith("h"):
+            lines += ["#" * int(b.kind[1]) + " " + b.text, ""]
+        elif b.kind == "p":
+            lines += [b.text, ""]
+        elif b.kind == "warn":
+            lines += [f"> **Warning:** {b.text}", ""]
+        elif b.kind == "bullets":
+            lines += [f"- {item}" for item in b.items] + [""]
+        elif b.kind == "table":
+            t = b.table
+            lines.append("| " + " | ".join(_md_escape(c) for c in t.columns) + " |")
+            lines.append("|" + "|".join("---" for _ in t.columns) + "|")
+            lines += ["| " + " | ".join(_md_escape(_plain(v)) for v in row) + " |"
+                      for row in t.itertuples(index=False)]
+            if b.text:
+                lines += ["", f"*{b.text}*"]
+            lines.append("")
+        elif b.kind == "figure":
+            rel = os.path.relpath(b.path, out)
+            lines += [f"![{b.text}]({Path(rel).as_posix()})", "", f"*{b.text}*", ""]
+    return "\n".join(lines)
+
+
+def _plain(v: Any) -> str:
+    if isinstance(v, float):  # only raw values reach here (config levels, ids): keep them short
+        return fmt_level(v) if not math.isnan(v) else "-"
+    if v is None or (not isinstance(v, str) and pd.isna(v) is True):
+        return "-"
+    return str(v)
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1200px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0;font-size:.86em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+th{background:#f2f2f2}tr:nth-child(even) td{background:#fafafa}
+caption{caption-side:bottom;text-align:left;font-style:italic;color:#555;padding-top:.3em}
+.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
+figure{margin:1.2em 0}figure img{max-width:100%}figcaption{color:#555;font-style:italic}
+code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def _inline(text: str) -> str:
+    """The few Markdown marks used in text (**bold**, `code`) as HTML, escaped first."""
+    out = html.escape(text)
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+def to_html(doc: Doc) -> str:
+    title = next((b.text for b in doc.blocks if b.kind == "h1"), "HyperINR sweep report")
+    parts = ["<!DOCTYPE html>", "<html lang=\"en\"><head><meta charset=\"utf-8\">",
+             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"]
+    for b in doc.blocks:
+        if b.kind.startswith("h"):
+            parts.append(f"<{b.kind}>{_inline(b.text)}</{b.kind}>")
+        elif b.kind == "p":
+            parts.append(f"<p>{_inline(b.text)}</p>")
+        elif b.kind == "warn":
+            parts.append(f"<p class=\"warn\"><strong>Warning:</strong> {_inline(b.text)}</p>")
+        elif b.kind == "bullets":
+            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in b.items) + "</ul>")
+        elif b.kind == "table":
+            t = b.table
+            head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
+            body = "".join("<tr>" + "".join(f"<td>{_inline(_plain(v))}</td>" for v in row)
+                           + "</tr>" for row in t.itertuples(index=False))
+            cap = f"<caption>{_inline(b.text)}</caption>" if b.text else ""
+            parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                         "</table>")
+        elif b.kind == "figure":
+            data = base64.b64encode(b.path.read_bytes()).decode("ascii")
+            parts.append(f"<figure><img alt=\"{html.escape(b.text)}\" "
+                         f"src=\"data:image/png;base64,{data}\">"
+                         f"<figcaption>{_inline(b.text)}</figcaption></figure>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+# ------------------------------------------------------------------------------------
+def default_out(dirs: Sequence[Path]) -> Path:
+    """``<dir>/report`` for one sweep; ``<common parent>/report`` for several."""
+    if len(dirs) == 1:
+        return Path(dirs[0]) / "report"
+    return Path(os.path.commonpath([str(Path(d).resolve()) for d in dirs])) / "report"
+
+
+def _formats(formats: str | Iterable[str]) -> list[str]:
+    if isinstance(formats, str):
+        formats = FORMATS if formats == "both" else [formats]
+    chosen = list(dict.fromkeys(formats))
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad:
+        raise ValueError(f"format {bad[0]!r}: allowed md, html, both")
+    return chosen
+
+
+def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.PathLike | None = None,
+                 formats: str | Iterable[str] = FORMATS) -> list[Path]:
+    """Write the report of one or more results directories; returns the files written.
+
+    ``dirs``: results directories (or already loaded ``Results``); several are compared side
+    by side.  ``out``: the report folder (default ``<dir>/report``, or ``<common parent>/report``
+    for several).  ``formats``: "md", "html", "both" or a list.  Files: ``report.md`` and
+    ``figures/*.png`` for md, ``index.html`` (self-contained) for html.  Unreadable parts of a
+    directory are stated in the report (and in each ``Results.problems``); a path that is not
+    a directory raises ``ResultsNotFound``."""
+    fmts = _formats(formats)
+    all_results = [d if isinstance(d, Results) else load_results(d) for d in dirs]
+    if not all_results:
+        raise ValueError("build_report needs at least one results directory")
+    out = Path(out) if out is not None else default_out([r.path for r in all_results])
+    figdir = out / "figures"
+    figures: dict[int, list[tuple[Path, str]]] = {}
+    seen: set[str] = set()
+    for i, res in enumerate(all_results):
+        prefix = plots.slug(res.name)
+        if prefix in seen:  # two sweeps of the same name: keep their figures apart
+            prefix = f"{prefix}-{i + 1}"
+        seen.add(prefix)
+        figures[i] = plots.sweep_figures(res, figdir, prefix)
+    doc = _document(all_results, figures)
+    written: list[Path] = []
+    out.mkdir(parents=True, exist_ok=True)
+    if "md" in fmts:
+        path = out / "report.md"
+        path.write_text(to_markdown(doc, out), encoding="utf-8")
+        written.append(path)
+    if "html" in fmts:
+        path = out / "index.html"
+        path.write_text(to_html(doc), encoding="utf-8")
+        written.append(path)
+    if "md" in fmts:
+        written += [p for paths in figures.values() for p, _ in paths]
+    else:  # the figures live inside index.html; leave no loose PNGs behind
+        for paths in figures.values():
+            for p, _ in paths:
+                p.unlink(missing_ok=True)
+        if figdir.is_dir() and not any(figdir.iterdir()):
+            figdir.rmdir()
+    return written

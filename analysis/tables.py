@@ -1,0 +1,542 @@
+"""Ablation tables as DataFrames: per-factor statistics, effects with tests, the paper's
+numbers beside ours, the Pareto front, failures.
+
+Every function takes a ``Results`` (``analysis.load``) and returns a tidy DataFrame, so a
+notebook gets the same numbers the report prints.  Only *completed* trials enter the
+statistics: a diverged or errored trial has no comparable final metrics (they are listed by
+``failures_table``).
+
+Units: PSNRs in dB; accuracies are stored as fractions in Parquet and shown here in percent
+(the paper reports percent), so differences of accuracies are percentage points.
+
+Statistics (why these):
+* 95% confidence intervals are t-based, mean +- t(0.975, n-1) * sd / sqrt(n): seeds per cell
+  are few (3-10), where the normal approximation is visibly too narrow.
+* An effect is "level minus reference".  Trials that share a seed (and the levels of every
+  other factor) are paired: seeds fix initialisation, data order, masks and noise, so the
+  paired difference removes that shared variance and a paired t-test is the right test.
+  Without enough matches the two groups are compared by Welch's t-test (no equal-variance
+  assumption: an ablation often changes the spread too).
+* Many effects are tested at once (factors x levels x metrics), so p-values are corrected by
+  Holm's step-down method over the whole effects table of a sweep: it controls the
+  family-wise error like Bonferroni but is uniformly more powerful, and needs no
+  independence assumption between the tests (metrics of one trial are correlated).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
+
+from .load import Results
+
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    unit: str  # "dB" or "%"
+    scale: float = 1.0  # Parquet value * scale = shown value
+
+
+METRICS = {m.name: m for m in (
+    Metric("test_psnr", "test PSNR", "dB"),
+    Metric("latent_acc", "latent-classifier accuracy", "%", 100.0),
+    Metric("weight_acc", "weight-classifier accuracy", "%", 100.0),
+    Metric("joint_acc", "joint-head accuracy", "%", 100.0),
+    Metric("pretrain_mlp_acc", "pretrained pixel-MLP accuracy", "%", 100.0),
+    Metric("sr_psnr", "super-resolution PSNR", "dB"),
+    Metric("sr_bilinear_psnr", "bilinear upsampling PSNR (baseline)", "dB"),
+    Metric("inpaint_psnr", "inpainting PSNR (hole)", "dB"),
+    Metric("inpaint_meanfill_psnr", "mean-fill PSNR (baseline)", "dB"),
+    Metric("denoise_psnr", "denoising PSNR", "dB"),
+    Metric("denoise_noisy_psnr", "noisy-input PSNR (baseline)", "dB"),
+)}
+#: metrics of the per-factor table, in display order
+TABLE_METRICS = tuple(METRICS)
+#: metrics whose effects are tested (baselines are not: no model produces them)
+EFFECT_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc", "sr_psnr",
+                  "inpaint_psnr", "denoise_psnr")
+#: image operation -> its naive baseline
+BASELINES = {"sr_psnr": "sr_bilinear_psnr", "inpaint_psnr": "inpaint_meanfill_psnr",
+             "denoise_psnr": "denoise_noisy_psnr"}
+
+
+def metric_info(name: str) -> Metric:
+    return METRICS.get(name) or Metric(name, name, "%" if name.endswith("_acc") else "",
+                                       100.0 if name.endswith("_acc") else 1.0)
+
+
+def values(frame: pd.DataFrame, metric: str) -> pd.Series:
+    """The metric column in display units (NaN where missing or absent)."""
+    col = METRIC_PREFIX + metric
+    if col not in frame:
+        return pd.Series(np.nan, index=frame.index, dtype=float)
+    return frame[col].astype(float) * metric_info(metric).scale
+
+
+def scaled(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """The given metrics of ``frame`` in display units, columns named without the prefix."""
+    return pd.DataFrame({m: values(frame, m) for m in metrics}, index=frame.index)
+
+
+def present_metrics(frame: pd.DataFrame, names: Iterable[str]) -> list[str]:
+    return [m for m in names
+            if METRIC_PREFIX + m in frame and frame[METRIC_PREFIX + m].notna().any()]
+
+
+# ------------------------------------------------------------------------------------
+# Small statistics helpers
+
+def t_halfwidth(sd: Any, n: Any) -> Any:
+    """Half-width of the t-based 95% CI of a mean; NaN below two observations."""
+    sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        q = stats.t.ppf(1 - ALPHA / 2, np.where(n > 1, n - 1, np.nan))
+        return q * sd / np.sqrt(n)
+
+
+def holm(pvalues: Iterable[float]) -> np.ndarray:
+    """Holm-adjusted p-values (NaN stays NaN and does not count towards the family)."""
+    p = np.asarray(list(pvalues), dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    out[order] = np.maximum.accumulate(adjusted)  # step-down: never below a smaller p's
+    return out
+
+
+# ------------------------------------------------------------------------------------
+# Factors and reference settings
+
+def factor_levels(results: Results, factor: str, frame: pd.DataFrame | None = None) -> pd.Series:
+    """The level of ``factor`` for every row of ``frame`` (default: completed trials).
+
+    A continuous (sampled) factor is binned into at most 5 quantile bins, labelled by range."""
+    frame = results.completed if frame is None else frame
+    col = frame[CONFIG_PREFIX + factor]
+    if results.is_continuous(factor):
+        bins = pd.qcut(col.astype(float), q=min(5, col.nunique()), duplicates="drop")
+        return bins.map(lambda iv: f"{iv.left:.3g}-{iv.right:.3g}").astype(object)
+    return col
+
+
+def _sorted_levels(levels: Iterable[Any]) -> list[Any]:
+    levels = [v for v in pd.unique(pd.Series(list(levels))) if not _isnull(v)]
+    try:
+        return sorted(levels)
+    except TypeError:
+        return sorted(levels, key=str)
+
+
+def fmt_level(v: Any) -> str:
+    """A factor level for display: 100.0 -> "100", 0.01 -> "0.01", strings as they are."""
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):g}"
+    return str(v)
+
+
+def _isnull(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def at_reference(results: Results, frame: pd.DataFrame, exclude: Iterable[str] = ()) -> pd.Series:
+    """Boolean mask: rows whose factors (except ``exclude``) all sit at the reference."""
+    mask = pd.Series(True, index=frame.index)
+    for factor in results.factors:
+        if factor in exclude:
+            continue
+        ref, _ = results.reference(factor)
+        if ref is not None:
+            mask &= frame[CONFIG_PREFIX + factor] == ref
+    return mask
+
+
+# ------------------------------------------------------------------------------------
+# Tables
+
+FACTOR_COLUMNS = ["sweep", "factor", "level", "reference", "metric", "unit", "n", "seeds",
+                  "mean", "std", "ci_low", "ci_high", "ci_half"]
+
+
+def factor_table(results: Results, factor: str | None = None,
+                 metrics: Iterable[str] = TABLE_METRICS) -> pd.DataFrame:
+    """Mean, standard deviation and t-based 95% CI over seeds, per factor level and metric.
+
+    One row per (factor, level, metric).  ``n`` counts the trials with a value, ``seeds`` the
+    distinct seeds among them; in a grid over several factors a level pools the other
+    factors' levels (a main effect).  Without varied factors the whole sweep is one cell,
+    factor "(all trials)"."""
+    done = results.completed
+    metrics = present_metrics(done, metrics)
+    if not metrics:  # nothing finished: an empty table, not an error
+        return pd.DataFrame(columns=FACTOR_COLUMNS)
+    factors = [factor] if factor else (results.factors or [None])
+    shown = scaled(done, metrics)
+    seeds = done.get(CONFIG_PREFIX + "seed", pd.Series(0, index=done.index))
+    parts = []
+    for fac in factors:
+        if fac is None:
+            levels, ref = pd.Series("all", index=done.index), None
+        else:
+            levels, ref = factor_levels(results, fac), results.reference(fac)[0]
+        # one groupby per factor for all metrics; count/std skip NaN per metric
+        frame = shown.assign(_level=levels.to_numpy()).dropna(subset=["_level"])
+        grouped = frame.groupby("_level", sort=False)
+        count, mean, std = grouped[metrics].count(), grouped[metrics].mean(), grouped[metrics].std()
+        for metric in metrics:
+            ok = frame[metric].notna()
+            n = count[metric][count[metric] > 0]
+            if n.empty:
+                continue
+            nseeds = pd.Series(seeds.loc[frame.index[ok]].to_numpy()).groupby(
+                frame["_level"][ok].to_numpy()).nunique()
+            m, sd = mean[metric].loc[n.index].to_numpy(), std[metric].loc[n.index].to_numpy()
+            half = t_halfwidth(sd, n.to_numpy())
+            parts.append(pd.DataFrame({
+                "sweep": results.name, "factor": fac or "(all trials)",
+                "level": pd.Series(list(n.index), dtype=object),
+                "reference": [lvl == ref for lvl in n.index], "metric": metric,
+                "unit": metric_info(metric).unit, "n": n.to_numpy(),
+                "seeds": nseeds.loc[n.index].to_numpy(), "mean": m, "std": sd,
+                "ci_low": m - half, "ci_high": m + half, "ci_half": half}))
+    if not parts:
+        return pd.DataFrame(columns=FACTOR_COLUMNS)
+    out = pd.concat(parts, ignore_index=True)
+    return _order(out, ["factor", "level", "metric"], {"metric": list(metrics)})
+
+
+def _order(frame: pd.DataFrame, by: list[str], categories: dict[str, list]) -> pd.DataFrame:
+    """Sort keeping factors in sweep order, levels numerically, metrics in display order."""
+    keys = pd.DataFrame(index=frame.index)
+    for col in by:
+        if col in categories:
+            keys[col] = frame[col].map({v: i for i, v in enumerate(categories[col])})
+        elif col == "level":
+            keys[col] = frame.groupby("factor")["level"].transform(_level_rank)
+        else:
+            keys[col] = frame[col].map({v: i for i, v in enumerate(pd.unique(frame[col]))})
+    return frame.loc[keys.sort_values(by, kind="stable").index].reset_index(drop=True)
+
+
+def _level_rank(levels: pd.Series) -> pd.Series:
+    ranks = {v: i for i, v in enumerate(_sorted_levels(levels))}
+    return levels.map(lambda v: ranks.get(v, -1))
+
+
+EFFECT_COLUMNS = ["sweep", "factor", "level", "reference", "reference_source", "metric",
+                  "unit", "n_level", "n_ref", "test", "n_pairs", "diff", "ci_low", "ci_high",
+                  "p", "p_holm", "significant"]
+
+
+def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
+                  alpha: float = ALPHA) -> pd.DataFrame:
+    """Each factor level against the sweep's reference setting, per metric.
+
+    ``diff`` = mean(level) - mean(reference) in the metric's unit (accuracy: percentage
+    points), with its 95% CI and the p-value of a paired t-test on trials matched by seed
+    and the other factors' levels (``test`` = "paired t") or of Welch's t-test
+    ("Welch t").  ``p_holm`` is Holm-corrected over the whole table; ``significant`` means
+    p_holm < alpha.  Sorted: significant effects first, then by p."""
+    done = results.completed.reset_index(drop=True)
+    metrics = present_metrics(done, metrics)
+    shown = scaled(done, metrics).to_numpy()  # positional: rows of done, columns of metrics
+    rows = []
+    for factor in results.factors:
+        ref, source = results.reference(factor)
+        if ref is None:
+            continue
+        col = done[CONFIG_PREFIX + factor]
+        # the pairing key: seed plus every other factor's level
+        key_cols = [c for c in [CONFIG_PREFIX + "seed"] + [CONFIG_PREFIX + f for f in
+                    results.factors if f != factor] if c in done]
+        ref_pos = np.flatnonzero((col == ref).to_numpy())
+        for level in _sorted_levels(col):
+            if level == ref:
+                continue
+            lvl_pos = np.flatnonzero((col == level).to_numpy())
+            i_lvl, i_ref = _pair(done, lvl_pos, ref_pos, key_cols)
+            for j, metric in enumerate(metrics):
+                a, b = shown[lvl_pos, j], shown[ref_pos, j]
+                a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+                if not len(a) or not len(b):
+                    continue
+                d = shown[i_lvl, j] - shown[i_ref, j]
+                test = _compare(a, b, d[~np.isnan(d)])
+                rows.append({"sweep": results.name, "factor": factor, "level": level,
+                             "reference": ref, "reference_source": source, "metric": metric,
+                             "unit": "pp" if metric_info(metric).unit == "%" else
+                             metric_info(metric).unit, "n_level": len(a), "n_ref": len(b),
+                             **test})
+    if not rows:
+        return pd.DataFrame(columns=EFFECT_COLUMNS)
+    out = pd.DataFrame(rows)
+    out["level"] = pd.Series([r["level"] for r in rows], dtype=object)  # 16 stays 16, not 16.0
+    out["reference"] = pd.Series([r["reference"] for r in rows], dtype=object)
+    out["p_holm"] = holm(out["p"])
+    out["significant"] = out["p_holm"] < alpha
+    out = out.sort_values(["significant", "p_holm", "p"], ascending=[False, True, True],
+                          kind="stable", na_position="last")
+    return out[EFFECT_COLUMNS].reset_index(drop=True)
+
+
+def _pair(done: pd.DataFrame, lvl_pos: np.ndarray, ref_pos: np.ndarray,
+          key_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (level trial, reference trial) sharing the key; a key that occurs more than
+    once on either side is ambiguous and left unpaired."""
+    if not key_cols or not len(lvl_pos) or not len(ref_pos):
+        return np.array([], dtype=int), np.array([], dtype=int)
+    left = done.iloc[lvl_pos][key_cols].assign(_i=lvl_pos).drop_duplicates(key_cols, keep=False)
+    right = done.iloc[ref_pos][key_cols].assign(_j=ref_pos).drop_duplicates(key_cols, keep=False)
+    both = left.merge(right, on=key_cols, how="inner")
+    return both["_i"].to_numpy(dtype=int), both["_j"].to_numpy(dtype=int)
+
+
+def _compare(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+    """Level values ``a``, reference values ``b``, paired differences ``d``: a paired t-test
+    where most trials pair up, else Welch; the difference and its 95% CI."""
+    # Pair when at least half the smaller group has a partner: dropping a few unmatched
+    # trials (a diverged seed) costs less power than ignoring the pairing would.
+    if len(d) >= 2 and len(d) >= 0.5 * min(len(a), len(b)):
+        diff = float(d.mean())
+        if np.ptp(d) == 0:  # no variance: t is undefined, the difference is exact
+            return {"test": "paired t", "n_pairs": len(d), "diff": diff, "ci_low": diff,
+                    "ci_high": diff, "p": 1.0 if diff == 0 else 0.0}
+        res = stats.ttest_1samp(d, 0.0)
+        ci = res.confidence_interval(1 - ALPHA)
+        return {"test": "paired t", "n_pairs": len(d), "diff": diff, "ci_low": float(ci.low),
+                "ci_high": float(ci.high), "p": float(res.pvalue)}
+    diff = float(a.mean() - b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return {"test": "too few trials", "n_pairs": 0, "diff": diff, "ci_low": np.nan,
+                "ci_high": np.nan, "p": np.nan}
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return {"test": "Welch t", "n_pairs": 0, "diff": diff, "ci_low": diff,
+                "ci_high": diff, "p": 1.0 if diff == 0 else 0.0}
+    res = stats.ttest_ind(a, b, equal_var=False)
+    ci = res.confidence_interval(1 - ALPHA)
+    return {"test": "Welch t", "n_pairs": 0, "diff": diff, "ci_low": float(ci.low),
+            "ci_high": float(ci.high), "p": float(res.pvalue)}
+
+
+# ------------------------------------------------------------------------------------
+# The paper's numbers
+
+@dataclass(frozen=True)
+class PaperClaim:
+    what: str
+    family: str  # "mnist" or "cifar10"
+    variant: str
+    metric: str
+    value: float  # percent
+    approx: bool = False
+    note: str = ""
+
+
+PAPER = (
+    PaperClaim("latent-vector MLP (sec. 4.1)", "mnist", "plain", "latent_acc", 98.42),
+    PaperClaim("weight-tensor CNN (sec. 4.1)", "mnist", "plain", "weight_acc", 97.96),
+    PaperClaim("embeddings with classifier loss (sec. 5)", "mnist", "classifier_loss",
+               "latent_acc", 98.84, note="the paper's 'embeddings ... achieve' reads as a "
+               "classifier on v; the joint head is shown in the next row"),
+    PaperClaim("joint classifier head (sec. 5)", "mnist", "classifier_loss", "joint_acc",
+               98.84, note="same paper number as the row above"),
+    PaperClaim("pixel MLP before pretraining, 3 epochs (sec. 4.2)", "mnist", "pretrained",
+               "pretrain_mlp_acc", 99.0, approx=True),
+    PaperClaim("CIFAR-10 latent-vector MLP (app. B)", "cifar10", "plain", "latent_acc", 70.0,
+               approx=True),
+)
+DATASET_FAMILY = {"mnist": "mnist", "mnist-5k": "mnist", "cifar10": "cifar10"}
+PAPER_DATA = {"mnist": "MNIST 60,000 train / 10,000 test", "cifar10": "CIFAR-10 50,000 / 10,000"}
+
+PAPER_COLUMNS = ["sweep", "claim", "variant", "metric", "paper", "ours", "ci_low", "ci_high",
+                 "n", "diff", "dataset", "budget", "comparable", "selection", "note"]
+
+
+def paper_comparison(results: Results) -> pd.DataFrame:
+    """The paper's reported accuracies beside ours, for the experiments this sweep ran.
+
+    Ours = completed trials of the claim's variant on the claim's dataset family (mnist or
+    the mnist-5k subset; cifar10), at the sweep's reference setting of every other factor when
+    such trials exist.  ``budget`` states our data, model preset and epochs; ``comparable``
+    says "paper setting" only for the full dataset with the paper preset, otherwise names
+    what is reduced."""
+    done = results.completed
+    rows = []
+    need = [CONFIG_PREFIX + c for c in ("variant", "dataset")]
+    if not all(c in done for c in need):
+        return pd.DataFrame(columns=PAPER_COLUMNS)
+    family = done[CONFIG_PREFIX + "dataset"].map(DATASET_FAMILY)
+    for claim in PAPER:
+        match = done[(done[CONFIG_PREFIX + "variant"] == claim.variant) & (family == claim.family)]
+        vals = values(match, claim.metric)
+        match = match[vals.notna()]
+        if match.empty:
+            continue
+        ref = at_reference(results, match, exclude=("variant", "dataset"))
+        others = set(results.factors) - {"variant", "dataset"}
+        if not others:
+            selection = "all completed trials"
+        elif ref.any():
+            match = match[ref]
+            selection = "reference setting: " + ", ".join(
+                f"{f}={fmt_level(results.reference(f)[0])}" for f in results.factors
+                if f in others and results.reference(f)[0] is not None)
+        else:
+            selection = "all completed trials (none at the reference setting)"
+        v = values(match, claim.metric)
+        n, mean, sd = len(v), float(v.mean()), float(v.std()) if len(v) > 1 else math.nan
+        half = float(t_halfwidth(sd, n))
+        budget, comparable = _budget(match, claim.family)
+        rows.append({"sweep": results.name, "claim": claim.what, "variant": claim.variant,
+                     "metric": claim.metric, "paper": f"{'~' if claim.approx else ''}"
+                     f"{claim.value:g}", "ours": mean, "ci_low": mean - half,
+                     "ci_high": mean + half, "n": n, "diff": mean - claim.value,
+                     "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
+                     "budget": budget, "comparable": comparable, "selection": selection,
+                     "note": claim.note})
+    return pd.DataFrame(rows, columns=PAPER_COLUMNS)
+
+
+def _distinct(frame: pd.DataFrame, field: str) -> list[Any]:
+    col = frame.get(CONFIG_PREFIX + field)
+    return [] if col is None else _sorted_levels(col.dropna())
+
+
+def _budget(match: pd.DataFrame, family: str) -> tuple[str, str]:
+    """A plain statement of our data/model/epochs, and what differs from the paper."""
+    datasets, presets = _distinct(match, "dataset"), _distinct(match, "preset")
+    subsets, tests = _distinct(match, "train_subset"), _distinct(match, "test_subset")
+    epochs = _distinct(match, "epochs")
+    parts, reduced = [], []
+    if "mnist-5k" in datasets:
+        parts.append("mnist-5k (4,000 train / 1,000 test real digits)")
+        reduced.append("5k-image MNIST subset")
+    if any(s for s in subsets):
+        parts.append(f"first {', '.join(f'{s:,}' for s in subsets if s)} training images")
+        reduced.append("training subset")
+    if any(s for s in tests):
+        parts.append(f"first {', '.join(f'{s:,}' for s in tests if s)} test images")
+        reduced.append("test subset")
+    if not parts:
+        parts.append(PAPER_DATA[family])
+    parts.append(f"preset {'/'.join(map(str, presets)) or 'unknown'}")
+    if presets != ["paper"]:
+        reduced.append(f"{'/'.join(map(str, presets)) or 'unknown'} model (not the paper's)")
+    if epochs:
+        parts.append(f"{'/'.join(map(str, epochs))} epochs")
+    comparable = "paper setting" if not reduced else "reduced: " + "; ".join(reduced)
+    return ", ".join(parts), comparable
+
+
+# ------------------------------------------------------------------------------------
+# Pareto front, failures, overview
+
+def pareto_front(results: Results, accuracy: str = "latent_acc",
+                 psnr: str = "test_psnr") -> pd.DataFrame:
+    """Configurations (factor levels, seeds averaged) with mean PSNR and mean accuracy;
+    ``on_front`` marks those no other configuration beats on both (higher is better);
+    ``front_rank`` numbers them from the most accurate."""
+    done = results.completed
+    if not present_metrics(done, [accuracy, psnr]) == [accuracy, psnr]:
+        return pd.DataFrame(columns=["config", psnr, accuracy, "n", "on_front", "front_rank"])
+    keys = [CONFIG_PREFIX + f for f in results.factors] or ["trial_id"]
+    frame = pd.DataFrame({k: done[k] for k in keys})
+    frame[psnr], frame[accuracy] = values(done, psnr), values(done, accuracy)
+    frame = frame.dropna(subset=[psnr, accuracy])
+    grouped = frame.groupby(keys, dropna=False, sort=False)
+    points = grouped[[psnr, accuracy]].mean()
+    points["n"] = grouped.size()
+    points = points.reset_index()
+    names = [k.removeprefix(CONFIG_PREFIX) for k in keys]
+    points.insert(0, "config", [", ".join(f"{k}={fmt_level(v)}" for k, v in zip(names, row))
+                                for row in points[keys].itertuples(index=False)]
+                  if keys != ["trial_id"] else points["trial_id"])
+    # sweep by accuracy descending: a point is on the front if its PSNR beats every point
+    # with higher (or equal) accuracy
+    order = points.sort_values([accuracy, psnr], ascending=False, kind="stable")
+    best = order[psnr].cummax().shift(fill_value=-np.inf)
+    points["on_front"] = False
+    front = order.index[(order[psnr] > best).to_numpy()]
+    points.loc[front, "on_front"] = True
+    points["front_rank"] = pd.Series(range(1, len(front) + 1), index=front, dtype="Int64")
+    return points.sort_values(["on_front", accuracy], ascending=False).reset_index(drop=True)
+
+
+FAILURE_CORE = ["trial_id", "status", "epochs_done", "diverged_epoch", "diverged_step",
+                "retries", "node", "device"]
+
+
+def failures_table(results: Results) -> pd.DataFrame:
+    """Trials that errored or diverged, with their factor levels, seed and message."""
+    t = results.trials
+    if "status" not in t:
+        return pd.DataFrame(columns=FAILURE_CORE + ["error"])
+    bad = t[t["status"].isin(["errored", "diverged"])]
+    cfg = [CONFIG_PREFIX + f for f in results.factors + ["seed", "variant", "dataset"]]
+    cols = [c for c in FAILURE_CORE if c in t] + list(dict.fromkeys(c for c in cfg if c in t))
+    out = bad[cols + (["error"] if "error" in t else [])].rename(
+        columns=lambda c: c.removeprefix(CONFIG_PREFIX))
+    for c in ("epochs_done", "diverged_epoch", "diverged_step", "retries"):
+        if c in out:  # nullable ints come back from Parquet as float when a null is present
+            out[c] = out[c].astype("Int64")
+    return out.sort_values(["status", "trial_id"]).reset_index(drop=True)
+
+
+def status_counts(results: Results) -> dict[str, int]:
+    if "status" not in results.trials:
+        return {}
+    return {str(k): int(v) for k, v in results.trials["status"].value_counts().items()}
+
+
+COMPARE_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc", "sr_psnr",
+                   "inpaint_psnr", "denoise_psnr")
+
+
+def compare_sweeps(all_results: Iterable[Results],
+                   metrics: Iterable[str] = COMPARE_METRICS) -> pd.DataFrame:
+    """One row per sweep: data, model, trials, and each metric's mean and 95% CI at the
+    sweep's reference setting (all completed trials when none sits at it)."""
+    rows = []
+    for res in all_results:
+        done = res.completed
+        ref = at_reference(res, done)
+        sel = done[ref] if ref.any() else done
+        row = {"sweep": res.name, "results": str(res.path),
+               "dataset": "/".join(map(str, _distinct(done, "dataset"))) or "-",
+               "variant": "/".join(map(str, _distinct(done, "variant"))) or "-",
+               "preset": "/".join(map(str, _distinct(done, "preset"))) or "-",
+               "epochs": "/".join(map(str, _distinct(done, "epochs"))) or "-",
+               "trials": len(res.trials), "completed": len(done),
+               "selection": "reference setting" if ref.any() and res.factors else
+               "all completed trials"}
+        for m in metrics:
+            v = values(sel, m).dropna()
+            row[f"{m}.mean"] = v.mean() if len(v) else np.nan
+            row[f"{m}.ci_half"] = float(t_halfwidth(v.std(), len(v))) if len(v) > 1 else np.nan
+            row[f"{m}.n"] = len(v)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def all_tables(results: Results) -> dict[str, pd.DataFrame]:
+    """Every table of one sweep, by name (what the report prints; the benchmark's unit)."""
+    return {"factors": factor_table(results), "effects": effects_table(results),
+            "paper": paper_comparison(results), "pareto": pareto_front(results),
+            "failures": failures_table(results)}

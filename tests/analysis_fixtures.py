@@ -1,0 +1,98 @@
+"""A hand-built results directory with known numbers, written through the Parquet contract
+(``sweeps.schema.build_table`` + ``write_atomic``), for the analysis tests.
+
+The sweep varies ``a2`` in {1, 100} (reference: 100, the base config) over seeds 0-4:
+
+* test PSNR at a2=1 is the reference's plus about 2 dB with little spread in the paired
+  differences: the effect must come out significant;
+* latent accuracy at a2=1 is the reference's plus differences that average -0.02 pp and
+  scatter by about 1 pp: the effect must not come out significant.
+
+Two more trials fail: one errored (no metrics), one diverged at epoch 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from sweeps.schema import EPOCH_CORE, TRIAL_CORE, build_table, write_atomic
+
+SEEDS = [0, 1, 2, 3, 4]
+REF_PSNR = [20.0, 20.5, 21.0, 19.5, 20.2]  # a2 = 100 (the reference)
+PSNR_GAIN = [2.0, 2.1, 1.9, 2.05, 1.95]  # a2 = 1 minus a2 = 100, per seed
+REF_LATENT = [0.95, 0.96, 0.94, 0.955, 0.945]  # fractions, as Parquet holds them
+LATENT_DIFF = [0.01, -0.012, 0.004, -0.006, 0.003]  # mean -0.0002 (-0.02 pp)
+REF_WEIGHT = [0.93, 0.94, 0.935, 0.925, 0.94]
+WEIGHT_DIFF = [0.002, -0.004, 0.001, 0.0, -0.001]
+
+BASE_CONFIG = {"dataset": "mnist-5k", "variant": "plain", "a1": 0.1, "cls_weight": 0.1,
+               "latent_dim": 16, "inr_depth": 3, "inr_width": 16, "epochs": 3,
+               "train_subset": 256, "test_subset": 128, "preset": "tiny"}
+
+
+def trial_rows(sweep: str = "fixture") -> list[dict]:
+    rows = []
+    for a2, k in ((100.0, "ref"), (1.0, "lvl")):
+        for i, seed in enumerate(SEEDS):
+            psnr = REF_PSNR[i] + (PSNR_GAIN[i] if k == "lvl" else 0.0)
+            latent = REF_LATENT[i] + (LATENT_DIFF[i] if k == "lvl" else 0.0)
+            weight = REF_WEIGHT[i] + (WEIGHT_DIFF[i] if k == "lvl" else 0.0)
+            rows.append(_row(sweep, f"{k}_s{seed}", "completed", a2, seed, metrics={
+                "test_psnr": psnr, "test_mse": 4 * 10 ** (-psnr / 10), "latent_acc": latent,
+                "weight_acc": weight, "sr_psnr": psnr - 3, "sr_bilinear_psnr": 17.0,
+                "inpaint_psnr": psnr - 4, "inpaint_meanfill_psnr": 11.0,
+                "denoise_psnr": psnr - 1, "denoise_noisy_psnr": 19.0,
+                "sr_gain_db": psnr - 20, "inpaint_gain_db": psnr - 15,
+                "denoise_gain_db": psnr - 20}))
+    rows.append(_row(sweep, "err_s5", "errored", 1.0, 5, epochs_done=0,
+                     error="Traceback (most recent call last):\nRuntimeError: CUDA out of memory"))
+    rows.append(_row(sweep, "div_s6", "diverged", 100.0, 6, epochs_done=1, diverged_epoch=2,
+                     diverged_step=17, error="Diverged: loss nan at epoch 2, step 17"))
+    return rows
+
+
+def _row(sweep: str, tid: str, status: str, a2: float, seed: int, metrics: dict | None = None,
+         epochs_done: int = 3, error: str | None = None, diverged_epoch: int | None = None,
+         diverged_step: int | None = None) -> dict:
+    row = {"trial_id": tid, "sweep": sweep, "status": status, "epochs_done": epochs_done,
+           "wall_seconds": 10.0 * epochs_done, "node": "node-a", "device": "cpu",
+           "error": error, "retries": 0, "diverged_epoch": diverged_epoch,
+           "diverged_step": diverged_step}
+    row.update({f"config.{k}": v for k, v in BASE_CONFIG.items()})
+    row["config.a2"], row["config.seed"] = a2, seed
+    row.update({f"metric.{k}": float(v) for k, v in (metrics or {}).items()})
+    return row
+
+
+def epoch_rows(trial: dict) -> list[dict]:
+    """Three epochs climbing to the trial's final PSNR (1 epoch for the diverged trial)."""
+    final = trial.get("metric.test_psnr") or 15.0
+    return [{"trial_id": trial["trial_id"], "sweep": trial["sweep"], "epoch": e,
+             "wall_seconds": 10.0 * e, "metric.test_psnr": final - 2.0 * (3 - e),
+             "metric.train_loss": 0.1 / e, "metric.train_mse": 0.09 / e}
+            for e in range(1, trial["epochs_done"] + 1)]
+
+
+def spec(sweep: str = "fixture") -> dict:
+    return {"name": sweep, "base": {"preset": "tiny", "a2": 100.0, "dataset": "mnist-5k"},
+            "axes": {"a2": [1.0, 100.0]}, "seeds": SEEDS,
+            "provenance": {"git_commit": "0" * 40}}
+
+
+def write_results(root: Path, sweep: str = "fixture", rows: list[dict] | None = None,
+                  with_spec: bool = True) -> Path:
+    """Write a complete results directory under ``root``; returns it."""
+    root = Path(root)
+    rows = trial_rows(sweep) if rows is None else rows
+    write_atomic(build_table(rows, TRIAL_CORE), root / "trials.parquet")
+    (root / "epochs").mkdir(parents=True, exist_ok=True)
+    for row in rows:
+        eps = epoch_rows(row)
+        if eps:
+            path = root / "epochs" / f"{row['trial_id']}.parquet"
+            write_atomic(build_table(eps, EPOCH_CORE), path)
+    if with_spec:
+        (root / "sweep.yaml").write_text(yaml.safe_dump(spec(sweep)))
+    return root

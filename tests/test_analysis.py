@@ -1,0 +1,312 @@
+"""analysis: tables on a hand-built fixture with known numbers, the report (HTML parsed),
+robustness to damaged or empty results, the CLI, and the no-torch/no-Ray import rule."""
+
+from __future__ import annotations
+
+import math
+import statistics
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may not be a package
+
+import analysis_fixtures as fx  # noqa: E402
+
+import analysis  # noqa: E402
+from analysis.tables import holm  # noqa: E402
+from sweeps.schema import TRIAL_CORE, VERSION_KEY, build_table, write_atomic  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+T_975_4 = 2.7764451051977987  # t quantile 0.975 with 4 degrees of freedom (5 seeds)
+
+
+@pytest.fixture()
+def results_dir(tmp_path):
+    return fx.write_results(tmp_path / "fixture")
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "analysis", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+# ------------------------------------------------------------------------------------
+# Loading
+
+def test_load_reads_the_contract(results_dir):
+    res = analysis.load_results(results_dir)
+    assert res.problems == []
+    assert len(res.trials) == 12 and len(res.completed) == 10
+    assert len(res.epochs) == 10 * 3 + 1  # the errored trial has no epochs, the diverged one 1
+    assert res.name == "fixture"
+    assert res.factors == ["a2"]
+    assert res.reference("a2") == (100.0, "base config")
+
+
+def test_factors_without_sweep_yaml_come_from_config_columns(tmp_path):
+    res = analysis.load_results(fx.write_results(tmp_path / "r", with_spec=False))
+    assert res.factors == ["a2"]  # seed varies too but is never a factor
+    assert any("sweep.yaml: missing" in p for p in res.problems)
+    assert res.reference("a2")[1].startswith("most common level")
+
+
+# ------------------------------------------------------------------------------------
+# Tables against hand computations
+
+def test_factor_table_means_sd_and_ci(results_dir):
+    ft = analysis.factor_table(analysis.load_results(results_dir))
+    psnr = ft[ft["metric"] == "test_psnr"].set_index("level")
+    assert list(psnr.index) == [1.0, 100.0]  # numeric order
+    ref = psnr.loc[100.0]
+    assert ref["reference"] and not psnr.loc[1.0]["reference"]
+    assert ref["n"] == 5 and ref["seeds"] == 5
+    assert ref["mean"] == pytest.approx(20.24)
+    sd = statistics.stdev(fx.REF_PSNR)
+    assert ref["std"] == pytest.approx(sd)
+    assert ref["ci_half"] == pytest.approx(T_975_4 * sd / math.sqrt(5))
+    assert ref["ci_low"] == pytest.approx(20.24 - T_975_4 * sd / math.sqrt(5))
+    assert psnr.loc[1.0]["mean"] == pytest.approx(22.24)
+    # accuracies are shown in percent
+    lat = ft[(ft["metric"] == "latent_acc") & (ft["level"] == 100.0)].iloc[0]
+    assert lat["mean"] == pytest.approx(100 * statistics.mean(fx.REF_LATENT))
+    assert lat["unit"] == "%"
+    # only completed trials count: the errored a2=1 and diverged a2=100 trials are out
+    assert set(ft["n"]) == {5}
+
+
+def test_effects_one_significant_one_not(results_dir):
+    eff = analysis.effects_table(analysis.load_results(results_dir)).set_index("metric")
+    psnr, lat = eff.loc["test_psnr"], eff.loc["latent_acc"]
+    assert psnr["test"] == "paired t" and psnr["n_pairs"] == 5
+    assert psnr["level"] == 1.0 and psnr["reference"] == 100.0
+    assert psnr["diff"] == pytest.approx(2.0)
+    # the paired t-test by hand
+    d = fx.PSNR_GAIN
+    t = statistics.mean(d) / (statistics.stdev(d) / math.sqrt(5))
+    assert psnr["p"] == pytest.approx(2 * stats.t.sf(t, 4))
+    half = T_975_4 * statistics.stdev(d) / math.sqrt(5)
+    assert (psnr["ci_low"], psnr["ci_high"]) == pytest.approx((2.0 - half, 2.0 + half))
+    assert psnr["significant"] and psnr["p_holm"] < 0.001
+    # latent accuracy: tiny mean difference, large scatter -> not significant
+    assert lat["diff"] == pytest.approx(-0.02)  # percentage points
+    assert lat["unit"] == "pp"
+    assert lat["p"] > 0.5 and not lat["significant"]
+    assert lat["ci_low"] < 0 < lat["ci_high"]
+    # Holm: never below the raw p; the smallest p is multiplied by the family size
+    assert (eff["p_holm"] >= eff["p"] - 1e-15).all()
+    assert psnr["p_holm"] == pytest.approx(min(1.0, len(eff) * psnr["p"]))
+    # significant effects come first
+    assert bool(eff["significant"].iloc[0])
+
+
+def test_welch_when_seeds_do_not_match(tmp_path):
+    rows = fx.trial_rows()
+    for row in rows:
+        if row["trial_id"].startswith("ref_"):
+            row["config.seed"] += 100  # no reference trial shares a seed with a level trial
+    eff = analysis.effects_table(analysis.load_results(fx.write_results(tmp_path / "w", rows=rows)))
+    psnr = eff.set_index("metric").loc["test_psnr"]
+    lvl = [r + g for r, g in zip(fx.REF_PSNR, fx.PSNR_GAIN)]
+    assert psnr["test"] == "Welch t" and psnr["n_pairs"] == 0
+    assert psnr["diff"] == pytest.approx(statistics.mean(lvl) - statistics.mean(fx.REF_PSNR))
+    assert psnr["p"] == pytest.approx(stats.ttest_ind(lvl, fx.REF_PSNR, equal_var=False).pvalue)
+    assert psnr["significant"]
+
+
+def test_holm_by_hand():
+    np.testing.assert_allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
+    out = holm([0.5, float("nan"), 0.001])
+    assert math.isnan(out[1]) and out[2] == pytest.approx(0.002) and out[0] == pytest.approx(0.5)
+
+
+def test_paper_comparison_labels_the_budget(results_dir):
+    pc = analysis.paper_comparison(analysis.load_results(results_dir))
+    assert list(pc["metric"]) == ["latent_acc", "weight_acc"]  # plain variant on MNIST only
+    lat = pc.iloc[0]
+    assert lat["paper"] == "98.42"
+    assert "mnist-5k" in lat["budget"] and "256 training images" in lat["budget"]
+    assert lat["comparable"].startswith("reduced") and "tiny" in lat["comparable"]
+    assert lat["selection"] == "reference setting: a2=100" and lat["n"] == 5
+    assert lat["ours"] == pytest.approx(100 * statistics.mean(fx.REF_LATENT))
+
+
+def test_pareto_and_failures(results_dir):
+    res = analysis.load_results(results_dir)
+    front = analysis.pareto_front(res)
+    assert len(front) == 2 and front["on_front"].any()
+    # a2=1 has higher PSNR; its accuracy differs by 0.02 pp: both are on the front here
+    fail = analysis.failures_table(res)
+    assert list(fail["trial_id"]) == ["div_s6", "err_s5"]
+    assert fail.set_index("trial_id").loc["div_s6", "diverged_epoch"] == 2
+    assert "CUDA out of memory" in fail.set_index("trial_id").loc["err_s5", "error"]
+
+
+# ------------------------------------------------------------------------------------
+# The report
+
+class _Collector(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.imgs, self.refs, self.tags = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if tag == "img":
+            self.imgs.append(attrs.get("src", ""))
+        for key in ("href", "src"):
+            if key in attrs and tag != "img":
+                self.refs.append(attrs[key])
+
+
+def test_report_html_is_self_contained(results_dir, tmp_path):
+    (results_dir / "examples").mkdir()
+    (results_dir / "examples" / "reconstruction.png").write_bytes(_tiny_png())
+    out = tmp_path / "report"
+    written = analysis.build_report([results_dir], out, "both")
+    html_path, md_path = out / "index.html", out / "report.md"
+    assert html_path in written and md_path in written
+    parser = _Collector()
+    parser.feed(html_path.read_text())
+    assert parser.imgs and all(src.startswith("data:image/png;base64,") for src in parser.imgs)
+    assert parser.refs == [] and "link" not in parser.tags and "script" not in parser.tags
+    text = html_path.read_text()
+    assert "Headline" in text and "a2 = 1</strong> vs 100" in text
+    assert "98.42" in text and "reduced" in text
+    md = md_path.read_text()
+    for rel in [line.split("](")[1].rstrip(")") for line in md.splitlines()
+                if line.startswith("![")]:
+        assert (out / rel).is_file()
+    assert "example-reconstruction" in md  # the sweep's own example grid is included
+    assert len(parser.imgs) == md.count("![")
+
+
+def _tiny_png() -> bytes:
+    import matplotlib
+    matplotlib.use("Agg")
+    import io
+
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1, 1))
+    ax.imshow(np.eye(4))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def test_two_sweeps_side_by_side(tmp_path):
+    a = fx.write_results(tmp_path / "results" / "mnist", sweep="mnist")
+    b = fx.write_results(tmp_path / "results" / "cifar", sweep="cifar")
+    written = analysis.build_report([a, b], formats="md")
+    assert written[0] == tmp_path / "results" / "report" / "report.md"
+    md = written[0].read_text()
+    assert "## Sweeps side by side" in md and "## Sweep mnist" in md and "## Sweep cifar" in md
+    cmp = analysis.compare_sweeps([analysis.load_results(a), analysis.load_results(b)])
+    assert list(cmp["sweep"]) == ["mnist", "cifar"]
+    assert cmp["test_psnr.mean"].iloc[0] == pytest.approx(20.24)  # at the reference a2=100
+
+
+# ------------------------------------------------------------------------------------
+# Robustness: damaged, foreign and empty results
+
+def test_truncated_trials_parquet(results_dir, tmp_path):
+    path = results_dir / "trials.parquet"
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    res = analysis.load_results(results_dir)
+    assert any(p.startswith(str(path)) and "unreadable" in p for p in res.problems)
+    assert len(res.epochs) == 31  # the rest is still read
+    proc = run_cli(results_dir, "-o", tmp_path / "rep", "--format", "html")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning:" in proc.stderr and str(path) in proc.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "trials.parquet" in html and "missing or could not be read" in html
+    assert "No trial finished" in html
+    assert "data:image/png;base64," in html  # learning curves still drawn from epochs/
+
+
+def test_garbage_epochs_file(results_dir):
+    bad = results_dir / "epochs" / "garbage.parquet"
+    bad.write_bytes(b"this is not parquet at all")
+    res = analysis.load_results(results_dir)
+    assert not res.epochs_loaded  # the tables need trials.parquet only
+    assert len(analysis.effects_table(res)) and not res.epochs_loaded
+    assert len(res.problems) == 1 and str(bad) in res.problems[0]
+    assert len(res.epochs) == 31 and len(res.completed) == 10
+    md = analysis.build_report([res], results_dir / "report", "md")[0].read_text()
+    assert "garbage.parquet" in md
+
+
+def test_unknown_schema_version(results_dir):
+    table = build_table(fx.trial_rows(), TRIAL_CORE)
+    table = table.replace_schema_metadata({VERSION_KEY: b"99"})
+    write_atomic(table, results_dir / "trials.parquet")
+    res = analysis.load_results(results_dir)
+    assert any("trials.parquet" in p and "schema version 99 is not supported" in p
+               for p in res.problems)
+    assert res.trials.empty and len(res.epochs) == 31
+
+
+def test_empty_sweep_says_so(tmp_path):
+    rows = [fx._row("empty", f"p{i}", "pending", 1.0, i, epochs_done=0) for i in range(3)]
+    rows[0]["status"] = "errored"
+    rows[0]["error"] = "ValueError: boom"
+    root = fx.write_results(tmp_path / "empty", sweep="empty", rows=rows)
+    proc = run_cli(root)
+    assert proc.returncode == 0, proc.stderr
+    md = (root / "report" / "report.md").read_text()
+    assert "No trial finished in this sweep (2 pending, 1 errored)" in md
+    assert "ValueError: boom" in md
+    assert (root / "report" / "index.html").is_file()
+
+
+def test_zero_row_trials_and_no_epochs(tmp_path):
+    root = tmp_path / "zero"
+    write_atomic(build_table([], TRIAL_CORE), root / "trials.parquet")
+    res = analysis.load_results(root)
+    assert res.trials.empty and res.epochs.empty
+    assert all(t.empty for t in analysis.all_tables(res).values())
+    md = analysis.build_report([root], formats="md")[0].read_text()
+    assert "No trial finished" in md and "epochs: missing" in md
+
+
+def test_cli_missing_directory_exits_2(tmp_path):
+    missing = tmp_path / "nope"
+    proc = run_cli(missing)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: {missing}: no such directory"
+    (tmp_path / "notresults").mkdir()
+    proc = run_cli(tmp_path / "notresults")
+    assert proc.returncode == 2 and str(tmp_path / "notresults") in proc.stderr
+    with pytest.raises(analysis.ResultsNotFound, match="nope"):
+        analysis.load_results(missing)
+
+
+def test_continuous_factor_is_binned_not_tested(tmp_path):
+    rows = []
+    for i in range(20):
+        row = fx._row("search", f"t{i}", "completed", 100.0, i, metrics={
+            "test_psnr": 20 + i / 10, "latent_acc": 0.9})
+        row["config.lr"] = 1e-4 * (1 + i)
+        rows.append(row)
+    root = fx.write_results(tmp_path / "search", sweep="search", rows=rows, with_spec=False)
+    res = analysis.load_results(root)
+    assert res.factors == ["lr"] and res.is_continuous("lr")
+    ft = analysis.factor_table(res)
+    assert ft[ft["metric"] == "test_psnr"]["n"].sum() == 20 and ft["level"].nunique() <= 5
+    assert analysis.effects_table(res).empty
+
+
+# ------------------------------------------------------------------------------------
+def test_analysis_imports_neither_torch_nor_ray():
+    code = ("import analysis, analysis.report, analysis.plots, analysis.cli, sys; "
+            "assert 'torch' not in sys.modules and 'ray' not in sys.modules, "
+            "[m for m in sys.modules if m.split('.')[0] in ('torch', 'ray')]")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
