@@ -24,7 +24,7 @@ class WeightCNN(nn.Module):
     The convs stride 2 where the map is still large, and an adaptive pool to 4x4 makes the head
     independent of the INR width."""
 
-    def __init__(self, depth: int, num_classes: int = 10, channels: int = 32):
+    def __init__(self, depth: int, num_classes: int = 10, channels: int = 16):
         super().__init__()
         c = channels
         self.features = nn.Sequential(

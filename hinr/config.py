@@ -178,7 +178,7 @@ def small(**overrides: Any) -> ExperimentConfig:
     return ExperimentConfig.from_dict(overrides, base=ExperimentConfig(
         latent_dim=64, inr_depth=4, inr_width=64, hyper_hidden=64,
         encoder_channels=64, encoder_blocks=2, encoder_kernel=3,
-        lr=5e-4, batch_size=32, epochs=8, probe_epochs=20))
+        lr=5e-4, batch_size=32, epochs=8, probe_epochs=10))
 
 
 def tiny(**overrides: Any) -> ExperimentConfig:
