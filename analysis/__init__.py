@@ -21,6 +21,7 @@ _EXPORTS = {
     "factor_table": "tables", "effects_table": "tables", "paper_comparison": "tables",
     "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
     "status_counts": "tables", "all_tables": "tables",
+    "claims_table": "claims",
     "build_report": "report",
     "main": "cli",
 }

@@ -27,6 +27,7 @@ from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
 from .load import Results, load_results, summarize_problems
+from .claims import claims_table
 from .tables import (BASELINES, COMPARE_METRICS, compare_sweeps,
                      effects_table, factor_table, failures_table, metric_info,
                      fmt_level, paper_comparison, pareto_front, status_counts,
@@ -297,6 +298,20 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                   "subset or a small preset is a reduced budget, not a reproduction.")
         notes = [f"{r.claim}: {r.note}" for r in pc.itertuples() if r.note]
         doc.bullets(notes)
+
+    claims = claims_table(res)
+    if len(claims):
+        doc.h(3, "The paper's claims, measured")
+        shown = pd.DataFrame({
+            "claim": claims["claim"], "question": claims["question"],
+            "estimate [95% CI]": [f"{_num(r.estimate, sign=True)} {r.unit} "
+                                  f"[{_num(r.ci_low, sign=True)}, {_num(r.ci_high, sign=True)}]"
+                                  for r in claims.itertuples()],
+            "n": claims["n"], "p": claims["p"].map(_p), "verdict": claims["verdict"],
+            "how": claims["detail"]})
+        doc.table(shown, "Each row a difference whose sign the paper predicts, over seeds "
+                  "(t-based 95% CI). supported = the interval lies on the predicted side of "
+                  "zero; contradicted = on the other side; inconclusive = it spans zero.")
 
     front = pareto_front(res)
     if len(front) > 1:
