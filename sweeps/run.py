@@ -16,6 +16,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+# Token authentication, explicitly and before Ray is imported (Ray reads it once): Ray 2.60's
+# gRPC servers listen on every interface (it maps 127.0.0.1 to the routable node IP), so the
+# token is what keeps other hosts out.  A cluster that runs without tokens must say so itself.
+os.environ.setdefault("RAY_AUTH_MODE", "token")
 # The classic table reporter shows the columns we choose; the newer one ignores them.
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 # Final-only metrics (latent_acc, ...) are absent from per-epoch results; Tune must not reject them.
@@ -102,9 +106,8 @@ def _start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        # Embedded: nothing listens beyond loopback, no dashboard.
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1",
-                 configure_logging=False, log_to_driver=True)
+        # Embedded: no dashboard (nothing serves HTTP), token-authenticated gRPC only.
+        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
 
 
 def check_resources(spec: SweepSpec) -> None:

@@ -105,3 +105,32 @@ def test_resume_not_a_sweep(tmp_path):
     assert proc.returncode == 2
     assert str(tmp_path) in proc.stderr and "not a sweep results directory" in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_from_the_smoke_run(smoke_dir):
+    """launch.py report on a real sweep: Markdown with figures, and one self-contained HTML."""
+    from html.parser import HTMLParser
+
+    proc = launch("report", str(smoke_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = smoke_dir / "report"
+    md = (report / "report.md").read_text()
+    assert "Sweep smoke" in md and "Effects against the reference setting" in md
+    assert list((report / "figures").glob("*.png"))
+
+    class Sources(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.srcs, self.links = [], []
+
+        def handle_starttag(self, tag, attrs):
+            attrs = dict(attrs)
+            if tag == "img":
+                self.srcs.append(attrs.get("src", ""))
+            if tag in ("link", "script") and (attrs.get("href") or attrs.get("src")):
+                self.links.append(attrs)
+
+    parser = Sources()
+    parser.feed((report / "index.html").read_text())
+    assert parser.srcs and all(s.startswith("data:image/png;base64,") for s in parser.srcs)
+    assert parser.links == []  # nothing to fetch: the file opens offline
