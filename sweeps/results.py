@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from ray import tune
 
 from . import schema
+from .trial import config_from_trial
 
 # Keys Tune adds to every result, and ours that are columns of their own, not metrics.
 NOT_METRICS = {"status", "device", "node", "hostname", "error", "diverged_epoch", "diverged_step",
@@ -92,9 +93,12 @@ class ParquetResults(tune.Callback):
         if row is None:
             row = {"trial_id": trial.trial_id, "sweep": self.sweep, "status": "pending",
                    "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
-            for key, value in trial.config.items():
-                if isinstance(value, (str, int, float, bool)):
-                    row[schema.CONFIG_PREFIX + key.strip("_")] = value
+            # Every ExperimentConfig field, resolved as the trial sees it (preset defaults and
+            # the replicate's seed included), so analysis never has to know the presets.
+            cfg = config_from_trial(trial.config)
+            for key, value in cfg.to_dict().items():
+                row[schema.CONFIG_PREFIX + key] = value
+            row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
         row["retries"] = int(getattr(trial, "num_failures", 0) or 0)
         return row

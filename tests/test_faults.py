@@ -86,3 +86,39 @@ def test_worker_node_dies(reference, tmp_path):
     assert all(t["status"] == "completed" for t in trials)
     assert sum(t["retries"] for t in trials) >= 1
     assert_same_results(reference, out)
+
+
+def test_optuna_sweep_resumes_its_study(tmp_path):
+    """An Optuna sweep whose driver dies mid-way: resume finishes the same study - every
+    suggested point still runs once per seed, and no extra points are drawn."""
+    import yaml
+
+    sweep = tmp_path / "opt.yaml"
+    sweep.write_text(yaml.safe_dump({
+        "name": "opt", "base": {"preset": "tiny", "epochs": 3},
+        "axes": {"lr": {"loguniform": [1e-4, 1e-2]}}, "seeds": [0, 1], "search": "optuna",
+        "metric": "test_psnr", "mode": "max",
+        "budget": {"num_samples": 3, "max_concurrent": 2}}))
+    out = tmp_path / "results"
+    driver = subprocess.Popen(launch_cmd("run", str(sweep), "--results", str(out)), cwd=ROOT,
+                              env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        wait_for_epochs(out, rows=5)
+    finally:
+        for pid in [driver.pid] + descendants(driver.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        driver.wait()
+    run_ok("resume", str(out))
+    trials = pq.read_table(out / "trials.parquet").to_pylist()
+    assert len(trials) == 6 and all(t["status"] == "completed" for t in trials)
+    seeds_by_point: dict[float, list[int]] = {}
+    for t in trials:
+        seeds_by_point.setdefault(t["config.lr"], []).append(t["config.seed"])
+    assert len(seeds_by_point) == 3
+    assert all(sorted(s) == [0, 1] for s in seeds_by_point.values()), seeds_by_point
+    epochs = pq.read_table(out / "epochs").to_pylist()
+    assert len(epochs) == len({(e["trial_id"], e["epoch"]) for e in epochs}) == 18
