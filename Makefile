@@ -17,8 +17,11 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
+# The demo sweep, then its report (results/demo/report/index.html).  A second run refuses to
+# overwrite results/demo and says how to resume it or start again.
 demo: $(STAMP)
 	$(BIN)/python launch.py run sweeps/demo.yaml
+	$(BIN)/python launch.py report results/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
