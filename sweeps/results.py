@@ -95,7 +95,7 @@ class ParquetResults(tune.Callback):
                    "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
             # Every ExperimentConfig field, resolved as the trial sees it (preset defaults and
             # the replicate's seed included), so analysis never has to know the presets.
-            cfg = config_from_trial(trial.config)
+            cfg = config_from_trial(trial.config, cpus=_trial_cpus(trial))
             for key, value in cfg.to_dict().items():
                 row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
@@ -166,6 +166,14 @@ class ParquetResults(tune.Callback):
         for trial in trials:
             self._trial_row(trial)
         self._write_trials(force=True)
+
+
+def _trial_cpus(trial) -> float:
+    """The trial's CPU request, so config.threads records the thread count it really used."""
+    try:
+        return float(trial.placement_group_factory.required_resources.get("CPU", 0.0))
+    except AttributeError:
+        return 0.0
 
 
 def _error_message(trial) -> str:

@@ -106,8 +106,10 @@ def _start_ray(address: str | None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        # Embedded: no dashboard (nothing serves HTTP), token-authenticated gRPC only.
-        ray.init(include_dashboard=False, configure_logging=False, log_to_driver=True)
+        # Embedded: a new local Ray ("local": never join a `ray start` cluster that happens to
+        # run on this machine), no dashboard (nothing serves HTTP), token-authenticated gRPC.
+        ray.init(address="local", include_dashboard=False, configure_logging=False,
+                 log_to_driver=True)
 
 
 def check_resources(spec: SweepSpec) -> None:

@@ -35,8 +35,8 @@ def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentCo
     if SEED_INDEX in config and "seeds" in config:
         fields["seed"] = config["seeds"][config[SEED_INDEX]]
     cfg = preset(config.get("preset", "small"), **fields)
-    if cfg.threads == 0 and cpus >= 1:
-        cfg = cfg.replace(threads=int(cpus))
+    if cfg.threads == 0 and cpus > 0:
+        cfg = cfg.replace(threads=max(1, int(cpus)))
     return cfg
 
 

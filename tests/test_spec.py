@@ -688,7 +688,8 @@ def test_launch_dry_run_prints_trials_writes_nothing(launched):
     run = launched["dry_run"]
     assert run.returncode == 0, run.stderr
     assert "4 trials" in run.stdout
-    rows = [line.split() for line in run.stdout.splitlines() if line.startswith("  ")]
+    table = run.stdout.split("results would go to")[0]  # the cost estimate follows it
+    rows = [line.split() for line in table.splitlines() if line.startswith("  ")]
     assert rows[0] == ["a2", "seed"]
     assert sorted(map(tuple, rows[1:])) == [("1.0", "0"), ("1.0", "1"), ("100.0", "0"),
                                             ("100.0", "1")]

@@ -40,6 +40,7 @@ def test_trials_parquet(smoke_dir):
     for r in rows:
         assert r["epochs_done"] == 2 and r["config.epochs"] == 2
         assert r["config.preset"] == "tiny" and r["config.variant"] == "classifier_loss"
+        assert r["config.threads"] == 1  # the thread count the trial used: its CPU share
         for m in ("test_psnr", "test_mse", "train_loss", "latent_acc", "weight_acc", "joint_acc",
                   "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
                   "denoise_psnr", "denoise_noisy_psnr"):
