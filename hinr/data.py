@@ -84,9 +84,9 @@ def _to_unit_range(images_uint8: torch.Tensor) -> torch.Tensor:
 
 def _with_lock(root: Path, name: str, download: bool, build):
     """Run the torchvision constructor; when downloading, one process at a time per root."""
-    root.mkdir(parents=True, exist_ok=True) if download else None
     try:
         if download:
+            root.mkdir(parents=True, exist_ok=True)
             with FileLock(str(root / f".{name}.lock")):
                 return build()
         return build()

@@ -150,10 +150,6 @@ def _reporter(spec: SweepSpec):
                             max_report_frequency=15, sort_by_metric=False)
 
 
-def _callbacks(spec: SweepSpec, results_dir: Path) -> list:
-    return [ParquetResults(str(results_dir), spec.name)]
-
-
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None) -> tune.ResultGrid:
     init_ray(address, spec)
@@ -170,7 +166,7 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=_callbacks(spec, results_dir), progress_reporter=_reporter(spec), verbose=1)
+        callbacks=[ParquetResults(str(results_dir), spec.name)], progress_reporter=_reporter(spec), verbose=1)
     tuner = tune.Tuner(trainable(spec, results_dir, data), param_space=param_space(spec),
                        tune_config=tune_config, run_config=run_config)
     return tuner.fit()

@@ -4,6 +4,7 @@ uninterrupted run of the same sweep (the ``reference`` fixture in conftest.py)."
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,24 @@ TIMING = ("wall_seconds", "metric.train_images_per_s", "metric.train_seconds",
 
 def launch_cmd(*args: str) -> list[str]:
     return [sys.executable, str(ROOT / "launch.py"), *args]
+
+
+def start_run(*args: str, env=None, stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """``launch.py ARGS`` in the background (a driver a test will interrupt)."""
+    return subprocess.Popen(launch_cmd(*args), cwd=ROOT, env=env or os.environ.copy(),
+                            stdout=subprocess.DEVNULL, stderr=stderr, text=True)
+
+
+def kill_family(proc: subprocess.Popen) -> None:
+    """The driver's machine dies: the driver and everything it started (its embedded Ray)."""
+    from .raycluster import descendants
+
+    for pid in [proc.pid] + descendants(proc.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
 
 
 def run_ok(*args: str, env=None) -> subprocess.CompletedProcess:

@@ -5,15 +5,14 @@ that finishes the sweep once space is back.  Small disks are real tmpfs mounts."
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
-from .sweep_helpers import EPOCHS, SMOKE, assert_same_results, launch_cmd, run_ok, wait_for_epochs
+from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, launch_cmd, run_ok, start_run,
+                            wait_for_epochs)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,9 +70,8 @@ def fill(disk: Path) -> Path:
 def test_disk_full_mid_sweep_stops_cleanly_and_resumes(reference, small_disk):
     disk = small_disk(96)
     out = disk / "results"
-    driver = subprocess.Popen(launch_cmd("run", SMOKE, "--results", str(out), "--set",
-                                         f"epochs={EPOCHS}"), cwd=ROOT, env=os.environ.copy(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    driver = start_run("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}",
+                       stderr=subprocess.PIPE)
     try:
         wait_for_epochs(out, rows=2)
         written = {p: pq.read_table(p).num_rows for p in (out / "epochs").glob("*.parquet")}

@@ -13,26 +13,17 @@ import subprocess
 import pyarrow.parquet as pq
 
 from .raycluster import LocalCluster, cmdline, descendants
-from .sweep_helpers import (EPOCHS, ROOT, SMOKE, assert_same_results, launch_cmd, run_ok,
-                            wait_for_epochs)
+from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, kill_family, run_ok,
+                            start_run, wait_for_epochs)
 
 
 def test_driver_killed_then_resumed(reference, tmp_path):
     out = tmp_path / "results"
-    driver = subprocess.Popen(launch_cmd("run", SMOKE, "--results", str(out), "--set",
-                                         f"epochs={EPOCHS}"), cwd=ROOT, env=os.environ.copy(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = start_run("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
     try:
         wait_for_epochs(out, rows=3)  # some trials mid-way, none of the second pair started
     finally:
-        # The driver's machine dies: the driver and the embedded Ray it started, all at once.
-        family = [driver.pid] + descendants(driver.pid)
-        for pid in family:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        driver.wait()
+        kill_family(driver)
     before = pq.read_table(out / "epochs").num_rows
     assert 0 < before < 4 * EPOCHS
 
@@ -45,9 +36,7 @@ def test_driver_killed_then_resumed(reference, tmp_path):
 
 def test_trial_process_killed_is_retried(reference, tmp_path):
     out = tmp_path / "results"
-    driver = subprocess.Popen(launch_cmd("run", SMOKE, "--results", str(out), "--set",
-                                         f"epochs={EPOCHS}"), cwd=ROOT, env=os.environ.copy(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    driver = start_run("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
     try:
         wait_for_epochs(out, rows=2)
         trial_pids = [p for p in descendants(driver.pid) if "ray::ImplicitFunc" in cmdline(p)
@@ -68,10 +57,9 @@ def test_worker_node_dies(reference, tmp_path):
     cluster = LocalCluster(workers=2, cpus_per_node=1)
     try:
         out = tmp_path / "results"
-        driver = subprocess.Popen(
-            launch_cmd("run", SMOKE, "--results", str(out), "--address", cluster.address,
-                       "--set", f"epochs={EPOCHS}", "--set", "budget.max_concurrent=3"),
-            cwd=ROOT, env=cluster.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        driver = start_run("run", SMOKE, "--results", str(out), "--address", cluster.address,
+                           "--set", f"epochs={EPOCHS}", "--set", "budget.max_concurrent=3",
+                           env=cluster.env, stderr=subprocess.PIPE)
         try:
             wait_for_epochs(out, rows=3)
             cluster.kill_worker_node(1)  # a preempted node: its raylet dies with its trials
@@ -100,18 +88,11 @@ def test_optuna_sweep_resumes_its_study(tmp_path):
         "metric": "test_psnr", "mode": "max",
         "budget": {"num_samples": 3, "max_concurrent": 2}}))
     out = tmp_path / "results"
-    driver = subprocess.Popen(launch_cmd("run", str(sweep), "--results", str(out)), cwd=ROOT,
-                              env=os.environ.copy(), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    driver = start_run("run", str(sweep), "--results", str(out))
     try:
         wait_for_epochs(out, rows=5)
     finally:
-        for pid in [driver.pid] + descendants(driver.pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        driver.wait()
+        kill_family(driver)
     run_ok("resume", str(out))
     trials = pq.read_table(out / "trials.parquet").to_pylist()
     assert len(trials) == 6 and all(t["status"] == "completed" for t in trials)
