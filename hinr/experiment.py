@@ -53,12 +53,39 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Does ``device`` compute in bf16 natively (CUDA bf16, or a CPU with avx512_bf16 / AMX)?
+    Elsewhere bf16 autocast is emulated and slower than float32."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.backends.mkldnn.is_available()
+                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    if precision == "bf16" and not native_bf16(device):
+        raise RuntimeError(f"precision='bf16' but {device.type} here has no native bf16 (a GPU "
+                           "with bf16, or a CPU with avx512_bf16/AMX); emulated bf16 is slower "
+                           "than fp32: use precision: fp32")
+
+
+def adam(params: Any, lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam with its fused kernel on CPU and CUDA: one pass over every parameter per step
+    instead of the foreach implementation's several (``small``: 1.07x per training step);
+    same update rule, so results match the default to float rounding."""
+    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
+
+
 class Experiment:
     def __init__(self, cfg: ExperimentConfig, data: data_mod.ImageData | None = None):
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         self.device = resolve_device(cfg.device)
+        check_precision(cfg.precision, self.device)
         torch.manual_seed(cfg.seed)  # model init is the only consumer of the global stream
         loaded = data if data is not None else data_mod.load(cfg)
         loaded = loaded.subset(cfg.train_subset, cfg.test_subset)
@@ -80,7 +107,7 @@ class Experiment:
         groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
         if self.head is not None:
             groups.append({"params": list(self.head.parameters()), "lr": cfg.cls_lr})
-        self.optimizer = torch.optim.Adam(groups)
+        self.optimizer = adam(groups, cfg.lr, self.device)
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.epoch = 0
         self.step = 0
@@ -347,7 +374,7 @@ def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torc
     Inputs come from functions of an index tensor so that large inputs (theta*) can be
     generated per batch instead of held in memory."""
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=PROBE_LR)
+    opt = adam([p for p in model.parameters() if p.requires_grad], PROBE_LR, device)
     n = len(train_y)
     model.train()
     for _ in range(epochs):

@@ -44,10 +44,19 @@ class ConvEncoder(nn.Module):
     channels, then a learned linear read-out over the H*W positions (SIREN's ``fc``), so each
     latent coordinate is one channel summarised over space.  Works for any input size and
     channel count because the read-out is sized from ``image_size``.
+
+    Two speed choices, both measured in ``benchmarks/step.py``:
+
+    * the conv weights and activations are channels-last (NHWC), the layout oneDNN's CPU
+      convolutions (and cuDNN's tensor-core kernels) prefer; NCHW made them reorder every
+      tensor at every conv (``small``: 1.27x the CPU time per image; ``paper``: 1.17x);
+    * ``bf16=True`` (config ``precision: bf16``) runs the convs under bf16 autocast (2-2.5x
+      on CPUs with AMX / avx512_bf16, and on GPUs).  Only the features: the read-out, the
+      hyper-network and the SIREN stay float32, since sin(30 x) needs float32 x.
     """
 
     def __init__(self, in_channels: int, image_size: tuple[int, int], channels: int,
-                 blocks: int, kernel: int, latent_dim: int):
+                 blocks: int, kernel: int, latent_dim: int, bf16: bool = False):
         super().__init__()
         stem = channels // 2
         self.features = nn.Sequential(
@@ -56,9 +65,19 @@ class ConvEncoder(nn.Module):
             *[ResBlock(channels, kernel) for _ in range(blocks)],
             nn.Conv2d(channels, latent_dim, 1), nn.ReLU(inplace=True))
         self.readout = nn.Linear(image_size[0] * image_size[1], 1)
+        self.bf16 = bf16
+        self.memory_format = torch.channels_last
+        self.features.to(memory_format=self.memory_format)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        f = self.features(images)  # (B, latent_dim, H, W)
+        images = images.contiguous(memory_format=self.memory_format)
+        if self.bf16:
+            with torch.autocast(images.device.type, dtype=torch.bfloat16):
+                f = self.features(images)
+            f = f.float()
+        else:
+            f = self.features(images)  # (B, latent_dim, H, W), NHWC in memory
+        # flatten copies NHWC to (B, latent_dim, H*W) contiguous for the read-out's matmul
         return self.readout(f.flatten(2)).squeeze(-1)  # (B, latent_dim, H*W) -> (B, latent_dim)
 
 
@@ -197,7 +216,8 @@ class HyperINR(nn.Module):
         self.image_size = image_size
         self.channels = channels
         self.encoder: nn.Module = ConvEncoder(channels, image_size, cfg.encoder_channels,
-                                              cfg.encoder_blocks, cfg.encoder_kernel, cfg.latent_dim)
+                                              cfg.encoder_blocks, cfg.encoder_kernel, cfg.latent_dim,
+                                              bf16=cfg.precision == "bf16")
         self.shapes = siren_shapes(cfg.inr_depth, cfg.inr_width, 2, channels)
         self.hyper = HyperNetwork(cfg.latent_dim, cfg.hyper_hidden, self.shapes, cfg.omega0)
         self.siren = Siren(cfg.omega0)

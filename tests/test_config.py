@@ -95,6 +95,7 @@ def test_from_dict_on_a_base_keeps_the_base():
     ("dataset", "imagenet", ["mnist", "mnist-5k", "cifar10"]),
     ("variant", "joint", ["plain", "pretrained", "classifier_loss"]),
     ("device", "tpu", ["auto", "cpu", "cuda"]),
+    ("precision", "fp16", ["fp32", "bf16"]),
 ])
 def test_choices_are_validated(key, value, allowed):
     with pytest.raises(ConfigError) as err:

@@ -235,3 +235,34 @@ def test_importing_hinr_pulls_in_neither_ray_nor_pyarrow():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_bf16_precision_trains_like_fp32(mnist5k):
+    """precision: bf16 (where the CPU has native bf16) learns as fp32 does, within noise."""
+    from hinr.experiment import native_bf16
+
+    if not native_bf16(torch.device("cpu")):
+        pytest.skip("no native bf16 on this CPU")
+    out = {}
+    for precision in ("fp32", "bf16"):
+        exp = Experiment(preset("tiny", precision=precision, epochs=2, pixel_baselines=False),
+                         data=mnist5k)
+        for _ in range(2):
+            exp.train_epoch()
+        out[precision] = exp.evaluate()["test_psnr"]
+    assert abs(out["bf16"] - out["fp32"]) < 0.5, out
+
+
+def test_bf16_without_native_support_is_refused(monkeypatch):
+    import hinr.experiment as experiment
+
+    monkeypatch.setattr(experiment, "native_bf16", lambda device: False)
+    with pytest.raises(RuntimeError, match="precision='bf16'.*use precision: fp32"):
+        experiment.check_precision("bf16", torch.device("cpu"))
+    experiment.check_precision("fp32", torch.device("cpu"))
+
+
+def test_optimizer_is_fused_adam():
+    exp = Experiment(preset("tiny", pixel_baselines=False))
+    assert isinstance(exp.optimizer, torch.optim.Adam)
+    assert exp.optimizer.defaults["fused"] is True

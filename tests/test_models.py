@@ -141,6 +141,34 @@ def test_conv_encoder_any_size_and_channels(channels, size):
     torch.testing.assert_close(v[1:], v2[1:])
 
 
+def test_conv_encoder_is_channels_last_and_layout_does_not_change_v():
+    """NHWC is a speed choice only: the same weights in NCHW give the same latents."""
+    torch.manual_seed(0)
+    enc = ConvEncoder(3, (16, 16), channels=16, blocks=1, kernel=3, latent_dim=8).double()
+    for conv in (m for m in enc.modules() if isinstance(m, torch.nn.Conv2d)):
+        assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(4, 3, 16, 16, dtype=torch.float64)
+    v = enc(x)
+    enc.memory_format = torch.contiguous_format
+    enc.features.to(memory_format=torch.contiguous_format)
+    torch.testing.assert_close(enc(x), v)
+
+
+def test_bf16_encoder_is_close_to_fp32_and_keeps_v_float32():
+    torch.manual_seed(0)
+    cfg = preset("tiny")
+    fp32 = HyperINR(cfg, 1, (28, 28))
+    bf16 = HyperINR(cfg.replace(precision="bf16"), 1, (28, 28))
+    bf16.load_state_dict(fp32.state_dict())
+    images = torch.rand(8, 1, 28, 28) * 2 - 1
+    recon, v, theta = bf16(images, grid(28, 28))
+    v32 = fp32.encoder(images)
+    assert v.dtype == recon.dtype == theta[0][0].dtype == torch.float32
+    assert 0 < (v - v32).abs().max() <= 0.03 * v32.abs().max()  # bf16 ran, and stayed close
+    ((recon - images) ** 2).mean().backward()
+    assert torch.isfinite(bf16.encoder.features[0].weight.grad).all()
+
+
 def test_hyperinr_3_channel_end_to_end_gradients():
     cfg = preset("tiny")
     model = HyperINR(cfg, 3, (32, 32))
