@@ -6,9 +6,10 @@ For each preset (default ``small`` and ``paper``), on a batch of MNIST-shaped im
 * FLOPs per image of one training step (forward + backward; Adam's elementwise work is not
   counted), from ``torch.utils.flop_counter.FlopCounterMode`` run on meta tensors (free);
 * images/s of full training steps (forward, ``hinr.losses.hyperinr_loss``, backward, Adam), for
-  hinr's ``HyperINR`` as it is, for prototypes of candidate changes (``benchmarks/candidates.py``)
-  and for the plain reference (``benchmarks/reference.py``: one head per tensor, a Python loop
-  over images for the SIREN, default memory format), all timed round-robin in the same run;
+  hinr's ``HyperINR`` and optimiser as they are, for hinr without each speed change it made,
+  for candidate changes it did not make (``benchmarks/candidates.py``) and for the plain
+  reference (``benchmarks/reference.py``: one head per tensor, a Python loop over images for
+  the SIREN, default memory format, foreach Adam), all timed round-robin in the same run;
 * achieved GFLOP/s as a share of the peak matmul and peak convolution GFLOP/s measured in the
   same run: a 2048^2 matmul and 3x3 and 5x5 convs of the paper encoder's width (256 -> 256
   channels, 28 x 28), NCHW and channels-last, each peak the best of either layout and kernel
@@ -16,15 +17,21 @@ For each preset (default ``small`` and ``paper``), on a batch of MNIST-shaped im
 * a check that every row computes the reference's loss on the same batch from the same weights
   (before training, and again after the timed steps), and that its latents v agree.
 
-Rows (``--rows``): ``reference``, ``hinr``; one candidate change each: ``+channels_last``,
-``+batched_heads``, ``+fused_adam``, ``+compile`` (torch.compile of model + loss), ``+bf16``
-(bf16 autocast of the conv encoder; only where the device has native bf16); the combinations
-``+fp32_best`` (channels_last + batched_heads + fused_adam) and ``+bf16_best`` (that + bf16);
-and ``+bf16_best@B`` at ``--large-batch`` images per step.  Default: every row for ``small``;
-for ``paper`` (about 65 GFLOP per image: ~10-15 s per fp32 step on 2 cores) only reference,
-hinr and the two combinations, each timed for a few steps within ``--budget-s``.
+Rows (``--rows``):
 
-    python benchmarks/step.py                               # small + paper, ~5-9 min on 2 cores
+* ``reference``; ``hinr``: hinr as it is (fp32: channels-last encoder, fused Adam);
+* what each change hinr made gives: ``-channels_last`` (NCHW encoder), ``-fused_adam``
+  (torch's default foreach Adam);
+* candidates hinr did not adopt: ``+batched_heads`` (all hyper-network heads in 3-4 batched
+  matmuls), ``+compile`` (torch.compile of model + loss);
+* ``bf16``: hinr with ``precision: bf16`` (bf16 autocast of the conv encoder; only where the
+  device has native bf16) and ``bf16@B`` the same at ``--large-batch`` images per step.
+
+Default: every row for ``small``; for ``paper`` (about 65 GFLOP per image: ~5-15 s per fp32
+step on 2 cores) reference, hinr, -channels_last and bf16, each timed for a few steps within
+``--budget-s``.
+
+    python benchmarks/step.py                               # small + paper, ~5 min on 2 cores
     python benchmarks/step.py --presets small --steps 30
     python benchmarks/step.py --presets paper --rows all --budget-s 900
     python benchmarks/step.py --presets paper-k3            # paper with 3x3 residual convs
@@ -80,27 +87,26 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from benchmarks.candidates import build_variant  # noqa: E402
 from benchmarks.reference import ReferenceHyperINR, reference_loss  # noqa: E402
 from hinr.config import ExperimentConfig, preset  # noqa: E402
+from hinr.experiment import adam, native_bf16  # noqa: E402
 from hinr.data import grid  # noqa: E402
 from hinr.losses import hyperinr_loss  # noqa: E402
 from hinr.models import HyperINR  # noqa: E402
 
 CHANNELS, SIZE = 1, (28, 28)  # mnist / mnist-5k, the default dataset
 TARGETS = {"paper": 0.85, "paper-k3": 0.85, "small": 0.60, "tiny": 0.0}  # share of conv peak
-ALL_ROWS = ("reference", "hinr", "+channels_last", "+batched_heads", "+fused_adam", "+compile",
-            "+bf16", "+fp32_best", "+bf16_best", "+bf16_best@B")
+ALL_ROWS = ("reference", "hinr", "-channels_last", "-fused_adam", "+batched_heads", "+compile",
+            "bf16", "bf16@B")
 DEFAULT_ROWS = {"small": ALL_ROWS, "tiny": ALL_ROWS,
-                "paper": ("reference", "hinr", "+fp32_best", "+bf16_best"),
-                "paper-k3": ("reference", "hinr", "+fp32_best", "+bf16_best")}
-# (channels_last, batched_heads, fused_adam, compile, bf16) per candidate row
-ROW_OPTIONS = {"hinr": (False, False, False, False, False),
-               "+channels_last": (True, False, False, False, False),
-               "+batched_heads": (False, True, False, False, False),
-               "+fused_adam": (False, False, True, False, False),
-               "+compile": (False, False, False, True, False),
-               "+bf16": (False, False, False, False, True),
-               "+fp32_best": (True, True, True, False, False),
-               "+bf16_best": (True, True, True, False, True),
-               "+bf16_best@B": (True, True, True, False, True)}
+                "paper": ("reference", "hinr", "-channels_last", "bf16"),
+                "paper-k3": ("reference", "hinr", "-channels_last", "bf16")}
+# (channels_last, fused_adam, batched_heads, compile, precision) of each hinr row
+ROW_OPTIONS = {"hinr": (True, True, False, False, "fp32"),
+               "-channels_last": (False, True, False, False, "fp32"),
+               "-fused_adam": (True, False, False, False, "fp32"),
+               "+batched_heads": (True, True, True, False, "fp32"),
+               "+compile": (True, True, False, True, "fp32"),
+               "bf16": (True, True, False, False, "bf16"),
+               "bf16@B": (True, True, False, False, "bf16")}
 LOSS_RTOL = {"float32": 1e-4, "bfloat16": 2e-2}  # initial loss vs the reference's
 V_RTOL = {"float32": 1e-3, "bfloat16": 5e-2}  # max |v - v_ref| / max |v_ref|
 FINAL_RTOL = {"float32": 2e-3, "bfloat16": 5e-2}  # loss after the timed steps
@@ -131,16 +137,6 @@ def best_rate(fn: Callable[[], object], flops: float, device: torch.device, reps
         synchronize(device)
         best = min(best, time.perf_counter() - t)
     return flops / best / 1e9
-
-
-def native_bf16(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    try:
-        return bool(torch.backends.mkldnn.is_available()
-                    and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 class Probe:
@@ -272,16 +268,19 @@ def make_row(name: str, cfg: ExperimentConfig, base: HyperINR, images: torch.Ten
         latents = model.encode
         dtype = "float32"
     else:
-        cl, heads, fused, _compile, bf16 = ROW_OPTIONS[name]
-        model = build_variant(base, channels_last=cl, batched_heads=heads, bf16_encoder=bf16)
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True if fused else None)
+        channels_last, fused, heads, _compile, precision = ROW_OPTIONS[name]
+        shipped = HyperINR(cfg.replace(precision=precision), base.channels, base.image_size)
+        shipped.to(images.device).load_state_dict(base.state_dict())
+        model = build_variant(shipped, channels_last=channels_last, batched_heads=heads)
+        opt = (adam(model.parameters(), cfg.lr, images.device) if fused
+               else torch.optim.Adam(model.parameters(), lr=cfg.lr))
 
         def loss_fn(x: torch.Tensor) -> torch.Tensor:
             recon, v, theta = model(x, coords)
             return hyperinr_loss(recon, x, v, theta, cfg.a1, cfg.a2)["loss"]
 
         latents = model.encoder
-        dtype = "bfloat16" if bf16 else "float32"
+        dtype = "bfloat16" if precision == "bf16" else "float32"
     device = images.device
     train_loss = torch.compile(loss_fn) if name == "+compile" else loss_fn
 
@@ -372,10 +371,10 @@ def run_preset(name: str, rows_wanted: list[str], args: argparse.Namespace,
             names.append(r)
     rows = []
     for r in names:
-        x = big if r == "+bf16_best@B" else images
+        x = big if r == "bf16@B" else images
         rows.append(make_row(r, cfg, base, x, coords))
-        if r == "+bf16_best@B":
-            rows[-1].name = f"+bf16_best@{args.large_batch}"
+        if r == "bf16@B":
+            rows[-1].name = f"bf16@{args.large_batch}"
 
     # the reference's loss and latents from the initial weights, on each batch used
     ref0 = ReferenceHyperINR.like(base)
@@ -472,7 +471,8 @@ def print_table(presets: list[dict], peaks: dict) -> None:
 
 
 def closing_note(presets: list[dict]) -> list[str]:
-    """What each candidate change gave over hinr as it is, and the verdict on the targets."""
+    """What each change gives: the ones hinr made (hinr over hinr without it), the candidates
+    (the row over hinr) and bf16; and the verdict on the targets."""
     lines = []
     for p in presets:
         rows = {r["row"]: r for r in p["rows"]}
@@ -483,25 +483,30 @@ def closing_note(presets: list[dict]) -> list[str]:
         for name, r in rows.items():
             if name in ("hinr", "reference") or r["batch"] != hinr["batch"]:
                 continue
-            g = r["images_per_s"] / hinr["images_per_s"]
-            gc = hinr["cpu_ms_per_image"] / r["cpu_ms_per_image"]
-            verdict = "pays" if g >= 1.05 else ("no gain" if g >= 0.97 else "slower")
-            gains.append(f"{name} x{g:.2f} wall, x{gc:.2f} cpu ({verdict})")
+            made = name.startswith("-")  # a change hinr made: what it gives is hinr over the row
+            g = hinr["images_per_s"] / r["images_per_s"] if made else \
+                r["images_per_s"] / hinr["images_per_s"]
+            gc = r["cpu_ms_per_image"] / hinr["cpu_ms_per_image"] if made else \
+                hinr["cpu_ms_per_image"] / r["cpu_ms_per_image"]
+            verdict = "pays" if max(g, gc) >= 1.05 else ("no gain" if g >= 0.97 else "slower")
+            label = f"{name[1:]} (in hinr)" if made else name
+            gains.append(f"{label} x{g:.2f} wall, x{gc:.2f} cpu ({verdict})")
         for name, r in rows.items():
             if r["batch"] != hinr["batch"]:
-                base = rows.get("+bf16_best")
+                base = rows.get("bf16")
                 if base:
                     gains.append(f"{name} x{r['images_per_s'] / base['images_per_s']:.2f} "
-                                 f"over +bf16_best at batch {base['batch']}")
-        lines.append(f"{p['preset']}: over hinr: " + "; ".join(gains))
+                                 f"over bf16 at batch {base['batch']}")
+        lines.append(f"{p['preset']}: " + "; ".join(gains))
         target = TARGETS.get(p["preset"], 0.0) * 100
         fp32 = [r for r in p["rows"] if r["dtype"] == "float32" and r["row"] != "reference"]
         best = max(fp32, key=lambda r: r["pct_conv_peak"]) if fp32 else None
         ref = rows.get("reference")
         if best:
-            line = (f"{p['preset']}: hinr {hinr['pct_conv_peak']:.0f}% of the fp32 conv peak, "
-                    f"best fp32 row ({best['row']}) {best['pct_conv_peak']:.0f}% (target "
-                    f"{target:.0f}%: {'met' if best['pct_conv_peak'] >= target else 'not met'})")
+            met = "met" if hinr["pct_conv_peak"] >= target else "not met"
+            line = (f"{p['preset']}: hinr {hinr['pct_conv_peak']:.0f}% of the fp32 conv peak "
+                    f"(target {target:.0f}%: {met}); best fp32 row {best['row']} "
+                    f"{best['pct_conv_peak']:.0f}%")
             if ref:
                 line += f"; hinr vs reference x{hinr['images_per_s'] / ref['images_per_s']:.2f}"
             lines.append(line)
@@ -526,7 +531,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--rows", default="default",
                     help="'default', 'all', or a comma-separated list from: " + ", ".join(ALL_ROWS))
     ap.add_argument("--batch-size", type=int, default=0, help="images per step (0: the preset's)")
-    ap.add_argument("--large-batch", type=int, default=128, help="batch of the +bf16_best@B row")
+    ap.add_argument("--large-batch", type=int, default=128, help="batch of the bf16@B row")
     ap.add_argument("--compile", default="small",
                     help="presets that get the +compile row (comma-separated, or 'none'); "
                          "compiling takes ~1 min per preset on 2 cores")
