@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo test bench bench-gpu install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,16 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Speed, measured side by side and printed as tables (README, Performance): ~8 min on 2 cores.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/step.py
+	$(BIN)/python benchmarks/sweep.py
+
+# On a machine with a CUDA GPU: the step table there, and 1/2/4/8 small trials sharing it.
+bench-gpu: $(STAMP)
+	$(BIN)/python benchmarks/step.py --device cuda --presets small,paper --rows all
+	$(BIN)/python benchmarks/sweep.py --arms gpu_share --train-subset 4000 --epochs 2
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

@@ -18,6 +18,12 @@ as the cores hold) is run through ``sweeps.run.run_sweep`` on embedded Ray, thre
   compared with ``fifo`` (same search space and seeds): epochs spent, best test_psnr, and the
   compute saved for that best result.
 
+* ``gpu_share`` (by default only where CUDA is visible): for k in ``--gpu-share`` (1 2 4 8),
+  k trials of one lr (k seeds) sharing one GPU, ``resources: {gpus: 1/k, cpus: cpus/k}``, all
+  at once; their combined training images/s against one trial alone on the GPU.  On a machine
+  without CUDA, ``--arms gpu_share --gpus 1`` gives Ray a logical GPU: the trials then run on
+  the CPU, which checks the scheduling and the bookkeeping, not GPU throughput.
+
 And one trial alone using the whole machine (``threads`` = every core, no Ray) before the
 sweeps and again after them (the two bracket changes in background load).  It runs in a child
 process at the nice value Ray gives its workers (15, ``RAY_worker_niceness``), so that on a
@@ -46,9 +52,10 @@ Everything is read back from each sweep's own ``trials.parquet`` and ``epochs/``
     python benchmarks/sweep.py           # table + benchmarks/results/sweep.json
     python benchmarks/sweep.py --tiny    # tiny preset, fifo + asha arms, one Ray: ~1 min (tests)
     python benchmarks/sweep.py --train-subset 2000 --keep results/bench --verbose
+    python benchmarks/sweep.py --arms gpu_share --train-subset 4000 --epochs 2   # on a GPU
 
 Runtime: the default run is 16 + <=16 + ~8 epochs of 500 images plus 2-4 alone epochs, three
-Ray start-ups and ~12 trial start-ups: expected 4-6 minutes on 2 idle cores.  The load average is
+Ray start-ups and ~12 trial start-ups: 3.5 minutes measured on 2 idle cores.  The load average is
 printed and stored; on a machine loaded by other jobs everything slows down (one run at load
 7-10 on 2 cores took 15 minutes) and the alone baseline, whose threads wait on each other at
 every parallel region, suffers far more than 1-thread trials, so a loaded run's efficiency is
@@ -91,9 +98,13 @@ OVERHEAD_PARTS = (("ray_start", "Ray start-up"),
 # ======================================================================================
 # Pure helpers (unit-tested in tests/test_benchmark_sweep.py)
 
-def slots(trials: int, cpus: float, cpus_per_trial: float, max_concurrent: int = 0) -> int:
-    """Trials Ray runs at once: what the cores hold, capped by max_concurrent and the trials."""
-    fit = int(cpus // cpus_per_trial) if cpus_per_trial > 0 else trials
+def slots(trials: int, cpus: float, cpus_per_trial: float, max_concurrent: int = 0,
+          gpus: float = 0.0, gpus_per_trial: float = 0.0) -> int:
+    """Trials Ray runs at once: what the cores (and GPUs) hold, capped by max_concurrent and
+    the trials.  Divisions are rounded so that 1 / (1/3) counts as 3 trials, as Ray does."""
+    fit = int(cpus / cpus_per_trial + 1e-9) if cpus_per_trial > 0 else trials
+    if gpus_per_trial > 0:
+        fit = min(fit, int(gpus / gpus_per_trial + 1e-9))
     cap = max_concurrent if max_concurrent > 0 else fit
     return max(1, min(trials, fit, cap))
 
@@ -318,6 +329,12 @@ def load_avg() -> float | None:
         return None
 
 
+def cuda_devices() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def trial_base(args: argparse.Namespace) -> dict[str, Any]:
     return {"preset": args.preset, "dataset": "mnist-5k", "variant": "plain",
             "epochs": args.epochs, "train_subset": args.train_subset,
@@ -398,8 +415,21 @@ def sweep_doc(args: argparse.Namespace, name: str, threads: int, scheduler: Any,
                        "time_limit_s": float(time_limit_s), "max_failures": 0}}
 
 
-def start_ray(cpus: int) -> float:
-    """Embedded Ray as sweeps.run starts it, with ``cpus`` CPUs; seconds it took.
+def gpu_share_doc(args: argparse.Namespace, k: int) -> dict:
+    """``k`` trials of one lr (``k`` seeds) sharing one GPU: ``gpus: 1/k`` each, the CPUs split
+    evenly, all ``k`` at once."""
+    base = trial_base(args)
+    return {"name": f"bench-gpu-share-{k}", "base": base,
+            "axes": {"lr": [args.lrs[len(args.lrs) // 2]]}, "seeds": list(range(k)),
+            "search": "grid", "metric": "test_psnr", "mode": "max", "scheduler": "fifo",
+            "resources": {"cpus": args.cpus / k, "gpus": 1.0 / k},
+            "budget": {"num_samples": 1, "max_concurrent": k, "time_limit_s": 0.0,
+                       "max_failures": 0}}
+
+
+def start_ray(cpus: int, gpus: float = 0.0) -> float:
+    """Embedded Ray as sweeps.run starts it, with ``cpus`` CPUs (and ``gpus`` GPUs: more than
+    the machine has are logical only); seconds it took.
 
     ``address="local"``: always a new instance of our own (a bare ``ray.init()`` joins the
     latest ``ray start`` cluster on the machine if there is one).  A longer GCS health-check
@@ -411,14 +441,14 @@ def start_ray(cpus: int) -> float:
     os.environ.setdefault("RAY_health_check_failure_threshold", "30")
     os.environ.setdefault("RAY_health_check_timeout_ms", "30000")
     t = time.perf_counter()
-    ray.init(address="local", num_cpus=cpus, include_dashboard=False,
+    ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
              _node_ip_address="127.0.0.1", configure_logging=False, log_to_driver=False)
     return time.perf_counter() - t
 
 
 def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, work: Path,
             alone_ips: float, shared_ray_start: float | None,
-            time_limit_s: float = 0.0) -> dict[str, Any]:
+            time_limit_s: float = 0.0, doc: dict | None = None) -> dict[str, Any]:
     """One sweep arm through sweeps.run.run_sweep, read back from its Parquet files.  With
     ``shared_ray_start`` None, Ray is started for this arm and shut down after it.  With a
     ``time_limit_s`` (Tune's time budget) the arm may end with trials unfinished; its rates
@@ -429,8 +459,9 @@ def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, w
     from sweeps import run as sweeps_run
     from sweeps.spec import parse_spec
 
-    spec = parse_spec(sweep_doc(args, f"bench-{name}", threads, scheduler, time_limit_s),
-                      f"<bench {name}>")
+    if doc is None:
+        doc = sweep_doc(args, f"bench-{name}", threads, scheduler, time_limit_s)
+    spec = parse_spec(doc, f"<bench {name}>")
     out = work / name
     log = None if args.verbose else work / f"{name}.log"
     timed: dict[str, float] = {}
@@ -467,7 +498,8 @@ def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, w
                              t["status"] == "completed") for t in trials
                if by_trial.get(t["trial_id"])]
     wall = ray_start + sweep_s
-    c = slots(len(trials), args.cpus, args.cpus_per_trial, spec.budget["max_concurrent"])
+    c = slots(len(trials), args.cpus, spec.resources["cpus"], spec.budget["max_concurrent"],
+              args.gpus, spec.resources["gpus"])
     metrics = arm_metrics(timings, c, wall, ray_start, timed.get("data_load_s", 0.0), alone_ips)
     metrics["trials"] = len(trials)  # arm_metrics counts the trials that finished an epoch
     unfinished = [t for t in trials if t["status"] in ("running", "pending")]
@@ -476,13 +508,16 @@ def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, w
         raise RuntimeError(f"the {name} sweep did not finish ({len(unfinished)} of "
                            f"{spec.num_trials()} trials unfinished; interrupted?); see {out}")
     bad = [t for t in trials if t["status"] not in ("completed", "stopped", "running", "pending")]
-    print(f"  {name}: {wall:.0f} s, {metrics['epochs']:.0f} epochs, training efficiency "
-          f"{metrics['training_efficiency']:.2f}"
+    rate = (f"training efficiency {metrics['training_efficiency']:.2f}" if alone_ips > 0 else
+            f"{metrics['aggregate_train_images_per_s']:.1f} train images/s together")
+    print(f"  {name}: {wall:.0f} s, {metrics['epochs']:.0f} epochs, {rate}"
           + (f"; {len(bad)} trials {sorted({t['status'] for t in bad})}" if bad else "")
           + (f"; cut at the {time_limit_s:.0f} s time limit" if cut else ""), flush=True)
     keep = ("trial_id", "status", "epochs_done", "wall_seconds", "config.lr", "config.seed",
             "config.threads", "metric.test_psnr", "metric.latent_acc", "error")
-    return {"threads_per_trial": threads or max(1, int(args.cpus_per_trial)),
+    return {"threads_per_trial": threads or max(1, int(spec.resources["cpus"])),
+            "resources": dict(spec.resources), "devices": sorted({str(t.get("device"))
+                                                                 for t in trials}),
             "ray_start_s": ray_start, "sweep_s": sweep_s,
             "data_load_s": timed.get("data_load_s"), "load_avg_start": load_start,
             "time_limit_s": time_limit_s, "cut": cut, "metrics": metrics, "timings": timings,
@@ -510,8 +545,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--test-subset", type=int, default=100)
     ap.add_argument("--probe-epochs", type=int, default=1)
     ap.add_argument("--arms", nargs="+", default=None,
-                    choices=["fifo", "oversubscribed", "asha"],
-                    help="default: all three (--tiny: fifo asha)")
+                    choices=["fifo", "oversubscribed", "asha", "gpu_share"],
+                    help="default: fifo oversubscribed asha, and gpu_share where CUDA is "
+                         "visible (--tiny: fifo asha)")
+    ap.add_argument("--gpu-share", type=int, nargs="+", default=[1, 2, 4, 8],
+                    help="gpu_share arm: numbers of trials sharing one GPU (gpus: 1/k each)")
+    ap.add_argument("--gpus", type=float, default=None,
+                    help="GPUs given to Ray (default: the CUDA devices visible).  Without CUDA, "
+                         "--gpus 1 makes a logical GPU: the gpu_share arm then checks the "
+                         "scheduling with trials on the CPU")
     ap.add_argument("--trap-limit-s", type=float, default=0.0,
                     help="time limit of the oversubscribed arm (default: the fifo arm's sweep "
                          "time, at least 60 s; it can be many times slower, and its rate comes "
@@ -530,13 +572,61 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.train_subset, args.test_subset, args.probe_epochs = 128, 64, 1
         args.lrs = args.lrs[-2:]
         args.shared_ray = True
+    if args.gpus is None:
+        args.gpus = float(cuda_devices())
     if args.arms is None:
         # --tiny leaves out the oversubscribed arm: at tiny sizes it only measures OpenMP
         # spin-waiting, and it is the slowest arm (the test must stay under a minute).
         args.arms = ["fifo", "asha"] if args.tiny else ["fifo", "oversubscribed", "asha"]
+        if args.gpus >= 1 and not args.tiny:
+            args.arms.append("gpu_share")
+    if "gpu_share" in args.arms:
+        if args.gpus < 1:
+            ap.error("the gpu_share arm needs a GPU: none is visible; --gpus 1 gives Ray a "
+                     "logical one (trials then run on the CPU: a check of the scheduling only)")
+        if not args.gpu_share or min(args.gpu_share) < 1:
+            ap.error("--gpu-share: allowed integers >= 1 (trials sharing one GPU)")
     if args.cpus < 1 or args.cpus_per_trial <= 0 or args.cpus_per_trial > args.cpus:
         ap.error("need cpus >= 1 and 0 < cpus-per-trial <= cpus")
     return args
+
+
+def run_gpu_share(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """For each k of ``--gpu-share``: k trials sharing one GPU (``gpus: 1/k``), all at once,
+    on one embedded Ray with ``--gpus`` GPUs; their combined training images/s against the
+    first k's (normally 1: one trial alone on the GPU)."""
+    import ray
+
+    out = []
+    with quiet(None if args.verbose else work / "ray-gpu.log"):
+        ray_start = start_ray(args.cpus, args.gpus)
+    try:
+        for k in args.gpu_share:
+            arm = run_arm(args, f"gpu_share_{k}", 0, "fifo", work, 0.0, ray_start,
+                          doc=gpu_share_doc(args, k))
+            out.append({"trials_per_gpu": k, **arm})
+    finally:
+        ray.shutdown()
+    base = out[0]["metrics"]["aggregate_train_images_per_s"] if out else 0.0
+    for row in out:
+        agg = row["metrics"]["aggregate_train_images_per_s"]
+        row["vs_first"] = agg / base if base > 0 else 0.0
+    return out
+
+
+def format_gpu_share(rows: list[dict[str, Any]], setup: dict[str, Any]) -> str:
+    first = rows[0]["trials_per_gpu"]
+    lines = [f"GPU sharing: k {setup['preset']} trials on one GPU at once (gpus 1/k, the CPUs "
+             f"split evenly; {setup['train_subset']} images x {setup['epochs']} epochs each)",
+             f"  {'trials/GPU':>10} {'gpus/trial':>10} {'cpus/trial':>10} {'device':>7} "
+             f"{'img/s/trial':>11} {'agg img/s':>9} {'x ' + str(first) + ' trial':>10}"]
+    for r in rows:
+        m = r["metrics"]
+        lines.append(f"  {r['trials_per_gpu']:>10d} {r['resources']['gpus']:>10.3g} "
+                     f"{r['resources']['cpus']:>10.3g} {','.join(r['devices']):>7} "
+                     f"{m['per_trial_images_per_s']:>11.1f} "
+                     f"{m['aggregate_train_images_per_s']:>9.1f} {r['vs_first']:>10.2f}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -551,27 +641,31 @@ def main(argv: list[str] | None = None) -> int:
     setup = {"preset": args.preset, "dataset": "mnist-5k", "train_subset": args.train_subset,
              "test_subset": args.test_subset, "epochs": args.epochs,
              "probe_epochs": args.probe_epochs, "lrs": args.lrs, "seeds": args.seeds,
-             "cpus": args.cpus, "cpus_per_trial": args.cpus_per_trial,
+             "cpus": args.cpus, "cpus_per_trial": args.cpus_per_trial, "gpus": args.gpus,
              "load_start": load_avg(), "host": platform.node(), "tiny": args.tiny}
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="hinr-bench-sweep-"))
     if args.keep and work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"load average {_fmt(setup['load_start'], '.2f')} on {args.cpus} CPUs; "
-          f"one trial alone ({args.cpus} threads, nice {worker_niceness()}) ...", flush=True)
-    before = measure_alone(args)
-    alone = {"threads": args.cpus, "niceness": before["niceness"],
-             "before": before["images_per_s"], "images_per_s": before["images_per_s"],
-             "epoch_images_per_s": before["epoch_images_per_s"]}
+    cpu_arms = [a for a in args.arms if a != "gpu_share"]
+    alone: dict[str, Any] = {}
+    if cpu_arms:
+        print(f"load average {_fmt(setup['load_start'], '.2f')} on {args.cpus} CPUs; "
+              f"one trial alone ({args.cpus} threads, nice {worker_niceness()}) ...", flush=True)
+        before = measure_alone(args)
+        alone = {"threads": args.cpus, "niceness": before["niceness"],
+                 "before": before["images_per_s"], "images_per_s": before["images_per_s"],
+                 "epoch_images_per_s": before["epoch_images_per_s"]}
     arms: dict[str, Any] = {}
+    gpu_share: list[dict[str, Any]] = []
     shared: float | None = None
     finished = False
     try:
-        if args.shared_ray:
+        if args.shared_ray and cpu_arms:
             with quiet(None if args.verbose else work / "ray.log"):
                 shared = start_ray(args.cpus)
         plan = {"fifo": (0, "fifo"), "oversubscribed": (args.cpus, "fifo"), "asha": (0, ASHA)}
-        for name in args.arms:
+        for name in cpu_arms:
             threads, scheduler = plan[name]
             limit = 0.0
             if name == "oversubscribed":
@@ -579,6 +673,13 @@ def main(argv: list[str] | None = None) -> int:
                                               if "fifo" in arms else 0.0)
             arms[name] = run_arm(args, name, threads, scheduler, work, alone["images_per_s"],
                                  shared, limit)
+        import ray
+        if ray.is_initialized():
+            ray.shutdown()
+        if "gpu_share" in args.arms:
+            print(f"  GPU sharing: {args.gpu_share} trials on one of {args.gpus:g} GPUs ...",
+                  flush=True)
+            gpu_share = run_gpu_share(args, work)
         finished = True
     finally:
         import ray
@@ -588,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
         elif not finished:
             print(f"stopped early; logs and results are in {work}", file=sys.stderr)
-    if not args.tiny:  # --tiny skips the second alone run (seconds that the test does not need)
+    if cpu_arms and not args.tiny:  # --tiny skips the second alone run (the test's seconds)
         after = measure_alone(args)
         alone.update(after=after["images_per_s"], images_per_s=pooled_rate([before, after]),
                      epoch_images_per_s=before["epoch_images_per_s"] + after["epoch_images_per_s"])
@@ -604,17 +705,27 @@ def main(argv: list[str] | None = None) -> int:
             return {"trials": a["trials"], "epochs": a["metrics"]["epochs"],
                     "train_s": a["metrics"]["train_s"], "wall_s": a["metrics"]["wall_s"]}
         result["asha_vs_fifo"] = asha_vs_fifo(summary(arms["fifo"]), summary(arms["asha"]))
+    if gpu_share:
+        result["gpu_share"] = gpu_share
     result["runtime_s"] = time.perf_counter() - t0
     if "fifo" in arms:
         result["training_efficiency"] = arms["fifo"]["metrics"]["training_efficiency"]
         result["meets_target"] = result["training_efficiency"] >= TARGET
     print()
-    print(format_table(result))
+    if arms:
+        print(format_table(result))
+    if gpu_share:
+        print("\n" + format_gpu_share(gpu_share, setup))
+        if not any("cuda" in d for r in gpu_share for d in r["devices"]):
+            print("  (no CUDA device: the GPUs were Ray's logical ones and the trials ran on the "
+                  "CPU; this checks the scheduling, not GPU throughput)")
+    if not arms:
+        print(f"\nbenchmark runtime: {result['runtime_s']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"\nwrote {out}")
-    failed = [t for a in arms.values() for t in a["trials"]
+    failed = [t for a in [*arms.values(), *gpu_share] for t in a["trials"]
               if t["status"] not in ("completed", "stopped")]
     return 1 if failed else 0
 

@@ -256,3 +256,48 @@ def test_tiny_run_end_to_end(tmp_path):
     assert math.isfinite(cmp_["fifo_best"])
     # The brief asks for under a minute on 2 idle cores; a loaded machine gets some slack.
     print(f"--tiny took {took:.0f} s")
+
+
+def test_slots_with_fractional_gpus():
+    assert bench.slots(8, 2, 2 / 8, 8, gpus=1, gpus_per_trial=1 / 8) == 8
+    assert bench.slots(3, 2, 2 / 3, 3, gpus=1, gpus_per_trial=1 / 3) == 3  # 1/(1/3) rounds to 3
+    assert bench.slots(4, 16, 1, 0, gpus=1, gpus_per_trial=0.5) == 2  # the GPU is the limit
+
+
+def test_gpu_share_docs_parse_and_split_the_machine():
+    from sweeps.spec import parse_spec
+
+    args = bench.parse_args(["--tiny", "--arms", "gpu_share", "--gpus", "1"])
+    for k in (1, 2, 4, 8):
+        spec = parse_spec(bench.gpu_share_doc(args, k), "<test>")
+        assert spec.num_trials() == k and spec.budget["max_concurrent"] == k
+        assert spec.resources == {"cpus": args.cpus / k, "gpus": 1 / k}
+
+
+def test_gpu_share_arm_needs_a_gpu(capsys):
+    with pytest.raises(SystemExit) as err:
+        bench.parse_args(["--arms", "gpu_share", "--gpus", "0"])
+    assert err.value.code == 2
+    assert "--gpus 1 gives Ray a logical one" in capsys.readouterr().err
+
+
+@pytest.mark.timeout(300)
+def test_gpu_share_arm_on_a_logical_gpu(tmp_path):
+    """The fractional-GPU arm end to end: with a logical GPU (no CUDA here) Ray must run 1, then
+    2 trials at once at gpus 1/k; the table and JSON report both."""
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep.py"), "--tiny",
+                           "--arms", "gpu_share", "--gpu-share", "1", "2", "--gpus", "1",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=280, env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert "GPU sharing: k tiny trials on one GPU" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["arms"] == {} and [r["trials_per_gpu"] for r in result["gpu_share"]] == [1, 2]
+    one, two = result["gpu_share"]
+    assert one["resources"]["gpus"] == 1.0 and two["resources"]["gpus"] == 0.5
+    assert two["metrics"]["slots"] == 2 and len(two["trials"]) == 2
+    assert {t["status"] for r in result["gpu_share"] for t in r["trials"]} == {"completed"}
+    assert one["vs_first"] == 1.0 and two["vs_first"] > 0
+    if not any("cuda" in d for r in result["gpu_share"] for d in r["devices"]):
+        assert "the GPUs were Ray's logical ones" in proc.stdout
