@@ -196,7 +196,7 @@ def tiny(**overrides: Any) -> ExperimentConfig:
 PRESETS = {"paper": paper, "small": small, "tiny": tiny}
 
 
-def preset(name: str, **overrides: Any) -> ExperimentConfig:
+def preset(name: str, /, **overrides: Any) -> ExperimentConfig:
     """A named preset with overrides applied (validated like from_dict)."""
     if name not in PRESETS:
         raise ConfigError(f"preset={name!r}: allowed values are {', '.join(PRESETS)}")

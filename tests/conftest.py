@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from .fixtures import Cifar10Fixture, write_cifar10_fixture
+
+# Property tests draw the same examples on every run ("ci", the default), so a red CI always
+# reproduces; explore new ones with `pytest --hypothesis-profile=explore` (failures found that
+# way become explicit @example regressions).
+settings.register_profile("ci", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile("ci")
 
 # One intra-op thread: the models here are tiny, and OpenMP's spin-waiting with 2 threads on a
 # shared 2-core machine made single epochs 10-30x slower whenever anything else was running.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hinr.config import DATASETS, PRESETS, VARIANTS, ExperimentConfig
@@ -580,6 +580,7 @@ def _load_one(text: str, sets: list[str] | None = None):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(doc=documents, sets=overrides)
+@example(doc={"name": "t", "base": {"name": None}}, sets=[])  # was a TypeError from preset()
 def test_random_documents_load_or_raise_spec_error(doc, sets):
     _load_one(yaml.safe_dump(doc, sort_keys=False), sets)
 
