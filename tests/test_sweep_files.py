@@ -54,6 +54,12 @@ def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
 
     # Fixture CIFAR-10 batches carry no official md5s: verification off, for this data only.
     spec = tiny_mode(load_spec(path, [f"data_root={data_root}", "verify_data=false"]))
+    if "bf16" in str(spec.axes.get("precision", spec.base_config.precision)):
+        import torch
+
+        from hinr.experiment import native_bf16
+        if not native_bf16(torch.device("cpu")):
+            pytest.skip(f"{path.name} needs native bf16, which this CPU lacks")
     assert spec.base_config.epochs == 1 and spec.preset == "tiny"
     results = tmp_path / spec.name
     run_sweep(spec, results)
