@@ -49,9 +49,10 @@ class ConvEncoder(nn.Module):
 
     * the conv weights and activations are channels-last (NHWC), the layout oneDNN's CPU
       convolutions (and cuDNN's tensor-core kernels) prefer; NCHW made them reorder every
-      tensor at every conv (``small``: 1.27x the CPU time per image; ``paper``: 1.17x);
-    * ``bf16=True`` (config ``precision: bf16``) runs the convs under bf16 autocast (2-2.5x
-      on CPUs with AMX / avx512_bf16, and on GPUs).  Only the features: the read-out, the
+      tensor at every conv (``small``: 1.20x the CPU time per image, 1.04x wall on 2
+      threads; ``paper``: 1.07x wall);
+    * ``bf16=True`` (config ``precision: bf16``) runs the convs under bf16 autocast (``small``
+      2.2x, ``paper`` 2.4x on a CPU with AMX; GPUs have native bf16 too).  Only the features: the read-out, the
       hyper-network and the SIREN stay float32, since sin(30 x) needs float32 x.
     """
 
