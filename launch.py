@@ -15,6 +15,7 @@ Other commands:
 
 Results go to results/<sweep name>/ (trials.parquet, epochs/, tb/, tune/, sweep.yaml).
 TensorBoard: tensorboard --logdir results/<sweep name>/tb
+One driver per results directory: run and resume refuse a directory a live driver holds.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print_dry_run(spec, results_dir, args.gpu_tflops)
         return 0
+    from sweeps.lock import SweepInUse, driver_lock, in_use, running_driver
+
+    driver = running_driver(results_dir)
+    if driver is not None:  # say this before "already holds this sweep; resume it"
+        return _fail(f"{in_use(results_dir, driver)}; wait for it to end")
     refusal = check_results_dir(spec, results_dir, args.overwrite)
     if refusal:
         return _fail(refusal)
@@ -94,13 +100,15 @@ def cmd_run(args) -> int:
         writable_check(results_dir)
     except SweepError as err:
         return _fail(str(err))
+    command = ["launch.py"] + sys.argv[1:]
     try:
-        if args.overwrite and results_dir.exists():
-            import shutil
-            shutil.rmtree(results_dir)
-        write_spec(spec, results_dir, ["launch.py"] + sys.argv[1:])
-        run_sweep(spec, results_dir, args.address, args.max_concurrent)
-    except SweepError as err:
+        with driver_lock(results_dir, command):  # before --overwrite deletes anything
+            if args.overwrite and results_dir.exists():
+                import shutil
+                shutil.rmtree(results_dir)
+            write_spec(spec, results_dir, command)
+            run_sweep(spec, results_dir, args.address, args.max_concurrent)
+    except (SweepError, SweepInUse) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
         return _stopped(err)
@@ -222,12 +230,15 @@ def summary(results_dir: Path) -> None:
 
 
 def cmd_resume(args) -> int:
-    from sweeps.run import SweepError, resume_sweep
+    from sweeps.lock import SweepInUse, driver_lock
+    from sweeps.run import SweepError, read_spec, resume_sweep
 
     results_dir = Path(args.results_dir)
     try:
-        resume_sweep(results_dir, args.address)
-    except SweepError as err:
+        read_spec(results_dir)  # not a results directory: say so before taking any lock
+        with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
+            resume_sweep(results_dir, args.address)
+    except (SweepError, SweepInUse) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001
         return _stopped(err)
@@ -236,6 +247,7 @@ def cmd_resume(args) -> int:
 
 
 def cmd_status(args) -> int:
+    from sweeps.lock import describe_holder, running_driver
     from sweeps.run import SweepError, read_spec
 
     results_dir = Path(args.results_dir)
@@ -258,8 +270,13 @@ def cmd_status(args) -> int:
         best = pick(scored, key=lambda t: t[f"metric.{metric}"])
         print(f"  best {metric} ({mode}): {best[f'metric.{metric}']:.4f} in {best['trial_id']}")
     remaining = spec.num_trials() - counts["completed"] - counts["stopped"] - counts["diverged"]
-    print(f"  remaining: {remaining} trial(s)"
-          + (f"; continue with: python launch.py resume {results_dir}" if remaining else ""))
+    driver = running_driver(results_dir)
+    if driver is not None:
+        print(f"  driver: running now ({describe_holder(driver)})")
+        print(f"  remaining: {remaining} trial(s), in the hands of that driver")
+    else:
+        print(f"  remaining: {remaining} trial(s)"
+              + (f"; continue with: python launch.py resume {results_dir}" if remaining else ""))
     return 0
 
 
