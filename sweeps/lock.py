@@ -10,7 +10,7 @@ saying who holds it, for the error message and ``launch.py status``.
 The lock is an OS file lock (``filelock``: ``flock`` on Unix), so a driver that dies, even
 by SIGKILL, releases it with its last file descriptor; a stale ``.driver.json`` is then
 ignored.  On storage without working ``flock`` (some NFS mounts) the lock cannot be taken and
-the error says so.
+the error says so, naming the lock file and the OS error.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ from filelock import FileLock, Timeout
 
 
 class SweepInUse(RuntimeError):
-    """Another live driver holds the results directory; the message says which and what to do."""
+    """Another live driver holds the results directory (the message says which and what to do),
+    or its place has no working file locks."""
 
 
 def _paths(results_dir: Path) -> tuple[Path, Path]:
@@ -64,9 +65,13 @@ def driver_lock(results_dir: Path, command: list[str] | None = None) -> Iterator
     lock = FileLock(lock_path, timeout=0)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
         raise SweepInUse(f"{in_use(results_dir, _holder(info_path))}; wait for it to end, or "
                          f"stop it and continue with: python launch.py resume {results_dir}"
+                         ) from None
+    except OSError as err:
+        raise SweepInUse(f"{results_dir}: cannot take the driver lock {lock_path} ({err}); "
+                         "the results need a place where files can be created and locked"
                          ) from None
     try:
         info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(),
@@ -86,7 +91,7 @@ def running_driver(results_dir: Path) -> dict[str, Any] | None:
     lock = FileLock(lock_path, timeout=0)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
         return _holder(info_path)
     except OSError:  # an unreadable or read-only place: nobody could be holding it from here
         return None

@@ -32,6 +32,16 @@ def test_lock_is_exclusive_and_released(tmp_path):
     assert not (tmp_path / ".sweep.driver.json").exists()
 
 
+def test_a_lock_that_cannot_be_taken_is_one_clear_error(tmp_path):
+    (tmp_path / ".sweep.lock").mkdir()  # stands in for storage where the lock file fails
+    try:
+        with driver_lock(tmp_path / "sweep"):
+            raise AssertionError("locked a directory")
+    except SweepInUse as err:
+        assert "\n" not in str(err) and "cannot take the driver lock" in str(err)
+        assert ".sweep.lock" in str(err)
+
+
 def test_second_driver_on_a_live_sweep_is_refused(tmp_path):
     results = tmp_path / "smoke"
     proc = start_run("run", SMOKE, "--results", str(results))
