@@ -75,8 +75,24 @@ class LocalCluster:
                 found.append((int(started), pid))
         return [pid for _, pid in sorted(found)]
 
-    def kill_worker_node(self, index: int = 1) -> None:
-        os.kill(self.raylet_pids()[index], signal.SIGKILL)
+    def kill_node(self, raylet: int) -> None:
+        """A machine dies: its raylet and every process below it (its workers, so its trials)
+        at once.  Killing only the raylet leaves its workers to notice on their own, and a
+        trial close to its end could finish first."""
+        for pid in [*descendants(raylet), raylet]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def worker_node_ids(self) -> dict[str, int]:
+        """{node id: raylet pid} of the worker nodes (not the head), from the raylets' flags."""
+        out = {}
+        for pid in self.raylet_pids()[1:]:
+            for arg in cmdline(pid).split():
+                if arg.startswith("--node_id="):
+                    out[arg.split("=", 1)[1]] = pid
+        return out
 
     def stop(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
