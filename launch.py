@@ -85,15 +85,7 @@ def cmd_run(args) -> int:
     if args.dry_run:
         print_dry_run(spec, results_dir, args.gpu_tflops)
         return 0
-    from sweeps.lock import SweepInUse, driver_lock, in_use, running_driver
-
-    driver = running_driver(results_dir)
-    if driver is not None:  # say this before "already holds this sweep; resume it"
-        return _fail(f"{in_use(results_dir, driver)}; wait for it to end")
-    refusal = check_results_dir(spec, results_dir, args.overwrite)
-    if refusal:
-        return _fail(refusal)
-
+    from sweeps.lock import SweepInUse, driver_lock
     from sweeps.run import SweepError, run_sweep, write_spec
 
     try:
@@ -102,7 +94,12 @@ def cmd_run(args) -> int:
         return _fail(str(err))
     command = ["launch.py"] + sys.argv[1:]
     try:
-        with driver_lock(results_dir, command):  # before --overwrite deletes anything
+        # The lock first: a live driver is the answer to give before "already holds this
+        # sweep; resume it", and --overwrite must not delete a directory in use.
+        with driver_lock(results_dir, command):
+            refusal = check_results_dir(spec, results_dir, args.overwrite)
+            if refusal:
+                return _fail(refusal)
             if args.overwrite and results_dir.exists():
                 import shutil
                 shutil.rmtree(results_dir)

@@ -446,22 +446,21 @@ def start_ray(cpus: int, gpus: float = 0.0) -> float:
     return time.perf_counter() - t
 
 
-def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, work: Path,
-            alone_ips: float, shared_ray_start: float | None,
-            time_limit_s: float = 0.0, doc: dict | None = None) -> dict[str, Any]:
-    """One sweep arm through sweeps.run.run_sweep, read back from its Parquet files.  With
-    ``shared_ray_start`` None, Ray is started for this arm and shut down after it.  With a
-    ``time_limit_s`` (Tune's time budget) the arm may end with trials unfinished; its rates
-    then come from the epochs that finished."""
+def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ips: float,
+            shared_ray_start: float | None) -> dict[str, Any]:
+    """The sweep ``doc`` (``sweep_doc`` / ``gpu_share_doc``) as one arm through
+    sweeps.run.run_sweep, read back from its Parquet files.  With ``shared_ray_start`` None,
+    Ray is started for this arm and shut down after it.  With a ``budget.time_limit_s``
+    (Tune's time budget) the arm may end with trials unfinished; its rates then come from the
+    epochs that finished."""
     import pyarrow.parquet as pq
     import ray
 
     from sweeps import run as sweeps_run
     from sweeps.spec import parse_spec
 
-    if doc is None:
-        doc = sweep_doc(args, f"bench-{name}", threads, scheduler, time_limit_s)
     spec = parse_spec(doc, f"<bench {name}>")
+    time_limit_s = spec.budget["time_limit_s"]
     out = work / name
     log = None if args.verbose else work / f"{name}.log"
     timed: dict[str, float] = {}
@@ -515,7 +514,8 @@ def run_arm(args: argparse.Namespace, name: str, threads: int, scheduler: Any, w
           + (f"; cut at the {time_limit_s:.0f} s time limit" if cut else ""), flush=True)
     keep = ("trial_id", "status", "epochs_done", "wall_seconds", "config.lr", "config.seed",
             "config.threads", "metric.test_psnr", "metric.latent_acc", "error")
-    return {"threads_per_trial": threads or max(1, int(spec.resources["cpus"])),
+    threads = spec.base_config.threads or max(1, int(spec.resources["cpus"]))  # as the trial sets
+    return {"threads_per_trial": threads,
             "resources": dict(spec.resources), "devices": sorted({str(t.get("device"))
                                                                  for t in trials}),
             "ray_start_s": ray_start, "sweep_s": sweep_s,
@@ -602,8 +602,7 @@ def run_gpu_share(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         ray_start = start_ray(args.cpus, args.gpus)
     try:
         for k in args.gpu_share:
-            arm = run_arm(args, f"gpu_share_{k}", 0, "fifo", work, 0.0, ray_start,
-                          doc=gpu_share_doc(args, k))
+            arm = run_arm(args, f"gpu_share_{k}", gpu_share_doc(args, k), work, 0.0, ray_start)
             out.append({"trials_per_gpu": k, **arm})
     finally:
         ray.shutdown()
@@ -671,10 +670,10 @@ def main(argv: list[str] | None = None) -> int:
             if name == "oversubscribed":
                 limit = args.trap_limit_s or (max(60.0, arms["fifo"]["sweep_s"])
                                               if "fifo" in arms else 0.0)
-            arms[name] = run_arm(args, name, threads, scheduler, work, alone["images_per_s"],
-                                 shared, limit)
-        import ray
-        if ray.is_initialized():
+            doc = sweep_doc(args, f"bench-{name}", threads, scheduler, limit)
+            arms[name] = run_arm(args, name, doc, work, alone["images_per_s"], shared)
+        if shared is not None:  # the gpu_share arm starts a Ray of its own, with GPUs
+            import ray
             ray.shutdown()
         if "gpu_share" in args.arms:
             print(f"  GPU sharing: {args.gpu_share} trials on one of {args.gpus:g} GPUs ...",

@@ -53,10 +53,6 @@ def describe_holder(info: dict[str, Any]) -> str:
             f"{' '.join(info.get('command', []))}")
 
 
-def in_use(results_dir: Path, info: dict[str, Any]) -> str:
-    return f"{results_dir}: a sweep driver is running on it ({describe_holder(info)})"
-
-
 @contextmanager
 def driver_lock(results_dir: Path, command: list[str] | None = None) -> Iterator[None]:
     """Hold ``results_dir`` for this process, or raise ``SweepInUse`` at once."""
@@ -66,7 +62,8 @@ def driver_lock(results_dir: Path, command: list[str] | None = None) -> Iterator
     try:
         lock.acquire()
     except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
-        raise SweepInUse(f"{in_use(results_dir, _holder(info_path))}; wait for it to end, or "
+        raise SweepInUse(f"{results_dir}: a sweep driver is running on it "
+                         f"({describe_holder(_holder(info_path))}); wait for it to end, or "
                          f"stop it and continue with: python launch.py resume {results_dir}"
                          ) from None
     except OSError as err:

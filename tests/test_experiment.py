@@ -238,11 +238,14 @@ def test_importing_hinr_pulls_in_neither_ray_nor_pyarrow():
 
 
 def test_bf16_precision_trains_like_fp32(mnist5k):
-    """precision: bf16 (where the CPU has native bf16) learns as fp32 does, within noise."""
+    """precision: bf16 learns as fp32 does, within noise, where the CPU has native bf16; on a
+    CPU without it the trial is refused before any work."""
     from hinr.experiment import native_bf16
 
     if not native_bf16(torch.device("cpu")):
-        pytest.skip("no native bf16 on this CPU")
+        with pytest.raises(RuntimeError, match="precision='bf16'"):
+            Experiment(preset("tiny", precision="bf16", pixel_baselines=False), data=mnist5k)
+        return
     out = {}
     for precision in ("fp32", "bf16"):
         exp = Experiment(preset("tiny", precision=precision, epochs=2, pixel_baselines=False),
