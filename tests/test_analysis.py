@@ -165,9 +165,8 @@ class _Collector(HTMLParser):
                 self.refs.append(attrs[key])
 
 
-def test_report_html_is_self_contained(results_dir, tmp_path):
-    (results_dir / "examples").mkdir()
-    (results_dir / "examples" / "reconstruction.png").write_bytes(_tiny_png())
+def test_report_html_is_self_contained(tmp_path):
+    results_dir = fx.write_results(tmp_path / "fixture", images=True)
     out = tmp_path / "report"
     written = analysis.build_report([results_dir], out, "both")
     html_path, md_path = out / "index.html", out / "report.md"
@@ -183,22 +182,30 @@ def test_report_html_is_self_contained(results_dir, tmp_path):
     for rel in [line.split("](")[1].rstrip(")") for line in md.splitlines()
                 if line.startswith("![")]:
         assert (out / rel).is_file()
-    assert "example-reconstruction" in md  # the sweep's own example grid is included
     assert len(parser.imgs) == md.count("![")
+    # the trials' own pictures: one reconstruction grid per a2 level, from the level's best
+    # trial on the sweep's metric (no validation column here), then the three operations
+    assert "Pictures: what was learned" in md and "test_psnr (test split" in md
+    assert "a2=1: trial lvl_s2" in md and "a2=100 (ref): trial ref_s2" in md  # best PSNRs
+    for name in ("lvl_s2-reconstruction", "ref_s2-reconstruction", "lvl_s2-superres",
+                 "lvl_s2-inpainting", "lvl_s2-denoising"):
+        assert f"images-{name}.png" in md
+    assert "mean-filled (the baseline)" in md
 
 
-def _tiny_png() -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import io
+def test_html_only_report_leaves_no_loose_pictures(tmp_path):
+    root = fx.write_results(tmp_path / "fixture", images=True)
+    analysis.build_report([root], tmp_path / "rep", "html")
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["index.html"]
+    assert (tmp_path / "rep" / "index.html").read_text().count('class="pixels"') == 5
 
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(1, 1))
-    ax.imshow(np.eye(4))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+
+def test_results_list_the_trials_images(tmp_path):
+    root = fx.write_results(tmp_path / "fixture", images=True)
+    (root / "images" / "ref_s0" / ".reconstruction.png.x.tmp").write_bytes(b"half")
+    res = analysis.load_results(root)
+    assert len(res.images) == 10 and set(res.images["ref_s0"]) == set(fx.IMAGE_NAMES)
+    assert res.images["ref_s0"]["superres"] == root / "images" / "ref_s0" / "superres.png"
 
 
 def test_two_sweeps_side_by_side(tmp_path):
