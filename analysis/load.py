@@ -70,11 +70,11 @@ class Results:
                  epoch_files: int = 0,
                  epochs_loader: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None):
         self.path = Path(path)
-        self.trials = trials
+        self.trials = untrained_head_to_null(trials, trials)
         self.spec = spec or {}
         self.images = dict(images or {})
         self.epoch_files = epoch_files
-        self._epochs = epochs
+        self._epochs = None if epochs is None else untrained_head_to_null(epochs, self.trials)
         self._problems = list(problems or [])
         self._loader = epochs_loader
 
@@ -234,7 +234,6 @@ def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
     trials = _read_trials(root / TRIALS_FILE, problems)
     files = _epoch_files(root / EPOCHS_DIR, problems)
     spec = _read_spec(root / SPEC_FILE, problems)
-    trials = untrained_head_to_null(trials, trials)
     results = Results(root, trials, spec=spec, problems=problems, images=_images(root),
                       epoch_files=len(files),
                       epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads))

@@ -462,6 +462,7 @@ caption{caption-side:bottom;text-align:left;font-style:italic;color:#555;padding
 .warn{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
 figure{margin:1.2em 0}figure img{max-width:100%}figcaption{color:#555;font-style:italic}
 code{background:#f4f4f4;padding:0 .2em}
+td.nw{white-space:nowrap}
 .gallery{display:flex;flex-wrap:wrap;gap:1em}.gallery figure{margin:.4em 0;max-width:100%}
 .gallery figcaption{max-width:32em}img.pixels{image-rendering:pixelated;max-width:100%}
 """
@@ -472,6 +473,16 @@ def _inline(text: str) -> str:
     out = html.escape(text)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+SHORT_CELL = 28  # characters: a number with its interval; kept on one line
+
+
+def _td(text: str) -> str:
+    # a short cell (a value with its interval) never wraps: beside a long text column the
+    # browser would otherwise break "22.66 [2.89, 73.90]" over three lines
+    nowrap = " class=\"nw\"" if len(text) <= SHORT_CELL else ""
+    return f"<td{nowrap}>{_inline(text)}</td>"
 
 
 PIXEL_ZOOM = 2  # the trials' grids are 28-pixel digits: shown enlarged, pixels kept sharp
@@ -505,7 +516,7 @@ def to_html(doc: Doc) -> str:
         elif b.kind == "table":
             t = b.table
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(_plain(v))}</td>" for v in row)
+            body = "".join("<tr>" + "".join(_td(_plain(v)) for v in row)
                            + "</tr>" for row in t.itertuples(index=False))
             cap = f"<caption>{_inline(b.text)}</caption>" if b.text else ""
             parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"

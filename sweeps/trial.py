@@ -93,15 +93,22 @@ def _grid(images: torch.Tensor) -> torch.Tensor:
 
 
 def save_examples(exp: Experiment, folder: Path) -> None:
-    """The example grids as PNG files, each written atomically (the report embeds them)."""
+    """The example grids as PNG files, each written atomically (the report embeds them).
+
+    A grid that cannot be written (results disk full) is one warning line, not a failed
+    trial: the final metrics matter more than its pictures, and the driver reports the disk."""
     import io
+    import sys
 
     from torchvision.utils import save_image
 
     for name, images in exp.examples().items():
         buffer = io.BytesIO()
         save_image(_grid(images), buffer, format="png")
-        write_bytes_atomic(buffer.getvalue(), folder / f"{name}{IMAGE_SUFFIX}")
+        try:
+            write_bytes_atomic(buffer.getvalue(), folder / f"{name}{IMAGE_SUFFIX}")
+        except OSError as err:
+            print(f"warning: {folder / name}{IMAGE_SUFFIX}: not written: {err}", file=sys.stderr)
 
 
 def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
