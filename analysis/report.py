@@ -6,7 +6,9 @@ Both formats render the same list of blocks (heading, paragraph, bullets, table,
 built once by ``_document``: one content model, two thin renderers, no Markdown-to-HTML
 converter to depend on.  The document leads with a headline answering "which factors changed
 accuracy and PSNR, by how much, with what confidence" (significant effects first), then each
-sweep's tables and figures.
+sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
+factor level's best trial's originals against reconstructions, and the image operations
+beside their baselines.  The preamble states the interval method (``analysis.stats``).
 """
 
 from __future__ import annotations

@@ -438,3 +438,18 @@ def test_trial_writes_its_pictures_at_the_last_epoch_only(tmp_path):
         with Image.open(folder / f"{name}.png") as img:  # 8 images a row, 28 px + 2 px padding
             assert img.size == (8 * 30 + 2, rows * 30 + 2)
         assert (folder / f"{name}.png").stat().st_size < 20_000  # small
+
+
+def test_learning_curve_band_of_an_accuracy_stays_inside_0_100(tmp_path):
+    import pandas as pd
+
+    from analysis import plots
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    epochs = res.epochs.copy()
+    final = res.trials.set_index("trial_id")["metric.latent_acc"]
+    epochs["metric.latent_acc"] = epochs["trial_id"].map(final) - 0.01 * (2 - epochs["epoch"])
+    res = analysis.Results(res.path, res.trials, epochs=pd.DataFrame(epochs), spec=res.spec)
+    fig = plots.learning_curves(res, "cls_weight", ["latent_acc"])
+    bands = [p.get_paths()[0].vertices[:, 1] for p in fig.axes[0].collections]
+    assert bands and all(b.min() >= 0 and b.max() <= 100 for b in bands)
+    assert max(b.max() for b in bands) > 99  # the wide seeds reach up towards 100, not past it
