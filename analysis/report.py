@@ -181,7 +181,7 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
         "result": pc["claim"], "variant": pc["variant"],
         "paper (%)": pc["paper"],
         "ours (%) [95% CI]": [f"{_num(r.ours)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
-                              for r in pc.itertuples()],
+                              if r.n else "left out" for r in pc.itertuples()],
         "n": pc["n"], "ours - paper (pp)": [_num(d, sign=True) for d in pc["diff"]],
         "our data and budget": pc["budget"], "comparable?": pc["comparable"],
         "trials used": pc["selection"],
