@@ -24,27 +24,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
+from .stats import t_interval
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
-
-
-def _interval(d: np.ndarray) -> tuple[float, float, float, float]:
-    """Mean, 95% CI and p of one sample of differences (t-based)."""
-    d = d[np.isfinite(d)]
-    if len(d) < 2:
-        mean = float(d.mean()) if len(d) else np.nan
-        return mean, np.nan, np.nan, np.nan
-    if np.ptp(d) == 0:
-        return float(d[0]), float(d[0]), float(d[0]), 0.0 if d[0] != 0 else 1.0
-    res = stats.ttest_1samp(d, 0.0)
-    ci = res.confidence_interval(0.95)
-    return float(d.mean()), float(ci.low), float(ci.high), float(res.pvalue)
 
 
 def _verdict(low: float, high: float, predicted: int) -> str:
@@ -67,7 +54,7 @@ def _by_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
 def _row(claim: str, question: str, diffs: pd.Series | np.ndarray, unit: str, scale: float,
          predicted: int, detail: str) -> dict[str, Any]:
     values = np.asarray(diffs, dtype=float) * scale
-    mean, low, high, p = _interval(values)
+    mean, low, high, p = t_interval(values)  # a difference: unbounded, t-based
     return {"claim": claim, "question": question, "estimate": mean, "ci_low": low,
             "ci_high": high, "unit": unit, "n": int(np.isfinite(values).sum()), "p": p,
             "verdict": _verdict(low, high, predicted), "detail": detail}

@@ -27,10 +27,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, SPEC_FILE, TRIALS_FILE, SchemaError,
-                           check_version)
+from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
+                           SPEC_FILE, TRIALS_FILE, SchemaError, check_version)
 
-EXAMPLES_DIR = "examples"
+#: metrics of the jointly trained head: meaningless (chance) where it was never trained
+HEAD_METRICS = ("joint_acc",)
 #: config columns that never count as a varied factor (the fallback when sweep.yaml is missing)
 NOT_FACTORS = ("seed", "data_root", "device", "threads", "download", "verify_data")
 #: above this many distinct numeric levels a factor is treated as continuous (sampled by a
@@ -48,8 +49,9 @@ class Results:
     ``trials``: one row per trial (``trial_id``, ``status``, ``config.*``, ``metric.*``, ...).
     ``epochs``: one row per (trial, epoch) (``trial_id``, ``epoch``, ``metric.*``, ...).
     ``spec``: the parsed sweep.yaml ({} when missing).  ``problems``: one human-readable line
-    per file that could not be read, each naming the file.  ``examples``: PNG grids the sweep
-    saved under ``examples/``.
+    per file that could not be read, each naming the file.  ``images``: trial id -> {grid
+    name -> PNG path}, the example grids each trial wrote under ``images/<trial>/``.
+    Joint-head metrics are null in both frames where cls_weight is 0 (an untrained head).
 
     ``epochs`` is read on first access (``load_results`` lists the files but does not read
     them): every table works from trials.parquet alone, and a 10,000-trial sweep's epochs are
@@ -63,15 +65,16 @@ class Results:
 
     def __init__(self, path: str | os.PathLike, trials: pd.DataFrame,
                  epochs: pd.DataFrame | None = None, spec: dict[str, Any] | None = None,
-                 problems: list[str] | None = None, examples: list[Path] | None = None,
+                 problems: list[str] | None = None,
+                 images: dict[str, dict[str, Path]] | None = None,
                  epoch_files: int = 0,
                  epochs_loader: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None):
         self.path = Path(path)
-        self.trials = trials
+        self.trials = untrained_head_to_null(trials, trials)
         self.spec = spec or {}
-        self.examples = list(examples or [])
+        self.images = dict(images or {})
         self.epoch_files = epoch_files
-        self._epochs = epochs
+        self._epochs = None if epochs is None else untrained_head_to_null(epochs, self.trials)
         self._problems = list(problems or [])
         self._loader = epochs_loader
 
@@ -87,7 +90,8 @@ class Results:
             if self._loader is None:
                 self._epochs = _EMPTY_EPOCHS.copy()
             else:
-                self._epochs, problems = self._loader()
+                epochs, problems = self._loader()
+                self._epochs = untrained_head_to_null(epochs, self.trials)
                 self._problems += problems
                 self._loader = None
         return self._epochs
@@ -230,13 +234,44 @@ def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
     trials = _read_trials(root / TRIALS_FILE, problems)
     files = _epoch_files(root / EPOCHS_DIR, problems)
     spec = _read_spec(root / SPEC_FILE, problems)
-    examples = sorted((root / EXAMPLES_DIR).glob("*.png")) if (root / EXAMPLES_DIR).is_dir() else []
-    results = Results(root, trials, spec=spec, problems=problems, examples=examples,
+    results = Results(root, trials, spec=spec, problems=problems, images=_images(root),
                       epoch_files=len(files),
                       epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads))
     if not lazy_epochs:
         results.epochs  # noqa: B018
     return results
+
+
+def untrained_head_to_null(frame: pd.DataFrame, trials: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (trials or epochs) with joint-head metrics set to null for trials whose
+    cls_weight is 0: their head got no gradient, so its ~10% is chance, not a result (files
+    written before the trainer stopped reporting it still hold the number)."""
+    cols = [METRIC_PREFIX + m for m in HEAD_METRICS if METRIC_PREFIX + m in frame]
+    weight = trials.get(CONFIG_PREFIX + "cls_weight")
+    if not cols or weight is None or "trial_id" not in frame:
+        return frame
+    untrained = set(trials.loc[weight.astype(float) == 0, "trial_id"])
+    mask = frame["trial_id"].isin(untrained)
+    if not mask.any():
+        return frame
+    frame = frame.copy()
+    frame.loc[mask, cols] = float("nan")
+    return frame
+
+
+def _images(root: Path) -> dict[str, dict[str, Path]]:
+    """trial id -> {name -> path} of the PNG grids under images/ (temp files skipped)."""
+    folder = root / IMAGES_DIR
+    if not folder.is_dir():
+        return {}
+    out = {}
+    for trial in sorted(os.scandir(folder), key=lambda e: e.name):
+        if trial.is_dir():
+            pngs = {Path(e.name).stem: Path(e.path) for e in os.scandir(trial.path)
+                    if e.name.endswith(IMAGE_SUFFIX) and not e.name.startswith(".")}
+            if pngs:
+                out[trial.name] = dict(sorted(pngs.items()))
+    return out
 
 
 def _read_trials(path: Path, problems: list[str]) -> pd.DataFrame:

@@ -22,11 +22,13 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from sweeps.schema import METRIC_PREFIX  # noqa: E402
+from sweeps.schema import IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
 from .load import Results  # noqa: E402
+from .stats import interval, t_halfwidth  # noqa: E402
 from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
-                     metric_info, pareto_front, present_metrics, t_halfwidth, _sorted_levels)
+                     metric_info, pareto_front, present_metrics, selection_metric, values,
+                     _sorted_levels)
 
 DPI = 100
 CURVE_METRICS = ("test_psnr", "train_loss")
@@ -92,16 +94,15 @@ def learning_curves(results: Results, factor: str | None,
     for ax, metric in zip(axes[0], metrics):
         frame = pd.DataFrame({"level": level, "epoch": data["epoch"],
                               "v": data[METRIC_PREFIX + metric] * metric_info(metric).scale})
-        agg = frame.dropna().groupby(["level", "epoch"])["v"].agg(["mean", "std", "count"])
+        agg = _bands(frame.dropna(), metric_info(metric))
         for color, lvl in zip(_colors(len(order)), order):
             if lvl not in agg.index.get_level_values(0):
                 continue
             cur = agg.loc[lvl]
-            half = np.nan_to_num(t_halfwidth(cur["std"], cur["count"]))
             label = _level_name(factor, lvl, ref) if factor else str(lvl)
             ax.plot(cur.index, cur["mean"], color=color, lw=2 if lvl == ref else 1.4, label=label)
-            ax.fill_between(cur.index, cur["mean"] - half, cur["mean"] + half, color=color,
-                            alpha=0.18, lw=0)
+            ax.fill_between(cur.index, cur["low"].fillna(cur["mean"]),
+                            cur["high"].fillna(cur["mean"]), color=color, alpha=0.18, lw=0)
         if metric == "train_loss" and (agg["mean"] > 0).all():
             ax.set_yscale("log")
         ax.set_xlabel("epoch")
@@ -115,6 +116,19 @@ def learning_curves(results: Results, factor: str | None,
     fig.suptitle(f"{title} (mean, 95% CI band over seeds)", fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def _bands(frame: pd.DataFrame, info) -> pd.DataFrame:
+    """Mean and 95% CI bounds of ``v`` per (level, epoch): t-based, or the bounded interval
+    of ``analysis.stats`` for a proportion (a band never leaves [0, 100]%)."""
+    grouped = frame.groupby(["level", "epoch"])["v"]
+    if info.bounded:
+        cells = grouped.apply(lambda v: pd.Series(interval(v, True, info.scale)._asdict()))
+        return cells.unstack()[["mean", "low", "high"]]
+    agg = grouped.agg(["mean", "std", "count"])
+    half = t_halfwidth(agg["std"], agg["count"])
+    return pd.DataFrame({"mean": agg["mean"], "low": agg["mean"] - half,
+                         "high": agg["mean"] + half})
 
 
 def _categorical_axis(ax, order: list, factor: str, ref) -> dict:
@@ -152,8 +166,12 @@ def metric_vs_factor(results: Results, factor: str,
                    alpha=0.6, lw=0, label="trial")
         rows = table[table["metric"] == metric]
         xs = rows["level"].map(pos).to_numpy(dtype=float)
-        ax.errorbar(xs, rows["mean"], yerr=np.nan_to_num(rows["ci_half"].to_numpy(dtype=float)),
-                    fmt="o", color="C3", capsize=4, ms=5, label="mean, 95% CI")
+        mean = rows["mean"].to_numpy(dtype=float)
+        # asymmetric bars: an accuracy's interval is the bounded one, inside [0, 100]%
+        yerr = np.nan_to_num([mean - rows["ci_low"].to_numpy(dtype=float),
+                              rows["ci_high"].to_numpy(dtype=float) - mean])
+        ax.errorbar(xs, mean, yerr=yerr, fmt="o", color="C3", capsize=4, ms=5,
+                    label="mean, 95% CI")
         ax.set_ylabel(_axis_label(metric))
         ax.grid(alpha=0.3, axis="y")
         _plain_axes(ax, (None, 1.0))
@@ -260,9 +278,86 @@ def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
         "Reconstruction PSNR against latent-classifier accuracy per configuration (seed "
         "means); the red line joins the configurations no other beats on both, numbered as "
         "in the Pareto table.")
-    for png in results.examples:
-        target = folder / f"{prefix}-example-{slug(png.stem)}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(png, target)
-        out.append((target, f"Example grid saved by the sweep: {png.name}."))
     return out
+
+
+# ------------------------------------------------------------------------------------
+# The trials' own pictures (images/<trial>/*.png, see sweeps.schema)
+
+OPERATION_CAPTIONS = {
+    "superres": "super-resolution: row 1 originals, row 2 the downsampled input upsampled "
+                "bilinearly (the baseline), row 3 the HyperINR output",
+    "inpainting": "inpainting: row 1 originals, row 2 the input with its hole mean-filled (the "
+                  "baseline), row 3 the HyperINR output",
+    "denoising": "denoising: row 1 originals, row 2 the noisy input (the baseline), row 3 the "
+                 "HyperINR output",
+}
+
+
+def _best_trial(frame: pd.DataFrame, score: pd.Series, mode: str) -> pd.Series | None:
+    ranked = score.loc[frame.index].dropna()
+    if ranked.empty:
+        return frame.iloc[0] if len(frame) else None
+    return frame.loc[ranked.idxmax() if mode == "max" else ranked.idxmin()]
+
+
+def example_pictures(results: Results, folder: Path, prefix: str | None = None,
+                     ) -> tuple[str, list[tuple[str, list[tuple[Path, str]]]]]:
+    """The trials' example grids for the report, copied into ``folder``.
+
+    Returns (how the trials were chosen, groups); each group is (title, [(png, caption)]):
+    per factor (one group per factor), each level's best completed trial on the selection
+    metric (``tables.selection_metric``: validation when present) with its originals
+    against reconstructions; then the image operations of the best trial overall, each grid
+    holding the operation's naive baseline beside its output.  Empty when no trial wrote
+    images (results from before images/ existed)."""
+    prefix = slug(prefix or results.name)
+    done = results.completed
+    done = done[done["trial_id"].isin(results.images)] if "trial_id" in done else done.iloc[0:0]
+    if done.empty:
+        return "", []
+    metric, mode, how = selection_metric(results)
+    score = values(done, metric)
+    unit = metric_info(metric).unit
+
+    def copy(trial: pd.Series, name: str) -> Path | None:
+        src = results.images[trial["trial_id"]].get(name)
+        if src is None:
+            return None
+        target = folder / f"{prefix}-images-{slug(trial['trial_id'])}-{slug(name)}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, target)
+        return target
+
+    def scored(trial: pd.Series) -> str:
+        v = score.get(trial.name)
+        return f"trial {trial['trial_id']}" + (
+            "" if v is None or pd.isna(v) else f", {metric} {v:.3g}{(' ' + unit) if unit else ''}")
+
+    groups = []
+    for factor in results.factors or [None]:
+        if factor is None:
+            levels, ref = pd.Series("all trials", index=done.index), None
+        else:
+            levels, ref = factor_levels(results, factor, done), results.reference(factor)[0]
+        pictures = []
+        for level in _sorted_levels(levels.dropna()):
+            trial = _best_trial(done[levels == level], score, mode)
+            path = copy(trial, "reconstruction") if trial is not None else None
+            if path is not None:
+                name = _level_name(factor, level, ref) if factor else str(level)
+                pictures.append((path, f"{name}: {scored(trial)}. Row 1 originals, row 2 "
+                                       "reconstructions."))
+        if pictures:
+            groups.append((f"Originals against reconstructions, best trial per "
+                           f"{factor or 'sweep'} level", pictures))
+    best = _best_trial(done, score, mode)
+    ops = []
+    names = [n for n in results.images.get(best["trial_id"], {}) if n != "reconstruction"]
+    for name in sorted(names, key=lambda n: (IMAGE_NAMES.index(n) if n in IMAGE_NAMES else 99, n)):
+        path = copy(best, name)
+        if path is not None:
+            ops.append((path, f"{OPERATION_CAPTIONS.get(name, name)} ({scored(best)})."))
+    if ops:
+        groups.append(("Image operations beside their baselines, best trial overall", ops))
+    return how, groups

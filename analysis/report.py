@@ -6,7 +6,9 @@ Both formats render the same list of blocks (heading, paragraph, bullets, table,
 built once by ``_document``: one content model, two thin renderers, no Markdown-to-HTML
 converter to depend on.  The document leads with a headline answering "which factors changed
 accuracy and PSNR, by how much, with what confidence" (significant effects first), then each
-sweep's tables and figures.
+sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
+factor level's best trial's originals against reconstructions, and the image operations
+beside their baselines.  The preamble states the interval method (``analysis.stats``).
 """
 
 from __future__ import annotations
@@ -28,12 +30,15 @@ from sweeps.schema import CONFIG_PREFIX
 from . import plots
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
+from .stats import METHOD
 from .tables import (BASELINES, COMPARE_METRICS, compare_sweeps,
                      effects_table, factor_table, failures_table, metric_info,
                      fmt_level, paper_comparison, pareto_front, status_counts,
                      _sorted_levels)
 
 FORMATS = ("md", "html")
+#: (how the trials were chosen, [(group title, [(png, caption)])]): plots.example_pictures
+Pictures = tuple[str, list[tuple[str, list[tuple[Path, str]]]]]
 MAX_HEADLINE = 12  # significant effects listed in the headline before "and N more"
 MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
 
@@ -43,9 +48,9 @@ MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
 
 @dataclass
 class Block:
-    kind: str  # h1 h2 h3 p warn bullets table figure
+    kind: str  # h1 h2 h3 p warn bullets table figure gallery
     text: str = ""
-    items: Sequence[str] = ()
+    items: Sequence[Any] = ()  # bullets: str; gallery: (path, caption)
     table: pd.DataFrame | None = None
     path: Path | None = None
 
@@ -73,6 +78,10 @@ class Doc:
     def figure(self, path: Path, caption: str) -> None:
         self.blocks.append(Block("figure", caption, path=path))
 
+    def gallery(self, title: str, items: Sequence[tuple[Path, str]]) -> None:
+        """Small pictures side by side (HTML) or in sequence (Markdown), under a title."""
+        self.blocks.append(Block("gallery", title, items=list(items)))
+
 
 # ------------------------------------------------------------------------------------
 # Number formatting
@@ -95,9 +104,14 @@ def _p_eq(p: float) -> str:
 
 
 def _cell(row: pd.Series, n_main: int | None) -> str:
+    """mean ± half-width (sd) for t-intervals; mean [low, high] (sd) for a proportion's
+    bounded, asymmetric interval."""
     text = _num(row["mean"])
     if not math.isnan(row["ci_half"]):
-        text += f" ± {_num(row['ci_half'])} (sd {_num(row['std'])})"
+        if metric_info(str(row.name)).bounded:
+            text += f" [{_num(row['ci_low'])}, {_num(row['ci_high'])}] (sd {_num(row['std'])})"
+        else:
+            text += f" ± {_num(row['ci_half'])} (sd {_num(row['std'])})"
     if n_main is None or row["n"] != n_main:
         text += f" [n={row['n']}]"
     return text
@@ -167,7 +181,7 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
         "result": pc["claim"], "variant": pc["variant"],
         "paper (%)": pc["paper"],
         "ours (%) [95% CI]": [f"{_num(r.ours)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
-                              for r in pc.itertuples()],
+                              if r.n else "left out" for r in pc.itertuples()],
         "n": pc["n"], "ours - paper (pp)": [_num(d, sign=True) for d in pc["diff"]],
         "our data and budget": pc["budget"], "comparable?": pc["comparable"],
         "trials used": pc["selection"],
@@ -258,7 +272,7 @@ def _overview(doc: Doc, res: Results) -> None:
 
 
 def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
-                   ) -> None:
+                   pictures: Pictures = ("", [])) -> None:
     doc.h(2, f"Sweep {res.name}")
     if res.problems:
         doc.warn("Parts of this results directory are missing or could not be read; "
@@ -272,8 +286,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         doc.p("No completed trial with final metrics: nothing to tabulate.")
     for factor in pd.unique(ft["factor"]):
         main, ops = _factor_tables(ft, factor)
-        doc.table(main, f"{factor}: mean ± 95% CI half-width (sd) over n completed trials; "
-                  "accuracies in %, PSNR in dB. [n=..] marks a metric with fewer trials.")
+        doc.table(main, f"{factor}: over n completed trials, PSNR in dB as mean ± 95% CI "
+                  "half-width (sd), accuracies in % as mean [95% CI] (sd) with the bounded "
+                  "interval. [n=..] marks a metric with fewer trials.")
         if len(ops):
             doc.table(ops, f"{factor}: image operations, ours (mean ± 95% CI (sd)) vs the "
                       "naive baseline's mean.")
@@ -294,8 +309,11 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         doc.h(3, "The paper's numbers beside ours")
         doc.table(_paper_print(pc), "Paper: Egri, Hyper-network based Implicit Neural "
                   "Representations for Image Classification (MNIST; CIFAR-10 in its appendix B). "
-                  "'comparable?' says whether our data and model match the paper's; a "
-                  "subset or a small preset is a reduced budget, not a reproduction.")
+                  "Ours: mean [bounded 95% CI] over seeds. 'comparable?' says whether our data "
+                  "and model match the paper's; a subset or a small preset is a reduced budget, "
+                  "not a reproduction. Classifier-loss rows use only trials that ran that loss "
+                  "(cls_weight > 0); 'trials used' says how the setting was chosen, or why a "
+                  "row is left out.")
         notes = [f"{r.claim}: {r.note}" for r in pc.itertuples() if r.note]
         doc.bullets(notes)
 
@@ -341,15 +359,24 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         for path, caption in figures:
             doc.figure(path, caption)
 
+    if pictures[1]:
+        doc.h(3, "Pictures: what was learned")
+        doc.p(f"Fixed test images (the first 8 of the test split), written by each trial at "
+              f"its last epoch. Trials chosen on {pictures[0]}.")
+        for title, items in pictures[1]:
+            doc.gallery(title, items)
 
-def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]]) -> Doc:
+
+def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]],
+              pictures: dict[int, Pictures] | None = None) -> Doc:
     doc = Doc()
     names = ", ".join(r.name for r in all_results)
     doc.h(1, f"HyperINR sweep report: {names}")
     doc.p(f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from "
-          + ", ".join(f"`{r.path}`" for r in all_results) + ". Statistics are over seeds: "
-          "95% confidence intervals are t-based; effects are tested with paired t-tests where "
-          "seeds match (Welch's t-test otherwise) and Holm-corrected per sweep.")
+          + ", ".join(f"`{r.path}`" for r in all_results) + ". " + METHOD + " Effects are "
+          "tested with paired t-tests where seeds match (Welch's t-test otherwise) and "
+          "Holm-corrected per sweep. Joint-head accuracy is left out (null) for trials with "
+          "cls_weight 0, whose head was never trained.")
     problems = [p for r in all_results for p in r.problems]
     if problems:
         doc.warn(f"{len(problems)} file(s) missing or unreadable; the report uses the rest. "
@@ -361,9 +388,9 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
     if len(all_results) > 1:
         doc.h(2, "Sweeps side by side")
         doc.table(_compare_print(compare_sweeps(all_results)),
-                  "Each sweep at its reference setting: mean ± 95% CI half-width [n].")
+                  "Each sweep at its reference setting: mean [95% CI] [n].")
     for i, (res, eff) in enumerate(zip(all_results, effects)):
-        _sweep_section(doc, res, eff, figures.get(i, []))
+        _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])))
     return doc
 
 
@@ -374,7 +401,8 @@ def _compare_print(cmp: pd.DataFrame) -> pd.DataFrame:
             continue
         out[f"{metric_info(m).label} ({_unit(m)})"] = [
             "-" if not r[f"{m}.n"] else
-            f"{_num(r[f'{m}.mean'])} ± {_num(r[f'{m}.ci_half'])} [{r[f'{m}.n']}]"
+            f"{_num(r[f'{m}.mean'])} [{_num(r[f'{m}.ci_low'])}, {_num(r[f'{m}.ci_high'])}] "
+            f"[n={r[f'{m}.n']}]"
             for _, r in cmp.iterrows()]
     return out
 
@@ -409,6 +437,11 @@ def to_markdown(doc: Doc, out: Path) -> str:
         elif b.kind == "figure":
             rel = os.path.relpath(b.path, out)
             lines += [f"![{b.text}]({Path(rel).as_posix()})", "", f"*{b.text}*", ""]
+        elif b.kind == "gallery":
+            lines += [f"**{b.text}**", ""]
+            for path, caption in b.items:
+                rel = Path(os.path.relpath(path, out)).as_posix()
+                lines += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
     return "\n".join(lines)
 
 
@@ -431,6 +464,9 @@ caption{caption-side:bottom;text-align:left;font-style:italic;color:#555;padding
 .warn{background:#fff4e0;border-left:4px solid #e69500;padding:.5em .8em}
 figure{margin:1.2em 0}figure img{max-width:100%}figcaption{color:#555;font-style:italic}
 code{background:#f4f4f4;padding:0 .2em}
+td.nw{white-space:nowrap}
+.gallery{display:flex;flex-wrap:wrap;gap:1em}.gallery figure{margin:.4em 0;max-width:100%}
+.gallery figcaption{max-width:32em}img.pixels{image-rendering:pixelated;max-width:100%}
 """
 
 
@@ -439,6 +475,31 @@ def _inline(text: str) -> str:
     out = html.escape(text)
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", out)
+
+
+SHORT_CELL = 28  # characters: a number with its interval; kept on one line
+
+
+def _td(text: str) -> str:
+    # a short cell (a value with its interval) never wraps: beside a long text column the
+    # browser would otherwise break "22.66 [2.89, 73.90]" over three lines
+    nowrap = " class=\"nw\"" if len(text) <= SHORT_CELL else ""
+    return f"<td{nowrap}>{_inline(text)}</td>"
+
+
+PIXEL_ZOOM = 2  # the trials' grids are 28-pixel digits: shown enlarged, pixels kept sharp
+
+
+def _img(path: Path, alt: str, zoom: int = 0) -> str:
+    """An <img> with the PNG embedded as a data URI; ``zoom`` > 0 enlarges it by that factor
+    with crisp pixels (width from the PNG header: bytes 16-24 hold width and height)."""
+    raw = path.read_bytes()
+    size = ""
+    if zoom and raw[12:16] == b"IHDR":
+        width = int.from_bytes(raw[16:20], "big")
+        size = f" class=\"pixels\" style=\"width:{width * zoom}px\""
+    data = base64.b64encode(raw).decode("ascii")
+    return f"<img alt=\"{html.escape(alt)}\"{size} src=\"data:image/png;base64,{data}\">"
 
 
 def to_html(doc: Doc) -> str:
@@ -457,16 +518,20 @@ def to_html(doc: Doc) -> str:
         elif b.kind == "table":
             t = b.table
             head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.columns)
-            body = "".join("<tr>" + "".join(f"<td>{_inline(_plain(v))}</td>" for v in row)
+            body = "".join("<tr>" + "".join(_td(_plain(v)) for v in row)
                            + "</tr>" for row in t.itertuples(index=False))
             cap = f"<caption>{_inline(b.text)}</caption>" if b.text else ""
             parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
                          "</table>")
         elif b.kind == "figure":
-            data = base64.b64encode(b.path.read_bytes()).decode("ascii")
-            parts.append(f"<figure><img alt=\"{html.escape(b.text)}\" "
-                         f"src=\"data:image/png;base64,{data}\">"
+            parts.append(f"<figure>{_img(b.path, b.text)}"
                          f"<figcaption>{_inline(b.text)}</figcaption></figure>")
+        elif b.kind == "gallery":
+            figs = "".join(f"<figure>{_img(path, caption, PIXEL_ZOOM)}<figcaption>"
+                           f"{_inline(caption)}</figcaption></figure>"
+                           for path, caption in b.items)
+            parts.append(f"<p><strong>{_inline(b.text)}</strong></p>"
+                         f"<div class=\"gallery\">{figs}</div>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
@@ -506,6 +571,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     out = Path(out) if out is not None else default_out([r.path for r in all_results])
     figdir = out / "figures"
     figures: dict[int, list[tuple[Path, str]]] = {}
+    pictures: dict[int, Pictures] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
         prefix = plots.slug(res.name)
@@ -513,7 +579,10 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
             prefix = f"{prefix}-{i + 1}"
         seen.add(prefix)
         figures[i] = plots.sweep_figures(res, figdir, prefix)
-    doc = _document(all_results, figures)
+        pictures[i] = plots.example_pictures(res, figdir, prefix)
+    doc = _document(all_results, figures, pictures)
+    files = [p for paths in figures.values() for p, _ in paths] + [
+        p for _, groups in pictures.values() for _, items in groups for p, _ in items]
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     if "md" in fmts:
@@ -525,11 +594,10 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         path.write_text(to_html(doc), encoding="utf-8")
         written.append(path)
     if "md" in fmts:
-        written += [p for paths in figures.values() for p, _ in paths]
+        written += files
     else:  # the figures live inside index.html; leave no loose PNGs behind
-        for paths in figures.values():
-            for p, _ in paths:
-                p.unlink(missing_ok=True)
+        for p in files:
+            p.unlink(missing_ok=True)
         if figdir.is_dir() and not any(figdir.iterdir()):
             figdir.rmdir()
     return written

@@ -10,8 +10,13 @@ Units: PSNRs in dB; accuracies are stored as fractions in Parquet and shown here
 (the paper reports percent), so differences of accuracies are percentage points.
 
 Statistics (why these):
-* 95% confidence intervals are t-based, mean +- t(0.975, n-1) * sd / sqrt(n): seeds per cell
-  are few (3-10), where the normal approximation is visibly too narrow.
+* 95% confidence intervals (``analysis.stats``): t-based, mean +- t(0.975, n-1) * sd /
+  sqrt(n), for PSNR and differences (seeds per cell are few, 2-10, where the normal
+  approximation is visibly too narrow); a logit-scale t-interval for accuracies and other
+  proportions, so that their interval never leaves [0, 100]%.  ``ci_half`` is half the
+  interval's width (the bounded one is asymmetric: print ``ci_low``/``ci_high``).
+* Joint-head metrics (``joint_acc``) are null where cls_weight is 0: that head was never
+  trained (``analysis.load`` applies this to older files too).
 * An effect is "level minus reference".  Trials that share a seed (and the levels of every
   other factor) are paired: seeds fix initialisation, data order, masks and noise, so the
   paired difference removes that shared variance and a paired t-test is the right test.
@@ -31,13 +36,12 @@ from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
-
-ALPHA = 0.05
+from .stats import (ALPHA, holm, interval, proportion_interval, t_halfwidth,  # noqa: F401
+                    t_interval, welch_interval)
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,11 @@ class Metric:
     label: str
     unit: str  # "dB" or "%"
     scale: float = 1.0  # Parquet value * scale = shown value
+
+    @property
+    def bounded(self) -> bool:
+        """A proportion (accuracy, fraction of images): its interval must stay in [0, 100]%."""
+        return self.unit == "%"
 
 
 METRICS = {m.name: m for m in (
@@ -71,9 +80,13 @@ BASELINES = {"sr_psnr": "sr_bilinear_psnr", "inpaint_psnr": "inpaint_meanfill_ps
              "denoise_psnr": "denoise_noisy_psnr"}
 
 
+PROPORTION_SUFFIXES = ("_acc", "_frac")
+
+
 def metric_info(name: str) -> Metric:
-    return METRICS.get(name) or Metric(name, name, "%" if name.endswith("_acc") else "",
-                                       100.0 if name.endswith("_acc") else 1.0)
+    proportion = name.endswith(PROPORTION_SUFFIXES)
+    return METRICS.get(name) or Metric(name, name, "%" if proportion else "",
+                                       100.0 if proportion else 1.0)
 
 
 def values(frame: pd.DataFrame, metric: str) -> pd.Series:
@@ -92,31 +105,6 @@ def scaled(frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
 def present_metrics(frame: pd.DataFrame, names: Iterable[str]) -> list[str]:
     return [m for m in names
             if METRIC_PREFIX + m in frame and frame[METRIC_PREFIX + m].notna().any()]
-
-
-# ------------------------------------------------------------------------------------
-# Small statistics helpers
-
-def t_halfwidth(sd: Any, n: Any) -> Any:
-    """Half-width of the t-based 95% CI of a mean; NaN below two observations."""
-    sd, n = np.asarray(sd, dtype=float), np.asarray(n, dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        q = stats.t.ppf(1 - ALPHA / 2, np.where(n > 1, n - 1, np.nan))
-        return q * sd / np.sqrt(n)
-
-
-def holm(pvalues: Iterable[float]) -> np.ndarray:
-    """Holm-adjusted p-values (NaN stays NaN and does not count towards the family)."""
-    p = np.asarray(list(pvalues), dtype=float)
-    out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(adjusted)  # step-down: never below a smaller p's
-    return out
 
 
 # ------------------------------------------------------------------------------------
@@ -208,18 +196,30 @@ def factor_table(results: Results, factor: str | None = None,
             nseeds = pd.Series(seeds.loc[frame.index[ok]].to_numpy()).groupby(
                 frame["_level"][ok].to_numpy()).nunique()
             m, sd = mean[metric].loc[n.index].to_numpy(), std[metric].loc[n.index].to_numpy()
-            half = t_halfwidth(sd, n.to_numpy())
+            low, high = _level_intervals(frame[metric], frame["_level"], n.index, m, sd,
+                                         metric_info(metric))
             parts.append(pd.DataFrame({
                 "sweep": results.name, "factor": fac or "(all trials)",
                 "level": pd.Series(list(n.index), dtype=object),
                 "reference": [lvl == ref for lvl in n.index], "metric": metric,
                 "unit": metric_info(metric).unit, "n": n.to_numpy(),
                 "seeds": nseeds.loc[n.index].to_numpy(), "mean": m, "std": sd,
-                "ci_low": m - half, "ci_high": m + half, "ci_half": half}))
+                "ci_low": low, "ci_high": high, "ci_half": (high - low) / 2}))
     if not parts:
         return pd.DataFrame(columns=FACTOR_COLUMNS)
     out = pd.concat(parts, ignore_index=True)
     return _order(out, ["factor", "level", "metric"], {"metric": list(metrics)})
+
+
+def _level_intervals(vals: pd.Series, levels: pd.Series, order: pd.Index, mean: np.ndarray,
+                     sd: np.ndarray, info: Metric) -> tuple[np.ndarray, np.ndarray]:
+    """95% CI bounds per level (in ``order``): t-based, or logit-scale for a proportion."""
+    if not info.bounded:
+        half = t_halfwidth(sd, vals.groupby(levels).count().loc[order].to_numpy())
+        return mean - half, mean + half
+    cells = [proportion_interval(vals[levels == lvl], info.scale) for lvl in order]
+    return (np.array([c.low for c in cells], dtype=float),
+            np.array([c.high for c in cells], dtype=float))
 
 
 def _order(frame: pd.DataFrame, by: list[str], categories: dict[str, list]) -> pd.DataFrame:
@@ -314,25 +314,13 @@ def _compare(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
     # Pair when at least half the smaller group has a partner: dropping a few unmatched
     # trials (a diverged seed) costs less power than ignoring the pairing would.
     if len(d) >= 2 and len(d) >= 0.5 * min(len(a), len(b)):
-        diff = float(d.mean())
-        if np.ptp(d) == 0:  # no variance: t is undefined, the difference is exact
-            return {"test": "paired t", "n_pairs": len(d), "diff": diff, "ci_low": diff,
-                    "ci_high": diff, "p": 1.0 if diff == 0 else 0.0}
-        res = stats.ttest_1samp(d, 0.0)
-        ci = res.confidence_interval(1 - ALPHA)
-        return {"test": "paired t", "n_pairs": len(d), "diff": diff, "ci_low": float(ci.low),
-                "ci_high": float(ci.high), "p": float(res.pvalue)}
-    diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
-        return {"test": "too few trials", "n_pairs": 0, "diff": diff, "ci_low": np.nan,
-                "ci_high": np.nan, "p": np.nan}
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return {"test": "Welch t", "n_pairs": 0, "diff": diff, "ci_low": diff,
-                "ci_high": diff, "p": 1.0 if diff == 0 else 0.0}
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(1 - ALPHA)
-    return {"test": "Welch t", "n_pairs": 0, "diff": diff, "ci_low": float(ci.low),
-            "ci_high": float(ci.high), "p": float(res.pvalue)}
+        test, n_pairs, iv = "paired t", len(d), t_interval(d)
+    elif len(a) < 2 or len(b) < 2:
+        test, n_pairs, iv = "too few trials", 0, welch_interval(a, b)
+    else:
+        test, n_pairs, iv = "Welch t", 0, welch_interval(a, b)
+    return {"test": test, "n_pairs": n_pairs, "diff": iv.mean, "ci_low": iv.low,
+            "ci_high": iv.high, "p": iv.p}
 
 
 # ------------------------------------------------------------------------------------
@@ -347,6 +335,9 @@ class PaperClaim:
     value: float  # percent
     approx: bool = False
     note: str = ""
+    #: the row names an experiment trained with the classifier loss (section 5): it is built
+    #: only from trials where that loss was on (cls_weight > 0), never from an untrained head
+    needs_cls_loss: bool = False
 
 
 PAPER = (
@@ -354,9 +345,10 @@ PAPER = (
     PaperClaim("weight-tensor CNN (sec. 4.1)", "mnist", "plain", "weight_acc", 97.96),
     PaperClaim("embeddings with classifier loss (sec. 5)", "mnist", "classifier_loss",
                "latent_acc", 98.84, note="the paper's 'embeddings ... achieve' reads as a "
-               "classifier on v; the joint head is shown in the next row"),
+               "classifier on v; the joint head is shown in the next row",
+               needs_cls_loss=True),
     PaperClaim("joint classifier head (sec. 5)", "mnist", "classifier_loss", "joint_acc",
-               98.84, note="same paper number as the row above"),
+               98.84, note="same paper number as the row above", needs_cls_loss=True),
     PaperClaim("pixel MLP before pretraining, 3 epochs (sec. 4.2)", "mnist", "pretrained",
                "pretrain_mlp_acc", 99.0, approx=True),
     PaperClaim("CIFAR-10 latent-vector MLP (app. B)", "cifar10", "plain", "latent_acc", 70.0,
@@ -374,9 +366,13 @@ def paper_comparison(results: Results) -> pd.DataFrame:
 
     Ours = completed trials of the claim's variant on the claim's dataset family (mnist or
     the mnist-5k subset; cifar10), at the sweep's reference setting of every other factor when
-    such trials exist.  ``budget`` states our data, model preset and epochs; ``comparable``
-    says "paper setting" only for the full dataset with the paper preset, otherwise names
-    what is reduced."""
+    such trials exist.  Rows that name the classifier loss (section 5) use only trials that
+    ran it (cls_weight > 0), at the best such setting on the selection metric
+    (``selection_metric``: the validation split when the results have it); when no trial ran
+    it the row is kept with no number and ``selection`` saying why it is left out.  The
+    interval is the bounded (logit-scale) one of ``analysis.stats``.  ``budget`` states our
+    data, model preset and epochs; ``comparable`` says "paper setting" only for the full
+    dataset with the paper preset, otherwise names what is reduced."""
     done = results.completed
     rows = []
     need = [CONFIG_PREFIX + c for c in ("variant", "dataset")]
@@ -385,33 +381,102 @@ def paper_comparison(results: Results) -> pd.DataFrame:
     family = done[CONFIG_PREFIX + "dataset"].map(DATASET_FAMILY)
     for claim in PAPER:
         match = done[(done[CONFIG_PREFIX + "variant"] == claim.variant) & (family == claim.family)]
-        vals = values(match, claim.metric)
-        match = match[vals.notna()]
+        base = {"sweep": results.name, "claim": claim.what, "variant": claim.variant,
+                "metric": claim.metric, "paper": f"{'~' if claim.approx else ''}{claim.value:g}",
+                "note": claim.note}
+        if claim.needs_cls_loss and len(match):
+            match = match[cls_loss_on(match)]
+            if match.empty:
+                rows.append({**base, "ours": math.nan, "ci_low": math.nan,
+                             "ci_high": math.nan, "n": 0, "diff": math.nan, "dataset": "",
+                             "budget": "", "comparable": "", "selection":
+                             "left out: every such trial has cls_weight 0, so its head and v "
+                             "got no classifier gradient (an untrained head is not the "
+                             "paper's experiment)"})
+                continue
+        match = match[values(match, claim.metric).notna()]
         if match.empty:
             continue
-        ref = at_reference(results, match, exclude=("variant", "dataset"))
-        others = set(results.factors) - {"variant", "dataset"}
-        if not others:
-            selection = "all completed trials"
-        elif ref.any():
-            match = match[ref]
-            selection = "reference setting: " + ", ".join(
-                f"{f}={fmt_level(results.reference(f)[0])}" for f in results.factors
-                if f in others and results.reference(f)[0] is not None)
+        if claim.needs_cls_loss:
+            match, selection = _best_setting(results, match)
         else:
-            selection = "all completed trials (none at the reference setting)"
-        v = values(match, claim.metric)
-        n, mean, sd = len(v), float(v.mean()), float(v.std()) if len(v) > 1 else math.nan
-        half = float(t_halfwidth(sd, n))
+            match, selection = _reference_setting(results, match)
+        iv = interval(values(match, claim.metric), metric_info(claim.metric).bounded,
+                      metric_info(claim.metric).scale)
         budget, comparable = _budget(match, claim.family)
-        rows.append({"sweep": results.name, "claim": claim.what, "variant": claim.variant,
-                     "metric": claim.metric, "paper": f"{'~' if claim.approx else ''}"
-                     f"{claim.value:g}", "ours": mean, "ci_low": mean - half,
-                     "ci_high": mean + half, "n": n, "diff": mean - claim.value,
+        rows.append({**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
+                     "n": len(match), "diff": iv.mean - claim.value,
                      "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
-                     "budget": budget, "comparable": comparable, "selection": selection,
-                     "note": claim.note})
+                     "budget": budget, "comparable": comparable, "selection": selection})
     return pd.DataFrame(rows, columns=PAPER_COLUMNS)
+
+
+def cls_loss_on(frame: pd.DataFrame) -> pd.Series:
+    """Trials that trained with the classifier loss: variant classifier_loss and cls_weight > 0
+    (results without a cls_weight column ran the config default, 0.1)."""
+    on = frame.get(CONFIG_PREFIX + "variant", pd.Series("", index=frame.index)) == "classifier_loss"
+    weight = frame.get(CONFIG_PREFIX + "cls_weight")
+    if weight is not None:
+        on &= weight.astype(float).fillna(0.1) > 0
+    return on
+
+
+def selection_metric(results: Results) -> tuple[str, str, str]:
+    """(metric, mode, how it was chosen) for picking a best setting.
+
+    The validation split when the results have it: the sweep's own metric if it is a
+    ``val_*`` one, else its ``val_`` twin (test_psnr -> val_psnr), else val_psnr.  Without
+    any validation column, the sweep's metric itself, and the text says which split chose."""
+    metric, mode = results.spec.get("metric", "test_psnr"), results.spec.get("mode", "max")
+    metric = metric[0] if isinstance(metric, list) and metric else metric
+    mode = mode[0] if isinstance(mode, list) and mode else mode
+    metric, mode = str(metric or "test_psnr"), str(mode or "max")
+    present = set(present_metrics(results.completed, [metric, "val_psnr",
+                                                      "val_" + metric.removeprefix("test_")]))
+    if metric.startswith("val_") and metric in present:
+        return metric, mode, f"{metric} (validation split, the sweep's metric)"
+    twin = "val_" + metric.removeprefix("test_")
+    if twin in present:
+        return twin, mode, f"{twin} (validation split; the sweep's metric is {metric})"
+    if "val_psnr" in present:
+        return "val_psnr", "max", "val_psnr (validation split)"
+    split = "test split" if metric.startswith("test_") else "final metric"
+    return metric, mode, f"{metric} ({split}: these results have no validation metric)"
+
+
+def _best_setting(results: Results, match: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The trials of the best setting (other factors' levels, seeds pooled) on the
+    selection metric, and a text naming the setting and the split that chose it."""
+    others = [f for f in results.factors if f not in ("variant", "dataset")]
+    metric, mode, how = selection_metric(results)
+    score = values(match, metric)
+    if not others:
+        return match, "all trials with the classifier loss on (cls_weight > 0)"
+    if score.isna().all():
+        return match, (f"all trials with the classifier loss on (cls_weight > 0); no {metric} "
+                       f"to choose a setting with")
+    keys = [CONFIG_PREFIX + f for f in others]
+    means = score.groupby([match[k] for k in keys], dropna=False, sort=False).mean().dropna()
+    best = means.idxmax() if mode == "max" else means.idxmin()
+    best = best if isinstance(best, tuple) else (best,)
+    chosen = pd.Series(True, index=match.index)
+    for key, level in zip(keys, best):
+        chosen &= match[key] == level
+    setting = ", ".join(f"{f}={fmt_level(v)}" for f, v in zip(others, best))
+    return match[chosen], (f"best setting with the classifier loss on (cls_weight > 0), "
+                           f"chosen on {how}: {setting}")
+
+
+def _reference_setting(results: Results, match: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    ref = at_reference(results, match, exclude=("variant", "dataset"))
+    others = set(results.factors) - {"variant", "dataset"}
+    if not others:
+        return match, "all completed trials"
+    if ref.any():
+        return match[ref], "reference setting: " + ", ".join(
+            f"{f}={fmt_level(results.reference(f)[0])}" for f in results.factors
+            if f in others and results.reference(f)[0] is not None)
+    return match, "all completed trials (none at the reference setting)"
 
 
 def _distinct(frame: pd.DataFrame, field: str) -> list[Any]:
@@ -529,7 +594,8 @@ def compare_sweeps(all_results: Iterable[Results],
         for m in metrics:
             v = values(sel, m).dropna()
             row[f"{m}.mean"] = v.mean() if len(v) else np.nan
-            row[f"{m}.ci_half"] = float(t_halfwidth(v.std(), len(v))) if len(v) > 1 else np.nan
+            iv = interval(v, metric_info(m).bounded, metric_info(m).scale)
+            row[f"{m}.ci_low"], row[f"{m}.ci_high"] = iv.low, iv.high
             row[f"{m}.n"] = len(v)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -11,6 +11,13 @@ Layout of one results directory::
       trials.parquet        one row per trial
       epochs/<trial>.parquet  one row per (trial, epoch), one file per trial
       tb/<trial>/           TensorBoard event files
+      images/<trial>/<name>.png  a few fixed test images, written once by the trial at its
+                            last epoch (``IMAGES_DIR``, ``image_path``): ``reconstruction.png``
+                            (row 1 the originals, row 2 the reconstructions) and one per image
+                            operation, ``superres.png``, ``inpainting.png``, ``denoising.png``
+                            (row 1 the originals, row 2 the operation's input, which is also its
+                            naive baseline, row 3 the output).  Pixels in [0, 1], 8 images a
+                            row; written atomically like the Parquet files.
 
 Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
 ``hinr_schema_version``; a reader refuses versions it does not know.
@@ -41,7 +48,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -55,6 +64,10 @@ EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
 TB_DIR = "tb"
+IMAGES_DIR = "images"
+#: the example grids every completed trial writes (names of ``Experiment.examples()``)
+IMAGE_NAMES = ("reconstruction", "superres", "inpainting", "denoising")
+IMAGE_SUFFIX = ".png"
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.
@@ -111,20 +124,44 @@ def build_table(rows: list[dict], core: pa.Schema) -> pa.Table:
     return pa.table(columns, schema=schema)
 
 
-def write_atomic(table: pa.Table, path: str | os.PathLike) -> None:
-    """Write ``table`` to ``path`` so that readers see the old file or the new one, never half."""
+@contextmanager
+def _atomic(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary handle whose content replaces ``path`` only once it is complete: a temp file
+    in the same directory, fsync, then rename (readers see the old file or the new one)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_atomic(table: pa.Table, path: str | os.PathLike) -> None:
+    """Write ``table`` to ``path`` so that readers see the old file or the new one, never half."""
+    with _atomic(path) as handle:
+        pq.write_table(table, handle)
+
+
+def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
+    """Write ``data`` (an image file) to ``path`` atomically, like ``write_atomic``."""
+    with _atomic(path) as handle:
+        handle.write(data)
+
+
+def image_dir(root: str | os.PathLike, trial_id: str) -> Path:
+    """The folder of trial ``trial_id``'s example grids in the results directory ``root``."""
+    return Path(root) / IMAGES_DIR / trial_id
+
+
+def image_path(root: str | os.PathLike, trial_id: str, name: str) -> Path:
+    """Where trial ``trial_id`` of the results directory ``root`` keeps its ``name`` grid."""
+    return image_dir(root, trial_id) / f"{name}{IMAGE_SUFFIX}"
 
 
 def check_version(table_or_schema, path: str | os.PathLike) -> None:

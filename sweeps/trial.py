@@ -22,6 +22,7 @@ import torch
 
 from hinr import Diverged, Experiment, ExperimentConfig, preset
 from hinr.data import ImageData
+from sweeps.schema import IMAGE_SUFFIX, TB_DIR, image_dir, write_bytes_atomic
 
 SEED_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater for replicate k
 CHECKPOINT_FILE = "state.pt"
@@ -47,8 +48,9 @@ def worst(mode: str) -> float:
 def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
               report: Callable[[dict[str, Any], Experiment | None], None],
               restore: Callable[[Experiment], None], objectives: dict[str, str],
-              node: str | None = None) -> None:
-    """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch."""
+              node: str | None = None, images_dir: Path | None = None) -> None:
+    """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch.
+    ``images_dir``: where the last epoch's example grids go as PNG (``sweeps.schema``)."""
     exp = Experiment(cfg, data=data)
     restore(exp)
     writer = None
@@ -75,16 +77,42 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
             metrics["trial_seconds"] = time.perf_counter() - start
             if writer is not None:
                 log_epoch(writer, exp, metrics, last)
+            if last and images_dir is not None:
+                save_examples(exp, images_dir)
             report({**info, **metrics, "status": "completed" if last else "running"}, exp)
     finally:
         if writer is not None:
             writer.close()
 
 
-def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
-    """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
+def _grid(images: torch.Tensor) -> torch.Tensor:
+    """An example stack (rows of 8 in [-1, 1]) as one (C, H', W') grid in [0, 1]."""
     from torchvision.utils import make_grid
 
+    return make_grid((images.clamp(-1, 1) + 1) / 2, nrow=min(8, len(images)))
+
+
+def save_examples(exp: Experiment, folder: Path) -> None:
+    """The example grids as PNG files, each written atomically (the report embeds them).
+
+    A grid that cannot be written (results disk full) is one warning line, not a failed
+    trial: the final metrics matter more than its pictures, and the driver reports the disk."""
+    import io
+    import sys
+
+    from torchvision.utils import save_image
+
+    for name, images in exp.examples().items():
+        buffer = io.BytesIO()
+        save_image(_grid(images), buffer, format="png")
+        try:
+            write_bytes_atomic(buffer.getvalue(), folder / f"{name}{IMAGE_SUFFIX}")
+        except OSError as err:
+            print(f"warning: {folder / name}{IMAGE_SUFFIX}: not written: {err}", file=sys.stderr)
+
+
+def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
+    """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
     step = exp.epoch
     for key, value in metrics.items():
         group = key.split("_", 1)[0] if key.startswith(("train_", "test_")) else "final" if last else "eval"
@@ -92,9 +120,7 @@ def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) ->
     epochs = exp.cfg.epochs
     if step in {1, max(1, epochs // 2), epochs}:
         for name, images in exp.examples().items():
-            rows = 8 if len(images) > 8 else len(images)
-            grid = make_grid((images.clamp(-1, 1) + 1) / 2, nrow=rows)  # (C, H', W') in [0, 1]
-            writer.add_image(f"images/{name}", grid, step)
+            writer.add_image(f"images/{name}", _grid(images), step)
     if last:
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
                    for k, v in exp.cfg.to_dict().items()}
@@ -117,7 +143,8 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     resources = ctx.get_trial_resources().required_resources
     cfg = config_from_trial(config, cpus=resources.get("CPU", 0.0))
     shared = (data or {}).get(cfg.dataset)
-    tb_dir = Path(results_dir) / "tb" / ctx.get_trial_id() if results_dir else None
+    tb_dir = Path(results_dir) / TB_DIR / ctx.get_trial_id() if results_dir else None
+    images_dir = image_dir(results_dir, ctx.get_trial_id()) if results_dir else None
 
     def restore(exp: Experiment) -> None:
         checkpoint = tune.get_checkpoint()
@@ -138,4 +165,4 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     # Several nodes of a cluster on one host share an IP; the node id tells them apart.
     node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node)
+    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node, images_dir)

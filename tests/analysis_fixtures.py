@@ -9,15 +9,23 @@ The sweep varies ``a2`` in {1, 100} (reference: 100, the base config) over seeds
   scatter by about 1 pp: the effect must not come out significant.
 
 Two more trials fail: one errored (no metrics), one diverged at epoch 2.
+
+``write_results(..., images=True)`` also writes every completed trial's example grids as real
+PNG files where the contract puts them (``images/<trial>/<name>.png``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
+import io
 
-from sweeps.schema import EPOCH_CORE, TRIAL_CORE, build_table, write_atomic
+import numpy as np
+import yaml
+from PIL import Image
+
+from sweeps.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, build_table, image_path,
+                           write_atomic, write_bytes_atomic)
 
 SEEDS = [0, 1, 2, 3, 4]
 REF_PSNR = [20.0, 20.5, 21.0, 19.5, 20.2]  # a2 = 100 (the reference)
@@ -81,8 +89,34 @@ def spec(sweep: str = "fixture") -> dict:
             "provenance": {"git_commit": "0" * 40}}
 
 
+def grid_png(rows: int, seed: int = 0, size: int = 28, per_row: int = 8) -> bytes:
+    """A grid like the trainer's (``rows`` rows of 8 28x28 grey images, 2-pixel padding):
+    blurred noise blobs, different per ``seed``, as PNG bytes."""
+    rng = np.random.default_rng(seed)
+    pad = 2
+    grid = np.zeros((rows * (size + pad) + pad, per_row * (size + pad) + pad), dtype=np.uint8)
+    yy, xx = np.mgrid[0:size, 0:size]
+    for r in range(rows):
+        for c in range(per_row):
+            cy, cx = rng.uniform(8, 20, 2)
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * rng.uniform(3, 6) ** 2))
+            y0, x0 = pad + r * (size + pad), pad + c * (size + pad)
+            grid[y0:y0 + size, x0:x0 + size] = (255 * blob).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(grid, mode="L").convert("RGB").save(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_images(root: Path, rows: list[dict]) -> None:
+    """Every completed trial's example grids, as the trainer writes them at its last epoch."""
+    for i, row in enumerate(r for r in rows if r["status"] == "completed"):
+        for name in IMAGE_NAMES:
+            write_bytes_atomic(grid_png(2 if name == "reconstruction" else 3, seed=i),
+                               image_path(root, row["trial_id"], name))
+
+
 def write_results(root: Path, sweep: str = "fixture", rows: list[dict] | None = None,
-                  with_spec: bool = True) -> Path:
+                  with_spec: bool = True, images: bool = False) -> Path:
     """Write a complete results directory under ``root``; returns it."""
     root = Path(root)
     rows = trial_rows(sweep) if rows is None else rows
@@ -95,4 +129,54 @@ def write_results(root: Path, sweep: str = "fixture", rows: list[dict] | None = 
             write_atomic(build_table(eps, EPOCH_CORE), path)
     if with_spec:
         (root / "sweep.yaml").write_text(yaml.safe_dump(spec(sweep)))
+    if images:
+        write_images(root, rows)
     return root
+
+
+# ------------------------------------------------------------------------------------
+# A classifier-loss sweep: a2 in {1, 100} x cls_weight in {0, 0.1}, seeds 0-2 (variant
+# classifier_loss throughout, as in sweeps/demo.yaml).
+
+CLS_SEEDS = [0, 1, 2]
+#: latent accuracy at a2=1, cls_weight=0.1: spread so wide that mean +- t * sd / sqrt(3)
+#: passes 100% (mean 93.0, half-width about 17 pp)
+WIDE_LATENT = [0.999, 0.95, 0.841]
+#: the untrained head's chance-level accuracy (what old files hold for cls_weight 0)
+CHANCE = 0.112
+
+
+def cls_rows(sweep: str = "cls", with_val: bool = True) -> list[dict]:
+    """cls_weight 0.1 at a2=1 has the best *test* PSNR, at a2=100 the best *validation*
+    PSNR: a choice on validation picks a2=100, one on test would pick a2=1."""
+    rows = []
+    for a2 in (1.0, 100.0):
+        for weight in (0.0, 0.1):
+            for i, seed in enumerate(CLS_SEEDS):
+                trained = weight > 0
+                latent = WIDE_LATENT[i] if (trained and a2 == 1.0) else 0.95 + 0.01 * i
+                metrics = {"test_psnr": 18.0 + (1.0 if a2 == 1.0 else 0.0) + 0.1 * i,
+                           "latent_acc": latent,
+                           "joint_acc": (0.96 + 0.01 * i) if trained else CHANCE}
+                if with_val:
+                    metrics["val_psnr"] = 18.0 + (1.0 if a2 == 100.0 else 0.0) + 0.1 * i
+                row = _row(sweep, f"a{a2:g}_w{weight:g}_s{seed}", "completed", a2, seed,
+                           metrics=metrics)
+                row["config.variant"], row["config.cls_weight"] = "classifier_loss", weight
+                rows.append(row)
+    return rows
+
+
+def cls_spec(sweep: str = "cls", metric: str = "test_psnr") -> dict:
+    return {"name": sweep, "base": {"preset": "tiny", "variant": "classifier_loss", "a2": 1.0,
+                                    "cls_weight": 0.0, "dataset": "mnist-5k"},
+            "axes": {"a2": [1.0, 100.0], "cls_weight": [0.0, 0.1]}, "seeds": CLS_SEEDS,
+            "metric": metric, "mode": "max"}
+
+
+def write_cls_results(root: Path, with_val: bool = True, weights: tuple = (0.0, 0.1),
+                      images: bool = False) -> Path:
+    rows = [r for r in cls_rows(with_val=with_val) if r["config.cls_weight"] in weights]
+    write_results(root, "cls", rows=rows, images=images)
+    (Path(root) / "sweep.yaml").write_text(yaml.safe_dump(cls_spec()))
+    return Path(root)

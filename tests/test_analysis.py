@@ -24,6 +24,7 @@ from sweeps.schema import TRIAL_CORE, VERSION_KEY, build_table, write_atomic  # 
 
 ROOT = Path(__file__).resolve().parents[1]
 T_975_4 = 2.7764451051977987  # t quantile 0.975 with 4 degrees of freedom (5 seeds)
+T_975_2 = 4.302652729911275  # ... with 2 degrees of freedom (3 seeds)
 
 
 @pytest.fixture()
@@ -165,9 +166,8 @@ class _Collector(HTMLParser):
                 self.refs.append(attrs[key])
 
 
-def test_report_html_is_self_contained(results_dir, tmp_path):
-    (results_dir / "examples").mkdir()
-    (results_dir / "examples" / "reconstruction.png").write_bytes(_tiny_png())
+def test_report_html_is_self_contained(tmp_path):
+    results_dir = fx.write_results(tmp_path / "fixture", images=True)
     out = tmp_path / "report"
     written = analysis.build_report([results_dir], out, "both")
     html_path, md_path = out / "index.html", out / "report.md"
@@ -183,22 +183,30 @@ def test_report_html_is_self_contained(results_dir, tmp_path):
     for rel in [line.split("](")[1].rstrip(")") for line in md.splitlines()
                 if line.startswith("![")]:
         assert (out / rel).is_file()
-    assert "example-reconstruction" in md  # the sweep's own example grid is included
     assert len(parser.imgs) == md.count("![")
+    # the trials' own pictures: one reconstruction grid per a2 level, from the level's best
+    # trial on the sweep's metric (no validation column here), then the three operations
+    assert "Pictures: what was learned" in md and "test_psnr (test split" in md
+    assert "a2=1: trial lvl_s2" in md and "a2=100 (ref): trial ref_s2" in md  # best PSNRs
+    for name in ("lvl_s2-reconstruction", "ref_s2-reconstruction", "lvl_s2-superres",
+                 "lvl_s2-inpainting", "lvl_s2-denoising"):
+        assert f"images-{name}.png" in md
+    assert "mean-filled (the baseline)" in md
 
 
-def _tiny_png() -> bytes:
-    import matplotlib
-    matplotlib.use("Agg")
-    import io
+def test_html_only_report_leaves_no_loose_pictures(tmp_path):
+    root = fx.write_results(tmp_path / "fixture", images=True)
+    analysis.build_report([root], tmp_path / "rep", "html")
+    assert sorted(p.name for p in (tmp_path / "rep").iterdir()) == ["index.html"]
+    assert (tmp_path / "rep" / "index.html").read_text().count('class="pixels"') == 5
 
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(1, 1))
-    ax.imshow(np.eye(4))
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+
+def test_results_list_the_trials_images(tmp_path):
+    root = fx.write_results(tmp_path / "fixture", images=True)
+    (root / "images" / "ref_s0" / ".reconstruction.png.x.tmp").write_bytes(b"half")
+    res = analysis.load_results(root)
+    assert len(res.images) == 10 and set(res.images["ref_s0"]) == set(fx.IMAGE_NAMES)
+    assert res.images["ref_s0"]["superres"] == root / "images" / "ref_s0" / "superres.png"
 
 
 def test_two_sweeps_side_by_side(tmp_path):
@@ -310,3 +318,139 @@ def test_analysis_imports_neither_torch_nor_ray():
             "[m for m in sys.modules if m.split('.')[0] in ('torch', 'ray')]")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# ------------------------------------------------------------------------------------
+# Bounded intervals, the paper rows' trials, the untrained head
+
+def test_accuracy_interval_stays_inside_0_100(tmp_path):
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    vals = 100 * np.array(fx.WIDE_LATENT)
+    t_high = vals.mean() + T_975_2 * vals.std(ddof=1) / math.sqrt(3)
+    assert t_high > 100  # the fixture is one where the t-interval would pass 100%
+    ft = analysis.factor_table(res, "a2")
+    acc = ft[ft["metric"].str.endswith("_acc")]
+    assert (acc["ci_low"] >= 0).all() and (acc["ci_high"] <= 100).all()
+    assert (acc["ci_low"] <= acc["mean"]).all() and (acc["mean"] <= acc["ci_high"]).all()
+    # the cell of exactly the wide seeds: asymmetric, the upper end close to but below 100
+    t = res.trials
+    wide = analysis.Results(res.path, t[(t["config.a2"] == 1) & (t["config.cls_weight"] > 0)],
+                            spec=res.spec)
+    cell = analysis.factor_table(wide, "a2", ["latent_acc"]).iloc[0]
+    assert cell["n"] == 3 and cell["mean"] == pytest.approx(vals.mean())
+    assert 99 < cell["ci_high"] < 100 and cell["ci_high"] - cell["mean"] < cell["mean"] - cell["ci_low"]
+    md = analysis.build_report([wide], tmp_path / "rep", "md")[0].read_text()
+    assert f"93.00 [{cell['ci_low']:.2f}, {cell['ci_high']:.2f}]" in md
+    # PSNR keeps its symmetric t-interval
+    psnr = ft[ft["metric"] == "test_psnr"].iloc[0]
+    assert psnr["ci_high"] - psnr["mean"] == pytest.approx(psnr["mean"] - psnr["ci_low"])
+
+
+def test_proportion_interval_by_hand():
+    from analysis.stats import EPS, proportion_interval
+    vals = np.array(fx.WIDE_LATENT)
+    z = np.log(vals / (1 - vals))
+    half = T_975_2 * z.std(ddof=1) / math.sqrt(3)
+    iv = proportion_interval(100 * vals, scale=100)
+    expit = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    assert iv.mean == pytest.approx(100 * vals.mean())
+    assert iv.low == pytest.approx(100 * expit(z.mean() - half))
+    assert iv.high == pytest.approx(100 * expit(z.mean() + half)) and iv.high < 100
+    perfect = proportion_interval([1.0, 1.0, 0.99])  # a seed at 100% is clipped, not +inf
+    assert 0.99 < perfect.high < 1 and 1 - EPS > perfect.low > 0.9
+
+
+def test_paper_rows_only_from_trials_that_ran_the_classifier_loss(tmp_path):
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    pc = analysis.paper_comparison(res).set_index("metric")
+    for metric in ("latent_acc", "joint_acc"):
+        row = pc.loc[metric]
+        assert row["n"] == 3  # the 3 seeds of one setting, all with cls_weight 0.1
+        # chosen on validation (a2=100 wins there), not on test (a2=1 would)
+        assert "val_psnr (validation split" in row["selection"]
+        assert "a2=100, cls_weight=0.1" in row["selection"]
+        assert 0 <= row["ci_low"] <= row["ours"] <= row["ci_high"] <= 100
+    assert pc.loc["joint_acc", "ours"] == pytest.approx(97.0)  # never the 11% of cls_weight 0
+    # without a validation column the sweep's metric chooses, and the row says so
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "noval", with_val=False))
+    row = analysis.paper_comparison(res).set_index("metric").loc["joint_acc"]
+    assert "test_psnr (test split" in row["selection"] and "a2=1, cls_weight=0.1" in row["selection"]
+
+
+def test_paper_rows_left_out_when_only_untrained_heads(tmp_path):
+    root = fx.write_cls_results(tmp_path / "cls", weights=(0.0,))
+    res = analysis.load_results(root)
+    pc = analysis.paper_comparison(res).set_index("metric")
+    for metric in ("latent_acc", "joint_acc"):
+        assert math.isnan(pc.loc[metric, "ours"]) and pc.loc[metric, "n"] == 0
+        assert pc.loc[metric, "selection"].startswith("left out: every such trial has cls_weight 0")
+    md = analysis.build_report([root], formats="md")[0].read_text()
+    assert "left out: every such trial has cls_weight 0" in md
+    assert "-87" not in md and "11.2" not in md  # no untrained-head number anywhere
+    assert "| left out | 0 | - |" in md
+
+
+def test_joint_acc_is_null_where_the_head_was_untrained(tmp_path):
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    untrained = res.trials["config.cls_weight"] == 0
+    assert res.trials.loc[untrained, "metric.joint_acc"].isna().all()
+    assert res.trials.loc[~untrained, "metric.joint_acc"].notna().all()
+    eff = analysis.effects_table(res)
+    # no effect of cls_weight on the joint head: its reference (cls_weight 0) has no value
+    assert eff[(eff["factor"] == "cls_weight") & (eff["metric"] == "joint_acc")].empty
+    ft = analysis.factor_table(res, "cls_weight")
+    joint = ft[ft["metric"] == "joint_acc"]
+    assert list(joint["level"]) == [0.1] and joint["n"].iloc[0] == 6
+
+
+def test_figure_error_bars_stay_inside_0_100(tmp_path):
+    from matplotlib.collections import LineCollection
+
+    from analysis import plots
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    fig = plots.metric_vs_factor(res, "a2", ["latent_acc", "joint_acc"])
+    for ax in fig.axes:
+        for coll in ax.collections:
+            if isinstance(coll, LineCollection):
+                ys = np.concatenate([seg[:, 1] for seg in coll.get_segments()])
+                assert ys.min() >= 0 and ys.max() <= 100, ys
+
+
+def test_trial_writes_its_pictures_at_the_last_epoch_only(tmp_path):
+    """The writer's side of images/<trial>/: sweeps.trial.run_trial on a real tiny model."""
+    from PIL import Image
+
+    from hinr import preset
+    from sweeps.schema import IMAGE_NAMES, image_dir
+    from sweeps.trial import run_trial
+
+    folder = image_dir(tmp_path, "trial_0")
+    seen = []
+
+    def report(metrics, exp):
+        seen.append((metrics["status"], sorted(p.name for p in folder.glob("*"))
+                     if folder.exists() else []))
+
+    run_trial(preset("tiny", device="cpu", epochs=2), None, None, report, lambda exp: None, {},
+              images_dir=folder)
+    names = [f"{n}.png" for n in IMAGE_NAMES]
+    assert seen == [("running", []), ("completed", sorted(names))]
+    for name, rows in zip(IMAGE_NAMES, (2, 3, 3, 3)):
+        with Image.open(folder / f"{name}.png") as img:  # 8 images a row, 28 px + 2 px padding
+            assert img.size == (8 * 30 + 2, rows * 30 + 2)
+        assert (folder / f"{name}.png").stat().st_size < 20_000  # small
+
+
+def test_learning_curve_band_of_an_accuracy_stays_inside_0_100(tmp_path):
+    import pandas as pd
+
+    from analysis import plots
+    res = analysis.load_results(fx.write_cls_results(tmp_path / "cls"))
+    epochs = res.epochs.copy()
+    final = res.trials.set_index("trial_id")["metric.latent_acc"]
+    epochs["metric.latent_acc"] = epochs["trial_id"].map(final) - 0.01 * (2 - epochs["epoch"])
+    res = analysis.Results(res.path, res.trials, epochs=pd.DataFrame(epochs), spec=res.spec)
+    fig = plots.learning_curves(res, "cls_weight", ["latent_acc"])
+    bands = [p.get_paths()[0].vertices[:, 1] for p in fig.axes[0].collections]
+    assert bands and all(b.min() >= 0 and b.max() <= 100 for b in bands)
+    assert max(b.max() for b in bands) > 99  # the wide seeds reach up towards 100, not past it
