@@ -11,6 +11,7 @@ Layout of one results directory::
       trials.parquet        one row per trial
       epochs/<trial>.parquet  one row per (trial, epoch), one file per trial
       tb/<trial>/           TensorBoard event files
+      driver.log            Ray's own log and the trial workers' output (the console stays quiet)
 
 Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
 ``hinr_schema_version``; a reader refuses versions it does not know.
@@ -55,6 +56,7 @@ EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
 TB_DIR = "tb"
+DRIVER_LOG = "driver.log"
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.
