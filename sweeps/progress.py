@@ -237,11 +237,12 @@ class SweepProgress(tune.Callback):
                              self._slots, self._rate, self._per_epoch())
 
     def _per_epoch(self) -> float | None:
-        """Seconds per epoch of one trial as this driver saw them: from its start (actor
-        start-up included) to its last result, over the epochs it reported since."""
-        spans = [(last - start, n) for start, last, n in self._timing.values() if n]
-        epochs = sum(n for _, n in spans)
-        return sum(s for s, _ in spans) / epochs if epochs else None
+        """Seconds per epoch of one trial slot as this driver measured them: time since the
+        sweep (or resume) started x trials at once / epochs reported since; start-up,
+        scheduling and final evaluations are all in it."""
+        if not self._epochs_seen:
+            return None
+        return (time.monotonic() - self._start) * self._slots / self._epochs_seen
 
     def _show(self, force: bool = False) -> None:
         """Redraw the live line, or print a plain one (forced: a state change)."""
@@ -279,7 +280,7 @@ class SweepProgress(tune.Callback):
         self._start = time.monotonic()
         self._last_shown = -math.inf
         self._last_body = ""
-        self._timing: dict[str, tuple[float, float, int]] = {}  # id -> (start, last result, epochs)
+        self._epochs_seen = 0
         self._pending_line = False
         self._slots = 1
         self._rate: float | None = None
@@ -301,18 +302,14 @@ class SweepProgress(tune.Callback):
             self._check_nodes()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
-        now = time.monotonic()
-        self._timing[trial.trial_id] = (now, now, 0)  # a retry measures afresh
         self._show(force=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        if trial.trial_id in self._timing and result.get("status") != "diverged":
-            start, _, n = self._timing[trial.trial_id]
-            self._timing[trial.trial_id] = (start, time.monotonic(), n + 1)
         if result.get("status") == "diverged":
             self.warn(f"trial {self._label(trial)} diverged: {result.get('error')}; the sweep "
                       f"goes on (its worker log: {self.results_dir / schema.DRIVER_LOG})")
         else:
+            self._epochs_seen += 1
             self._show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
