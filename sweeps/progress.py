@@ -356,7 +356,8 @@ class SweepProgress(tune.Callback):
 def _last_error(trial) -> str:
     from .results import _error_message
 
-    return _error_message(trial)[:300]
+    text = _error_message(trial)
+    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def _error_path(trial) -> str:
@@ -369,92 +370,113 @@ def _error_path(trial) -> str:
 
 # ------------------------------------------------------------------------------ Ray's output
 WORKER_LOGGER = "hinr.workers"
+try:  # Ray's printer, put back after a quiet sweep replaced it (see _RayOutput)
+    from ray._private.worker import print_to_stdstream as _PRINT_TO_STDSTREAM
+except ImportError:
+    _PRINT_TO_STDSTREAM = None
 # Ray's own logger, and Tune's TensorBoard logger in the driver, which warns on every NaN or
 # infinite metric (a diverged trial reports -inf to the search).
 QUIET_LOGGERS = ("ray", "tensorboardX")
 
 
 @contextmanager
-def ray_console(results_dir: Path, verbose: bool = False) -> Iterator["_WorkerRoute"]:
-    """Ray's own logging (``QUIET_LOGGERS``) and, once ``route_workers()`` is called after
-    ``ray.init``, the trial workers' stdout/stderr go to ``<results>/driver.log`` (appended: a
-    resume adds to it); quiet (not ``verbose``) they go nowhere else.  If Ray was not running
-    on entry, it is shut down on exit, before the console is restored: a worker that prints
-    while it is being stopped (Ray's SIGTERM handler raises SystemExit in it) would otherwise
-    put a traceback on the console after a successful sweep."""
+def ray_console(results_dir: Path, verbose: bool = False) -> Iterator["_RayOutput"]:
+    """Ray's own logging (``QUIET_LOGGERS``) and, once ``after_init()`` is called after
+    ``ray.init``, the trial workers' output and Ray's error messages go to
+    ``<results>/driver.log`` (appended: a resume adds to it); quiet (not ``verbose``) they go
+    nowhere else.  If Ray was not running on entry, it is shut down on exit, before the console
+    is restored: a worker that prints while it is being stopped (Ray's SIGTERM handler raises
+    SystemExit in it) would otherwise put a traceback on the console after a successful sweep."""
     import ray
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(results_dir / schema.DRIVER_LOG, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    workers = logging.getLogger(WORKER_LOGGER)
-    workers.setLevel(logging.INFO)
-    saved = {}
-    for name in (*QUIET_LOGGERS, WORKER_LOGGER):
-        log = logging.getLogger(name)
-        saved[name] = (list(log.handlers), log.propagate)
-        log.addHandler(handler)
-        if not verbose or name == WORKER_LOGGER:
-            for h in saved[name][0]:
-                log.removeHandler(h)
-            log.propagate = False
+    output = _RayOutput(results_dir / schema.DRIVER_LOG, verbose)
     started_here = not ray.is_initialized()
-    route = _WorkerRoute(verbose)
     try:
-        yield route
+        yield output
     finally:
         if started_here and ray.is_initialized():
             ray.shutdown()
-        route.restore()
-        for name, (handlers, propagate) in saved.items():
-            log = logging.getLogger(name)
-            log.removeHandler(handler)
-            for h in handlers:
-                if h not in log.handlers:
-                    log.addHandler(h)
-            log.propagate = propagate
-        handler.close()
+        output.restore()
 
 
-class _WorkerRoute:
-    """Swaps Ray's printer of worker output (``ray_print_logs`` on the driver's stdstream
-    dispatcher, which ``ray.init(log_to_driver=True)`` installs) for a writer into driver.log.
-    Private Ray API (pinned ray 2.60); if it moves, worker output simply stays on the console."""
+class _RayOutput:
+    """Where Ray's output goes while a sweep runs (see ``ray_console``).  Three routes: the
+    loggers; the driver's printer of worker output (``ray_print_logs`` on the stdstream
+    dispatcher that ``ray.init(log_to_driver=True)`` installs); and Ray's error-message
+    listener, which calls ``ray._private.worker.print_to_stdstream`` itself.  The last two are
+    private Ray API (ray is pinned to 2.60): if they move, that output stays on the console."""
 
     NAME = "hinr_driver_log"
 
-    def __init__(self, verbose: bool):
+    def __init__(self, path: Path, verbose: bool):
         self.verbose = verbose
-        self.saved: list = []
+        self.handler = logging.FileHandler(path, encoding="utf-8")
+        self.handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger(WORKER_LOGGER).setLevel(logging.INFO)
+        self.saved: dict[str, tuple[list, bool]] = {}
+        self.printers: list = []
         self.dispatcher = None
+        self.worker_module = None
+        self._route_loggers()
 
-    def route_workers(self) -> None:
+    def _route_loggers(self) -> None:
+        for name in (*QUIET_LOGGERS, WORKER_LOGGER):
+            log = logging.getLogger(name)
+            self.saved.setdefault(name, (list(log.handlers), log.propagate))
+            if self.handler not in log.handlers:
+                log.addHandler(self.handler)
+            if not self.verbose or name == WORKER_LOGGER:
+                for h in [h for h in log.handlers if h is not self.handler]:
+                    log.removeHandler(h)
+                log.propagate = False
+            else:  # Ray's console handler too, which ray.init may have cleared
+                for h in self.saved[name][0]:
+                    if h not in log.handlers:
+                        log.addHandler(h)
+
+    def after_init(self) -> None:
+        # ray.init(configure_logging=False) clears the "ray" logger's handlers, ours included.
+        self._route_loggers()
         try:
+            from ray._private import worker as ray_worker
             from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
         except ImportError:
             return
         self.dispatcher = dispatcher
         if not self.verbose:
-            self.saved = [pair for pair in dispatcher.handlers if pair[0] == "ray_print_logs"]
+            self.printers = [pair for pair in dispatcher.handlers if pair[0] == "ray_print_logs"]
             dispatcher.remove_handler("ray_print_logs")
+            self.worker_module = ray_worker
+            ray_worker.print_to_stdstream = _log_ray_lines
         dispatcher.remove_handler(self.NAME)
-        dispatcher.add_handler(self.NAME, _log_worker_lines)
+        dispatcher.add_handler(self.NAME, _log_ray_lines)
 
     def restore(self) -> None:
         import ray
 
-        if self.dispatcher is None:
-            return
-        self.dispatcher.remove_handler(self.NAME)
-        if ray.is_initialized():  # ray.shutdown removed Ray's own printer already
-            for name, handler in self.saved:
-                self.dispatcher.add_handler(name, handler)
-        self.dispatcher, self.saved = None, []
+        if self.worker_module is not None:
+            self.worker_module.print_to_stdstream = _PRINT_TO_STDSTREAM
+        if self.dispatcher is not None:
+            self.dispatcher.remove_handler(self.NAME)
+            if ray.is_initialized():  # ray.shutdown removed Ray's own printer already
+                for name, handler in self.printers:
+                    self.dispatcher.add_handler(name, handler)
+        for name, (handlers, propagate) in self.saved.items():
+            log = logging.getLogger(name)
+            log.removeHandler(self.handler)
+            for h in handlers:
+                if h not in log.handlers:
+                    log.addHandler(h)
+            log.propagate = propagate
+        self.handler.close()
 
 
-def _log_worker_lines(data: dict[str, Any]) -> None:
-    """One batch of a worker's output lines -> driver.log, prefixed as Ray prints them."""
+def _log_ray_lines(data: dict[str, Any], ignore_prefix: bool = False) -> None:
+    """One batch of a worker's output lines (or a raylet error message) -> driver.log, prefixed
+    as Ray prints them."""
     lines = data.get("lines", [])
     if data.get("pid") == "autoscaler":  # its full status every few seconds; Ray shows events only
         from ray._private.worker import filter_autoscaler_events

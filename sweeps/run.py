@@ -159,7 +159,7 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
     """Run the sweep; Ray's logs go to <results>/driver.log (and the console if verbose)."""
     with ray_console(results_dir, verbose) as console:
         init_ray(address, spec)
-        console.route_workers()
+        console.after_init()
         return _run(spec, results_dir, max_concurrent, verbose)
 
 
@@ -190,7 +190,7 @@ def resume_sweep(results_dir: Path, address: str | None = None,
     spec = read_spec(results_dir)
     with ray_console(results_dir, verbose) as console:
         init_ray(address, spec)
-        console.route_workers()
+        console.after_init()
         data = shared_datasets(spec)
         tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
                                    trainable(spec, results_dir, data),

@@ -134,6 +134,40 @@ def test_verbose_brings_rays_table_back(tmp_path):
     assert "2 trials: 2 completed" in proc.stdout
 
 
+def test_a_killed_trial_is_one_warning_line(tmp_path):
+    """The OOM killer takes a trial process: one warning naming the trial and its error.txt,
+    no traceback and no raylet message on the console, and the sweep completes."""
+    import signal
+
+    from .raycluster import cmdline, descendants
+    from .sweep_helpers import wait_for_epochs
+
+    out, log = tmp_path / "results", tmp_path / "console.txt"
+    env = {**os.environ, "HINR_PROGRESS_SECONDS": "100000"}
+    with log.open("w") as sink:
+        driver = subprocess.Popen([sys.executable, str(ROOT / "launch.py"), "run", str(SMOKE),
+                                   "--results", str(out), "--set", "epochs=3"], cwd=ROOT,
+                                  env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
+        try:
+            wait_for_epochs(out, rows=1)
+            victims = [p for p in descendants(driver.pid) if "ray::ImplicitFunc" in cmdline(p)
+                       or "ray::train_hinr" in cmdline(p)]
+            assert victims, "no trial process found"
+            os.kill(victims[0], signal.SIGKILL)
+            assert driver.wait(timeout=500) == 0
+        finally:
+            if driver.poll() is None:
+                driver.kill()
+    console = log.read_text()
+    assert "Traceback" not in console and "(raylet)" not in console, console
+    warnings = [ln for ln in console.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1, console
+    retried = next(t for t in pq.read_table(out / "trials.parquet").to_pylist() if t["retries"])
+    assert f"trial {retried['trial_id']} (a2=" in warnings[0] and "failed, retry 1" in warnings[0]
+    assert str(out / "tune") in warnings[0] and warnings[0].endswith("error.txt)")
+    assert "4 trials: 4 completed" in console
+
+
 # ------------------------------------------------------------------------------ formatter
 def row(trial_id: str, status: str, done: int, wall: float, **extra) -> dict:
     return {"trial_id": trial_id, "status": status, "epochs_done": done, "wall_seconds": wall,
