@@ -9,12 +9,16 @@ Other commands:
 
     python launch.py run SWEEP.yaml [--address auto] [--results DIR] [--set key=value ...]
                                     [--max-concurrent N] [--dry-run] [--tiny] [--overwrite]
-    python launch.py resume RESULTS_DIR [--address auto]
+                                    [--verbose]
+    python launch.py resume RESULTS_DIR [--address auto] [--verbose]
     python launch.py status RESULTS_DIR
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
 
 Results go to results/<sweep name>/ (trials.parquet, epochs/, tb/, tune/, sweep.yaml).
 TensorBoard: tensorboard --logdir results/<sweep name>/tb
+While a sweep runs: one progress line (in place on a terminal; otherwise a line on every trial
+state change and every $HINR_PROGRESS_SECONDS, default 30); Ray's own log goes to
+results/<sweep name>/driver.log unless --verbose.
 One driver per results directory: run and resume refuse a directory a live driver holds.
 """
 
@@ -22,11 +26,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or results directory
 EXIT_STOPPED = 1  # a sweep that started and had to stop (results disk full, ...)
 MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
+
+
+VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
 
 
 def _fail(message: str) -> int:
@@ -55,10 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="tiny mode: tiny preset, 1 epoch, first seed, 2 values per axis (seconds)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace a results directory that holds a different sweep")
+    run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
     resume = sub.add_parser("resume", help="continue an interrupted sweep")
     resume.add_argument("results_dir")
     resume.add_argument("--address")
+    resume.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
     status = sub.add_parser("status", help="trials by status, best so far, what remains")
     status.add_argument("results_dir")
@@ -104,12 +114,13 @@ def cmd_run(args) -> int:
                 import shutil
                 shutil.rmtree(results_dir)
             write_spec(spec, results_dir, command)
-            run_sweep(spec, results_dir, args.address, args.max_concurrent)
+            started = time.monotonic()
+            run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose)
     except (SweepError, SweepInUse) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
         return _stopped(err)
-    summary(results_dir)
+    summary(results_dir, time.monotonic() - started)
     return 0
 
 
@@ -201,29 +212,67 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
                    gpu_tflops or DEFAULT_GPU_TFLOPS))
 
 
-def summary(results_dir: Path) -> None:
+def _trials(results_dir: Path) -> list[dict]:
     import pyarrow.parquet as pq
     from sweeps import schema
 
     path = results_dir / schema.TRIALS_FILE
-    if not path.exists():
-        print(f"no trial finished; see {results_dir / schema.TUNE_DIR}")
+    return pq.read_table(path).to_pylist() if path.exists() else []
+
+
+def _remaining(spec, trials: list[dict]) -> int:
+    """Trials a resume would still run: not started, running, interrupted or failed."""
+    return spec.num_trials() - sum(t["status"] in ("completed", "stopped", "diverged") for t in trials)
+
+
+def _best_text(spec, trials: list[dict]) -> str | None:
+    """``best test_psnr 11.73 dB in ID (a2=100, seed=0); latent_acc 0.91, ...``: chosen on the
+    sweep's (first) metric, with only the metrics that are defined for that trial."""
+    from sweeps.progress import best_row, defined_metrics, metric_text, trial_label
+
+    metric, mode = spec.metric[0], spec.mode[0]
+    best = best_row(trials, metric, mode)
+    if best is None:
+        return None
+    others = [m for m in defined_metrics(best, spec.metric) if m != metric]
+    text = (f"best {metric_text(metric, best['metric.' + metric])} ({mode}) in "
+            f"{trial_label(best, list(spec.axes))}")
+    if others:
+        text += "; " + ", ".join(metric_text(m, best["metric." + m]) for m in others)
+    if len(spec.metric) > 1:
+        text += f" (first of {len(spec.metric)} objectives; the Pareto front is in the report)"
+    return text
+
+
+def summary(results_dir: Path, wall_s: float | None = None) -> None:
+    """The closing lines of a run or resume: counts by status, time, the best trial, what next."""
+    from sweeps import schema
+    from sweeps.progress import SHOWN, counts, duration
+    from sweeps.run import read_spec
+
+    spec = read_spec(results_dir)
+    trials = _trials(results_dir)
+    if not trials:
+        print(f"no trial finished; see {results_dir / schema.DRIVER_LOG}")
         return
-    trials = pq.read_table(path).to_pylist()
-    counts: dict[str, int] = {}
-    for t in trials:
-        counts[t["status"]] = counts.get(t["status"], 0) + 1
-    best = max((t for t in trials if t.get("metric.test_psnr") is not None),
-               key=lambda t: t["metric.test_psnr"], default=None)
-    print(f"\n{len(trials)} trials: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    n = counts(trials, spec.num_trials())
+    timing = f"{duration(sum(t['wall_seconds'] or 0.0 for t in trials))} of training in trials"
+    if wall_s is not None:
+        timing = f"{duration(wall_s)} wall time, {timing}"
+    print(f"\n{spec.num_trials()} trials: " + ", ".join(
+        f"{n[status]} {shown}" for status, shown in SHOWN if n[status]) + f"; {timing}")
+    best = _best_text(spec, trials)
     if best:
-        accs = ", ".join(f"{k[7:]} {best[k]:.4f}" for k in ("metric.latent_acc", "metric.weight_acc",
-                                                          "metric.joint_acc") if best.get(k) is not None)
-        print(f"best test PSNR {best['metric.test_psnr']:.2f} dB (trial {best['trial_id']}"
-              f"{'; ' + accs if accs else ''})")
-    print(f"results:     {results_dir}/trials.parquet, {results_dir}/epochs/")
+        print(best)
+    if n["errored"] or n["diverged"]:
+        print(f"failures:    python launch.py status {results_dir}")
+    print(f"results:     {results_dir}/trials.parquet, {results_dir}/epochs/ "
+          f"(Ray's log: {results_dir / schema.DRIVER_LOG})")
     print(f"tensorboard: tensorboard --logdir {results_dir}/tb")
     print(f"report:      python launch.py report {results_dir}")
+    remaining = _remaining(spec, trials)
+    if remaining:
+        print(f"resume:      python launch.py resume {results_dir}   ({remaining} trial(s) remain)")
 
 
 def cmd_resume(args) -> int:
@@ -234,17 +283,23 @@ def cmd_resume(args) -> int:
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
         with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
-            resume_sweep(results_dir, args.address)
+            started = time.monotonic()
+            resume_sweep(results_dir, args.address, args.verbose)
     except (SweepError, SweepInUse) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001
         return _stopped(err)
-    summary(results_dir)
+    summary(results_dir, time.monotonic() - started)
     return 0
+
+
+STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
 
 
 def cmd_status(args) -> int:
     from sweeps.lock import describe_holder, running_driver
+    from sweeps.progress import (axis_values, duration, epoch_seconds, eta_seconds, metric_text,
+                                 planned_epochs, trial_label)
     from sweeps.run import SweepError, read_spec
 
     results_dir = Path(args.results_dir)
@@ -252,24 +307,43 @@ def cmd_status(args) -> int:
         spec = read_spec(results_dir)
     except SweepError as err:
         return _fail(str(err))
-    import pyarrow.parquet as pq
     from sweeps import schema
 
-    path = results_dir / schema.TRIALS_FILE
-    trials = pq.read_table(path).to_pylist() if path.exists() else []
+    trials = _trials(results_dir)
     counts = {s: sum(t["status"] == s for t in trials) for s in schema.STATUSES}
     print(f"sweep {spec.name} in {results_dir}: {len(trials)} of {spec.num_trials()} trials started")
     print("  " + ", ".join(f"{s} {n}" for s, n in counts.items() if n))
-    metric, mode = spec.metric[0], spec.mode[0]
-    scored = [t for t in trials if t.get(f"metric.{metric}") is not None]
-    if scored:
-        pick = max if mode == "max" else min
-        best = pick(scored, key=lambda t: t[f"metric.{metric}"])
-        print(f"  best {metric} ({mode}): {best[f'metric.{metric}']:.4f} in {best['trial_id']}")
-    remaining = spec.num_trials() - counts["completed"] - counts["stopped"] - counts["diverged"]
+    best = _best_text(spec, trials)
+    if best:
+        print(f"  {best}")
+    axes, metric, epochs = list(spec.axes), spec.metric[0], spec.base_config.epochs
+    listed = [t for t in trials if len(trials) <= STATUS_LIST_MAX or t["status"] != "completed"]
+    if listed:
+        print("  trials:")
+    for t in listed:
+        value = t.get(f"metric.{metric}")
+        score = f"  {metric_text(metric, value)}" if value is not None else ""
+        print(f"    {t['trial_id']}  {t['status']:<9}  epoch {t['epochs_done'] or 0}/"
+              f"{planned_epochs(t, epochs)}  {axis_values(t, axes)}{score}")
+    if len(listed) < len(trials):
+        print(f"    ({len(trials) - len(listed)} completed trials not listed; all are in "
+              f"{results_dir / schema.TRIALS_FILE})")
+    failures = [t for t in trials if t["status"] in ("errored", "diverged")]
+    if failures:
+        print("  failures:")
+    for t in failures:
+        retries = f" after {t['retries']} retries" if t.get("retries") else ""
+        print(f"    {trial_label(t, axes)} {t['status']}{retries}: {t.get('error') or '?'}")
+    remaining = _remaining(spec, trials)
     driver = running_driver(results_dir)
     if driver is not None:
         print(f"  driver: running now ({describe_holder(driver)})")
+        running = max(1, counts["running"])
+        eta = eta_seconds(trials, spec.num_trials(), epochs, running)
+        per_epoch = epoch_seconds(trials)
+        if eta is not None and per_epoch is not None:
+            print(f"  ETA {duration(eta)} (measured {per_epoch:.1f} s per epoch, {running} "
+                  f"trial(s) at once)")
         print(f"  remaining: {remaining} trial(s), in the hands of that driver")
     else:
         print(f"  remaining: {remaining} trial(s)"
@@ -293,6 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if args.command in ("run", "resume"):
+        from sweeps.progress import progress_seconds
+        try:
+            progress_seconds()
+        except ValueError as err:
+            return _fail(str(err))
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
             "report": cmd_report}[args.command](args)
 

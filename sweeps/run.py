@@ -8,7 +8,6 @@ Tuner from ``<results>/tune`` (errored trials retried) with the same trainable a
 from __future__ import annotations
 
 import datetime as dt
-import os
 import platform
 import subprocess
 import sys
@@ -16,16 +15,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-# Token authentication, explicitly and before Ray is imported (Ray reads it once): Ray 2.60's
-# gRPC servers listen on every interface (it maps 127.0.0.1 to the routable node IP), so the
-# token is what keeps other hosts out.  A cluster that runs without tokens must say so itself.
-os.environ.setdefault("RAY_AUTH_MODE", "token")
-# The classic table reporter shows the columns we choose; the newer one ignores them.
-os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-# Final-only metrics (latent_acc, ...) are absent from per-epoch results; Tune must not reject them.
-os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
-# One checkpoint per epoch per trial is by design; the snapshot-frequency warning is noise here.
-os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+# Before Ray is imported: it reads these settings once, at import.
+from . import rayenv  # noqa: E402,F401
 
 import yaml  # noqa: E402
 from ray import tune  # noqa: E402
@@ -33,6 +24,7 @@ from ray import tune  # noqa: E402
 from hinr import data as hinr_data  # noqa: E402
 
 from . import schema  # noqa: E402
+from .progress import SweepProgress, ray_console  # noqa: E402
 from .results import ParquetResults  # noqa: E402
 from .spec import SweepSpec, parse_spec  # noqa: E402
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
@@ -150,9 +142,29 @@ def _reporter(spec: SweepSpec):
                             max_report_frequency=15, sort_by_metric=False)
 
 
+def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None:
+    """Quiet: our progress view only (Tune's verbose=0 prints no table and no trial lines).
+    Verbose: Ray's table as well, and our view as plain lines (an in-place line would be torn
+    by the table)."""
+    results = next(c for c in run_config.callbacks if isinstance(c, ParquetResults))
+    # A resumed sweep brings its pickled callbacks; its progress view starts afresh.
+    run_config.callbacks = [c for c in run_config.callbacks if not isinstance(c, SweepProgress)]
+    run_config.callbacks.append(SweepProgress(results, spec, live=False if verbose else None))
+    run_config.progress_reporter = _reporter(spec) if verbose else None
+    run_config.verbose = 1 if verbose else 0
+
+
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
-              max_concurrent: int | None = None) -> tune.ResultGrid:
-    init_ray(address, spec)
+              max_concurrent: int | None = None, verbose: bool = False) -> tune.ResultGrid:
+    """Run the sweep; Ray's logs go to <results>/driver.log (and the console if verbose)."""
+    with ray_console(results_dir, verbose) as console:
+        init_ray(address, spec)
+        console.after_init()
+        return _run(spec, results_dir, max_concurrent, verbose)
+
+
+def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None,
+         verbose: bool) -> tune.ResultGrid:
     data = shared_datasets(spec)
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
@@ -166,20 +178,27 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[ParquetResults(str(results_dir), spec.name)], progress_reporter=_reporter(spec), verbose=1)
+        callbacks=[ParquetResults(str(results_dir), spec.name)])
+    _console(run_config, spec, verbose)
     tuner = tune.Tuner(trainable(spec, results_dir, data), param_space=param_space(spec),
                        tune_config=tune_config, run_config=run_config)
     return tuner.fit()
 
 
-def resume_sweep(results_dir: Path, address: str | None = None) -> tune.ResultGrid:
+def resume_sweep(results_dir: Path, address: str | None = None,
+                 verbose: bool = False) -> tune.ResultGrid:
     spec = read_spec(results_dir)
-    init_ray(address, spec)
-    data = shared_datasets(spec)
-    tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
-                               trainable(spec, results_dir, data),
-                               resume_unfinished=True, resume_errored=True)
-    return tuner.fit()
+    with ray_console(results_dir, verbose) as console:
+        init_ray(address, spec)
+        console.after_init()
+        data = shared_datasets(spec)
+        tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
+                                   trainable(spec, results_dir, data),
+                                   resume_unfinished=True, resume_errored=True)
+        # Tuner.restore has no run_config argument; the restored one (with the callbacks and
+        # verbosity the sweep started with) is only reachable on the internal tuner.
+        _console(tuner._local_tuner.get_run_config(), spec, verbose)
+        return tuner.fit()
 
 
 # ------------------------------------------------------------------------------ sweep.yaml

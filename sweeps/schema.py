@@ -18,6 +18,7 @@ Layout of one results directory::
                             (row 1 the originals, row 2 the operation's input, which is also its
                             naive baseline, row 3 the output).  Pixels in [0, 1], 8 images a
                             row; written atomically like the Parquet files.
+      driver.log            Ray's own log and the trial workers' output (the console stays quiet)
 
 Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
 ``hinr_schema_version``; a reader refuses versions it does not know.
@@ -68,6 +69,7 @@ IMAGES_DIR = "images"
 #: the example grids every completed trial writes (names of ``Experiment.examples()``)
 IMAGE_NAMES = ("reconstruction", "superres", "inpainting", "denoising")
 IMAGE_SUFFIX = ".png"
+DRIVER_LOG = "driver.log"
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.
