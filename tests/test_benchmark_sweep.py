@@ -104,7 +104,7 @@ def test_pooled_rate():
 
 def test_train_alone_stops_at_its_budget():
     config = {"preset": "tiny", "threads": 1, "epochs": 3, "train_subset": 64, "test_subset": 32,
-              "budget_s": 1e-9}
+              "val_fraction": 0.0, "budget_s": 1e-9}
     out = bench.train_alone(config)
     assert len(out["epoch_images_per_s"]) == 1  # the budget ends it after the first epoch
     assert out["images"] == pytest.approx(64) and out["seconds"] > 0
@@ -113,7 +113,7 @@ def test_train_alone_stops_at_its_budget():
 
 # ------------------------------------------------------------------------------ ASHA vs FIFO
 def trials(*rows):
-    return [{"trial_id": f"t{i}", "status": s, "config.lr": lr, "metric.test_psnr": p}
+    return [{"trial_id": f"t{i}", "status": s, "config.lr": lr, "metric.val_psnr": p}
             for i, (lr, p, s) in enumerate(rows)]
 
 
