@@ -13,9 +13,11 @@ import torch
 from hinr import Diverged, Experiment, preset
 
 VARIANTS = ["plain", "classifier_loss", "pretrained"]
-OPS_KEYS = ["sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
-            "denoise_psnr", "denoise_noisy_psnr", "sr_gain_db", "inpaint_gain_db",
-            "denoise_gain_db"]
+OPS_KEYS = ["sr_psnr", "sr_bilinear_psnr", "sr_bicubic_psnr", "inpaint_psnr",
+            "inpaint_meanfill_psnr", "inpaint_biharmonic_psnr", "denoise_psnr",
+            "denoise_noisy_psnr", "denoise_noisy_unclipped_psnr", "denoise_tv_psnr",
+            "sr_gain_db", "inpaint_gain_db", "denoise_gain_db", "sr_vs_bicubic_db",
+            "inpaint_vs_biharmonic_db", "denoise_vs_tv_db"]
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -180,8 +182,16 @@ def test_finish_returns_finite_downstream_metrics(finished, variant):
                      ("denoise", "denoise_noisy")):
         assert results[f"{op}_gain_db"] == pytest.approx(
             results[f"{op}_psnr"] - results[f"{base}_psnr"])
-    # sigma 0.2 noise on [0, 1] is ~14 dB before clipping to the image range, more after
-    assert 13.0 < results["denoise_noisy_psnr"] < 25.0
+    for op, base in (("sr", "bicubic"), ("inpaint", "biharmonic"), ("denoise", "tv")):
+        assert results[f"{op}_vs_{base}_db"] == pytest.approx(
+            results[f"{op}_psnr"] - results[f"{op}_{base}_psnr"])
+    # sigma 0.2 noise on [0, 1] is ~14 dB unclipped, more once clipped to the image range
+    assert 13.0 < results["denoise_noisy_unclipped_psnr"] < 15.0
+    assert results["denoise_noisy_psnr"] > results["denoise_noisy_unclipped_psnr"] + 1.0
+    # the standard baselines are strong ones: each beats its naive counterpart by a lot
+    assert results["sr_bicubic_psnr"] > results["sr_bilinear_psnr"] + 1.0
+    assert results["inpaint_biharmonic_psnr"] > results["inpaint_meanfill_psnr"] + 5.0
+    assert results["denoise_tv_psnr"] > results["denoise_noisy_psnr"] + 2.0
     # the reconstructions are images of the data range, not noise: near the test PSNR
     assert abs(results["denoise_psnr"] - results["test_psnr"]) < 5.0
 

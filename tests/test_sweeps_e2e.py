@@ -43,7 +43,9 @@ def test_trials_parquet(smoke_dir):
         assert r["config.threads"] == 1  # the thread count the trial used: its CPU share
         for m in ("val_psnr", "val_joint_acc", "val_latent_acc", "val_weight_acc",
                   "test_psnr", "test_mse", "train_loss", "latent_acc", "weight_acc", "joint_acc",
-                  "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
+                  "sr_psnr", "sr_bilinear_psnr", "sr_bicubic_psnr", "inpaint_psnr",
+                  "inpaint_meanfill_psnr", "inpaint_biharmonic_psnr", "denoise_tv_psnr",
+                  "denoise_noisy_unclipped_psnr",
                   "denoise_psnr", "denoise_noisy_psnr"):
             assert r[f"metric.{m}"] is not None, m
         assert 0.0 <= r["metric.latent_acc"] <= 1.0
