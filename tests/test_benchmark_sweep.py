@@ -246,7 +246,9 @@ def test_tiny_run_end_to_end(tmp_path):
     assert {t["status"] for t in fifo["trials"]} == {"completed"}
     m = fifo["metrics"]
     assert m["trials"] == 2 and m["slots"] == 2 and m["epochs"] == 4
-    assert m["images"] == 2 * 2 * 128  # trials x epochs x train_subset, read back from Parquet
+    # trials x epochs x training images (train_subset 128 less its 12 validation images),
+    # read back from Parquet
+    assert m["images"] == 2 * 2 * 116
     assert m["training_efficiency"] > 0 and 0 < m["outside_training_share"] < 1
     assert m["end_to_end_efficiency"] == pytest.approx(
         m["training_efficiency"] * (1 - m["outside_training_share"]), rel=1e-6)
