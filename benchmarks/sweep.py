@@ -15,7 +15,7 @@ as the cores hold) is run through ``sweeps.run.run_sweep`` on embedded Ray, thre
   time budget (``--trap-limit-s``; default the fifo arm's sweep time) and its rates come from
   the epochs that finished.
 * ``asha``: the same sweep under ``{type: asha, grace_period: 1, reduction_factor: 2}``,
-  compared with ``fifo`` (same search space and seeds): epochs spent, best test_psnr, and the
+  compared with ``fifo`` (same search space and seeds): epochs spent, best val_psnr, and the
   compute saved for that best result.
 
 * ``gpu_share`` (by default only where CUDA is visible): for k in ``--gpu-share`` (1 2 4 8),
@@ -85,7 +85,7 @@ sys.path.insert(0, str(ROOT))
 ALONE_MARK = "ALONE "
 TARGET = 0.9  # training efficiency of the fifo (automatic threads) arm
 ASHA = {"type": "asha", "grace_period": 1, "reduction_factor": 2}
-SAME_BEST_DB = 0.05  # two best test_psnr values closer than this are "the same result"
+SAME_BEST_DB = 0.05  # two best val_psnr values closer than this are "the same result"
 
 OVERHEAD_PARTS = (("ray_start", "Ray start-up"),
                   ("data_load", "dataset loading (driver)"),
@@ -169,7 +169,7 @@ def arm_metrics(timings: list[dict[str, float]], c: int, wall_s: float, ray_star
     }
 
 
-def best_trial(trials: list[dict[str, Any]], metric: str = "test_psnr",
+def best_trial(trials: list[dict[str, Any]], metric: str = "val_psnr",
                mode: str = "max") -> dict[str, Any] | None:
     """The trials.parquet row with the best final ``metric.<metric>`` (None if no trial has it)."""
     key = f"metric.{metric}"
@@ -180,7 +180,7 @@ def best_trial(trials: list[dict[str, Any]], metric: str = "test_psnr",
 
 
 def asha_vs_fifo(fifo: dict[str, Any], asha: dict[str, Any], axis: str = "lr",
-                 metric: str = "test_psnr", tolerance_db: float = SAME_BEST_DB) -> dict[str, Any]:
+                 metric: str = "val_psnr", tolerance_db: float = SAME_BEST_DB) -> dict[str, Any]:
     """Epochs, train seconds and wall time of the two arms; the best result of each; what ASHA
     saved.  ``fifo`` / ``asha``: {"trials": trials.parquet rows, "epochs": .., "train_s": ..,
     "wall_s": ..}."""
@@ -269,7 +269,7 @@ def format_table(result: dict[str, Any]) -> str:
     if cmp_:
         lines += ["", f"ASHA vs FIFO (grace_period {ASHA['grace_period']}, reduction_factor "
                       f"{ASHA['reduction_factor']}; same lr grid and seeds):",
-                  f"  {'':<5} {'epochs':>6} {'train s':>8} {'wall s':>7} {'best test_psnr':>14} "
+                  f"  {'':<5} {'epochs':>6} {'train s':>8} {'wall s':>7} {'best val_psnr':>14} "
                   f"{'best lr':>8}"]
         for arm in ("fifo", "asha"):
             lines.append(f"  {arm:<5} {cmp_[arm + '_epochs']:>6.0f} "
@@ -408,7 +408,7 @@ def sweep_doc(args: argparse.Namespace, name: str, threads: int, scheduler: Any,
     if threads:
         base["threads"] = threads
     return {"name": name, "base": base, "axes": {"lr": list(args.lrs)},
-            "seeds": list(args.seeds), "search": "grid", "metric": "test_psnr", "mode": "max",
+            "seeds": list(args.seeds), "search": "grid", "metric": "val_psnr", "mode": "max",
             "scheduler": scheduler, "resources": {"cpus": args.cpus_per_trial, "gpus": 0},
             "budget": {"num_samples": 1,
                        "max_concurrent": max(1, int(args.cpus // args.cpus_per_trial)),
@@ -421,7 +421,7 @@ def gpu_share_doc(args: argparse.Namespace, k: int) -> dict:
     base = trial_base(args)
     return {"name": f"bench-gpu-share-{k}", "base": base,
             "axes": {"lr": [args.lrs[len(args.lrs) // 2]]}, "seeds": list(range(k)),
-            "search": "grid", "metric": "test_psnr", "mode": "max", "scheduler": "fifo",
+            "search": "grid", "metric": "val_psnr", "mode": "max", "scheduler": "fifo",
             "resources": {"cpus": args.cpus / k, "gpus": 1.0 / k},
             "budget": {"num_samples": 1, "max_concurrent": k, "time_limit_s": 0.0,
                        "max_failures": 0}}
@@ -513,7 +513,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
           + (f"; {len(bad)} trials {sorted({t['status'] for t in bad})}" if bad else "")
           + (f"; cut at the {time_limit_s:.0f} s time limit" if cut else ""), flush=True)
     keep = ("trial_id", "status", "epochs_done", "wall_seconds", "config.lr", "config.seed",
-            "config.threads", "metric.test_psnr", "metric.latent_acc", "error")
+            "config.threads", "metric.val_psnr", "metric.test_psnr", "metric.latent_acc", "error")
     threads = spec.base_config.threads or max(1, int(spec.resources["cpus"]))  # as the trial sets
     return {"threads_per_trial": threads,
             "resources": dict(spec.resources), "devices": sorted({str(t.get("device"))

@@ -58,6 +58,10 @@ class ExperimentConfig:
     # --- data and hardware ---------------------------------------------------------------
     train_subset: int = 0  # use only the first N training images (0 = all)
     test_subset: int = 0  # use only the first N test images (0 = all)
+    # Share of the (subset) training images held out, stratified by label, as the validation
+    # split: searches, ASHA and val_* metrics use it, and the test split is scored once at the
+    # end and only reported.  0 (explicitly) = no validation split and no val_* metrics.
+    val_fraction: float = 0.1
     data_root: str = ""  # "" = $HINR_DATA, else ~/.cache/hinr
     download: bool = False  # fetch mnist/cifar10 when missing (never needed for mnist-5k)
     verify_data: bool = True  # check CIFAR-10's md5 sums (off only for re-packed/fixture batches)
@@ -95,6 +99,9 @@ class ExperimentConfig:
                      "seed", "threads"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed integers >= 0")
+        if not 0.0 <= self.val_fraction <= 0.5:
+            raise ConfigError(f"val_fraction={self.val_fraction!r}: allowed 0 <= val_fraction "
+                              "<= 0.5 (0 = no validation split)")
         for name in ("lr", "cls_lr", "omega0"):
             if not 0 < getattr(self, name) < math.inf:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed finite numbers > 0")

@@ -61,6 +61,29 @@ class ImageData:
                          self.test_x[te], self.test_y[te], self.num_classes)
 
 
+def validation_split(labels: torch.Tensor, fraction: float, seed: int = 0,
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, val) of a stratified, seeded carve of ``fraction`` of a training split.
+
+    Each class gives round(fraction * its count) images (at least one when fraction > 0 and
+    the class has two or more), drawn with a generator of its own so the carve depends only
+    on (labels, fraction, seed).  Both index tensors are sorted: the kept training images stay
+    in their original order.  fraction 0 gives an empty validation split."""
+    labels = labels.cpu()
+    gen = torch.Generator().manual_seed(seed)
+    val = []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()  # (n_c,)
+        take = int(fraction * len(members) + 0.5) if fraction > 0 else 0
+        if fraction > 0 and len(members) > 1:
+            take = min(max(take, 1), len(members) - 1)  # never empties a class of the train split
+        val.append(members[torch.randperm(len(members), generator=gen)[:take]])
+    val_idx = torch.sort(torch.cat(val)).values if val else torch.zeros(0, dtype=torch.long)
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[val_idx] = False
+    return torch.nonzero(keep).flatten(), val_idx
+
+
 def data_root(cfg_root: str = "") -> Path:
     root = cfg_root or os.environ.get("HINR_DATA") or str(Path.home() / ".cache" / "hinr")
     return Path(root).expanduser()

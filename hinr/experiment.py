@@ -3,8 +3,12 @@
     exp = Experiment(cfg)                 # loads data, builds models and optimiser
     for _ in range(cfg.epochs):
         exp.train_epoch()                 # {'epoch', 'train_loss', 'train_mse', ...}
-        exp.evaluate()                    # {'test_mse', 'test_psnr', ...}
-    exp.finish()                          # downstream classifiers + image operations
+        exp.evaluate()                    # validation split: {'val_mse', 'val_psnr', ...}
+    exp.finish()                          # test_* once, downstream classifiers, image operations
+
+The training split is cut into train and validation (``cfg.val_fraction``, stratified): the
+model and every probe train on the rest, per-epoch metrics and searches use validation, and
+the test split is scored once, in ``finish()``, only to be reported.
     exp.examples()                        # small image grids for logging
 
 Every result is a flat dict of floats.  ``state_dict()`` / ``load_state_dict()`` capture
@@ -35,6 +39,19 @@ PROBE_LR = 1e-3  # the paper's Adam lr for both downstream classifiers
 PROBE_BATCH = 128
 EVAL_BATCH = 256
 OPS_IMAGES = 512  # test images scored by the image operations
+# The validation carve's seed is fixed, not cfg.seed: every trial of a sweep, whatever its
+# seed, is then selected on the same images, so a difference in val_* between two trials is
+# never a difference in which images were held out (seed replicates vary training only).
+VAL_SPLIT_SEED = 0
+# How the weight-CNN's input theta* is standardised, with statistics of training images:
+# per position (each element of theta*: its own mean and std over the sample), per layer, or
+# one scalar.  Per position, because what tells images apart is small: on `tiny` the spread
+# of an element across images is ~0.1% of its layer's spread (the weights all images share),
+# so per-layer or scalar standardisation leaves the CNN at chance (tests/test_experiment.py).
+# Recorded as the metric weight_probe_standardization, coded by STANDARDIZATIONS.
+WEIGHT_PROBE_STANDARDIZATION = "position"
+STANDARDIZATIONS = {"scalar": 0.0, "layer": 1.0, "position": 2.0}
+_STAT_DIMS = {"scalar": (0, 1, 2, 3), "layer": (0, 2, 3), "position": (0,)}  # of (S, L, W, W)
 
 
 class Diverged(RuntimeError):
@@ -90,7 +107,17 @@ class Experiment:
         loaded = data if data is not None else data_mod.load(cfg)
         loaded = loaded.subset(cfg.train_subset, cfg.test_subset)
         self.num_classes = loaded.num_classes
-        self.train_x, self.train_y = loaded.train_x.to(self.device), loaded.train_y.to(self.device)
+        # carved after train_subset: train_subset then sizes the whole training split as before
+        train_idx, val_idx = data_mod.validation_split(loaded.train_y, cfg.val_fraction,
+                                                       VAL_SPLIT_SEED)
+        if cfg.val_fraction > 0 and not len(val_idx):
+            raise ValueError(f"val_fraction={cfg.val_fraction} holds out no image of the "
+                             f"{len(loaded.train_y)} training images; use more training images "
+                             "or val_fraction: 0")
+        self.train_x = loaded.train_x[train_idx].to(self.device)
+        self.train_y = loaded.train_y[train_idx].to(self.device)
+        self.val_x = loaded.train_x[val_idx].to(self.device)
+        self.val_y = loaded.train_y[val_idx].to(self.device)
         self.test_x, self.test_y = loaded.test_x.to(self.device), loaded.test_y.to(self.device)
         channels, size = loaded.channels, loaded.size
         self.coords = data_mod.grid(*size, device=self.device)  # (H*W, 2)
@@ -103,6 +130,9 @@ class Experiment:
             self.model.encoder = PretrainedEncoder(self.pixel_mlp, frozen=True)
         self.head = (LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
                      if cfg.variant == "classifier_loss" else None)
+        # With cls_weight 0 the head gets no gradient: it is neither run nor scored, so no
+        # chance-level joint_acc is ever reported as if it were a result.
+        self.joint = self.head is not None and cfg.cls_weight > 0
 
         groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
         if self.head is not None:
@@ -118,7 +148,7 @@ class Experiment:
     # ----------------------------------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         recon, v, theta = self.model(x, self.coords)
-        logits = self.head(v) if self.head is not None else None
+        logits = self.head(v) if self.joint else None
         terms = hyperinr_loss(recon, x, v, theta, self.cfg.a1, self.cfg.a2,
                               logits, y, self.cfg.cls_weight)
         terms["_recon"] = recon
@@ -153,31 +183,40 @@ class Experiment:
         out.update({f"train_{k}": float(s) / n for k, s in sums.items()})
         return out
 
-    @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
+        """Per-epoch metrics on the validation split (val_mse, val_psnr, val_loss, ...,
+        val_joint_acc); nothing when val_fraction is 0.  The test split is scored in finish()."""
+        if not len(self.val_x):
+            return {}
+        start = time.perf_counter()
+        out = self._score(self.val_x, self.val_y, "val")
+        out["eval_images_per_s"] = len(self.val_x) / (time.perf_counter() - start)
+        return out
+
+    @torch.no_grad()
+    def _score(self, images: torch.Tensor, labels: torch.Tensor, split: str) -> dict[str, float]:
+        """Loss terms, PSNR and (trained head only) joint accuracy on one split, as
+        ``{split}_*``; the test split's joint accuracy keeps its name ``joint_acc``."""
         self.model.eval()
-        n = len(self.test_x)
+        n = len(images)
         sums: dict[str, float] = {}
         psnr_sum, correct = 0.0, 0
-        start = time.perf_counter()
         for i in range(0, n, EVAL_BATCH):
-            x, y = self.test_x[i:i + EVAL_BATCH], self.test_y[i:i + EVAL_BATCH]
+            x, y = images[i:i + EVAL_BATCH], labels[i:i + EVAL_BATCH]
             terms = self._forward_loss(x, y)
             for k, val in terms.items():
                 if not k.startswith("_"):
                     sums[k] = sums.get(k, 0.0) + float(val) * len(x)
             psnr_sum += float(psnr(terms["_recon"], x).sum())
-            if self.head is not None:
+            if self.joint:
                 correct += int((terms["_logits"].argmax(1) == y).sum())
             if i == 0:
                 k = min(8, len(x))
                 self._examples["reconstruction"] = torch.cat([x[:k], terms["_recon"][:k]]).cpu()
-        seconds = time.perf_counter() - start
-        out = {f"test_{k}": s / n for k, s in sums.items()}
-        out["test_psnr"] = psnr_sum / n
-        out["eval_images_per_s"] = n / seconds
-        if self.head is not None:
-            out["joint_acc"] = correct / n
+        out = {f"{split}_{k}": s / n for k, s in sums.items()}
+        out[f"{split}_psnr"] = psnr_sum / n
+        if self.joint:
+            out["joint_acc" if split == "test" else f"{split}_joint_acc"] = correct / n
         return out
 
     # ----------------------------------------------------------------------------------
@@ -195,6 +234,8 @@ class Experiment:
     @torch.no_grad()
     def latents(self, images: torch.Tensor) -> torch.Tensor:
         self.model.eval()
+        if not len(images):  # the validation split when val_fraction is 0
+            return images.new_zeros(0, self.cfg.latent_dim)
         return torch.cat([self.model.encoder(images[i:i + EVAL_BATCH])
                           for i in range(0, len(images), EVAL_BATCH)])  # (N, latent_dim)
 
@@ -204,44 +245,31 @@ class Experiment:
         return self.model(images, self.coords)[0]
 
     def finish(self) -> dict[str, float]:
-        """Downstream results on the trained representation (paper 4.1, 4.2, 5, App. A)."""
+        """Test metrics, once, and downstream results on the trained representation (paper 4.1,
+        4.2, 5, App. A).  Probes train on the training split (validation held out) and report
+        test accuracy plus val_* accuracy on the validation split."""
         cfg, out = self.cfg, dict(self.extra)
-        v_train, v_test = self.latents(self.train_x), self.latents(self.test_x)
+        out.update(self._score(self.test_x, self.test_y, "test"))  # incl. joint_acc (section 5)
+        v_train, v_val, v_test = (self.latents(self.train_x), self.latents(self.val_x),
+                                  self.latents(self.test_x))
 
         # (1) latent MLP on frozen v, standardised with train statistics: the a1 prior keeps v
         # small, and an unscaled probe learns measurably worse.
         mean, std = v_train.mean(0), v_train.std(0).clamp_min(1e-6)
         probe = _seeded(cfg.seed + 2, lambda: LatentMLP(cfg.latent_dim, self.num_classes))
         probe = probe.to(self.device)
-        out["latent_acc"] = fit_classifier(
-            probe, lambda i: (v_train[i] - mean) / std, self.train_y,
-            lambda i: (v_test[i] - mean) / std, self.test_y, cfg.probe_epochs, cfg.seed + 2,
-            self.device)
+        train_classifier(probe, lambda i: (v_train[i] - mean) / std, self.train_y,
+                         cfg.probe_epochs, cfg.seed + 2, self.device)
+        out["latent_acc"] = accuracy(probe, lambda i: (v_test[i] - mean) / std, self.test_y,
+                                     self.device)
+        if len(self.val_y):
+            out["val_latent_acc"] = accuracy(probe, lambda i: (v_val[i] - mean) / std,
+                                             self.val_y, self.device)
         out["latent_probe_standardized"] = 1.0
 
-        # (2) weight CNN on theta*, generated batch by batch from v (theta* of a whole split
-        # would not fit in memory at paper size: 5x256x256 floats per image).
-        hyper, width = self.model.hyper, cfg.inr_width
-        with torch.no_grad():
-            sample = theta_star(hyper(v_train[:256]), width)
-            t_mean, t_std = sample.mean(), sample.std().clamp_min(1e-8)
-
-        def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-            def get(i: torch.Tensor) -> torch.Tensor:
-                with torch.no_grad():
-                    return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
-            return get
-
-        wcnn = _seeded(cfg.seed + 3, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
-        wcnn = wcnn.to(self.device)
-        out["weight_acc"] = fit_classifier(wcnn, weights(v_train), self.train_y, weights(v_test),
-                                           self.test_y, cfg.probe_epochs, cfg.seed + 3, self.device)
-
-        # (3) the jointly trained head of section 5
-        if self.head is not None:
-            with torch.no_grad():
-                self.head.eval()
-                out["joint_acc"] = float((self.head(v_test).argmax(1) == self.test_y).float().mean())
+        # (2) weight CNN on theta*
+        out.update(self.weight_probe(v_train, v_val, v_test, WEIGHT_PROBE_STANDARDIZATION))
+        out["weight_probe_standardization"] = STANDARDIZATIONS[WEIGHT_PROBE_STANDARDIZATION]
 
         # (4) image operations against their naive baselines
         ops, examples = evaluate_ops(self.reconstruct, self.test_x[:OPS_IMAGES], cfg.seed)
@@ -258,14 +286,43 @@ class Experiment:
             out.update(self.pixel_baselines())
         return out
 
+    def weight_probe(self, v_train: torch.Tensor, v_val: torch.Tensor, v_test: torch.Tensor,
+                     standardization: str) -> dict[str, float]:
+        """weight_acc (test) and val_weight_acc of the weight CNN on theta*, standardised with
+        statistics of 256 training images (``standardization``: a key of STANDARDIZATIONS).
+        theta* is generated batch by batch
+        from v (a whole split's would not fit in memory at paper size: 5x256x256 floats per
+        image)."""
+        cfg, hyper, width = self.cfg, self.model.hyper, self.cfg.inr_width
+        with torch.no_grad():
+            sample = theta_star(hyper(v_train[:256]), width)  # (S, L, W, W)
+            dims = _STAT_DIMS[standardization]
+            t_mean = sample.mean(dims, keepdim=True)  # (1, L, W, W), (1, L, 1, 1) or (1, 1, 1, 1)
+            t_std = sample.std(dims, keepdim=True).clamp_min(1e-8)
+
+        def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+            def get(i: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
+            return get
+
+        wcnn = _seeded(cfg.seed + 3, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
+        wcnn = wcnn.to(self.device)
+        train_classifier(wcnn, weights(v_train), self.train_y, cfg.probe_epochs, cfg.seed + 3,
+                         self.device)
+        out = {"weight_acc": accuracy(wcnn, weights(v_test), self.test_y, self.device)}
+        if len(self.val_y):
+            out["val_weight_acc"] = accuracy(wcnn, weights(v_val), self.val_y, self.device)
+        return out
+
     def pixel_baselines(self) -> dict[str, float]:
         """Test accuracy of a 2-layer pixel MLP (hidden 256) and a small pixel CNN trained on the
         same split with the same probe budget.  They depend only on (dataset, split, seed,
         probe_epochs), so they are cached under the data root and every trial of a sweep that
         shares those reuses one computation."""
         cfg = self.cfg
-        key = (f"{cfg.dataset}-n{len(self.train_x)}-{len(self.test_x)}-seed{cfg.seed}"
-               f"-ep{cfg.probe_epochs}")
+        key = (f"{cfg.dataset}-n{len(self.train_x)}-{len(self.test_x)}-val{cfg.val_fraction:g}"
+               f"-seed{cfg.seed}-ep{cfg.probe_epochs}")
         path = data_mod.data_root(cfg.data_root) / "baselines" / f"{key}.json"
 
         def compute() -> dict[str, float]:
@@ -369,7 +426,14 @@ def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
 def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],
                    train_y: torch.Tensor, test_inputs: Callable[[torch.Tensor], torch.Tensor],
                    test_y: torch.Tensor, epochs: int, seed: int, device: torch.device) -> float:
-    """Train ``model`` with Adam(1e-3) and cross-entropy; return its test accuracy.
+    """``train_classifier`` then its ``accuracy`` on the test inputs."""
+    train_classifier(model, train_inputs, train_y, epochs, seed, device)
+    return accuracy(model, test_inputs, test_y, device)
+
+
+def train_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],
+                     train_y: torch.Tensor, epochs: int, seed: int, device: torch.device) -> None:
+    """Train ``model`` with Adam(1e-3) and cross-entropy; leave it in eval mode.
 
     Inputs come from functions of an index tensor so that large inputs (theta*) can be
     generated per batch instead of held in memory."""
@@ -386,9 +450,13 @@ def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torc
             loss.backward()
             opt.step()
     model.eval()
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], labels: torch.Tensor,
+             device: torch.device) -> float:
     correct = 0
-    with torch.no_grad():
-        for i in range(0, len(test_y), EVAL_BATCH):
-            idx = torch.arange(i, min(i + EVAL_BATCH, len(test_y)), device=device)
-            correct += int((model(test_inputs(idx)).argmax(1) == test_y[idx]).sum())
-    return correct / len(test_y)
+    for i in range(0, len(labels), EVAL_BATCH):
+        idx = torch.arange(i, min(i + EVAL_BATCH, len(labels)), device=device)
+        correct += int((model(inputs(idx)).argmax(1) == labels[idx]).sum())
+    return correct / len(labels)

@@ -29,7 +29,9 @@ from .results import ParquetResults  # noqa: E402
 from .spec import SweepSpec, parse_spec  # noqa: E402
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
 
-PROGRESS_METRICS = ["epoch", "test_psnr", "train_loss", "latent_acc", "weight_acc", "joint_acc"]
+# val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
+PROGRESS_METRICS = ["epoch", "val_psnr", "train_loss", "test_psnr", "latent_acc", "weight_acc",
+                    "joint_acc"]
 
 
 class SweepError(RuntimeError):

@@ -29,16 +29,17 @@ trials.parquet columns
   * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
   * ``metric.<name>`` float64 for every final metric the trial reported: the last epoch's
-    train_* / test_* values and the results of ``Experiment.finish()`` (latent_acc,
-    weight_acc, joint_acc, pretrain_mlp_acc, sr_psnr, sr_bilinear_psnr, inpaint_psnr,
-    inpaint_meanfill_psnr, denoise_psnr, denoise_noisy_psnr, *_gain_db, ...).  A metric a
-    trial did not produce is null.
+    train_* / val_* values and the results of ``Experiment.finish()`` (test_*, latent_acc,
+    weight_acc, joint_acc, val_latent_acc, val_weight_acc, pretrain_mlp_acc, sr_psnr,
+    sr_bilinear_psnr, inpaint_psnr, inpaint_meanfill_psnr, denoise_psnr, denoise_noisy_psnr,
+    *_gain_db, ...).  A metric a trial did not produce is null.
 
 epochs/<trial>.parquet columns
   * ``EPOCH_CORE``: trial_id, sweep, epoch, wall_seconds (since the trial started).
   * ``metric.<name>`` float64 for every per-epoch metric (train_loss, train_mse,
-    train_latent_reg, train_weight_reg, train_cls_ce, train_images_per_s, test_mse,
-    test_psnr, test_loss, joint_acc, ...).
+    train_latent_reg, train_weight_reg, train_cls_ce, train_images_per_s, val_mse,
+    val_psnr, val_loss, val_joint_acc, ...; the last epoch also carries the test_* and final
+    metrics).
   (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
   epochs it repeats, it never duplicates them.
 

@@ -10,7 +10,7 @@ allowed; it is raised before anything starts or is written.  The file format::
       lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
     seeds: [0, 1]                    # replicates of every point (a grid axis, never averaged away)
     search: grid                     # grid | random | optuna
-    metric: test_psnr                # what search and scheduler optimise (or a list for optuna)
+    metric: val_psnr                 # what search and scheduler optimise (or a list for optuna)
     mode: max                        # max | min (a list matching metric for optuna)
     scheduler: fifo                  # fifo | {type: asha, grace_period: 1, reduction_factor: 2}
     resources: {cpus: 1, gpus: 0}    # per trial; gpus may be a fraction (0.25: 4 trials per GPU)
@@ -42,10 +42,17 @@ MODES = ("max", "min")
 BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
-# Metrics reported after every epoch (usable by ASHA) and those known only at the end.
-EPOCH_METRICS = ("test_psnr", "test_mse", "test_loss", "train_loss", "train_mse", "joint_acc")
-FINAL_METRICS = ("latent_acc", "weight_acc", "pretrain_mlp_acc", "sr_psnr", "inpaint_psnr",
-                 "denoise_psnr", "sr_gain_db", "inpaint_gain_db", "denoise_gain_db")
+# Metrics a search may select on: those reported after every epoch (usable by ASHA), on the
+# validation split or on training, and validation metrics known only at the end.
+EPOCH_METRICS = ("val_psnr", "val_mse", "val_loss", "val_joint_acc", "train_loss", "train_mse")
+FINAL_METRICS = ("val_latent_acc", "val_weight_acc")
+# Metrics measured on the test split, once at the end: reported, never selected on (a search
+# on them would tune to the test set).  Each maps to its validation equivalent, if any.
+TEST_METRICS = {"test_psnr": "val_psnr", "test_mse": "val_mse", "test_loss": "val_loss",
+                "joint_acc": "val_joint_acc", "latent_acc": "val_latent_acc",
+                "weight_acc": "val_weight_acc", "pretrain_mlp_acc": None, "sr_psnr": None,
+                "inpaint_psnr": None, "denoise_psnr": None, "sr_gain_db": None,
+                "inpaint_gain_db": None, "denoise_gain_db": None}
 # Fields that make no sense as a sweep axis: they are set per trial by the framework.
 NOT_AXES = ("seed", "threads", "device")
 
@@ -111,7 +118,7 @@ class SweepSpec:
     axes: dict[str, Any]  # field -> list (grid) or {distribution: [args]}
     seeds: list[int]
     search: str = "grid"
-    metric: list[str] = field(default_factory=lambda: ["test_psnr"])
+    metric: list[str] = field(default_factory=lambda: ["val_psnr"])
     mode: list[str] = field(default_factory=lambda: ["max"])
     scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "fifo"})
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1.0, "gpus": 0.0})
@@ -316,12 +323,16 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     search = doc.get("search", "grid")
     if search not in SEARCHES:
         raise SpecError(f"{where}: search: {search!r} is not allowed; allowed: {', '.join(SEARCHES)}")
-    metric = doc.get("metric", "test_psnr")
+    metric = doc.get("metric", "val_psnr")
     mode = doc.get("mode", "max")
     metrics = metric if isinstance(metric, list) else [metric]
     modes = mode if isinstance(mode, list) else [mode] * len(metrics)
     known = EPOCH_METRICS + FINAL_METRICS
     for m in metrics:
+        if isinstance(m, str) and m in TEST_METRICS:
+            instead = (f"use {TEST_METRICS[m]}" if TEST_METRICS[m]
+                       else f"allowed: {', '.join(known)}")
+            raise SpecError(f"{where}: metric: {m} selects on the test split; {instead}")
         if m not in known:
             raise SpecError(f"{where}: metric: {m!r} is not allowed; allowed: {', '.join(known)}")
     for m in modes:
@@ -330,6 +341,11 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if len(modes) != len(metrics) or not metrics:
         raise SpecError(f"{where}: mode: give one mode per metric ({len(metrics)} metrics, "
                         f"{len(modes)} modes)")
+    fractions = clean_axes.get("val_fraction", [preset(preset_name, **base).val_fraction])
+    on_val = [m for m in metrics if m.startswith("val_")]
+    if on_val and isinstance(fractions, list) and 0 in fractions:
+        raise SpecError(f"{where}: metric: {on_val[0]} needs a validation split, and val_fraction "
+                        "0 holds none out; allowed: val_fraction > 0, or a train_* metric")
     if len(metrics) > 1 and search != "optuna":
         raise SpecError(f"{where}: metric: several metrics need search: optuna (multi-objective)")
     if search == "grid":

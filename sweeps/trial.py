@@ -115,7 +115,8 @@ def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) ->
     """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
     step = exp.epoch
     for key, value in metrics.items():
-        group = key.split("_", 1)[0] if key.startswith(("train_", "test_")) else "final" if last else "eval"
+        group = (key.split("_", 1)[0] if key.startswith(("train_", "val_", "test_"))
+                 else "final" if last else "eval")
         writer.add_scalar(f"{group}/{key}", value, step)
     epochs = exp.cfg.epochs
     if step in {1, max(1, epochs // 2), epochs}:

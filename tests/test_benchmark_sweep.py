@@ -104,7 +104,7 @@ def test_pooled_rate():
 
 def test_train_alone_stops_at_its_budget():
     config = {"preset": "tiny", "threads": 1, "epochs": 3, "train_subset": 64, "test_subset": 32,
-              "budget_s": 1e-9}
+              "val_fraction": 0.0, "budget_s": 1e-9}
     out = bench.train_alone(config)
     assert len(out["epoch_images_per_s"]) == 1  # the budget ends it after the first epoch
     assert out["images"] == pytest.approx(64) and out["seconds"] > 0
@@ -113,7 +113,7 @@ def test_train_alone_stops_at_its_budget():
 
 # ------------------------------------------------------------------------------ ASHA vs FIFO
 def trials(*rows):
-    return [{"trial_id": f"t{i}", "status": s, "config.lr": lr, "metric.test_psnr": p}
+    return [{"trial_id": f"t{i}", "status": s, "config.lr": lr, "metric.val_psnr": p}
             for i, (lr, p, s) in enumerate(rows)]
 
 
@@ -246,7 +246,9 @@ def test_tiny_run_end_to_end(tmp_path):
     assert {t["status"] for t in fifo["trials"]} == {"completed"}
     m = fifo["metrics"]
     assert m["trials"] == 2 and m["slots"] == 2 and m["epochs"] == 4
-    assert m["images"] == 2 * 2 * 128  # trials x epochs x train_subset, read back from Parquet
+    # trials x epochs x training images (train_subset 128 less its 12 validation images),
+    # read back from Parquet
+    assert m["images"] == 2 * 2 * 116
     assert m["training_efficiency"] > 0 and 0 < m["outside_training_share"] < 1
     assert m["end_to_end_efficiency"] == pytest.approx(
         m["training_efficiency"] * (1 - m["outside_training_share"]), rel=1e-6)

@@ -127,6 +127,8 @@ def test_choices_are_validated(key, value, allowed):
     ("lr", 0.0, 1e-9),
     ("cls_lr", -1.0, 1.0),
     ("omega0", 0.0, 1.0),
+    ("val_fraction", -0.1, 0.0),
+    ("val_fraction", 0.6, 0.5),
 ])
 def test_ranges_are_validated(key, bad, good):
     with pytest.raises(ConfigError) as err:

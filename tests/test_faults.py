@@ -111,7 +111,7 @@ def test_optuna_sweep_resumes_its_study(tmp_path):
     sweep.write_text(yaml.safe_dump({
         "name": "opt", "base": {"preset": "tiny", "epochs": 3},
         "axes": {"lr": {"loguniform": [1e-4, 1e-2]}}, "seeds": [0, 1], "search": "optuna",
-        "metric": "test_psnr", "mode": "max",
+        "metric": "val_psnr", "mode": "max",
         "budget": {"num_samples": 3, "max_concurrent": 2}}))
     out = tmp_path / "results"
     driver = start_run("run", str(sweep), "--results", str(out))

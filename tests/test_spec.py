@@ -35,7 +35,7 @@ VALID = {
     "axes": {"a2": [1.0, 100.0]},
     "seeds": [0, 1],
     "search": "grid",
-    "metric": "test_psnr",
+    "metric": "val_psnr",
     "mode": "max",
     "scheduler": "fifo",
     "resources": {"cpus": 1, "gpus": 0},
@@ -293,7 +293,7 @@ def test_unknown_search(tmp_path):
 
 def test_unknown_metric(tmp_path):
     expect_error(write(tmp_path, variant(metric="accuracy")),
-                 "metric:", "'accuracy'", "allowed: test_psnr")
+                 "metric:", "'accuracy'", "allowed: val_psnr")
 
 
 @pytest.mark.parametrize("mode", ["maximize", "MAX", 1])
@@ -302,8 +302,32 @@ def test_mode_not_max_or_min(tmp_path, mode):
 
 
 def test_several_metrics_need_optuna(tmp_path):
-    doc = variant(metric=["test_psnr", "latent_acc"], mode=["max", "max"])
+    doc = variant(metric=["val_psnr", "val_latent_acc"], mode=["max", "max"])
     expect_error(write(tmp_path, doc), "metric:", "search: optuna")
+
+
+@pytest.mark.parametrize("metric,instead", [
+    ("test_psnr", "use val_psnr"), ("test_mse", "use val_mse"), ("test_loss", "use val_loss"),
+    ("joint_acc", "use val_joint_acc"), ("latent_acc", "use val_latent_acc"),
+    ("weight_acc", "use val_weight_acc"), ("sr_psnr", "allowed: val_psnr")])
+def test_a_test_split_metric_is_refused_naming_the_val_one(tmp_path, metric, instead):
+    message = expect_error(write(tmp_path, variant(metric=metric)),
+                           f"metric: {metric} selects on the test split; {instead}")
+    if instead.startswith("use"):
+        assert message.endswith(instead)
+    doc = variant(metric=["val_psnr", metric], mode=["max", "max"], search="optuna",
+                  axes={"a2": {"loguniform": [1.0, 100.0]}})
+    expect_error(write(tmp_path, doc), f"metric: {metric} selects on the test split")
+
+
+def test_a_val_metric_without_a_validation_split_is_refused(tmp_path):
+    doc = variant(base={**VALID["base"], "val_fraction": 0.0})
+    expect_error(write(tmp_path, doc), "metric: val_psnr needs a validation split",
+                 "allowed: val_fraction > 0, or a train_* metric")
+    expect_error(write(tmp_path, variant(axes={"val_fraction": [0.0, 0.1]})),
+                 "metric: val_psnr needs a validation split")
+    assert load_spec(write(tmp_path, variant(base={**VALID["base"], "val_fraction": 0.0},
+                                             metric="train_loss", mode="min")))
 
 
 @pytest.mark.parametrize("metric", FINAL_METRICS)

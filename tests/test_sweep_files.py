@@ -69,6 +69,7 @@ def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
     assert any(t["status"] == "completed" for t in trials)
     done = [t for t in trials if t["status"] == "completed"]
     assert all(t["metric.test_psnr"] is not None and t["metric.latent_acc"] is not None for t in done)
+    assert all(t["metric.val_psnr"] is not None for t in trials)  # stopped ones too: per epoch
     for key, values in spec.axes.items():
         if isinstance(values, list):
             assert {t[f"config.{key}"] for t in trials} == set(values)
@@ -85,7 +86,7 @@ def test_diverged_trial_is_recorded_and_sweep_goes_on(search, scheduler, ray_emb
 
     lr_axis = [1e-3, 1e30] if search == "grid" else {"choice": [1e-3, 1e30]}
     doc = {"name": "diverge", "base": {"preset": "tiny", "epochs": 2}, "axes": {"lr": lr_axis},
-           "seeds": [0], "search": search, "scheduler": scheduler, "metric": "test_psnr",
+           "seeds": [0], "search": search, "scheduler": scheduler, "metric": "val_psnr",
            "mode": "max", "budget": {"num_samples": 4 if search == "optuna" else 1}}
     spec = parse_spec(doc, "diverge.yaml")
     run_sweep(spec, tmp_path / "results")
@@ -98,5 +99,5 @@ def test_diverged_trial_is_recorded_and_sweep_goes_on(search, scheduler, ray_emb
         assert t["status"] == "diverged"
         assert t["diverged_epoch"] == 1 and t["diverged_step"] >= 0
         assert "nan" in t["error"] or "inf" in t["error"]
-        assert t["metric.test_psnr"] is None  # the worst-value stand-in never reaches Parquet
+        assert t["metric.val_psnr"] is None  # the worst-value stand-in never reaches Parquet
     assert all(t["status"] == "completed" for t in healthy)

@@ -41,8 +41,11 @@ def test_trials_parquet(smoke_dir):
         assert r["epochs_done"] == 2 and r["config.epochs"] == 2
         assert r["config.preset"] == "tiny" and r["config.variant"] == "classifier_loss"
         assert r["config.threads"] == 1  # the thread count the trial used: its CPU share
-        for m in ("test_psnr", "test_mse", "train_loss", "latent_acc", "weight_acc", "joint_acc",
-                  "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr", "inpaint_meanfill_psnr",
+        for m in ("val_psnr", "val_joint_acc", "val_latent_acc", "val_weight_acc",
+                  "test_psnr", "test_mse", "train_loss", "latent_acc", "weight_acc", "joint_acc",
+                  "sr_psnr", "sr_bilinear_psnr", "sr_bicubic_psnr", "inpaint_psnr",
+                  "inpaint_meanfill_psnr", "inpaint_biharmonic_psnr", "denoise_tv_psnr",
+                  "denoise_noisy_unclipped_psnr",
                   "denoise_psnr", "denoise_noisy_psnr"):
             assert r[f"metric.{m}"] is not None, m
         assert 0.0 <= r["metric.latent_acc"] <= 1.0
@@ -58,8 +61,10 @@ def test_epochs_parquet(smoke_dir):
     assert len(set(keys)) == 8
     assert {r["epoch"] for r in rows} == {1, 2}
     for r in rows:
-        assert r["metric.test_psnr"] is not None and r["metric.train_loss"] is not None
+        assert r["metric.val_psnr"] is not None and r["metric.train_loss"] is not None
         assert r["metric.train_images_per_s"] > 0
+        # the test split is scored once, after the last epoch
+        assert (r["metric.test_psnr"] is not None) == (r["epoch"] == 2)
 
 
 def test_tensorboard_events(smoke_dir):
@@ -70,8 +75,9 @@ def test_tensorboard_events(smoke_dir):
     acc = EventAccumulator(str(trial_dirs[0]), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     tags = acc.Tags()
-    assert "train/train_loss" in tags["scalars"] and "test/test_psnr" in tags["scalars"]
-    assert [e.step for e in acc.Scalars("test/test_psnr")] == [1, 2]
+    assert "train/train_loss" in tags["scalars"] and "val/val_psnr" in tags["scalars"]
+    assert [e.step for e in acc.Scalars("val/val_psnr")] == [1, 2]
+    assert [e.step for e in acc.Scalars("test/test_psnr")] == [2]
     assert "images/reconstruction" in tags["images"] and "images/inpainting" in tags["images"]
     hparams = acc.PluginTagToContent("hparams")
     assert "_hparams_/session_start_info" in hparams and "_hparams_/experiment" in hparams
