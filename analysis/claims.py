@@ -36,6 +36,7 @@ from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, holm, t_interval
+from .tables import cls_loss_on
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
@@ -129,6 +130,8 @@ def claims_table(results: Results, early_epochs: tuple[int, ...] = (1, 2),
 
     ``p_holm`` is Holm-corrected over every row; the verdict rests on it (module docstring)."""
     done = results.completed
+    if VARIANT in done:  # a classifier_loss trial at cls_weight 0 never ran the loss it names
+        done = done[(done[VARIANT] != "classifier_loss") | cls_loss_on(done)]
     if "variant" not in results.factors or VARIANT not in done or "plain" not in set(done[VARIANT]):
         return pd.DataFrame()
     m = METRIC_PREFIX

@@ -26,7 +26,7 @@ def trial(variant: str, seed: int, **metrics) -> dict:
     return row
 
 
-def write_claims(root, epoch_metric: str = "val_psnr"):
+def write_claims(root, epoch_metric: str = "val_psnr", cls_weight: float | None = None):
     """Results of a variant sweep; per-epoch PSNR in ``epoch_metric`` (val_psnr now, test_psnr
     in results from before the validation split)."""
     rows, epochs = [], []
@@ -47,6 +47,9 @@ def write_claims(root, epoch_metric: str = "val_psnr"):
             for epoch in (1, 2):
                 epochs.append({"trial_id": f"{variant}-{seed}", "sweep": "claims", "epoch": epoch,
                                "wall_seconds": 1.0, f"metric.{epoch_metric}": first + epoch + j})
+    if cls_weight is not None:
+        for row in rows:
+            row["config.cls_weight"] = cls_weight
     write_atomic(build_table(rows, TRIAL_CORE), root / "trials.parquet")
     for tid in {e["trial_id"] for e in epochs}:
         write_atomic(build_table([e for e in epochs if e["trial_id"] == tid], EPOCH_CORE),
@@ -135,3 +138,11 @@ def test_no_variant_axis_no_claims(tmp_path):
 
     fx.write_results(tmp_path)
     assert analysis.claims_table(analysis.load_results(tmp_path)).empty
+
+
+def test_classifier_loss_rows_leave_out_cls_weight_0(tmp_path):
+    """A classifier_loss trial with cls_weight 0 never trained with that loss: its rows are
+    built from the trials that did (here none, so the rows are absent)."""
+    table = analysis.claims_table(analysis.load_results(write_claims(tmp_path, cls_weight=0.0)))
+    assert not table["question"].str.contains("classifier_loss minus plain").any()
+    assert table["question"].str.contains("pretrained minus plain").any()
