@@ -476,7 +476,7 @@ def test_report_best_setting_is_chosen_on_val_and_reports_test(tmp_path):
     """In the fixture a2=100 has the best validation PSNR, a2=1 the best test PSNR: the
     headline names a2=100 with its test PSNR, and the preamble says which split did what."""
     root = fx.write_cls_results(tmp_path / "cls")
-    best = analysis.tables.best_config(analysis.load_results(root), "test_psnr")
+    best = analysis.best_config(analysis.load_results(root), "test_psnr")
     assert best.chosen_on == "val_psnr" and best.config.startswith("a2=100")
     assert best.value == pytest.approx(18.1) and best.score == pytest.approx(19.1)
     md = analysis.build_report([root], formats="md")[0].read_text()
