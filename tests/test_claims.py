@@ -95,6 +95,10 @@ def test_classifier_loss_psnr_is_predicted_positive(claims):
         assert rows[q].predicted == +1 and rows[q].estimate > 0 and rows[q].verdict == "supported"
         assert rows[q].source.startswith(("sec. 5", "conclusion"))
     assert rows["val_psnr after epoch 1: classifier_loss minus plain"].estimate == pytest.approx(2.0)
+    # sec. 5 also says the classifier loss resolves the pretrained variant's prototypes
+    proto = rows["prototype ratio: classifier_loss minus pretrained"]
+    assert proto.predicted == -1 and proto.estimate == pytest.approx(-0.4, abs=0.01)
+    assert proto.verdict == "supported"
 
 
 def test_every_row_quotes_the_paper_or_says_it_is_our_test(claims):
