@@ -20,7 +20,7 @@ _EXPORTS = {
     "Results": "load", "ResultsNotFound": "load", "load_results": "load",
     "factor_table": "tables", "effects_table": "tables", "paper_comparison": "tables",
     "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
-    "status_counts": "tables", "all_tables": "tables",
+    "status_counts": "tables", "all_tables": "tables", "best_config": "tables",
     "claims_table": "claims",
     "build_report": "report",
     "main": "cli",

@@ -31,7 +31,10 @@ from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa:
                      _sorted_levels)
 
 DPI = 100
-CURVE_METRICS = ("test_psnr", "train_loss")
+#: per-epoch curves show validation PSNR: test is scored once, at the last epoch
+CURVE_METRICS = ("val_psnr", "train_loss")
+#: older results (before the validation split) scored test every epoch: their curves show it
+CURVE_FALLBACK = {"val_psnr": "test_psnr"}
 SCATTER_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc")
 
 
@@ -69,12 +72,23 @@ def _colors(n: int) -> list:
 
 
 # ------------------------------------------------------------------------------------
+def curve_metrics(epochs: pd.DataFrame, metrics: Iterable[str] = CURVE_METRICS) -> list[str]:
+    """The per-epoch columns to draw: each metric present, else its fallback (val_psnr ->
+    test_psnr in results from before the validation split)."""
+    out = []
+    for m in metrics:
+        found = present_metrics(epochs, [m]) or present_metrics(
+            epochs, [CURVE_FALLBACK[m]] if m in CURVE_FALLBACK else [])
+        out += found
+    return out
+
+
 def learning_curves(results: Results, factor: str | None,
                     metrics: Iterable[str] = CURVE_METRICS) -> Figure | None:
     """Per-epoch metrics, one line per factor level: mean over seeds with a 95% CI band."""
     trials = results.completed if len(results.completed) else results.trials
     epochs = results.epochs
-    metrics = present_metrics(epochs, metrics)
+    metrics = curve_metrics(epochs, metrics)
     if epochs.empty or not metrics:
         return None
     if trials.empty:  # trials.parquet unreadable: the curves still stand, without factors
@@ -182,7 +196,7 @@ def metric_vs_factor(results: Results, factor: str,
 
 
 def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
-    """Image-operation PSNRs against the factor, each beside its naive baseline."""
+    """Image-operation PSNRs against the factor, each beside its naive and library baselines."""
     done = results.completed
     ops = present_metrics(done, BASELINES)
     if done.empty or not ops:
@@ -194,7 +208,8 @@ def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
     fig, axes = plt.subplots(1, len(ops), figsize=(3.8 * len(ops), 3.4), squeeze=False)
     for ax, op in zip(axes[0], ops):
         pos = _categorical_axis(ax, order, fac or "", ref)
-        for metric, color, marker in ((op, "C0", "o"), (BASELINES[op], "0.4", "s")):
+        styles = ((op, "C0", "o"), *zip(BASELINES[op], ("0.4", "C1", "C2"), ("s", "^", "v")))
+        for metric, color, marker in styles:
             if METRIC_PREFIX + metric not in done:
                 continue
             frame = pd.DataFrame({"level": levels, "v": done[METRIC_PREFIX + metric]}).dropna()
@@ -271,8 +286,10 @@ def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
             f"with its 95% CI.")
     for fac in results.factors or [None]:
         add(operations_vs_factor(results, fac), f"operations-{fac or 'all'}",
-            "Image operations (blue) against their naive baselines (grey): bilinear "
-            "upsampling, mean fill, the noisy input"
+            "Image operations (blue) against their baselines: naive in grey (bilinear "
+            "upsampling, mean fill, the clipped noisy input), standard in colour (bicubic "
+            "upsampling, scikit-image's biharmonic inpainting; for denoising the unclipped "
+            "noisy input, then scikit-image's TV denoising)"
             + (f", by {fac}." if fac else "."))
     add(pareto_plot(results), "pareto",
         "Reconstruction PSNR against latent-classifier accuracy per configuration (seed "

@@ -31,9 +31,10 @@ from . import plots
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
 from .stats import METHOD
-from .tables import (BASELINES, COMPARE_METRICS, compare_sweeps,
+from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, OP_DIFFERENCES, best_config, compare_sweeps,
                      effects_table, factor_table, failures_table, metric_info,
-                     fmt_level, paper_comparison, pareto_front, status_counts,
+                     fmt_level, paper_comparison, pareto_front, selection_metric,
+                     status_counts,
                      _sorted_levels)
 
 FORMATS = ("md", "html")
@@ -136,16 +137,17 @@ def _factor_tables(ft: pd.DataFrame, factor: str) -> tuple[pd.DataFrame, pd.Data
         main = {factor if factor != "(all trials)" else "cell": label,
                 "n (seeds)": f"{n_main} ({seeds})"}
         for m in rows.index:
-            if m in BASELINES or m in BASELINES.values():
+            if m in BASELINE_METRICS or m in OP_DIFFERENCES:
                 continue
             main[f"{metric_info(m).label} ({_unit(m)})"] = _cell(rows.loc[m], n_main)
         main_rows.append(main)
         ops = {factor if factor != "(all trials)" else "cell": label}
-        for op, base in BASELINES.items():
+        for op, bases in BASELINES.items():
             if op in rows.index:
-                b = rows.loc[base]["mean"] if base in rows.index else float("nan")
-                ops[f"{metric_info(op).label} vs baseline (dB)"] = \
-                    f"{_cell(rows.loc[op], n_main)} vs {_num(b)}"
+                named = [f"{metric_info(b).short} {_num(rows.loc[b]['mean'])}" for b in bases
+                         if b in rows.index]
+                ops[f"{metric_info(op).label}: ours vs baselines (dB)"] = \
+                    f"{_cell(rows.loc[op], n_main)} vs {', '.join(named) or '-'}"
         if len(ops) > 1:
             op_rows.append(ops)
     return pd.DataFrame(main_rows), pd.DataFrame(op_rows)
@@ -225,13 +227,37 @@ def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool) -> None:
             f"{r.factor}={fmt_level(r.level)} on {metric_info(r.metric).label} "
             f"{_num(r.diff, sign=True)} {r.unit} (Holm p {_p_eq(r.p_holm)})"
             for r in biggest.itertuples()) + ".")
-    front = pareto_front(res)
-    if len(front):
-        best_psnr = front.loc[front["test_psnr"].idxmax()]
-        best_acc = front.loc[front["latent_acc"].idxmax()]
-        doc.p(f"Best mean test PSNR: {_num(best_psnr['test_psnr'])} dB at "
-              f"{best_psnr['config']}; best latent-classifier accuracy: "
-              f"{_num(best_acc['latent_acc'])}% at {best_acc['config']}.")
+    best = [b for b in (best_config(res, "test_psnr"), best_config(res, "latent_acc")) if b]
+    if best:
+        doc.p(" ".join(
+            f"Best setting on {metric_info(b.chosen_on).label} ({_split(b.chosen_on)}): "
+            f"{b.config}, {metric_info(b.reported).label} {_num(b.value)}{_gap(b.reported)}"
+            f"{_unit(b.reported)} (chosen at {_num(b.score)}{_gap(b.chosen_on)}"
+            f"{_unit(b.chosen_on)}; {b.n} trial{'s' if b.n != 1 else ''})." for b in best))
+
+
+def _gap(metric: str) -> str:
+    return "" if _unit(metric) == "%" else " "
+
+
+def _split(metric: str) -> str:
+    return "validation split" if metric.startswith("val_") else \
+        "test split: no validation metric in these results"
+
+
+def _selection_text(all_results: list[Results]) -> str:
+    """The preamble's statement of which split chose and which split is reported."""
+    chose = []
+    for res in all_results:
+        metric = selection_metric(res)[0]
+        split = "the validation split" if metric.startswith("val_") else \
+            "the test split, as these results have no validation metric"
+        chose.append(f"{res.name + ': ' if len(all_results) > 1 else ''}{metric}, {split}")
+    return ("Which split chose and which reported: every best setting and best trial below is "
+            f"chosen on {'; '.join(chose)} (the best accuracy on val_latent_acc where present), "
+            "and the number reported is the test split's, scored once per trial at its last "
+            "epoch. Per-epoch curves show validation PSNR (test PSNR only in older results "
+            "that scored test every epoch).")
 
 
 def _status_text(counts: dict[str, int]) -> str:
@@ -291,7 +317,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                   "interval. [n=..] marks a metric with fewer trials.")
         if len(ops):
             doc.table(ops, f"{factor}: image operations, ours (mean ± 95% CI (sd)) vs the "
-                      "naive baseline's mean.")
+                      "baselines' means: naive (bilinear upsampling, mean fill, the noisy input clipped to "
+                      "the image range and unclipped) and standard (bicubic upsampling, "
+                      "scikit-image's biharmonic inpainting and TV denoising).")
 
     if res.factors and len(res.completed):
         doc.h(3, "Effects against the reference setting")
@@ -322,14 +350,23 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         doc.h(3, "The paper's claims, measured")
         shown = pd.DataFrame({
             "claim": claims["claim"], "question": claims["question"],
+            "source: the paper (section), or this project's test": claims["source"],
+            "predicted": ["> 0" if d > 0 else "< 0" for d in claims["predicted"]],
             "estimate [95% CI]": [f"{_num(r.estimate, sign=True)} {r.unit} "
                                   f"[{_num(r.ci_low, sign=True)}, {_num(r.ci_high, sign=True)}]"
                                   for r in claims.itertuples()],
-            "n": claims["n"], "p": claims["p"].map(_p), "verdict": claims["verdict"],
+            "n": claims["n"], "p": claims["p"].map(_p), "p (Holm)": claims["p_holm"].map(_p),
+            # bold only what survives Holm: an uncorrected 'supported' is not a finding
+            "verdict": [f"**{v}**" if v in ("supported", "contradicted") else v
+                        for v in claims["verdict"]],
             "how": claims["detail"]})
-        doc.table(shown, "Each row a difference whose sign the paper predicts, over seeds "
-                  "(t-based 95% CI). supported = the interval lies on the predicted side of "
-                  "zero; contradicted = on the other side; inconclusive = it spans zero.")
+        doc.table(shown, "Each row a difference whose sign was predicted in advance, over "
+                  "seeds (t-based 95% CI); the third column quotes the paper's statement with "
+                  "its section, or says the comparison is this project's own test. p (Holm) "
+                  f"is corrected over all {int(claims['p'].notna().sum())} rows of this table "
+                  "that have a p-value. supported = Holm p "
+                  "< 0.05 with the estimate on the predicted side; contradicted = Holm p < "
+                  "0.05 on the other side; inconclusive = not significant after correction.")
 
     front = pareto_front(res)
     if len(front) > 1:
@@ -376,7 +413,7 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
           + ", ".join(f"`{r.path}`" for r in all_results) + ". " + METHOD + " Effects are "
           "tested with paired t-tests where seeds match (Welch's t-test otherwise) and "
           "Holm-corrected per sweep. Joint-head accuracy is left out (null) for trials with "
-          "cls_weight 0, whose head was never trained.")
+          "cls_weight 0, whose head was never trained. " + _selection_text(all_results))
     problems = [p for r in all_results for p in r.problems]
     if problems:
         doc.warn(f"{len(problems)} file(s) missing or unreadable; the report uses the rest. "

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -50,6 +50,7 @@ class Metric:
     label: str
     unit: str  # "dB" or "%"
     scale: float = 1.0  # Parquet value * scale = shown value
+    short: str = ""  # a baseline's name beside ours in the image-operation table
 
     @property
     def bounded(self) -> bool:
@@ -59,25 +60,54 @@ class Metric:
 
 METRICS = {m.name: m for m in (
     Metric("test_psnr", "test PSNR", "dB"),
+    Metric("val_psnr", "validation PSNR", "dB"),
     Metric("latent_acc", "latent-classifier accuracy", "%", 100.0),
+    Metric("val_latent_acc", "validation latent-classifier accuracy", "%", 100.0),
     Metric("weight_acc", "weight-classifier accuracy", "%", 100.0),
+    Metric("val_weight_acc", "validation weight-classifier accuracy", "%", 100.0),
     Metric("joint_acc", "joint-head accuracy", "%", 100.0),
+    Metric("val_joint_acc", "validation joint-head accuracy", "%", 100.0),
     Metric("pretrain_mlp_acc", "pretrained pixel-MLP accuracy", "%", 100.0),
     Metric("sr_psnr", "super-resolution PSNR", "dB"),
-    Metric("sr_bilinear_psnr", "bilinear upsampling PSNR (baseline)", "dB"),
+    Metric("sr_bilinear_psnr", "bilinear upsampling PSNR (naive baseline)", "dB",
+           short="bilinear"),
+    Metric("sr_bicubic_psnr", "bicubic upsampling PSNR (baseline)", "dB", short="bicubic"),
+    Metric("sr_gain_db", "super-resolution minus bilinear upsampling", "dB"),
+    Metric("sr_vs_bicubic_db", "super-resolution minus bicubic upsampling", "dB"),
     Metric("inpaint_psnr", "inpainting PSNR (hole)", "dB"),
-    Metric("inpaint_meanfill_psnr", "mean-fill PSNR (baseline)", "dB"),
+    Metric("inpaint_meanfill_psnr", "mean-fill PSNR (naive baseline)", "dB", short="mean fill"),
+    Metric("inpaint_biharmonic_psnr", "biharmonic inpainting PSNR (scikit-image baseline)",
+           "dB", short="biharmonic (scikit-image)"),
+    Metric("inpaint_gain_db", "inpainting minus mean fill", "dB"),
+    Metric("inpaint_vs_biharmonic_db", "inpainting minus biharmonic inpainting (scikit-image)",
+           "dB"),
     Metric("denoise_psnr", "denoising PSNR", "dB"),
-    Metric("denoise_noisy_psnr", "noisy-input PSNR (baseline)", "dB"),
+    Metric("denoise_noisy_psnr", "noisy-input PSNR, clipped to the image range (naive "
+           "baseline)", "dB", short="noisy input clipped"),
+    Metric("denoise_noisy_unclipped_psnr", "noisy-input PSNR, unclipped (naive baseline)",
+           "dB", short="noisy input unclipped"),
+    Metric("denoise_tv_psnr", "TV denoising PSNR (scikit-image, Chambolle; baseline)", "dB",
+           short="TV denoising (scikit-image)"),
+    Metric("denoise_gain_db", "denoising minus the clipped noisy input", "dB"),
+    Metric("denoise_vs_tv_db", "denoising minus TV denoising (scikit-image)", "dB"),
 )}
+#: image operation -> its baselines, naive first, then the library's (their PSNR columns)
+BASELINES = {"sr_psnr": ("sr_bilinear_psnr", "sr_bicubic_psnr"),
+             "inpaint_psnr": ("inpaint_meanfill_psnr", "inpaint_biharmonic_psnr"),
+             "denoise_psnr": ("denoise_noisy_psnr", "denoise_noisy_unclipped_psnr",
+                              "denoise_tv_psnr")}
+#: image operation minus a baseline: shown with the operations, not in the main table
+OP_DIFFERENCES = ("sr_gain_db", "sr_vs_bicubic_db", "inpaint_gain_db",
+                  "inpaint_vs_biharmonic_db", "denoise_gain_db", "denoise_vs_tv_db")
+BASELINE_METRICS = frozenset(b for bases in BASELINES.values() for b in bases)
 #: metrics of the per-factor table, in display order
 TABLE_METRICS = tuple(METRICS)
-#: metrics whose effects are tested (baselines are not: no model produces them)
+#: metrics whose effects are tested.  Baselines are not (no model produces them), and neither
+#: are the op-minus-baseline differences: a factor moves them exactly as it moves the op's
+#: own PSNR (the baselines do not depend on the model), so they would double the Holm family
+#: without a new question.  Validation metrics neither: the test split reports.
 EFFECT_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc", "sr_psnr",
                   "inpaint_psnr", "denoise_psnr")
-#: image operation -> its naive baseline
-BASELINES = {"sr_psnr": "sr_bilinear_psnr", "inpaint_psnr": "inpaint_meanfill_psnr",
-             "denoise_psnr": "denoise_noisy_psnr"}
 
 
 PROPORTION_SUFFIXES = ("_acc", "_frac")
@@ -518,21 +548,9 @@ def pareto_front(results: Results, accuracy: str = "latent_acc",
     """Configurations (factor levels, seeds averaged) with mean PSNR and mean accuracy;
     ``on_front`` marks those no other configuration beats on both (higher is better);
     ``front_rank`` numbers them from the most accurate."""
-    done = results.completed
-    if not present_metrics(done, [accuracy, psnr]) == [accuracy, psnr]:
+    if not present_metrics(results.completed, [accuracy, psnr]) == [accuracy, psnr]:
         return pd.DataFrame(columns=["config", psnr, accuracy, "n", "on_front", "front_rank"])
-    keys = [CONFIG_PREFIX + f for f in results.factors] or ["trial_id"]
-    frame = pd.DataFrame({k: done[k] for k in keys})
-    frame[psnr], frame[accuracy] = values(done, psnr), values(done, accuracy)
-    frame = frame.dropna(subset=[psnr, accuracy])
-    grouped = frame.groupby(keys, dropna=False, sort=False)
-    points = grouped[[psnr, accuracy]].mean()
-    points["n"] = grouped.size()
-    points = points.reset_index()
-    names = [k.removeprefix(CONFIG_PREFIX) for k in keys]
-    points.insert(0, "config", [", ".join(f"{k}={fmt_level(v)}" for k, v in zip(names, row))
-                                for row in points[keys].itertuples(index=False)]
-                  if keys != ["trial_id"] else points["trial_id"])
+    points = config_means(results, [psnr, accuracy]).dropna(subset=[psnr, accuracy])
     # sweep by accuracy descending: a point is on the front if its PSNR beats every point
     # with higher (or equal) accuracy
     order = points.sort_values([accuracy, psnr], ascending=False, kind="stable")
@@ -542,6 +560,53 @@ def pareto_front(results: Results, accuracy: str = "latent_acc",
     points.loc[front, "on_front"] = True
     points["front_rank"] = pd.Series(range(1, len(front) + 1), index=front, dtype="Int64")
     return points.sort_values(["on_front", accuracy], ascending=False).reset_index(drop=True)
+
+
+def config_means(results: Results, metrics: list[str]) -> pd.DataFrame:
+    """One row per configuration (factor levels, seeds averaged): ``config`` (its text),
+    the mean of each metric in display units, and ``n`` trials with the first metric."""
+    done = results.completed
+    keys = [CONFIG_PREFIX + f for f in results.factors] or ["trial_id"]
+    frame = pd.DataFrame({k: done[k] for k in keys})
+    for m in metrics:
+        frame[m] = values(done, m)
+    frame = frame.dropna(subset=metrics[:1])
+    grouped = frame.groupby(keys, dropna=False, sort=False)
+    points = grouped[metrics].mean()
+    points["n"] = grouped.size()
+    points = points.reset_index()
+    names = [k.removeprefix(CONFIG_PREFIX) for k in keys]
+    points.insert(0, "config", [", ".join(f"{k}={fmt_level(v)}" for k, v in zip(names, row))
+                                for row in points[keys].itertuples(index=False)]
+                  if keys != ["trial_id"] else points["trial_id"])
+    return points
+
+
+class Best(NamedTuple):
+    config: str
+    chosen_on: str  # the metric that chose (val_* when the results have it)
+    score: float  # its mean at the chosen configuration
+    reported: str  # the metric reported (test_*)
+    value: float
+    n: int
+
+
+def best_config(results: Results, reported: str = "test_psnr") -> Best | None:
+    """The configuration with the best mean ``val_`` twin of ``reported`` (test_psnr ->
+    val_psnr, latent_acc -> val_latent_acc), and its mean ``reported``: selection on the
+    validation split, the test split only reported.  Results without the validation metric
+    choose on ``reported`` itself (``chosen_on`` says so).  Higher is better for both."""
+    twin = "val_" + reported.removeprefix("test_")
+    present = present_metrics(results.completed, [twin, reported])
+    if reported not in present:
+        return None
+    chosen_on = twin if twin in present else reported
+    points = config_means(results, list(dict.fromkeys([chosen_on, reported])))
+    if points.empty or points[chosen_on].isna().all():
+        return None
+    row = points.loc[points[chosen_on].idxmax()]
+    return Best(str(row["config"]), chosen_on, float(row[chosen_on]), reported,
+                float(row[reported]), int(row["n"]))
 
 
 FAILURE_CORE = ["trial_id", "status", "epochs_done", "diverged_epoch", "diverged_step",
@@ -570,8 +635,9 @@ def status_counts(results: Results) -> dict[str, int]:
     return {str(k): int(v) for k, v in results.trials["status"].value_counts().items()}
 
 
-COMPARE_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc", "sr_psnr",
-                   "inpaint_psnr", "denoise_psnr")
+COMPARE_METRICS = ("test_psnr", "val_psnr", "latent_acc", "weight_acc", "joint_acc",
+                   "sr_psnr", "sr_vs_bicubic_db", "inpaint_psnr", "inpaint_vs_biharmonic_db",
+                   "denoise_psnr", "denoise_vs_tv_db")
 
 
 def compare_sweeps(all_results: Iterable[Results],

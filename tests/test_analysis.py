@@ -454,3 +454,37 @@ def test_learning_curve_band_of_an_accuracy_stays_inside_0_100(tmp_path):
     bands = [p.get_paths()[0].vertices[:, 1] for p in fig.axes[0].collections]
     assert bands and all(b.min() >= 0 and b.max() <= 100 for b in bands)
     assert max(b.max() for b in bands) > 99  # the wide seeds reach up towards 100, not past it
+
+
+# ------------------------------------------------------------------------------------
+# Validation chooses, test reports
+
+def test_curves_use_val_psnr_and_fall_back_to_test_psnr(tmp_path):
+    from analysis import plots
+
+    new = analysis.load_results(fx.write_cls_results(tmp_path / "new"))
+    assert plots.curve_metrics(new.epochs) == ["val_psnr", "train_loss"]
+    old = analysis.load_results(fx.write_cls_results(tmp_path / "old", with_val=False))
+    assert plots.curve_metrics(old.epochs) == ["test_psnr", "train_loss"]
+    for res, label in ((new, "validation PSNR (dB)"), (old, "test PSNR (dB)")):
+        fig = plots.learning_curves(res, "a2")
+        assert fig.axes[0].get_ylabel() == label
+        plots.plt.close(fig)
+
+
+def test_report_best_setting_is_chosen_on_val_and_reports_test(tmp_path):
+    """In the fixture a2=100 has the best validation PSNR, a2=1 the best test PSNR: the
+    headline names a2=100 with its test PSNR, and the preamble says which split did what."""
+    root = fx.write_cls_results(tmp_path / "cls")
+    best = analysis.best_config(analysis.load_results(root), "test_psnr")
+    assert best.chosen_on == "val_psnr" and best.config.startswith("a2=100")
+    assert best.value == pytest.approx(18.1) and best.score == pytest.approx(19.1)
+    md = analysis.build_report([root], formats="md")[0].read_text()
+    assert "Best setting on validation PSNR (validation split): a2=100, cls_weight=0, " \
+           "test PSNR 18.10 dB" in md
+    assert "chosen on val_psnr, the validation split" in md and "the test split's, scored once" in md
+    # older results without a validation metric: the test split chose, and the text says so
+    old = fx.write_cls_results(tmp_path / "old", with_val=False)
+    md = analysis.build_report([old], formats="md")[0].read_text()
+    assert "Best setting on test PSNR (test split: no validation metric in these results): " \
+           "a2=1" in md
