@@ -34,7 +34,7 @@ from hinr import data as hinr_data  # noqa: E402
 
 from . import schema  # noqa: E402
 from .results import ParquetResults  # noqa: E402
-from .spec import SweepSpec, parse_spec  # noqa: E402
+from .spec import SpecError, SweepSpec, check_model_size, parse_spec, safe_load  # noqa: E402
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
 
 PROGRESS_METRICS = ["epoch", "test_psnr", "train_loss", "latent_acc", "weight_acc", "joint_acc"]
@@ -124,6 +124,20 @@ def check_resources(spec: SweepSpec) -> None:
     if cpus > best_cpu or gpus > best_gpu:
         raise SweepError(f"{spec.path}: resources: a trial asks for cpus={cpus:g}, gpus={gpus:g} but "
                          f"the largest node has cpus={best_cpu:g}, gpus={best_gpu:g}")
+    memory = max((n.get("memory", 0.0) for n in nodes), default=0.0)
+    try:
+        check_model_size(spec, int(memory) or None)
+    except SpecError as err:
+        raise SweepError(str(err)) from None
+
+
+def prepare(spec: SweepSpec, address: str | None) -> dict[str, hinr_data.ImageData]:
+    """Everything a sweep needs before it may write anything: its datasets (read before Ray
+    starts, so a missing one is one line, not a failure inside Ray), then Ray and a node that
+    fits a trial."""
+    data = shared_datasets(spec)
+    init_ray(address, spec)
+    return data
 
 
 def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
@@ -133,8 +147,14 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
     if isinstance(names, dict):
         names = list(names.values())[0]
     base = spec.base_config
-    return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
-            for name in names}
+    try:
+        return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
+                for name in names}
+    except (hinr_data.DatasetNotFound, OSError) as err:
+        # The home directory in full is nobody else's business (logs, screenshots, CI output).
+        home = str(Path.home())
+        message = str(err).replace(home + os.sep, "~" + os.sep) if home != os.sep else str(err)
+        raise SweepError(f"{spec.path}: dataset: {message}") from None
 
 
 def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any]):
@@ -151,9 +171,11 @@ def _reporter(spec: SweepSpec):
 
 
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
-              max_concurrent: int | None = None) -> tune.ResultGrid:
-    init_ray(address, spec)
-    data = shared_datasets(spec)
+              max_concurrent: int | None = None,
+              data: dict[str, hinr_data.ImageData] | None = None) -> tune.ResultGrid:
+    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given)."""
+    if data is None:
+        data = prepare(spec, address)
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -174,11 +196,15 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
 
 def resume_sweep(results_dir: Path, address: str | None = None) -> tune.ResultGrid:
     spec = read_spec(results_dir)
-    init_ray(address, spec)
-    data = shared_datasets(spec)
+    data = prepare(spec, address)
     tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
                                trainable(spec, results_dir, data),
                                resume_unfinished=True, resume_errored=True)
+    # Tune restores the callbacks pickled when the sweep started, results directory included:
+    # a directory copied or moved since would have its Parquet written into the old place.
+    for callback in tuner._local_tuner.get_run_config().callbacks or []:
+        if isinstance(callback, ParquetResults):
+            callback.results_dir = str(results_dir)
     return tuner.fit()
 
 
@@ -188,9 +214,20 @@ def read_spec(results_dir: Path) -> SweepSpec:
     if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
         raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
                          f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
-    doc = yaml.safe_load(path.read_text())
+    # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
+    fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
+    try:
+        doc = safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
+        raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
+    if not isinstance(doc, dict):
+        raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
     doc.pop("provenance", None)
-    return parse_spec(doc, str(path))
+    try:
+        return parse_spec(doc, str(path))
+    except SpecError as err:
+        raise SweepError(f"{err}; the sweep file is damaged: {fix}") from None
 
 
 def provenance(argv: list[str]) -> dict[str, Any]:
