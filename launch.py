@@ -210,9 +210,9 @@ def unsafe_results_dir(results_dir: Path) -> str | None:
 def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = True) -> str | None:
     """Refuse to mix two sweeps in one directory, and to overwrite without being told.
     --overwrite deletes only a results directory of this product holding this sweep's name.
-    Unless ``locked``, the answer "holds this sweep; resume it" is left for after the driver
-    lock (a live driver is the better answer then); every other refusal comes before it, so
-    it leaves not even a lock file behind."""
+    Unless ``locked``, only what --overwrite may not delete and what is not a sweep's results
+    are refused (before the lock: they leave not even a lock file); "holds this sweep" or "a
+    different one" wait for the lock, since a live driver is the better answer then."""
     from sweeps import schema
     from sweeps.spec import safe_load, show
 
@@ -248,12 +248,14 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
                     "--overwrite deletes only a sweep's own results: move it, or choose "
                     "--results elsewhere")
         return None
+    if not locked:
+        return None
     started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
     if doc != spec.raw:
         hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
                 else "pass --results NEW_DIR or give the sweep a new name")
         return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
-    if not started or not locked:  # not started: written, then refused before Tune began
+    if not started:  # written, then refused before Tune began (no tune/): run it again
         return None
     return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
             f"{results_dir} (or pass --overwrite to start again)")

@@ -170,21 +170,25 @@ def test_refused_after_ray_starts_writes_nothing(tmp_path):
                          {"HINR_DATA": str(home_data)})}
     sweep = tmp_path / "mine.yaml"
     sweep.write_text(yaml.safe_dump(VALID))
+    # Ray's socket paths must stay under 108 bytes: a short temp dir, not tmp_path.
+    ray_tmp = Path(tempfile.mkdtemp(prefix="hr", dir="/tmp"))
     procs = {key: launch("run", str(sweep), "--results", str(tmp_path / "res" / key), *args,
-                         cwd=tmp_path, env={**env, "RAY_TMPDIR": str(tmp_path / f"ray_{key}")})
+                         cwd=tmp_path, env={**env, "RAY_TMPDIR": str(ray_tmp / key)})
              for key, (args, env) in cases.items()}
     try:
         results = finish(procs)
+        ray_started_for_no_data = (ray_tmp / "no_data").exists()
     finally:
+        import shutil
+        shutil.rmtree(ray_tmp, ignore_errors=True)
         if home_data.is_dir():  # torchvision should not create it; never leave it behind
-            import shutil
             shutil.rmtree(home_data)
     for key, (code, out, err) in results.items():
         assert_refused(code, out, err)
         assert not (tmp_path / "res" / key).exists(), key
     _, _, err = results["no_data"]
     assert "not found" in err and str(Path.home()) not in err and "~/" in err, err
-    assert not (tmp_path / "ray_no_data").exists(), "Ray started before the data was checked"
+    assert not ray_started_for_no_data, "Ray started before the data was checked"
     assert "resources" in results["cpus"][2]
 
 
@@ -292,15 +296,19 @@ def _apply(doc: dict, edit: tuple) -> dict:
     return doc
 
 
-documents = st.builds(lambda edit, laughs: (edit, laughs), BAD_EDITS, st.booleans())
-
-
 def _document(edit: tuple, laughs: bool) -> str:
     doc = _apply(copy.deepcopy(VALID), edit)
     text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
     if laughs:  # an alias bomb riding along in an otherwise small file
         text = "l0: &l0 [lol]\n" + LAUGHS + text
     return text
+
+
+# Random text, then a top-level key no sweep has: malformed, not a mapping, or an unknown
+# key, but never a valid sweep.
+random_texts = st.text(alphabet=st.sampled_from(list("name:base{}[]-,.'\"&*!|>#%@` \n\t01eE+_xyz~")),
+                       max_size=80).map(lambda t: t + "\nzz_not_a_key: 1\n")
+documents = st.one_of(st.builds(_document, BAD_EDITS, st.booleans()), random_texts)
 
 
 def _run_in_process(argv: list[str], cwd: Path) -> tuple[int, str, str]:
@@ -319,12 +327,12 @@ def _run_in_process(argv: list[str], cwd: Path) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def _assert_refused_without_writes(document: tuple, flags: list[str], dry_run: bool) -> None:
+def _assert_refused_without_writes(document: str, flags: list[str], dry_run: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "results").mkdir()
         sweep = root / "sweep.yaml"
-        sweep.write_text(_document(*document), encoding="utf-8")
+        sweep.write_text(document, encoding="utf-8")
         before = snapshot(root)
         if dry_run:
             code, out, err = _run_in_process(["run", str(sweep), "--dry-run", *flags], root)
@@ -335,7 +343,7 @@ def _assert_refused_without_writes(document: tuple, flags: list[str], dry_run: b
         assert snapshot(root) == before
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, flags=BAD_FLAGS)
 def test_adversarial_dry_runs_are_refused_cleanly(document, flags):
     _assert_refused_without_writes(document, flags, dry_run=True)
