@@ -12,6 +12,9 @@ that point again under a new id, and a trial that finished after it may never re
 So at the first step of a run and at its end, the rows are reconciled with Tune's trials:
 rows of trials Tune does not know are dropped (with their epoch files and TensorBoard logs),
 and a trial Tune has finished is ``completed`` if its last epoch is on disk, else ``stopped``.
+Tune also deletes a trial's older checkpoint as soon as it registers a newer one, so the
+restored state may point at a checkpoint that is gone (every retry then failed); such a trial
+starts over, which training's determinism makes equal to continuing.
 """
 
 from __future__ import annotations
@@ -174,6 +177,9 @@ class ParquetResults(tune.Callback):
     def on_step_begin(self, iteration, trials, **info):
         if not self._reconciled:  # the first step: Tune's restored trials are all there
             self._reconciled = True
+            for trial in trials:
+                if trial.status != trial.TERMINATED:
+                    _forget_missing_checkpoint(trial)
             self._reconcile(trials)
 
     def on_experiment_end(self, trials, **info):
@@ -212,6 +218,22 @@ class ParquetResults(tune.Callback):
         self.epochs.pop(trial_id, None)
         self._epoch_path(trial_id).unlink(missing_ok=True)
         shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
+
+
+def _forget_missing_checkpoint(trial) -> None:
+    """A restored trial whose checkpoint was deleted after Tune's last state save: start it
+    from scratch instead of failing to restore it (Ray 2.60 keeps the checkpoint list in the
+    trial's checkpoint manager; clearing it is what a trial without checkpoints looks like)."""
+    from ray.train._internal.storage import _exists_at_fs_path
+
+    manager = trial.run_metadata.checkpoint_manager
+    latest = manager.latest_checkpoint_result
+    if latest is None or latest.checkpoint is None:
+        return
+    checkpoint = latest.checkpoint
+    if not _exists_at_fs_path(checkpoint.filesystem, checkpoint.path):
+        manager._latest_checkpoint_result = None
+        manager._checkpoint_results = []
 
 
 def _trial_cpus(trial) -> float:

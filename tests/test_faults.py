@@ -31,9 +31,10 @@ def test_driver_killed_then_resumed(reference, tmp_path):
     assert 0 < before < 4 * EPOCHS
 
     proc = run_ok("resume", str(out))
-    statuses = [(t["trial_id"], t["status"], t["epochs_done"])
+    statuses = [(t["trial_id"], t["status"], t["epochs_done"], t["error"])
                 for t in pq.read_table(out / "trials.parquet").to_pylist()]
-    assert "4 trials: 4 completed" in proc.stdout, (proc.stdout[-2000:], statuses)
+    assert "4 trials: 4 completed" in proc.stdout, (statuses, proc.stdout[-1500:],
+                                                   proc.stderr[-1500:])
     assert_same_results(reference, out)
     status = run_ok("status", str(out))
     assert "remaining: 0" in status.stdout
