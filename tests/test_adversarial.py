@@ -343,7 +343,7 @@ def _assert_refused_without_writes(document: str, flags: list[str], dry_run: boo
         assert snapshot(root) == before
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(document=documents, flags=BAD_FLAGS)
 def test_adversarial_dry_runs_are_refused_cleanly(document, flags):
     _assert_refused_without_writes(document, flags, dry_run=True)
