@@ -35,15 +35,27 @@ MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need
 
 
 VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
+MAX_ERROR_CHARS = 1000  # an error line quotes user input (paths, values): keep it readable
 
 
 def _fail(message: str) -> int:
+    message = " ".join(str(message).split("\n"))
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS - 15] + "... (truncated)"
     print(f"error: {message}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
+class _Parser(argparse.ArgumentParser):
+    """A bad flag is one line too (argparse's default prints the whole usage first)."""
+
+    def error(self, message: str):
+        _fail(f"{self.prog}: {message}; see: python {self.prog} --help")
+        sys.exit(EXIT_BAD_INPUT)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="launch.py", description=__doc__.split("\n\n")[0],
         epilog="demo first:  python launch.py run sweeps/demo.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--tiny", action="store_true",
                      help="tiny mode: tiny preset, 1 epoch, first seed, 2 values per axis (seconds)")
     run.add_argument("--overwrite", action="store_true",
-                     help="replace a results directory that holds a different sweep")
+                     help="replace the results of this sweep (a directory whose sweep.yaml has "
+                          "this name); never anything else")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
     resume = sub.add_parser("resume", help="continue an interrupted sweep")
@@ -81,27 +94,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from sweeps.spec import SpecError, load_spec, tiny_mode
+    import math
 
+    from sweeps.spec import SpecError, check_model_size, load_spec, tiny_mode
+
+    if args.gpu_tflops is not None and not (math.isfinite(args.gpu_tflops) and args.gpu_tflops > 0):
+        return _fail(f"--gpu-tflops: allowed finite numbers > 0 (got {args.gpu_tflops})")
+    if args.max_concurrent is not None and args.max_concurrent < 0:
+        return _fail("--max-concurrent: allowed integers >= 0")
     try:
         spec = load_spec(args.sweep, args.overrides)
         if args.tiny:
             spec = tiny_mode(spec)
+        # A cluster's nodes are checked once Ray is up; here, this machine's memory.
+        check_model_size(spec, None if args.address else _memory_bytes())
     except SpecError as err:
         return _fail(str(err))
-    if args.max_concurrent is not None and args.max_concurrent < 0:
-        return _fail("--max-concurrent: allowed integers >= 0")
     results_dir = Path(args.results or Path("results") / spec.name)
+    refusal = unsafe_results_dir(results_dir)
+    if refusal:
+        return _fail(refusal)
     if args.dry_run:
         print_dry_run(spec, results_dir, args.gpu_tflops)
         return 0
     from sweeps.lock import SweepInUse, driver_lock
-    from sweeps.run import SweepError, run_sweep, write_spec
+    from sweeps.run import SweepError, prepare, run_sweep, write_spec
 
     try:
         writable_check(results_dir)
     except SweepError as err:
         return _fail(str(err))
+    refusal = check_results_dir(spec, results_dir, args.overwrite, locked=False)
+    if refusal:
+        return _fail(refusal)
     command = ["launch.py"] + sys.argv[1:]
     try:
         # The lock first: a live driver is the answer to give before "already holds this
@@ -110,12 +135,16 @@ def cmd_run(args) -> int:
             refusal = check_results_dir(spec, results_dir, args.overwrite)
             if refusal:
                 return _fail(refusal)
+            # Data, Ray and resources before the first write: a sweep refused here leaves
+            # the results directory as it found it.
+            data = prepare(spec, args.address)
             if args.overwrite and results_dir.exists():
                 import shutil
                 shutil.rmtree(results_dir)
             write_spec(spec, results_dir, command)
             started = time.monotonic()
-            run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose)
+            run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose,
+                      data=data)
     except (SweepError, SweepInUse) as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
@@ -160,22 +189,82 @@ def writable_check(results_dir: Path) -> None:
                          f"{MIN_FREE_BYTES >> 20} MiB for results and checkpoints")
 
 
-def check_results_dir(spec, results_dir: Path, overwrite: bool) -> str | None:
-    """Refuse to mix two sweeps in one directory, and to overwrite without being told."""
+def _memory_bytes() -> int | None:
+    import os
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system that says
+        return None
+
+
+def unsafe_results_dir(results_dir: Path) -> str | None:
+    """A results directory is a directory of its own: never a symlink (deleting or writing
+    through it reaches elsewhere), the working directory, or one of its ancestors."""
+    import os
+
+    if results_dir.is_symlink():
+        return f"{results_dir}: is a symbolic link; give the real directory with --results"
+    if results_dir.parts and results_dir.parts[0].startswith("~"):
+        # A quoted ~ reaches us unexpanded: Python would create "./~", pyarrow reads $HOME.
+        return f"{results_dir}: starts with ~, which the shell did not expand; write the path out"
+    here = Path.cwd().resolve()
+    target = results_dir.resolve()
+    if target == here or target in here.parents:
+        return (f"{results_dir}: is the working directory or one above it; results need a "
+                "directory of their own (--results DIR)")
+    if target == Path(os.path.expanduser("~")).resolve():
+        return f"{results_dir}: is the home directory; results need a directory of their own"
+    return None
+
+
+def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = True) -> str | None:
+    """Refuse to mix two sweeps in one directory, and to overwrite without being told.
+    --overwrite deletes only a results directory of this product holding this sweep's name.
+    Unless ``locked``, only what --overwrite may not delete and what is not a sweep's results
+    are refused (before the lock: they leave not even a lock file); "holds this sweep" or "a
+    different one" wait for the lock, since a live driver is the better answer then."""
     from sweeps import schema
+    from sweeps.spec import safe_load, show
 
     existing = results_dir / schema.SPEC_FILE
-    if results_dir.exists() and any(results_dir.iterdir()) and not existing.exists() and not overwrite:
-        return (f"{results_dir}: exists and is not a sweep results directory; choose --results "
-                "elsewhere or pass --overwrite")
-    if not existing.exists() or overwrite:
+    if results_dir.exists() and not results_dir.is_dir():
+        return f"{results_dir}: is not a directory; choose --results elsewhere"
+    if not results_dir.exists() or not any(results_dir.iterdir()):
         return None
-    import yaml
-    doc = yaml.safe_load(existing.read_text()) or {}
+    if not existing.is_file() or existing.is_symlink():
+        return (f"{results_dir}: exists and is not a sweep results directory (no "
+                f"{schema.SPEC_FILE}); choose --results elsewhere (--overwrite deletes only a "
+                "sweep's own results)")
+    try:
+        doc = safe_load(existing.read_text())
+    except Exception:  # noqa: BLE001 - any damage reads the same: not ours to delete
+        doc = None
+    if not isinstance(doc, dict):
+        return (f"{existing}: damaged sweep file; choose --results elsewhere, or remove "
+                f"{results_dir} yourself if it is a sweep you no longer need")
     doc.pop("provenance", None)
+    if overwrite:
+        if doc.get("name") != spec.name:
+            return (f"{results_dir}: holds sweep {show(doc.get('name'))}, not {spec.name}; "
+                    "--overwrite replaces only the same sweep: choose --results elsewhere")
+        # What a sweep writes there (and atomic writes' hidden temp files); anything else is
+        # the user's, and not ours to delete.
+        foreign = sorted(p.name for p in results_dir.iterdir() if p.name not in schema.SWEEP_ENTRIES
+                         and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+        if foreign:
+            return (f"{results_dir}: holds {show(foreign[0])}, which a sweep does not write; "
+                    "--overwrite deletes only a sweep's own results: move it, or choose "
+                    "--results elsewhere")
+        return None
+    if not locked:
+        return None
+    started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
     if doc != spec.raw:
-        return (f"{results_dir}: already holds a different sweep ({existing}); pass --overwrite, "
-                "--results NEW_DIR, or a new name")
+        hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
+                else "pass --results NEW_DIR or give the sweep a new name")
+        return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
+    if not started:  # written, then refused before Tune began (no tune/): run it again
+        return None
     return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
             f"{results_dir} (or pass --overwrite to start again)")
 
@@ -207,17 +296,11 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
         if key not in cache:
             cache[key] = trial_cost(cfg)
         costs.append(cache[key])
-    costs = costs * (spec.num_trials() // max(1, len(costs)))
+    # The rows are one pass (grid: every trial; random/optuna: seeds x grid axes of one draw),
+    # so price num_trials() trials by cycling through them, whichever is longer.
+    costs = [costs[i % len(costs)] for i in range(spec.num_trials())]
     print(describe(costs, measured_gflops(spec.base_config), spec.resources["gpus"],
                    gpu_tflops or DEFAULT_GPU_TFLOPS))
-
-
-def _trials(results_dir: Path) -> list[dict]:
-    import pyarrow.parquet as pq
-    from sweeps import schema
-
-    path = results_dir / schema.TRIALS_FILE
-    return pq.read_table(path).to_pylist() if path.exists() else []
 
 
 def _remaining(spec, trials: list[dict]) -> int:
@@ -251,7 +334,7 @@ def summary(results_dir: Path, wall_s: float | None = None) -> None:
     from sweeps.run import read_spec
 
     spec = read_spec(results_dir)
-    trials = _trials(results_dir)
+    trials = read_trials(results_dir)
     if not trials:
         print(f"no trial finished; see {results_dir / schema.DRIVER_LOG}")
         return
@@ -282,6 +365,7 @@ def cmd_resume(args) -> int:
     results_dir = Path(args.results_dir)
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
+        read_trials(results_dir)  # damaged: say so before Ray starts, not inside it
         with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
             started = time.monotonic()
             resume_sweep(results_dir, args.address, args.verbose)
@@ -294,6 +378,31 @@ def cmd_resume(args) -> int:
 
 
 STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
+
+
+def read_trials(results_dir: Path) -> list[dict]:
+    """trials.parquet's rows ([] before any trial started); a damaged file is a SweepError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sweeps import schema
+    from sweeps.run import SweepError
+
+    path = results_dir / schema.TRIALS_FILE
+    if not path.exists():
+        return []
+    try:
+        table = pq.read_table(str(path.absolute()))  # pyarrow would expand a leading ~
+        schema.check_version(table, path)
+        rows = table.to_pylist()
+        if any(not isinstance(r.get("trial_id"), str) or r.get("status") not in schema.STATUSES
+               for r in rows):
+            raise ValueError("rows without a trial_id or a known status")
+    except (OSError, ValueError, pa.ArrowException) as err:
+        reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0][:160]
+        raise SweepError(f"{path}: damaged results file ({reason}); restore it, or start the "
+                         f"sweep again with: python launch.py run SWEEP.yaml --results "
+                         f"{results_dir} --overwrite") from None
+    return rows
 
 
 def cmd_status(args) -> int:
@@ -309,7 +418,10 @@ def cmd_status(args) -> int:
         return _fail(str(err))
     from sweeps import schema
 
-    trials = _trials(results_dir)
+    try:
+        trials = read_trials(results_dir)
+    except SweepError as err:
+        return _fail(str(err))
     counts = {s: sum(t["status"] == s for t in trials) for s in schema.STATUSES}
     print(f"sweep {spec.name} in {results_dir}: {len(trials)} of {spec.num_trials()} trials started")
     print("  " + ", ".join(f"{s} {n}" for s, n in counts.items() if n))

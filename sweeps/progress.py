@@ -380,19 +380,21 @@ QUIET_LOGGERS = ("ray", "tensorboardX")
 
 
 @contextmanager
-def ray_console(results_dir: Path, verbose: bool = False) -> Iterator["_RayOutput"]:
+def ray_console(results_dir: Path, verbose: bool = False,
+                owns_ray: bool = False) -> Iterator["_RayOutput"]:
     """Ray's own logging (``QUIET_LOGGERS``) and, once ``after_init()`` is called after
     ``ray.init``, the trial workers' output and Ray's error messages go to
     ``<results>/driver.log`` (appended: a resume adds to it); quiet (not ``verbose``) they go
-    nowhere else.  If Ray was not running on entry, it is shut down on exit, before the console
-    is restored: a worker that prints while it is being stopped (Ray's SIGTERM handler raises
-    SystemExit in it) would otherwise put a traceback on the console after a successful sweep."""
+    nowhere else.  If Ray was not running on entry, or ``owns_ray`` (the caller started it for
+    this sweep), it is shut down on exit, before the console is restored: a worker that prints
+    while it is being stopped (Ray's SIGTERM handler raises SystemExit in it) would otherwise
+    put a traceback on the console after a successful sweep."""
     import ray
 
     results_dir = Path(results_dir)
     results_dir.mkdir(parents=True, exist_ok=True)
     output = _RayOutput(results_dir / schema.DRIVER_LOG, verbose)
-    started_here = not ray.is_initialized()
+    started_here = owns_ray or not ray.is_initialized()
     try:
         yield output
     finally:

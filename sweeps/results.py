@@ -5,11 +5,22 @@ restarts from a checkpoint and repeats an epoch replaces that row instead of dup
 ``trials.parquet`` is rewritten (atomically) when a trial starts, finishes, fails or diverges,
 and at most every ``flush_seconds`` in between.  On setup (also after ``Tuner.restore``) the
 callback reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows.
+
+A driver that dies leaves the Parquet files ahead of Tune's experiment state (saved every few
+seconds): a trial started after Tune's last save is unknown to the restored Tune, which runs
+that point again under a new id, and a trial that finished after it may never report again.
+So at the first step of a run and at its end, the rows are reconciled with Tune's trials:
+rows of trials Tune does not know are dropped (with their epoch files and TensorBoard logs),
+and a trial Tune has finished is ``completed`` if its last epoch is on disk, else ``stopped``.
+Tune also deletes a trial's older checkpoint as soon as it registers a newer one, so the
+restored state may point at a checkpoint that is gone (every retry then failed); such a trial
+starts over, which training's determinism makes equal to continuing.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -63,6 +74,7 @@ class ParquetResults(tune.Callback):
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self._last_flush = 0.0
+        self._reconciled = False
 
     # ---------------------------------------------------------------- paths and loading
     @property
@@ -148,8 +160,8 @@ class ParquetResults(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
-        if row["status"] == "running":  # ended before its last epoch: a scheduler stopped it
-            row["status"] = "stopped"
+        if row["status"] in ("running", "pending"):
+            self._settle(row)
         self._write_trials(force=True)
 
     def on_trial_recover(self, iteration, trials, trial, **info):
@@ -162,10 +174,66 @@ class ParquetResults(tune.Callback):
         row["error"] = _error_message(trial)
         self._write_trials(force=True)
 
+    def on_step_begin(self, iteration, trials, **info):
+        if not self._reconciled:  # the first step: Tune's restored trials are all there
+            self._reconciled = True
+            for trial in trials:
+                if trial.status != trial.TERMINATED:
+                    _forget_missing_checkpoint(trial)
+            self._reconcile(trials)
+
     def on_experiment_end(self, trials, **info):
         for trial in trials:
             self._trial_row(trial)
+        self._reconcile(trials)
+
+    # ---------------------------------------------------------------- reconciling with Tune
+    def _reconcile(self, trials) -> None:
+        known = {t.trial_id for t in trials}
+        for trial_id in [i for i in self.trials if i not in known]:
+            self._forget(trial_id)
+        for trial in trials:
+            row = self.trials.get(trial.trial_id)
+            if row is not None and trial.status == trial.TERMINATED and row["status"] in (
+                    "running", "pending"):
+                self._settle(row)
         self._write_trials(force=True)
+
+    def _settle(self, row: dict[str, Any]) -> None:
+        """A trial Tune has ended without an error: completed if its last epoch is on disk
+        (restored from its final checkpoint, it reports nothing more), else stopped early."""
+        epochs = self._epochs_of(row["trial_id"])
+        last = max(epochs, default=0)
+        if epochs and last >= (row.get(schema.CONFIG_PREFIX + "epochs") or math.inf):
+            final = epochs[last]
+            row.update({k: v for k, v in final.items() if k.startswith(schema.METRIC_PREFIX)})
+            row.update(status="completed", epochs_done=last, wall_seconds=final["wall_seconds"])
+        else:
+            row["status"] = "stopped"
+
+    def _forget(self, trial_id: str) -> None:
+        """A trial of an earlier driver that Tune never recorded: it runs again under a new id,
+        so its partial rows would be a duplicate of that point."""
+        self.trials.pop(trial_id, None)
+        self.epochs.pop(trial_id, None)
+        self._epoch_path(trial_id).unlink(missing_ok=True)
+        shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
+
+
+def _forget_missing_checkpoint(trial) -> None:
+    """A restored trial whose checkpoint was deleted after Tune's last state save: start it
+    from scratch instead of failing to restore it (Ray 2.60 keeps the checkpoint list in the
+    trial's checkpoint manager; clearing it is what a trial without checkpoints looks like)."""
+    from ray.train._internal.storage import _exists_at_fs_path
+
+    manager = trial.run_metadata.checkpoint_manager
+    latest = manager.latest_checkpoint_result
+    if latest is None or latest.checkpoint is None:
+        return
+    checkpoint = latest.checkpoint
+    if not _exists_at_fs_path(checkpoint.filesystem, checkpoint.path):
+        manager._latest_checkpoint_result = None
+        manager._checkpoint_results = []
 
 
 def _trial_cpus(trial) -> float:

@@ -26,7 +26,7 @@ from hinr import data as hinr_data  # noqa: E402
 from . import schema  # noqa: E402
 from .progress import SweepProgress, ray_console  # noqa: E402
 from .results import ParquetResults  # noqa: E402
-from .spec import SweepSpec, parse_spec  # noqa: E402
+from .spec import SpecError, SweepSpec, check_model_size, parse_spec, safe_load  # noqa: E402
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
 
 # val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
@@ -86,11 +86,19 @@ def scheduler(spec: SweepSpec, epochs: int):
 
 
 # ------------------------------------------------------------------------------ Ray
+# Did this process's init_ray start Ray?  Then the sweep that used it shuts it down (see
+# progress.ray_console), even when Ray was started before the sweep (launch.py starts it in
+# prepare(), before anything is written, so that a refused sweep writes nothing).
+_ray_started_here = False
+
+
 def init_ray(address: str | None, spec: SweepSpec) -> None:
     import ray
 
+    global _ray_started_here
     if not ray.is_initialized():
         _start_ray(address)
+        _ray_started_here = True
     check_resources(spec)
 
 
@@ -118,6 +126,20 @@ def check_resources(spec: SweepSpec) -> None:
     if cpus > best_cpu or gpus > best_gpu:
         raise SweepError(f"{spec.path}: resources: a trial asks for cpus={cpus:g}, gpus={gpus:g} but "
                          f"the largest node has cpus={best_cpu:g}, gpus={best_gpu:g}")
+    memory = max((n.get("memory", 0.0) for n in nodes), default=0.0)
+    try:
+        check_model_size(spec, int(memory) or None)
+    except SpecError as err:
+        raise SweepError(str(err)) from None
+
+
+def prepare(spec: SweepSpec, address: str | None) -> dict[str, hinr_data.ImageData]:
+    """Everything a sweep needs before it may write anything: its datasets (read before Ray
+    starts, so a missing one is one line, not a failure inside Ray), then Ray and a node that
+    fits a trial."""
+    data = shared_datasets(spec)
+    init_ray(address, spec)
+    return data
 
 
 def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
@@ -127,8 +149,14 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
     if isinstance(names, dict):
         names = list(names.values())[0]
     base = spec.base_config
-    return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
-            for name in names}
+    try:
+        return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
+                for name in names}
+    except (hinr_data.DatasetNotFound, OSError) as err:
+        # The home directory in full is nobody else's business (logs, screenshots, CI output).
+        home = str(Path.home())
+        message = str(err).replace(home + os.sep, "~" + os.sep) if home != os.sep else str(err)
+        raise SweepError(f"{spec.path}: dataset: {message}") from None
 
 
 def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any]):
@@ -157,17 +185,23 @@ def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None
 
 
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
-              max_concurrent: int | None = None, verbose: bool = False) -> tune.ResultGrid:
-    """Run the sweep; Ray's logs go to <results>/driver.log (and the console if verbose)."""
-    with ray_console(results_dir, verbose) as console:
-        init_ray(address, spec)
-        console.after_init()
-        return _run(spec, results_dir, max_concurrent, verbose)
+              max_concurrent: int | None = None, verbose: bool = False,
+              data: dict[str, hinr_data.ImageData] | None = None) -> tune.ResultGrid:
+    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given).  Ray's
+    logs go to <results>/driver.log (and the console too if ``verbose``)."""
+    global _ray_started_here
+    try:
+        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
+            if data is None:
+                data = prepare(spec, address)
+            console.after_init()
+            return _run(spec, results_dir, max_concurrent, verbose, data)
+    finally:
+        _ray_started_here = False  # ray_console shut down the Ray this process started
 
 
-def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None,
-         verbose: bool) -> tune.ResultGrid:
-    data = shared_datasets(spec)
+def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
+         data: dict[str, hinr_data.ImageData]) -> tune.ResultGrid:
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -190,17 +224,26 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None,
 def resume_sweep(results_dir: Path, address: str | None = None,
                  verbose: bool = False) -> tune.ResultGrid:
     spec = read_spec(results_dir)
-    with ray_console(results_dir, verbose) as console:
-        init_ray(address, spec)
-        console.after_init()
-        data = shared_datasets(spec)
-        tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
-                                   trainable(spec, results_dir, data),
-                                   resume_unfinished=True, resume_errored=True)
-        # Tuner.restore has no run_config argument; the restored one (with the callbacks and
-        # verbosity the sweep started with) is only reachable on the internal tuner.
-        _console(tuner._local_tuner.get_run_config(), spec, verbose)
-        return tuner.fit()
+    global _ray_started_here
+    try:
+        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
+            data = prepare(spec, address)
+            console.after_init()
+            tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
+                                       trainable(spec, results_dir, data),
+                                       resume_unfinished=True, resume_errored=True)
+            # Tuner.restore has no run_config argument: the restored one (the callbacks and
+            # verbosity the sweep started with) is only reachable on the internal tuner.
+            run_config = tuner._local_tuner.get_run_config()
+            # Tune restores the callbacks pickled when the sweep started, results directory
+            # included: a directory copied or moved since would get its Parquet in the old place.
+            for callback in run_config.callbacks or []:
+                if isinstance(callback, ParquetResults):
+                    callback.results_dir = str(results_dir)
+            _console(run_config, spec, verbose)
+            return tuner.fit()
+    finally:
+        _ray_started_here = False
 
 
 # ------------------------------------------------------------------------------ sweep.yaml
@@ -209,9 +252,20 @@ def read_spec(results_dir: Path) -> SweepSpec:
     if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
         raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
                          f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
-    doc = yaml.safe_load(path.read_text())
+    # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
+    fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
+    try:
+        doc = safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
+        raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
+    if not isinstance(doc, dict):
+        raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
     doc.pop("provenance", None)
-    return parse_spec(doc, str(path))
+    try:
+        return parse_spec(doc, str(path))
+    except SpecError as err:
+        raise SweepError(f"{err}; the sweep file is damaged: {fix}") from None
 
 
 def provenance(argv: list[str]) -> dict[str, Any]:

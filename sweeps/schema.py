@@ -71,6 +71,11 @@ IMAGES_DIR = "images"
 IMAGE_NAMES = ("reconstruction", "superres", "inpainting", "denoising")
 IMAGE_SUFFIX = ".png"
 DRIVER_LOG = "driver.log"
+REPORT_DIR = "report"  # written by ``python launch.py report`` (analysis), not by the sweep
+#: everything a sweep (and its report) writes in its results directory: ``--overwrite`` may
+#: delete these and nothing else (a file of any other name is the user's)
+SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR, DRIVER_LOG,
+                 REPORT_DIR)
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.

@@ -53,8 +53,36 @@ TEST_METRICS = {"test_psnr": "val_psnr", "test_mse": "val_mse", "test_loss": "va
                 "weight_acc": "val_weight_acc", "pretrain_mlp_acc": None, "sr_psnr": None,
                 "inpaint_psnr": None, "denoise_psnr": None, "sr_gain_db": None,
                 "inpaint_gain_db": None, "denoise_gain_db": None}
+# Metrics only some trials report; a search or scheduler on one needs every trial to report
+# it (the joint head exists only in variant classifier_loss, and is trained only at cls_weight > 0).
+VARIANT_METRICS = {"val_joint_acc": ("classifier_loss",)}
 # Fields that make no sense as a sweep axis: they are set per trial by the framework.
 NOT_AXES = ("seed", "threads", "device")
+# Bounds on what a sweep file may ask for.  A sweep file is a few dozen lines: a document that
+# expands (through YAML aliases) to more nodes than this is an attack, not a sweep.
+MAX_YAML_NODES = 10_000
+# Tune expands a grid into memory and, past a size, gives up on resumable experiment state;
+# a sweep beyond this many trials is also beyond any budget this project plans for.
+MAX_TRIALS = 10_000
+# Parameters of the largest model a trial may build (the paper's model has 65 M); training
+# holds at least 16 bytes per parameter (weights, gradients, two Adam moments).
+MAX_MODEL_PARAMS = 1_000_000_000
+TRAIN_BYTES_PER_PARAM = 16
+# Seeds go to torch.manual_seed and numpy's RandomState (which takes < 2**32); other integers
+# land in int64 Parquet columns.
+MAX_SEED = 2**32 - 1
+MAX_INT = 2**63 - 1
+# Ray tracks resources in units of 1e-4; a smaller request rounds to nothing.
+RESOURCE_PRECISION = 1e-4
+# Model-size fields: the parameter count grows with each, so the largest model of a sweep is
+# the one with each at its largest value.
+SIZE_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
+               "encoder_blocks", "encoder_kernel")
+# A name is one directory under results/: one path component, never "." or "..", no option-like
+# or hidden name.
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+MAX_SHOWN = 80  # characters of a user's value echoed in an error message
+MAX_MESSAGE = 1000  # characters of a whole error message
 
 
 class SafeLoaderWithFloats(yaml.SafeLoader):
@@ -90,15 +118,63 @@ def _construct_mapping_no_duplicates(loader, node, deep=False):
             if duplicate:
                 raise yaml.constructor.ConstructorError(
                     "while constructing a mapping", node.start_mark,
-                    f"duplicate key {key!r}", key_node.start_mark)
+                    f"duplicate key {show(key)}", key_node.start_mark)
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
 SafeLoaderWithFloats.construct_mapping = _construct_mapping_no_duplicates
 
 
+def _compose_bounded(loader) -> Any:
+    """Compose the document, then count its nodes as the constructor would expand them (an
+    alias counts as a full copy of its anchor): a "billion laughs" file of 1 KB expands to
+    10**9 nodes and would exhaust memory, so it is refused before anything is built."""
+    node = yaml.SafeLoader.compose_document(loader)
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(n) -> int:
+        if id(n) in sizes:
+            return sizes[id(n)]
+        if id(n) in active:
+            raise yaml.composer.ComposerError(None, None, "an alias refers to its own anchor",
+                                              n.start_mark)
+        active.add(id(n))
+        total = 1
+        if isinstance(n, yaml.SequenceNode):
+            total += sum(size(child) for child in n.value)
+        elif isinstance(n, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in n.value)
+        active.discard(id(n))
+        sizes[id(n)] = min(total, MAX_YAML_NODES + 1)  # saturate: the sum cannot explode
+        return sizes[id(n)]
+
+    if node is not None and size(node) > MAX_YAML_NODES:
+        raise yaml.composer.ComposerError(
+            None, None, f"the document expands to more than {MAX_YAML_NODES} nodes "
+            "(YAML aliases); a sweep file is small", node.start_mark)
+    return node
+
+
+SafeLoaderWithFloats.compose_document = _compose_bounded
+
+
 def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoaderWithFloats)  # noqa: S506 - a SafeLoader subclass
+
+
+def show(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``repr(value)``, cut to ``limit`` characters: error messages echo what the user wrote,
+    and what the user wrote may be a megabyte."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's digit limit for str()
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _short(text: str, limit: int = MAX_MESSAGE) -> str:
+    return text if len(text) <= limit else text[:limit - 15] + "... (truncated)"
 
 
 class SpecError(ValueError):
@@ -106,7 +182,8 @@ class SpecError(ValueError):
 
     def __init__(self, message: str) -> None:
         # One line whatever a user-written key or value holds (a YAML key may contain "\n").
-        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
+        # A message is also bounded in length, whatever it quotes.
+        super().__init__(_short(str(message).replace("\r", "\\r").replace("\n", "\\n")))
 
 
 @dataclass
@@ -140,8 +217,9 @@ class SweepSpec:
         return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
 
     def num_trials(self) -> int:
-        if self.search == "grid":
-            return len(self.grid_points()) * len(self.seeds) * self.num_samples
+        if self.search == "grid":  # counted, not expanded: a grid may be refused for its size
+            points = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
+            return points * len(self.seeds) * self.num_samples
         return self.num_samples * len(self.seeds)
 
     def trial_configs(self) -> list[dict[str, Any]]:
@@ -226,13 +304,13 @@ def apply_override(doc: dict, item: str, where: str) -> None:
     """``--set key=value``: a config field (goes into base), or a dotted spec path such as
     ``budget.max_concurrent=2`` / ``axes.a2=[1,10]``.  Values are parsed as YAML scalars."""
     if "=" not in item:
-        raise SpecError(f"{where}: --set {item!r}: expected key=value")
+        raise SpecError(f"{where}: --set {show(item)}: expected key=value")
     key, _, raw = item.partition("=")
     key = key.strip()
     try:
         value = safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
-        raise SpecError(f"{where}: --set {key}: value {raw!r} is not valid YAML") from None
+        raise SpecError(f"{where}: --set {key}: value {show(raw)} is not valid YAML") from None
     parts = key.split(".")
     if len(parts) == 1:
         if key in TOP_KEYS and key not in ("base", "axes", "budget", "resources"):
@@ -252,7 +330,7 @@ def apply_override(doc: dict, item: str, where: str) -> None:
             doc["axes"].pop(key, None)
         return
     if parts[0] not in TOP_KEYS:
-        raise SpecError(f"{where}: --set {key}: unknown key {parts[0]!r}; "
+        raise SpecError(f"{where}: --set {key}: unknown key {show(parts[0])}; "
                         f"allowed: {', '.join(TOP_KEYS)}")
     node = doc
     for part in parts[:-1]:
@@ -265,10 +343,12 @@ def apply_override(doc: dict, item: str, where: str) -> None:
 def parse_spec(doc: dict, where: str) -> SweepSpec:
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
-        raise SpecError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+        raise SpecError(f"{where}: unknown key {show(unknown[0])}; allowed: {', '.join(TOP_KEYS)}")
     name = doc.get("name")
-    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise SpecError(f"{where}: name: expected a non-empty string of letters, digits, - _ .")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise SpecError(f"{where}: name: expected a non-empty string of letters, digits, - _ . "
+                        "(at most 100, not starting with . or -: it names the results "
+                        f"directory; got {show(name)})")
 
     # base: a preset plus config overrides, validated by ExperimentConfig itself.
     base = {} if doc.get("base") is None else doc["base"]  # `base: []` is an error, not {}
@@ -278,15 +358,14 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     preset_name = base.pop("preset", "small")
     if not isinstance(preset_name, str):
         raise SpecError(f"{where}: base.preset: allowed values are {', '.join(PRESETS)} "
-                        f"(got {preset_name!r})")
+                        f"(got {show(preset_name)})")
     bad_keys = [k for k in base if not isinstance(k, str)]
     if bad_keys:
-        raise SpecError(f"{where}: base: unknown config key {bad_keys[0]!r}; allowed: "
+        raise SpecError(f"{where}: base: unknown config key {show(bad_keys[0])}; allowed: "
                         f"preset, {', '.join(ExperimentConfig.field_names())}")
-    try:
-        preset(preset_name, **base)
-    except ConfigError as err:
-        raise SpecError(f"{where}: base: {err}") from None
+    base_cfg = _config(preset_name, base, "base", where)
+    if base_cfg.seed > MAX_SEED:
+        raise SpecError(f"{where}: base.seed: allowed integers 0 to {MAX_SEED}")
     types = ExperimentConfig.field_types()
 
     # axes
@@ -304,25 +383,25 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
         clean_axes[key] = _parse_axis(value, key, types[key], where)
         # Every grid value must make a valid config on top of the base.
         for probe in (clean_axes[key] if isinstance(clean_axes[key], list) else _bounds(clean_axes[key])):
-            try:
-                preset(preset_name, **{**base, key: probe})
-            except ConfigError as err:
-                raise SpecError(f"{where}: {field_}: {err}") from None
+            _config(preset_name, {**base, key: probe}, field_, where)
 
     # seeds
     seeds = doc.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if (not isinstance(seeds, list) or not seeds
-            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)):
-        raise SpecError(f"{where}: seeds: expected a non-empty list of integers >= 0")
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+                       for s in seeds)):
+        raise SpecError(f"{where}: seeds: expected a non-empty list of integers 0 to {MAX_SEED} "
+                        "(torch's and numpy's seed range)")
     if len(set(seeds)) != len(seeds):
-        raise SpecError(f"{where}: seeds: duplicate seeds {seeds}; replicates need distinct seeds")
+        raise SpecError(f"{where}: seeds: duplicate seeds {show(seeds)}; replicates need "
+                        "distinct seeds")
 
     # search, metric, mode
     search = doc.get("search", "grid")
     if search not in SEARCHES:
-        raise SpecError(f"{where}: search: {search!r} is not allowed; allowed: {', '.join(SEARCHES)}")
+        raise SpecError(f"{where}: search: {show(search)} is not allowed; allowed: {', '.join(SEARCHES)}")
     metric = doc.get("metric", "val_psnr")
     mode = doc.get("mode", "max")
     metrics = metric if isinstance(metric, list) else [metric]
@@ -334,10 +413,10 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
                        else f"allowed: {', '.join(known)}")
             raise SpecError(f"{where}: metric: {m} selects on the test split; {instead}")
         if m not in known:
-            raise SpecError(f"{where}: metric: {m!r} is not allowed; allowed: {', '.join(known)}")
+            raise SpecError(f"{where}: metric: {show(m)} is not allowed; allowed: {', '.join(known)}")
     for m in modes:
         if m not in MODES:
-            raise SpecError(f"{where}: mode: {m!r} is not allowed; allowed: max, min")
+            raise SpecError(f"{where}: mode: {show(m)} is not allowed; allowed: max, min")
     if len(modes) != len(metrics) or not metrics:
         raise SpecError(f"{where}: mode: give one mode per metric ({len(metrics)} metrics, "
                         f"{len(modes)} modes)")
@@ -348,6 +427,10 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
                         "0 holds none out; allowed: val_fraction > 0, or a train_* metric")
     if len(metrics) > 1 and search != "optuna":
         raise SpecError(f"{where}: metric: several metrics need search: optuna (multi-objective)")
+    twice = [m for i, m in enumerate(metrics) if m in metrics[:i]]
+    if twice:
+        raise SpecError(f"{where}: metric: {twice[0]} is listed twice; each objective once, "
+                        "with one mode")
     if search == "grid":
         dists = [k for k, v in clean_axes.items() if not isinstance(v, list)]
         if dists:
@@ -373,9 +456,14 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
             raise SpecError(f"{where}: scheduler: asha needs a single metric")
         if metrics[0] not in EPOCH_METRICS:
             raise SpecError(f"{where}: metric: asha compares trials every epoch, so the metric must "
-                            f"be one of {', '.join(EPOCH_METRICS)} (got {metrics[0]!r})")
+                            f"be one of {', '.join(EPOCH_METRICS)} (got {show(metrics[0])})")
         if sched.get("grace_period", 1) < 1 or sched.get("reduction_factor", 2) <= 1:
             raise SpecError(f"{where}: scheduler: allowed grace_period >= 1, reduction_factor > 1")
+    _check_variants_report(metrics, base_cfg.variant, clean_axes.get("variant"), where)
+    weights = _axis_values(clean_axes.get("cls_weight"), base_cfg.cls_weight)
+    if "val_joint_acc" in metrics and 0 in weights:
+        raise SpecError(f"{where}: metric: val_joint_acc is undefined where cls_weight is 0 (the "
+                        "joint head is never trained); allowed: cls_weight > 0, or another metric")
 
     # resources
     resources = {"cpus": 1.0, "gpus": 0.0}
@@ -390,6 +478,10 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
         raise SpecError(f"{where}: resources: a trial needs cpus > 0 or gpus > 0")
     if resources["cpus"] < 0 or resources["gpus"] < 0:
         raise SpecError(f"{where}: resources: cpus and gpus must be >= 0")
+    for key, value in resources.items():
+        if 0 < value < RESOURCE_PRECISION:
+            raise SpecError(f"{where}: resources.{key}: {value:g} is below Ray's resource "
+                            f"precision; allowed 0 or >= {RESOURCE_PRECISION:g}")
     if resources["gpus"] > 1 and not float(resources["gpus"]).is_integer():
         raise SpecError(f"{where}: resources.gpus: fractions are allowed only below 1 "
                         f"(got {resources['gpus']})")
@@ -410,6 +502,11 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
             raise SpecError(f"{where}: budget.{key}: allowed integers >= 0 (0 = no limit / no retry)")
     if budget["time_limit_s"] < 0:
         raise SpecError(f"{where}: budget.time_limit_s: allowed seconds >= 0 (0 = no limit)")
+    grid = [len(v) for v in clean_axes.values() if isinstance(v, list)] if search == "grid" else []
+    trials = math.prod(grid) * len(seeds) * budget["num_samples"]
+    if trials > MAX_TRIALS:
+        raise SpecError(f"{where}: axes: the sweep has {trials} trials (grid x seeds x "
+                        f"num_samples); allowed at most {MAX_TRIALS}: split it into several sweeps")
 
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": clean_axes,
            "seeds": seeds, "search": search,
@@ -424,10 +521,55 @@ def _typed(value: Any, typ: type, field_: str, where: str) -> Any:
     try:
         out = coerce(field_, value, typ)
     except ConfigError:
-        raise SpecError(f"{where}: {field_}: expected {typ.__name__}, got {value!r}") from None
+        raise SpecError(f"{where}: {field_}: expected {typ.__name__}, got {show(value)}") from None
+    except OverflowError:  # an integer past the largest float (1e309 and up)
+        raise SpecError(f"{where}: {field_}: {_too_large(value)}") from None
     if typ is float and not math.isfinite(out):  # .nan / .inf pass every < and > check
-        raise SpecError(f"{where}: {field_}: expected a finite number, got {value!r}")
+        raise SpecError(f"{where}: {field_}: expected a finite number, got {show(value)}")
+    if typ is int and abs(out) > MAX_INT:
+        raise SpecError(f"{where}: {field_}: {_too_large(value)}")
     return out
+
+
+def _too_large(value: Any) -> str:
+    return f"the number {show(value, 24)} is too large; allowed magnitudes below {MAX_INT}"
+
+
+def _config(preset_name: str, fields: dict, field_: str, where: str) -> ExperimentConfig:
+    """The preset with ``fields`` applied, or a SpecError naming ``field_``."""
+    too_big = [k for k, v in fields.items() if isinstance(v, int) and not isinstance(v, bool)
+               and abs(v) > MAX_INT]
+    if too_big:  # int64 Parquet columns; float() of one past 1e308 raises OverflowError
+        raise SpecError(f"{where}: {field_}: {too_big[0]}: {_too_large(fields[too_big[0]])}")
+    try:
+        return preset(preset_name, **fields)
+    except ConfigError as err:
+        raise SpecError(f"{where}: {field_}: {_clip_values(str(err))}") from None
+
+
+def _clip_values(text: str) -> str:
+    """A ConfigError quotes the value (``name='...'``); keep each quoted run short."""
+    return re.sub(r"=(.{%d,}?)(: )" % (MAX_SHOWN + 1),
+                  lambda m: "=" + m.group(1)[:MAX_SHOWN - 3] + "..." + m.group(2), text, count=1)
+
+
+def _axis_values(axis: Any, base_value: Any) -> list:
+    """The values a field takes in a sweep: its grid or choice list, else the base's value."""
+    if axis is None:
+        return [base_value]
+    return axis if isinstance(axis, list) else list(axis.values())[0]
+
+
+def _check_variants_report(metrics: list[str], base_variant: str, axis: Any, where: str) -> None:
+    """Refuse a search or scheduler on a metric some of the sweep's variants never report."""
+    variants = _axis_values(axis, base_variant)
+    for m in metrics:
+        needs = VARIANT_METRICS.get(m)
+        missing = [v for v in variants if needs and v not in needs]
+        if missing:
+            raise SpecError(f"{where}: metric: {m} is reported only by variant "
+                            f"{', '.join(needs)}, and this sweep runs variant {missing[0]}; "
+                            "choose another metric or variant")
 
 
 def _parse_axis(value: Any, key: str, typ: type, where: str) -> Any:
@@ -440,13 +582,17 @@ def _parse_axis(value: Any, key: str, typ: type, where: str) -> Any:
             raise SpecError(f"{where}: {field_}: allowed values are {', '.join(DATASETS)}")
         if key == "variant" and any(v not in VARIANTS for v in values):
             raise SpecError(f"{where}: {field_}: allowed values are {', '.join(VARIANTS)}")
+        twice = [v for i, v in enumerate(values) if v in values[:i]]
+        if twice:  # the same point twice is a fake replicate with the same seed
+            raise SpecError(f"{where}: {field_}: {show(twice[0])} appears twice; give each value "
+                            "once (replicates come from seeds:)")
         return values
     if not isinstance(value, dict) or len(value) != 1:
         raise SpecError(f"{where}: {field_}: expected a list (grid) or one of "
                         f"{{{': [...], '.join(DISTRIBUTIONS)}: [...]}}")
     (kind, args), = value.items()
     if kind not in DISTRIBUTIONS:
-        raise SpecError(f"{where}: {field_}: unknown distribution {kind!r}; allowed: "
+        raise SpecError(f"{where}: {field_}: unknown distribution {show(kind)}; allowed: "
                         f"{', '.join(DISTRIBUTIONS)}")
     if not isinstance(args, list) or not args:
         raise SpecError(f"{where}: {field_}.{kind}: expected a non-empty list")
@@ -471,6 +617,53 @@ def _parse_axis(value: Any, key: str, typ: type, where: str) -> Any:
     if kind == "loguniform" and low <= 0:
         raise SpecError(f"{where}: {field_}.loguniform: bounds must be > 0 (got low={low})")
     return {kind: [low, high]}
+
+
+def model_params(spec: SweepSpec) -> int:
+    """Parameters of the sweep's largest model, counted on torch's meta device (shapes only,
+    nothing allocated): every size field at its largest value in the sweep, for each dataset
+    and variant it runs."""
+    import torch
+
+    from hinr.models import HyperINR
+
+    from .estimate import DATASET_SHAPES
+
+    sizes = {}
+    for key in SIZE_FIELDS:
+        if key in spec.axes:
+            values = spec.axes[key] if isinstance(spec.axes[key], list) else _bounds(spec.axes[key])
+            sizes[key] = max(values)
+    options = {k: (spec.axes[k] if isinstance(spec.axes.get(k), list) else
+                   _bounds(spec.axes[k]) if k in spec.axes else [getattr(spec.base_config, k)])
+               for k in ("dataset", "variant")}
+    largest = 0
+    for dataset, variant in itertools.product(options["dataset"], options["variant"]):
+        cfg = spec.base_config.replace(**sizes, dataset=dataset, variant=variant)
+        _, channels, h, w = DATASET_SHAPES[dataset]
+        try:
+            with torch.device("meta"):
+                model = HyperINR(cfg, channels, (h, w))
+        except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError):
+            return MAX_MODEL_PARAMS + 1  # shapes past what torch can even describe
+        largest = max(largest, sum(p.numel() for p in model.parameters()))
+    return largest
+
+
+def check_model_size(spec: SweepSpec, memory_bytes: int | None = None) -> int:
+    """Refuse a sweep whose largest model is over ``MAX_MODEL_PARAMS`` or, given the memory of
+    the largest node, needs more than it has just for weights, gradients and Adam state."""
+    params = model_params(spec)
+    if params > MAX_MODEL_PARAMS:
+        raise SpecError(f"{spec.path}: base/axes: the largest model has {params:,} parameters; "
+                        f"allowed at most {MAX_MODEL_PARAMS:,} (the paper's has 65 M): lower "
+                        f"{', '.join(SIZE_FIELDS)}")
+    need = params * TRAIN_BYTES_PER_PARAM
+    if memory_bytes is not None and need > memory_bytes:
+        raise SpecError(f"{spec.path}: base/axes: the largest model ({params:,} parameters) needs "
+                        f"at least {need / 2**30:.1f} GiB to train, and the largest node has "
+                        f"{memory_bytes / 2**30:.1f} GiB: lower {', '.join(SIZE_FIELDS)}")
+    return params
 
 
 def _bounds(dist: dict) -> list:

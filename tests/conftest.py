@@ -26,6 +26,12 @@ settings.register_profile("ci", derandomize=True)
 settings.register_profile("explore", derandomize=False)
 settings.load_profile("ci")
 
+# Ray starts trial workers at nice 15 (RAY_worker_niceness): on a 2-core machine shared with
+# other busy processes they then starve, and tests time out.  At 0 they compete as equals.  The
+# raylet reads it from its environment, which every Ray this suite starts inherits (embedded
+# ones through launch.py subprocesses, tests/raycluster.py's `ray start`).
+os.environ.setdefault("RAY_worker_niceness", "0")
+
 # One intra-op thread: the models here are tiny, and OpenMP's spin-waiting with 2 threads on a
 # shared 2-core machine made single epochs 10-30x slower whenever anything else was running.
 # HINR_TEST_THREADS overrides it.

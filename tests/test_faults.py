@@ -31,7 +31,10 @@ def test_driver_killed_then_resumed(reference, tmp_path):
     assert 0 < before < 4 * EPOCHS
 
     proc = run_ok("resume", str(out))
-    assert "4 trials: 4 completed" in proc.stdout
+    statuses = [(t["trial_id"], t["status"], t["epochs_done"], t["error"])
+                for t in pq.read_table(out / "trials.parquet").to_pylist()]
+    assert "4 trials: 4 completed" in proc.stdout, (statuses, proc.stdout[-1500:],
+                                                   proc.stderr[-1500:])
     assert_same_results(reference, out)
     status = run_ok("status", str(out))
     assert "remaining: 0" in status.stdout
@@ -129,3 +132,30 @@ def test_optuna_sweep_resumes_its_study(tmp_path):
     assert all(sorted(s) == [0, 1] for s in seeds_by_point.values()), seeds_by_point
     epochs = pq.read_table(out / "epochs").to_pylist()
     assert len(epochs) == len({(e["trial_id"], e["epoch"]) for e in epochs}) == 18
+
+
+def test_resume_reconciles_rows_with_tune(reference, tmp_path):
+    """What a driver killed between Tune's experiment-state saves leaves behind: a row for a
+    trial Tune never recorded (it reruns that point under a new id) and a finished trial whose
+    row still says running.  Resume drops the first and completes the second."""
+    import shutil
+
+    from sweeps import schema
+
+    out = tmp_path / "results"
+    shutil.copytree(reference, out)
+    rows = pq.read_table(out / "trials.parquet").to_pylist()
+    behind, model = rows[0], rows[1]
+    behind.update(status="running", epochs_done=EPOCHS - 1, **{"metric.latent_acc": None})
+    orphan = {**model, "trial_id": "orphan_00009", "status": "running", "epochs_done": 1}
+    schema.write_atomic(schema.build_table(rows + [orphan], schema.TRIAL_CORE),
+                        out / "trials.parquet")
+    shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "orphan_00009.parquet")
+    (out / "tb" / "orphan_00009").mkdir(parents=True)
+
+    proc = run_ok("resume", str(out))
+    statuses = [(t["trial_id"], t["status"]) for t in pq.read_table(out / "trials.parquet").to_pylist()]
+    assert "4 trials: 4 completed" in proc.stdout, (proc.stdout[-2000:], statuses)
+    assert not (out / "epochs" / "orphan_00009.parquet").exists()
+    assert not (out / "tb" / "orphan_00009").exists()
+    assert_same_results(reference, out)

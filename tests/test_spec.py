@@ -22,9 +22,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hinr.config import DATASETS, PRESETS, VARIANTS, ExperimentConfig
-from sweeps.spec import (DISTRIBUTIONS, EPOCH_METRICS, FINAL_METRICS, MODES, SCHEDULERS,
-                         SEARCHES, TOP_KEYS, SpecError, SweepSpec, apply_override, load_spec,
-                         parse_spec, safe_load)
+from sweeps.spec import (DISTRIBUTIONS, EPOCH_METRICS, FINAL_METRICS, MAX_MODEL_PARAMS,
+                         MAX_TRIALS, MAX_YAML_NODES, MODES, SCHEDULERS, SEARCHES, TOP_KEYS,
+                         VARIANT_METRICS, SpecError, SweepSpec, apply_override, check_model_size,
+                         load_spec, model_params, parse_spec, safe_load)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,9 +138,17 @@ def test_unknown_top_level_key(tmp_path):
                  "unknown key 'axis'", "allowed: " + ", ".join(TOP_KEYS))
 
 
-@pytest.mark.parametrize("name", [None, "", "has space", "a/b", 3])
+@pytest.mark.parametrize("name", [None, "", "has space", "a/b", 3, ".", "..", ".hidden", "-rf",
+                                  "x" * 101, "a\\b", "/abs", "caf\u00e9", "a\x00b"])
 def test_bad_name(tmp_path, name):
+    # The name is a directory under results/: "..", "." or a path would put (and, with
+    # --overwrite, delete) results somewhere else.
     expect_error(write(tmp_path, variant(name=name)), "name:", "letters, digits")  # None: missing
+
+
+@pytest.mark.parametrize("name", ["t", "x" * 100, "sweep-1", "a.b_c", "_x", "9"])
+def test_good_name(tmp_path, name):
+    assert load_spec(write(tmp_path, variant(name=name))).name == name
 
 
 # --- base: ExperimentConfig fields
@@ -414,7 +423,7 @@ def test_bad_budget(tmp_path, budget, needle):
 def test_bad_seeds(tmp_path, seeds):
     doc = variant()
     doc["seeds"] = seeds
-    expect_error(write(tmp_path, doc), "seeds:", "non-empty list of integers >= 0")
+    expect_error(write(tmp_path, doc), "seeds:", "non-empty list of integers 0 to")
 
 
 def test_duplicate_seeds(tmp_path):
@@ -617,16 +626,17 @@ def test_random_text_loads_or_raises_spec_error(text):
 
 
 valid_documents = st.fixed_dictionaries({
-    "name": st.from_regex(r"[A-Za-z0-9_.-]{1,12}", fullmatch=True),
+    "name": st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,11}", fullmatch=True),
     "base": st.fixed_dictionaries({"preset": st.sampled_from(list(PRESETS))}, optional={
         "epochs": st.integers(1, 50), "lr": st.floats(1e-6, 1.0),
         "dataset": st.sampled_from(DATASETS), "variant": st.sampled_from(VARIANTS),
         "a1": st.floats(0, 1e6), "latent_dim": st.integers(1, 512)}),
     "axes": st.dictionaries(
         st.sampled_from(["a1", "a2", "cls_weight"]),
-        st.lists(st.floats(0, 1e6), min_size=1, max_size=3), max_size=2),
+        st.lists(st.floats(0, 1e6), min_size=1, max_size=3, unique=True), max_size=2),
     "seeds": st.lists(st.integers(0, 10**6), min_size=1, max_size=4, unique=True),
-    "metric": st.sampled_from(EPOCH_METRICS),
+    # Metrics every variant reports (joint_acc needs classifier_loss: tested on its own).
+    "metric": st.sampled_from([m for m in EPOCH_METRICS if m not in VARIANT_METRICS]),
     "mode": st.sampled_from(MODES),
     "scheduler": st.sampled_from(["fifo", "asha"]),
     "resources": st.fixed_dictionaries({"cpus": st.floats(0.5, 8), "gpus": st.sampled_from(
@@ -756,3 +766,144 @@ def test_launch_main_bad_set_exits_2(tmp_path, capsys):
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith(f"error: {smoke}: --set nonexistent: "), err
     assert not results.exists()
+
+
+# --- inputs past what the code can hold (issue 13)
+
+def test_billion_laughs_is_refused_quickly(tmp_path):
+    # 9 levels of 10 aliases: 10**9 nodes once expanded, a 1 KB file.
+    lines = ['a0: &a0 ["lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    lines += ["name: t", "axes: {a2: *a9}"]
+    message = expect_error(write(tmp_path, text="\n".join(lines) + "\n"), "malformed YAML",
+                           f"more than {MAX_YAML_NODES} nodes")
+    assert len(message) < 400
+
+
+def test_one_level_of_laughs_gives_a_short_error(tmp_path):
+    # Small enough to load; the error must not echo the expanded value.
+    text = 'name: t\nbase: {data_root: &x "' + "lol" * 300 + '"}\nsearch: [*x, *x, *x, *x, *x]\n'
+    message = expect_error(write(tmp_path, text=text), "search:")
+    assert len(message) < 400
+
+
+def test_recursive_alias_is_malformed(tmp_path):
+    expect_error(write(tmp_path, text="name: t\naxes: &a {a2: *a}\n"), "malformed YAML")
+
+
+@pytest.mark.parametrize("text", [
+    "name: t\nbase: {dataset: " + "x" * 100_000 + "}\n",
+    "name: t\nbase: {" + "k" * 100_000 + ": 1}\n",
+    "name: t\nseeds: [" + ", ".join(["1"] * 2000) + "]\n",
+    "name: t\nmetric: " + "m" * 100_000 + "\n",
+    "name: " + "n" * 100_000 + "\n",
+    "name: t\naxes: {dataset: [" + "d" * 100_000 + "]}\n",
+])
+def test_echoed_values_are_capped(tmp_path, text):
+    assert len(expect_error(write(tmp_path, text=text))) <= 1000
+
+
+@pytest.mark.parametrize("where, value", [("a2", "1" + "0" * 309), ("lr", "-" + "9" * 400),
+                                          ("omega0", "1" + "0" * 1000)])
+def test_int_past_float_range_in_float_field(tmp_path, where, value):
+    text = f"name: t\nbase: {{preset: tiny, {where}: {value}}}\n"
+    message = expect_error(write(tmp_path, text=text), "too large")
+    assert len(message) < 300
+    text = f"name: t\nbase: {{preset: tiny}}\naxes: {{{where}: [1, {value}]}}\n"
+    expect_error(write(tmp_path, text=text), f"axes.{where}", "too large")
+    expect_error(write(tmp_path, variant()), "too large", overrides=[f"{where}={value}"])
+    expect_error(write(tmp_path, variant()), "too large", overrides=[f"axes.{where}=[{value}]"])
+
+
+@pytest.mark.parametrize("field", ["resources.cpus", "budget.time_limit_s"])
+def test_int_past_float_range_in_spec_float(tmp_path, field):
+    expect_error(write(tmp_path, variant()), field, "too large",
+                 overrides=[f"{field}=" + "9" * 320])
+
+
+@pytest.mark.parametrize("seeds", [[2**32], [0, 2**64], [10**30]])
+def test_seed_past_torch_and_numpy_range(tmp_path, seeds):
+    expect_error(write(tmp_path, variant(seeds=seeds)), "seeds:", "0 to 4294967295")
+    assert load_spec(write(tmp_path, variant(seeds=[2**32 - 1]))).seeds == [2**32 - 1]
+
+
+def test_int_past_int64_in_int_field(tmp_path):
+    expect_error(write(tmp_path, with_base(epochs=2**63)), "base:", "too large")
+    expect_error(write(tmp_path, variant(budget={"max_failures": 2**64})), "budget.max_failures",
+                 "too large")
+    expect_error(write(tmp_path, with_base(seed=2**40)), "base.seed", "0 to")
+
+
+@pytest.mark.parametrize("key", ["cpus", "gpus"])
+def test_resource_below_ray_precision(tmp_path, key):
+    resources = {"cpus": 1, "gpus": 0, key: 0.00001}
+    expect_error(write(tmp_path, variant(resources=resources)), f"resources.{key}", "precision")
+    assert load_spec(write(tmp_path, variant(resources={"cpus": 0.0001}))).resources["cpus"] == 1e-4
+
+
+# --- sweeps that cannot run, or mean nothing (issue 13)
+
+def test_grid_over_the_trial_limit(tmp_path):
+    axes = {"a1": [float(i) for i in range(100)], "a2": [float(i) for i in range(100)],
+            "cls_weight": [float(i) for i in range(100)]}
+    expect_error(write(tmp_path, variant(axes=axes)), "axes:", "2000000 trials",
+                 f"at most {MAX_TRIALS}")
+    # num_samples multiplies the grid; random search multiplies seeds.
+    expect_error(write(tmp_path, variant(budget={"num_samples": MAX_TRIALS})), f"at most {MAX_TRIALS}")
+    doc = variant(search="random", axes={"lr": {"loguniform": [1e-4, 1e-2]}},
+                  budget={"num_samples": 10**9})
+    expect_error(write(tmp_path, doc), "trials", f"at most {MAX_TRIALS}")
+
+
+def test_trial_count_does_not_expand_the_grid(tmp_path):
+    axes = {"a1": [float(i) for i in range(50)], "a2": [float(i) for i in range(50)]}
+    spec = load_spec(write(tmp_path, variant(axes=axes, seeds=[0, 1, 2, 3])))
+    assert spec.num_trials() == MAX_TRIALS
+
+
+def test_model_over_the_parameter_limit(tmp_path):
+    spec = load_spec(write(tmp_path, with_base(inr_width=4096, hyper_hidden=4096)))
+    assert model_params(spec) > MAX_MODEL_PARAMS
+    with pytest.raises(SpecError, match="parameters; allowed at most"):
+        check_model_size(spec)
+    # Past what torch can describe (a weight with more than 2**63 elements) reads the same.
+    spec = load_spec(write(tmp_path, with_base(inr_width=2**40)))
+    with pytest.raises(SpecError, match="allowed at most"):
+        check_model_size(spec)
+
+
+def test_model_over_the_node_memory(tmp_path):
+    spec = load_spec(write(tmp_path, variant(axes={"latent_dim": [16, 512]})))
+    params = check_model_size(spec, memory_bytes=2**40)
+    assert params == model_params(spec) > model_params(load_spec(write(tmp_path, variant(axes={}))))
+    with pytest.raises(SpecError, match=r"GiB to train, and the largest node has 0\.0 GiB"):
+        check_model_size(spec, memory_bytes=1000)
+
+
+@pytest.mark.parametrize("metric", sorted(VARIANT_METRICS))
+def test_metric_the_variant_never_reports(tmp_path, metric):
+    (needs,) = VARIANT_METRICS[metric]
+    others = [v for v in VARIANTS if v != needs]
+    expect_error(write(tmp_path, variant(metric=metric)), "metric:", "reported only by variant",
+                 needs, "plain")
+    doc = variant(metric=metric, axes={"variant": [needs, others[0]]})
+    expect_error(write(tmp_path, doc), "metric:", others[0])
+    assert load_spec(write(tmp_path, with_base(variant=needs) | {"metric": metric}))
+
+
+def test_asha_on_joint_acc_needs_classifier_loss(tmp_path):
+    doc = variant(metric="joint_acc", scheduler={"type": "asha"})
+    expect_error(write(tmp_path, doc), "metric:", "classifier_loss")
+
+
+@pytest.mark.parametrize("axis, values", [("a2", [1.0, 100.0, 1.0]), ("a2", [1, 1.0]),
+                                          ("variant", ["plain", "plain"]),
+                                          ("dataset", ["mnist-5k", "mnist-5k"])])
+def test_duplicate_grid_values(tmp_path, axis, values):
+    expect_error(write(tmp_path, variant(axes={axis: values})), f"axes.{axis}", "appears twice")
+
+
+def test_same_metric_maximised_and_minimised(tmp_path):
+    doc = variant(search="optuna", axes={"lr": {"loguniform": [1e-4, 1e-2]}},
+                  metric=["test_psnr", "test_psnr"], mode=["max", "min"])
+    expect_error(write(tmp_path, doc), "metric:", "test_psnr is listed twice")
