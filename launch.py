@@ -168,7 +168,6 @@ def _stopped(err: Exception) -> int:
 def writable_check(results_dir: Path) -> None:
     """Refuse a results directory that cannot be written, or whose disk is nearly full,
     before Ray starts (root ignores permission bits, so probe with a real write)."""
-    import os
     import shutil
     import tempfile
     from sweeps.run import SweepError

@@ -8,6 +8,7 @@ Tuner from ``<results>/tune`` (errored trials retried) with the same trainable a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import platform
 import subprocess
 import sys

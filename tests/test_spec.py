@@ -892,8 +892,17 @@ def test_metric_the_variant_never_reports(tmp_path, metric):
 
 
 def test_asha_on_joint_acc_needs_classifier_loss(tmp_path):
-    doc = variant(metric="joint_acc", scheduler={"type": "asha"})
+    doc = variant(metric="val_joint_acc", scheduler={"type": "asha"})
     expect_error(write(tmp_path, doc), "metric:", "classifier_loss")
+
+
+def test_joint_acc_needs_a_trained_head(tmp_path):
+    """At cls_weight 0 the joint head is never trained, so it reports nothing to select on."""
+    doc = with_base(variant="classifier_loss") | {"metric": "val_joint_acc",
+                                                  "axes": {"cls_weight": [0.0, 0.1]}}
+    expect_error(write(tmp_path, doc), "metric:", "cls_weight is 0")
+    assert load_spec(write(tmp_path, with_base(variant="classifier_loss", cls_weight=0.1)
+                           | {"metric": "val_joint_acc"}))
 
 
 @pytest.mark.parametrize("axis, values", [("a2", [1.0, 100.0, 1.0]), ("a2", [1, 1.0]),
@@ -905,5 +914,5 @@ def test_duplicate_grid_values(tmp_path, axis, values):
 
 def test_same_metric_maximised_and_minimised(tmp_path):
     doc = variant(search="optuna", axes={"lr": {"loguniform": [1e-4, 1e-2]}},
-                  metric=["test_psnr", "test_psnr"], mode=["max", "min"])
-    expect_error(write(tmp_path, doc), "metric:", "test_psnr is listed twice")
+                  metric=["val_psnr", "val_psnr"], mode=["max", "min"])
+    expect_error(write(tmp_path, doc), "metric:", "val_psnr is listed twice")
