@@ -82,9 +82,9 @@ def test_progress_lines_carry_the_right_counts(quiet_run):
     assert last["failed"] == statuses.count("errored") == 0
     assert last["running"] == last["pending"] == 0
     assert last["epochs_done"] == last["epochs_total"] == sum(t["epochs_done"] for t in trials)
-    best = max((t for t in trials if t["metric.test_psnr"] is not None),
-               key=lambda t: t["metric.test_psnr"])
-    assert f"best test_psnr {best['metric.test_psnr']:.4g} dB in {best['trial_id']} (" in progress[-1]
+    best = max((t for t in trials if t["metric.val_psnr"] is not None),
+               key=lambda t: t["metric.val_psnr"])
+    assert f"best val_psnr {best['metric.val_psnr']:.4g} dB in {best['trial_id']} (" in progress[-1]
 
 
 def test_one_warning_line_per_diverged_trial(quiet_run):
@@ -104,7 +104,7 @@ def test_summary_and_status(quiet_run):
     assert summary.startswith("4 trials: 2 completed, 2 diverged;") and "wall time" in summary
     best = next(ln for ln in summary.splitlines() if ln.startswith("best "))
     # variant classifier_loss with the default cls_weight 0.1: the joint head was trained
-    assert best.startswith("best test_psnr") and "joint_acc" in best and "latent_acc" in best
+    assert best.startswith("best val_psnr") and "test_psnr" in best and "joint_acc" in best and "latent_acc" in best
     assert f"report:      python launch.py report {out}" in summary
     assert "resume:" not in summary  # nothing remains
 
