@@ -127,7 +127,11 @@ class Experiment:
         if cfg.variant == "pretrained":
             self.pixel_mlp = PixelMLP(channels * size[0] * size[1], cfg.latent_dim,
                                       self.num_classes).to(self.device)
-            self.model.encoder = PretrainedEncoder(self.pixel_mlp, frozen=True)
+            # finetune: the encoder's parameters are in the optimiser from the start, but get
+            # no gradient (so Adam skips them) until the first step after pretraining; the
+            # optimiser's groups are then the same before and after a resume.
+            self.model.encoder = PretrainedEncoder(self.pixel_mlp,
+                                                   frozen=cfg.pretrained_encoder == "frozen")
         self.head = (LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
                      if cfg.variant == "classifier_loss" else None)
         # With cls_weight 0 the head gets no gradient: it is neither run nor scored, so no
@@ -227,7 +231,11 @@ class Experiment:
         acc = fit_classifier(self.pixel_mlp, lambda i: self.train_x[i], self.train_y,
                              lambda i: self.test_x[i], self.test_y, self.cfg.pretrain_epochs,
                              self.cfg.seed + 1, self.device)
-        self.pixel_mlp.requires_grad_(False)
+        self.pixel_mlp.requires_grad_(False)  # its classifier head is done with
+        self.pixel_mlp.hidden.requires_grad_(self.cfg.pretrained_encoder == "finetune")
+        # fit_classifier's last step leaves gradients; the first training step's zero_grad
+        # clears them, but drop them here so that nothing stale is ever stepped on
+        self.pixel_mlp.zero_grad(set_to_none=True)
         self.extra["pretrain_mlp_acc"] = acc
         self.pretrained = True
 
