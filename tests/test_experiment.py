@@ -184,7 +184,8 @@ def finished(mnist5k):
 def test_finish_returns_finite_downstream_metrics(finished, variant):
     _, evaluation, results = finished[variant]
     expected = {"latent_acc", "weight_acc", "val_latent_acc", "val_weight_acc", "test_psnr",
-                "test_mse", "test_loss", *OPS_KEYS}
+                "test_mse", "test_loss", "proto_ratio", "proto_closer_frac",
+                "proto_ratio_excess", "proto_retrieval_acc", *OPS_KEYS}
     if variant == "classifier_loss":
         expected.add("joint_acc")
     if variant == "pretrained":
@@ -386,3 +387,47 @@ def test_validation_split_is_stratified_seeded_and_a_partition():
     train0, val0 = validation_split(labels, 0.0)
     assert len(val0) == 0 and torch.equal(train0, torch.arange(len(labels)))
 
+
+def _class_images(protos: torch.Tensor, per_class: int, gen: torch.Generator):
+    """Images of len(protos) classes: the class pattern plus a smooth pattern of each image's
+    own, (K*per_class, 1, H, W) in [-1, 1], and their labels."""
+    from hinr.experiment import gaussian_blur
+
+    labels = torch.arange(len(protos)).repeat_interleave(per_class)
+    noise = torch.randn(len(labels), *protos.shape[1:], generator=gen)
+    own = gaussian_blur(noise, torch.full((len(labels),), 1.5))
+    return (protos[labels] + 0.5 * own / own.std()).clamp(-1, 1), labels
+
+
+def test_prototype_measures_separate_collapse_from_blur():
+    """A blurred input is as prototypical as its PSNR makes it (excess 0) and still nearest
+    its own input; the class mean as 'reconstruction' leans to the prototype well beyond a
+    blur of the same PSNR and is its own input's nearest neighbour only by chance."""
+    from hinr.experiment import gaussian_blur, matched_blur, prototype_scores
+
+    gen = torch.Generator().manual_seed(0)
+    classes, per_class = 4, 16
+    protos = 3 * gaussian_blur(torch.rand(classes, 1, 16, 16, generator=gen) * 2 - 1,
+                               torch.full((classes,), 2.0))
+    train_x, train_y = _class_images(protos, per_class, gen)
+    test_x, test_y = _class_images(protos, per_class, gen)
+
+    def blurred(x):
+        return gaussian_blur(x, torch.full((len(x),), 1.0))
+
+    blur = prototype_scores(blurred, train_x, train_y, test_x, test_y, classes)
+    assert abs(blur["proto_ratio_excess"]) < 1e-3 and blur["proto_retrieval_acc"] == 1.0
+
+    test_means = torch.stack([test_x[test_y == c].mean(0) for c in range(classes)])
+    train_means = torch.stack([train_x[train_y == c].mean(0) for c in range(classes)])
+
+    def prototype(x):  # the mean test image of the nearest train prototype's class
+        return test_means[torch.cdist(x.flatten(1), train_means.flatten(1)).argmin(1)]
+
+    proto = prototype_scores(prototype, train_x, train_y, test_x, test_y, classes)
+    assert proto["proto_ratio"] > 1.5 and proto["proto_ratio_excess"] > 0.3, proto  # 2.34, 0.68
+    assert proto["proto_retrieval_acc"] < 0.25, proto  # chance: 1/16 (measured 0.14)
+    # the blur the excess compares with has the reconstruction's error, image by image
+    target = torch.rand(len(test_x)) * 0.3 + 0.1
+    got = (matched_blur(test_x, target) - test_x).flatten(1).pow(2).mean(1).sqrt()
+    torch.testing.assert_close(got, target, rtol=1e-4, atol=1e-6)
