@@ -35,6 +35,9 @@ class BatchedHyperNetwork(nn.Module):
         super().__init__()
         self.shapes = list(hyper.shapes)
         heads = list(hyper.heads)
+        if any(len(h) != 3 for h in heads):
+            raise ValueError("+batched_heads models heads of one hidden layer only "
+                             "(hyper_layers: 1); this model's have more")
         self.hidden = heads[0][0].out_features
         self.n_heads = len(heads)
         with torch.no_grad():

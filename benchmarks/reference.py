@@ -4,8 +4,8 @@
 way, with nothing shared with hinr's model code:
 
 * the conv encoder is a flat list of ``nn.Conv2d`` in the default (NCHW) memory format;
-* the hyper-network has one independent MLP head (latent -> hidden -> ReLU -> numel) per SIREN
-  parameter tensor, called one after the other;
+* the hyper-network has one independent MLP head (latent -> hidden -> ReLU, ``hyper_layers``
+  times, -> numel) per SIREN parameter tensor, called one after the other;
 * the SIREN is evaluated image by image in a Python loop (``x @ W.T + b`` per layer).
 
 ``reference_loss`` is the HyperINR objective written out again (MSE + a1 mean(v^2) +
@@ -27,7 +27,8 @@ from torch import nn
 class ReferenceHyperINR(nn.Module):
     def __init__(self, channels: int, image_size: tuple[int, int], latent_dim: int,
                  encoder_channels: int, encoder_blocks: int, encoder_kernel: int,
-                 inr_depth: int, inr_width: int, hyper_hidden: int, omega0: float):
+                 inr_depth: int, inr_width: int, hyper_hidden: int, omega0: float,
+                 hyper_layers: int = 1):
         super().__init__()
         self.channels, self.image_size, self.omega0 = channels, tuple(image_size), omega0
         stem, k = encoder_channels // 2, encoder_kernel
@@ -40,14 +41,16 @@ class ReferenceHyperINR(nn.Module):
         self.readout = nn.Linear(image_size[0] * image_size[1], 1)
         dims = [2] + [inr_width] * (inr_depth - 1) + [channels]
         self.shapes = [(dims[i + 1], dims[i]) for i in range(inr_depth)]  # (out, in) per layer
-        self.weight_heads = nn.ModuleList(self._head(latent_dim, hyper_hidden, o * i)
+        self.weight_heads = nn.ModuleList(self._head(latent_dim, hyper_hidden, o * i, hyper_layers)
                                           for o, i in self.shapes)
-        self.bias_heads = nn.ModuleList(self._head(latent_dim, hyper_hidden, o)
+        self.bias_heads = nn.ModuleList(self._head(latent_dim, hyper_hidden, o, hyper_layers)
                                         for o, _ in self.shapes)
 
     @staticmethod
-    def _head(latent_dim: int, hidden: int, out: int) -> nn.Module:
-        return nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, out))
+    def _head(latent_dim: int, hidden: int, out: int, layers: int) -> nn.Module:
+        dims = [latent_dim] + [hidden] * layers
+        hidden_layers = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+        return nn.Sequential(*hidden_layers, nn.Linear(hidden, out))
 
     @classmethod
     def like(cls, model: nn.Module) -> "ReferenceHyperINR":
@@ -60,7 +63,8 @@ class ReferenceHyperINR(nn.Module):
                   encoder_blocks=(len(convs) - 3) // 2,
                   encoder_kernel=convs[2].kernel_size[0] if len(convs) > 3 else 3,
                   inr_depth=len(model.shapes), inr_width=model.shapes[0][0],
-                  hyper_hidden=head[0].out_features, omega0=model.siren.omega0)
+                  hyper_hidden=head[0].out_features, omega0=model.siren.omega0,
+                  hyper_layers=len(_linears(head)) - 1)
         ref = ref.to(next(model.parameters()).device)
         copy_from_hinr(ref, model)
         return ref
@@ -127,7 +131,7 @@ def copy_from_hinr(ref: ReferenceHyperINR, model: nn.Module) -> None:
     for layer in range(len(ref.shapes)):
         for dst, src in ((ref.weight_heads[layer], heads[2 * layer]),
                          (ref.bias_heads[layer], heads[2 * layer + 1])):
-            pairs += [(dst[0], src[0]), (dst[2], src[2])]
+            pairs += list(zip(_linears(dst), _linears(src)))
     for dst, src in pairs:
         if dst.weight.shape != src.weight.shape:
             raise ValueError(f"shape mismatch {tuple(dst.weight.shape)} "
@@ -147,10 +151,14 @@ def matching_grads(ref: ReferenceHyperINR, model: nn.Module,
     for layer in range(len(ref.shapes)):
         for kind, dst, src in (("w", ref.weight_heads[layer], heads[2 * layer]),
                                ("b", ref.bias_heads[layer], heads[2 * layer + 1])):
-            named += [(f"head{layer}{kind}.0", dst[0], src[0]),
-                      (f"head{layer}{kind}.2", dst[2], src[2])]
+            named += [(f"head{layer}{kind}.{j}", a, b)
+                      for j, (a, b) in enumerate(zip(_linears(dst), _linears(src)))]
     out = []
     for name, a, b in named:
         out.append((f"{name}.weight", a.weight.grad, b.weight.grad))
         out.append((f"{name}.bias", a.bias.grad, b.bias.grad))
     return out
+
+
+def _linears(head: nn.Module) -> list[nn.Linear]:
+    return [m for m in head if isinstance(m, nn.Linear)]

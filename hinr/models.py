@@ -162,22 +162,27 @@ def siren_reference(coords: torch.Tensor, theta_one: list[tuple[torch.Tensor, to
 # Hyper-network
 
 class HyperNetwork(nn.Module):
-    """One MLP head (latent -> hidden -> ReLU -> numel) per SIREN parameter tensor."""
+    """One MLP head (latent -> hidden -> ReLU [-> hidden -> ReLU]... -> numel) per SIREN
+    parameter tensor, with ``layers`` hidden ReLU layers (SIREN's FCBlock with
+    hyper_hidden_layers=layers-1)."""
 
-    def __init__(self, latent_dim: int, hidden: int, shapes: list[tuple[int, int]], omega0: float):
+    def __init__(self, latent_dim: int, hidden: int, shapes: list[tuple[int, int]], omega0: float,
+                 layers: int = 1, bias_init: str = "fan_in"):
         super().__init__()
         self.shapes = shapes
         heads = []
         for out_f, in_f in shapes:
-            heads.append(self._head(latent_dim, hidden, out_f * in_f))  # weight head
-            heads.append(self._head(latent_dim, hidden, out_f))  # bias head
+            heads.append(self._head(latent_dim, hidden, out_f * in_f, layers))  # weight head
+            heads.append(self._head(latent_dim, hidden, out_f, layers))  # bias head
         self.heads = nn.ModuleList(heads)
-        init_hyper_heads(self, omega0)
+        init_hyper_heads(self, omega0, bias_init)
 
     @staticmethod
-    def _head(latent_dim: int, hidden: int, out: int) -> nn.Sequential:
-        return nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(inplace=True),
-                             nn.Linear(hidden, out))
+    def _head(latent_dim: int, hidden: int, out: int, layers: int) -> nn.Sequential:
+        modules: list[nn.Module] = [nn.Linear(latent_dim, hidden), nn.ReLU(inplace=True)]
+        for _ in range(layers - 1):
+            modules += [nn.Linear(hidden, hidden), nn.ReLU(inplace=True)]
+        return nn.Sequential(*modules, nn.Linear(hidden, out))
 
     def forward(self, v: torch.Tensor) -> Theta:
         theta = []
@@ -188,13 +193,18 @@ class HyperNetwork(nn.Module):
         return theta
 
 
-def init_hyper_heads(hyper: HyperNetwork, omega0: float) -> None:
+def init_hyper_heads(hyper: HyperNetwork, omega0: float, bias_init: str = "fan_in") -> None:
     """SIREN's hyper-network init: each head's last layer has Kaiming weights divided by 100, so
     theta depends only weakly on v at the start, and a bias drawn from the SIREN init of the
     tensor it produces, so the initial INR *is* a valid SIREN (right frequency scale per layer).
     SIREN's own code draws every weight bias from U(-1/fan_in, 1/fan_in); we use the exact
     per-layer SIREN bound (``siren_init_bound``) instead, which keeps hidden layers at the
-    intended sqrt(6/fan_in)/omega0 scale."""
+    intended sqrt(6/fan_in)/omega0 scale.  Bias heads (the SIREN's own biases at init):
+    ``bias_init`` "siren" is SIREN's hyper_bias_init, U(+-1/hidden) with hidden the fan-in of
+    the head's last layer; "fan_in" is PyTorch's nn.Linear default for the SIREN layer,
+    U(+-1/sqrt(in))."""
+    if bias_init not in ("siren", "fan_in"):
+        raise ValueError(f"bias_init={bias_init!r}: allowed values are siren, fan_in")
     for layer, (out_f, in_f) in enumerate(hyper.shapes):
         for k, head in enumerate((hyper.heads[2 * layer], hyper.heads[2 * layer + 1])):
             last = head[-1]
@@ -202,8 +212,9 @@ def init_hyper_heads(hyper: HyperNetwork, omega0: float) -> None:
             with torch.no_grad():
                 last.weight.div_(100.0)
                 bound = siren_init_bound(layer, in_f, omega0)
-                if k == 1:  # bias tensor: PyTorch/SIREN draw biases from U(-1/sqrt(in), 1/sqrt(in))
-                    bound = 1.0 / math.sqrt(in_f)
+                if k == 1:  # bias tensor
+                    bound = (1.0 / last.in_features if bias_init == "siren"
+                             else 1.0 / math.sqrt(in_f))
                 last.bias.uniform_(-bound, bound)
 
 
@@ -220,7 +231,8 @@ class HyperINR(nn.Module):
                                               cfg.encoder_blocks, cfg.encoder_kernel, cfg.latent_dim,
                                               bf16=cfg.precision == "bf16")
         self.shapes = siren_shapes(cfg.inr_depth, cfg.inr_width, 2, channels)
-        self.hyper = HyperNetwork(cfg.latent_dim, cfg.hyper_hidden, self.shapes, cfg.omega0)
+        self.hyper = HyperNetwork(cfg.latent_dim, cfg.hyper_hidden, self.shapes, cfg.omega0,
+                                  cfg.hyper_layers, cfg.bias_head_init)
         self.siren = Siren(cfg.omega0)
 
     def decode(self, theta: Theta, coords: torch.Tensor, size: tuple[int, int] | None = None,

@@ -25,10 +25,12 @@ from hinr.losses import hyperinr_loss  # noqa: E402
 from hinr.models import HyperINR  # noqa: E402
 
 
-@pytest.mark.parametrize("channels,size,kernel", [(1, (12, 12), 3), (3, (8, 10), 5)])
-def test_reference_matches_hinr_loss_and_grads(channels, size, kernel):
+@pytest.mark.parametrize("channels,size,kernel,hyper_layers", [(1, (12, 12), 3, 1),
+                                                              (3, (8, 10), 5, 1),
+                                                              (1, (8, 8), 3, 2)])
+def test_reference_matches_hinr_loss_and_grads(channels, size, kernel, hyper_layers):
     torch.manual_seed(0)
-    cfg = preset("tiny", encoder_kernel=kernel, batch_size=4)
+    cfg = preset("tiny", encoder_kernel=kernel, batch_size=4, hyper_layers=hyper_layers)
     model = HyperINR(cfg, channels, size).double()
     ref = ReferenceHyperINR.like(model).double()
     images = torch.rand(4, channels, *size, dtype=torch.float64) * 2 - 1

@@ -27,6 +27,18 @@ def test_preset_sizes():
     assert (tiny.train_subset, tiny.test_subset, tiny.inr_width) == (256, 128, 16)
 
 
+def test_fidelity_switches_paper_has_siren_values_small_keeps_its_own():
+    """paper: SIREN's FCBlock heads (hyper_hidden_layers=1: two hidden layers), SIREN's
+    hyper_bias_init, the pre-trained encoder fine-tuned.  small (and tiny, its shrunk copy)
+    keep one hidden head layer and fan_in bias init, as before the switches existed."""
+    fields = ("hyper_layers", "bias_head_init", "pretrained_encoder")
+    assert tuple(getattr(preset("paper"), f) for f in fields) == (2, "siren", "finetune")
+    assert tuple(getattr(ExperimentConfig(), f) for f in fields) == (2, "siren", "finetune")
+    for name in ("small", "tiny"):
+        assert tuple(getattr(preset(name), f) for f in fields) == (1, "fan_in", "finetune")
+    assert preset("small", pretrained_encoder="frozen").pretrained_encoder == "frozen"
+
+
 def test_preset_overrides_and_unknown_preset():
     cfg = preset("tiny", lr=0.5, variant="pretrained")
     assert cfg.lr == 0.5 and cfg.variant == "pretrained"
@@ -96,6 +108,8 @@ def test_from_dict_on_a_base_keeps_the_base():
     ("variant", "joint", ["plain", "pretrained", "classifier_loss"]),
     ("device", "tpu", ["auto", "cpu", "cuda"]),
     ("precision", "fp16", ["fp32", "bf16"]),
+    ("pretrained_encoder", "thawed", ["finetune", "frozen"]),
+    ("bias_head_init", "xavier", ["siren", "fan_in"]),
 ])
 def test_choices_are_validated(key, value, allowed):
     with pytest.raises(ConfigError) as err:
@@ -117,6 +131,7 @@ def test_choices_are_validated(key, value, allowed):
     ("batch_size", 0, 1),
     ("epochs", 0, 1),
     ("inr_depth", 1, 2),
+    ("hyper_layers", 0, 1),
     ("encoder_channels", 15, 16),
     ("encoder_kernel", 4, 5),
     ("encoder_kernel", 0, 1),

@@ -49,9 +49,11 @@ def _metrics(train: dict, test: dict) -> dict:
     return out
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-def test_save_load_continue_matches_straight_run(variant, tmp_path, mnist5k):
-    cfg = tiny(variant=variant, seed=3)
+@pytest.mark.parametrize("variant,encoder", [("plain", "finetune"),
+                                             ("classifier_loss", "finetune"),
+                                             ("pretrained", "finetune"), ("pretrained", "frozen")])
+def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mnist5k):
+    cfg = tiny(variant=variant, seed=3, pretrained_encoder=encoder)
 
     straight = Experiment(cfg)
     first = _metrics(straight.train_epoch(), straight.evaluate())
@@ -102,19 +104,44 @@ def test_state_dict_restores_shuffle_order():
     assert not torch.equal(expected, torch.randperm(256, generator=torch.Generator().manual_seed(5)))
 
 
-def test_pretrained_encoder_is_frozen_after_pretraining():
-    exp = Experiment(tiny(variant="pretrained", pretrain_epochs=5))  # 10 steps of 128
+@pytest.mark.parametrize("encoder", ["finetune", "frozen"])
+def test_pretrained_encoder_finetuned_or_frozen_after_pretraining(encoder, mnist5k):
+    exp = Experiment(tiny(variant="pretrained", pretrain_epochs=5, pretrained_encoder=encoder),
+                     data=mnist5k)  # 10 pretraining steps of 128
     assert exp.pixel_mlp is not None and not exp.pretrained
+    optimised = {id(p) for group in exp.optimizer.param_groups for p in group["params"]}
+    encoder_params = list(exp.model.encoder.parameters())
+    assert encoder_params and all(p is q for p, q in zip(encoder_params,
+                                                         exp.pixel_mlp.hidden.parameters()))
     exp.train_epoch()
     assert exp.pretrained and 0.0 <= exp.extra["pretrain_mlp_acc"] <= 1.0
-    before = [p.detach().clone() for p in exp.model.encoder.parameters()]
+    finetune = encoder == "finetune"
+    # finetune: the encoder (the pre-trained hidden layer) trains with the hyper-network
+    assert all(p.requires_grad == finetune for p in encoder_params)
+    assert all((id(p) in optimised) == finetune for p in encoder_params)
+    assert not any(p.requires_grad for p in exp.pixel_mlp.head.parameters())
+    before = [p.detach().clone() for p in encoder_params]
     hyper_before = [p.detach().clone() for p in exp.model.hyper.parameters()]
     exp.train_epoch()
-    for b, p in zip(before, exp.model.encoder.parameters()):
-        assert torch.equal(b, p)
+    changed = [not torch.equal(b, p) for b, p in zip(before, encoder_params)]
+    assert all(changed) if finetune else not any(changed)
     assert any(not torch.equal(b, p) for b, p in zip(hyper_before, exp.model.hyper.parameters()))
     # the pixel MLP really was trained as a classifier: better than chance on 10 classes
     assert exp.extra["pretrain_mlp_acc"] > 0.2
+
+
+def test_a1_acts_on_a_finetuned_pretrained_encoder_only(mnist5k):
+    """Frozen, v gets no gradient, so the latent prior a1 only shifts the loss: training is the
+    same whatever a1.  Fine-tuned (the paper), a1 changes what is learnt."""
+    mse = {}
+    for encoder in ("finetune", "frozen"):
+        for a1 in (0.0, 10.0):
+            exp = Experiment(tiny(variant="pretrained", pretrained_encoder=encoder, a1=a1,
+                                  pixel_baselines=False), data=mnist5k)
+            exp.train_epoch()
+            mse[encoder, a1] = exp.train_epoch()["train_mse"]
+    assert mse["frozen", 0.0] == mse["frozen", 10.0]
+    assert mse["finetune", 0.0] != pytest.approx(mse["finetune", 10.0], rel=1e-4)
 
 
 def test_diverged_on_nan_carries_epoch_and_step():
@@ -157,7 +184,8 @@ def finished(mnist5k):
 def test_finish_returns_finite_downstream_metrics(finished, variant):
     _, evaluation, results = finished[variant]
     expected = {"latent_acc", "weight_acc", "val_latent_acc", "val_weight_acc", "test_psnr",
-                "test_mse", "test_loss", *OPS_KEYS}
+                "test_mse", "test_loss", "proto_ratio", "proto_closer_frac",
+                "proto_ratio_excess", "proto_retrieval_acc", *OPS_KEYS}
     if variant == "classifier_loss":
         expected.add("joint_acc")
     if variant == "pretrained":
@@ -358,3 +386,48 @@ def test_validation_split_is_stratified_seeded_and_a_partition():
     assert not torch.equal(validation_split(labels, 0.1, seed=1)[1], val)
     train0, val0 = validation_split(labels, 0.0)
     assert len(val0) == 0 and torch.equal(train0, torch.arange(len(labels)))
+
+
+def _class_images(protos: torch.Tensor, per_class: int, gen: torch.Generator):
+    """Images of len(protos) classes: the class pattern plus a smooth pattern of each image's
+    own, (K*per_class, 1, H, W) in [-1, 1], and their labels."""
+    from hinr.experiment import gaussian_blur
+
+    labels = torch.arange(len(protos)).repeat_interleave(per_class)
+    noise = torch.randn(len(labels), *protos.shape[1:], generator=gen)
+    own = gaussian_blur(noise, torch.full((len(labels),), 1.5))
+    return (protos[labels] + 0.5 * own / own.std()).clamp(-1, 1), labels
+
+
+def test_prototype_measures_separate_collapse_from_blur():
+    """A blurred input is as prototypical as its PSNR makes it (excess 0) and still nearest
+    its own input; the class mean as 'reconstruction' leans to the prototype well beyond a
+    blur of the same PSNR and is its own input's nearest neighbour only by chance."""
+    from hinr.experiment import gaussian_blur, matched_blur, prototype_scores
+
+    gen = torch.Generator().manual_seed(0)
+    classes, per_class = 4, 16
+    protos = 3 * gaussian_blur(torch.rand(classes, 1, 16, 16, generator=gen) * 2 - 1,
+                               torch.full((classes,), 2.0))
+    train_x, train_y = _class_images(protos, per_class, gen)
+    test_x, test_y = _class_images(protos, per_class, gen)
+
+    def blurred(x):
+        return gaussian_blur(x, torch.full((len(x),), 1.0))
+
+    blur = prototype_scores(blurred, train_x, train_y, test_x, test_y, classes)
+    assert abs(blur["proto_ratio_excess"]) < 1e-3 and blur["proto_retrieval_acc"] == 1.0
+
+    test_means = torch.stack([test_x[test_y == c].mean(0) for c in range(classes)])
+    train_means = torch.stack([train_x[train_y == c].mean(0) for c in range(classes)])
+
+    def prototype(x):  # the mean test image of the nearest train prototype's class
+        return test_means[torch.cdist(x.flatten(1), train_means.flatten(1)).argmin(1)]
+
+    proto = prototype_scores(prototype, train_x, train_y, test_x, test_y, classes)
+    assert proto["proto_ratio"] > 1.5 and proto["proto_ratio_excess"] > 0.3, proto  # 2.34, 0.68
+    assert proto["proto_retrieval_acc"] < 0.25, proto  # chance: 1/16 (measured 0.14)
+    # the blur the excess compares with has the reconstruction's error, image by image
+    target = torch.rand(len(test_x)) * 0.3 + 0.1
+    got = (matched_blur(test_x, target) - test_x).flatten(1).pow(2).mean(1).sqrt()
+    torch.testing.assert_close(got, target, rtol=1e-4, atol=1e-6)
