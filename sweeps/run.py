@@ -137,9 +137,9 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
             for name in names}
 
 
-def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any]):
+def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train_hinr):
     objectives = dict(zip(spec.metric, spec.mode))
-    fn = tune.with_parameters(train_hinr, data=data, results_dir=str(results_dir.resolve()),
+    fn = tune.with_parameters(fn, data=data, results_dir=str(results_dir.resolve()),
                               objectives=objectives)
     return tune.with_resources(fn, {"cpu": spec.resources["cpus"], "gpu": spec.resources["gpus"]})
 
@@ -151,7 +151,11 @@ def _reporter(spec: SweepSpec):
 
 
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
-              max_concurrent: int | None = None) -> tune.ResultGrid:
+              max_concurrent: int | None = None, trainable_fn=None,
+              writer: ParquetResults | None = None) -> tune.ResultGrid:
+    """``trainable_fn`` (default ``train_hinr``, same signature) and ``writer`` (default a new
+    ``ParquetResults``) are for benchmarks/scale.py: a no-op trainable through the real
+    pipeline, and the writer whose ``stats`` it reads afterwards."""
     init_ray(address, spec)
     data = shared_datasets(spec)
     epochs = spec.base_config.epochs
@@ -166,8 +170,10 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[ParquetResults(str(results_dir), spec.name)], progress_reporter=_reporter(spec), verbose=1)
-    tuner = tune.Tuner(trainable(spec, results_dir, data), param_space=param_space(spec),
+        callbacks=[writer or ParquetResults(str(results_dir), spec.name)],
+        progress_reporter=_reporter(spec), verbose=1)
+    tuner = tune.Tuner(trainable(spec, results_dir, data, trainable_fn or train_hinr),
+                       param_space=param_space(spec),
                        tune_config=tune_config, run_config=run_config)
     return tuner.fit()
 
