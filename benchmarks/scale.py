@@ -33,7 +33,8 @@ exponent k of a least-squares fit measure ~ N^k (k = 1: linear; k = 2: quadratic
 
     python benchmarks/scale.py                                  # 1000,3000 x 20 epochs
     python benchmarks/scale.py --trials 1000,3000,10000 --epochs 20
-    python benchmarks/scale.py --tiny                           # 50 trials x 3 epochs (tests)
+    python benchmarks/scale.py --tiny                           # 16 trials x 3 epochs (tests)
+    python benchmarks/scale.py --replay --trials 1000,3000,10000  # the writer alone, no Ray
 
 Writes benchmarks/results/scale.json (``--out``).
 """
