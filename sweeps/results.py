@@ -9,7 +9,10 @@ longer, so that rewriting the whole table (O(trials)) costs at most ~5% of the d
 however many trials there are (rewriting it on every start and finish was O(trials^2) per
 sweep).  ``on_step_end`` writes pending changes once the period is up, so the file lags the
 sweep by about one period at most.  On setup (also after ``Tuner.restore``) the callback
-reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows.
+reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows; a row
+that lagged its epochs file when the driver died is caught up from that file (epochs/ is never
+batched: Tune records a checkpoint only after its result reached the hooks, so every epoch a
+resume skips is on disk), and a trial Tune restores as finished gets its final status at the end.
 """
 
 from __future__ import annotations
@@ -106,6 +109,24 @@ class ParquetResults(tune.Callback):
         if path.exists():
             for row in pq.read_table(path).to_pylist():
                 self.trials[row["trial_id"]] = row
+                if row["status"] in ("running", "pending"):
+                    self._catch_up(row)
+
+    def _catch_up(self, row: dict[str, Any]) -> None:
+        """trials.parquet is rewritten in batches, epochs/ on every result: after a driver
+        died, an unfinished row may lag its epochs file.  Take the last epoch row's metrics
+        (the last one holds the finish() metrics too), and "completed" when it is the trial's
+        last epoch: a resumed Tune does not rerun a trial whose final checkpoint it has."""
+        epochs = self._epochs_of(row["trial_id"])
+        if not epochs or max(epochs) <= (row.get("epochs_done") or 0):
+            return
+        last = epochs[max(epochs)]
+        row.update({k: v for k, v in last.items() if k.startswith(schema.METRIC_PREFIX)})
+        row["epochs_done"] = int(last["epoch"])
+        row["wall_seconds"] = float(last["wall_seconds"])
+        planned = row.get(schema.CONFIG_PREFIX + "epochs")
+        if planned is not None and row["epochs_done"] >= planned:
+            row["status"] = "completed"
 
     def _epochs_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
         if trial_id not in self.epochs:
@@ -127,6 +148,7 @@ class ParquetResults(tune.Callback):
                 row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
+            self._catch_up(row)  # a trial a died driver reported but never batched out
         row["retries"] = int(getattr(trial, "num_failures", 0) or 0)
         self._dirty = True  # every hook that looks a trial up may change its row
         return row
@@ -218,7 +240,12 @@ class ParquetResults(tune.Callback):
     @_timed
     def on_experiment_end(self, trials, **info):
         for trial in trials:
-            self._trial_row(trial)
+            row = self._trial_row(trial)
+            # Ended in an earlier run within a batching period before its driver died: Tune
+            # restored it as finished and called no hook for it in this one.
+            if row["status"] in ("running", "pending") and trial.status == "TERMINATED":
+                row["status"] = "completed" if row["epochs_done"] >= (
+                    row.get(schema.CONFIG_PREFIX + "epochs") or 0) else "stopped"
         self._write_trials(force=True)
 
 

@@ -114,6 +114,36 @@ def test_pending_changes_are_written_once_the_period_is_up(tmp_path):
     assert trials_file(tmp_path) == {"t1": "stopped"}  # ended before its last epoch
 
 
+def test_a_resumed_writer_catches_up_with_the_epochs_files(tmp_path):
+    """The driver dies while trials.parquet lags (batched) behind epochs/ (written per result):
+    the resumed writer takes the rows it missed from the epochs files."""
+    from ray.tune.experiment import Trial
+
+    from sweeps.results import ParquetResults
+
+    writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
+    writer.setup()
+    a = Trial("noop", config={"preset": "tiny", "epochs": 2, "seed": 0}, trial_id="a", stub=True)
+    b = Trial("noop", config={"preset": "tiny", "epochs": 3, "seed": 1}, trial_id="b", stub=True)
+    for trial in (a, b):
+        writer.on_trial_start(0, [a, b], trial)
+    writer.on_trial_result(1, [a, b], a, {"epoch": 1.0, "test_psnr": 9.0, "status": "running"})
+    writer.on_trial_result(2, [a, b], a, {"epoch": 2.0, "test_psnr": 11.0, "latent_acc": 0.9,
+                                          "trial_seconds": 4.0, "status": "completed"})
+    writer.on_trial_result(3, [a, b], b, {"epoch": 1.0, "test_psnr": 8.0, "status": "running"})
+    rows = {r["trial_id"]: r for r in pq.read_table(tmp_path / "trials.parquet").to_pylist()}
+    assert rows["a"]["status"] == "running" and rows["a"]["epochs_done"] == 0  # it lags
+    resumed = ParquetResults(str(tmp_path), "s")  # a new driver: launch.py resume
+    resumed.setup()
+    assert "b" not in resumed.trials  # its start was batched too
+    resumed.on_trial_start(0, [a, b], b)  # Tune restarts it from its checkpoint
+    ra, rb = resumed.trials["a"], resumed.trials["b"]
+    assert ra["status"] == "completed" and ra["epochs_done"] == 2 and ra["wall_seconds"] == 4.0
+    assert ra["metric.test_psnr"] == 11.0 and ra["metric.latent_acc"] == 0.9
+    assert rb["status"] == "running" and rb["epochs_done"] == 1  # unfinished: Tune reruns it
+    assert rb["metric.test_psnr"] == 8.0
+
+
 # ------------------------------------------------------------------------------ end to end
 def check_results_dir(out: Path, trials: int, epochs: int) -> None:
     """What the sweep left, read back for real: the contract files and the analysis on them."""
