@@ -208,11 +208,10 @@ def asha_vs_fifo(fifo: dict[str, Any], asha: dict[str, Any], axis: str = "lr",
     return out
 
 
-FINISHED = ("completed", "stopped", "diverged")
-
-
 def finished_trials(trials: list[dict[str, Any]]) -> int:
-    return sum(1 for t in trials if t.get("status") in FINISHED)
+    """Trials that ran to their end (completed, or diverged on the way): what a cut arm's note
+    counts; one the time budget stopped is not among them."""
+    return sum(1 for t in trials if t.get("status") in ("completed", "diverged"))
 
 
 def failures(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -527,9 +526,10 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     metrics["trials"] = len(trials)  # arm_metrics counts the trials that finished an epoch
     unfinished = [t for t in trials if t["status"] in ("running", "pending")]
     missing = spec.num_trials() - len(trials)  # never started: no row at all
-    # Cut by Tune's time budget: the limit was reached and trials were left unfinished.
+    # Cut by Tune's time budget: the limit was reached and trials were left unfinished (or
+    # stopped: in an arm without a scheduler only the budget stops a trial).
     cut = (time_limit_s > 0 and sweep_s >= 0.9 * time_limit_s
-           and bool(unfinished or missing > 0))
+           and (missing > 0 or finished_trials(trials) < len(trials)))
     if (unfinished or missing > 0) and not cut:
         raise RuntimeError(f"the {name} sweep did not finish ({len(unfinished)} of "
                            f"{spec.num_trials()} trials unfinished; interrupted?); see {out}")

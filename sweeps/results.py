@@ -125,8 +125,8 @@ class ParquetResults(tune.Callback):
         row["epochs_done"] = int(last["epoch"])
         row["wall_seconds"] = float(last["wall_seconds"])
         planned = row.get(schema.CONFIG_PREFIX + "epochs")
-        if planned is not None and row["epochs_done"] >= planned:
-            row["status"] = "completed"
+        row["status"] = ("completed" if planned is not None and row["epochs_done"] >= planned
+                         else "running")
 
     def _epochs_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
         if trial_id not in self.epochs:
@@ -243,7 +243,7 @@ class ParquetResults(tune.Callback):
             row = self._trial_row(trial)
             # Ended in an earlier run within a batching period before its driver died: Tune
             # restored it as finished and called no hook for it in this one.
-            if row["status"] in ("running", "pending") and trial.status == "TERMINATED":
+            if row["status"] == "running" and trial.status == "TERMINATED":
                 row["status"] = "completed" if row["epochs_done"] >= (
                     row.get(schema.CONFIG_PREFIX + "epochs") or 0) else "stopped"
         self._write_trials(force=True)
