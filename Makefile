@@ -31,10 +31,15 @@ test: $(STAMP)
 data: $(STAMP)
 	$(BIN)/python -m hinr.data fetch mnist $(if $(ROOT),--root $(ROOT))
 
-# Speed, measured side by side and printed as tables (README, Performance): ~8 min on 2 cores.
+# Speed, measured side by side and printed as tables (README, Performance): ~8 min on 2 cores
+# for step.py and sweep.py; scale.py here at sizes a small machine runs in minutes (its writer
+# replay to 10,000 trials, the real pipeline to 300: one process start per trial is the cost).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/step.py
 	$(BIN)/python benchmarks/sweep.py
+	$(BIN)/python benchmarks/scale.py --replay --trials 1000,3000,10000 --epochs 2 \
+		--out benchmarks/results/scale-replay.json
+	$(BIN)/python benchmarks/scale.py --trials 100,300 --epochs 5
 
 # On a machine with a CUDA GPU: the step table there, and 1/2/4/8 small trials sharing it.
 bench-gpu: $(STAMP)

@@ -13,7 +13,9 @@ as the cores hold) is run through ``sweeps.run.run_sweep`` on embedded Ray, thre
   torch does by default): the trap the automatic setting avoids; with 2 cores, 2 trials of 2
   OpenMP threads each share 2 cores.  It can be many times slower, so it runs under Tune's
   time budget (``--trap-limit-s``; default the fifo arm's sweep time) and its rates come from
-  the epochs that finished.
+  the epochs that finished.  A cut arm is marked in the table ("cut at 60 s: 3/4 trials
+  finished"); its unfinished trials are no failure.  The script exits 1 only when a trial
+  errored, or an arm that was not cut left trials unfinished.
 * ``asha``: the same sweep under ``{type: asha, grace_period: 1, reduction_factor: 2}``,
   compared with ``fifo`` (same search space and seeds): epochs spent, best val_psnr, and the
   compute saved for that best result.
@@ -206,6 +208,25 @@ def asha_vs_fifo(fifo: dict[str, Any], asha: dict[str, Any], axis: str = "lr",
     return out
 
 
+def finished_trials(trials: list[dict[str, Any]]) -> int:
+    """Trials that ran to their end (completed, or diverged on the way): what a cut arm's note
+    counts; one the time budget stopped is not among them."""
+    return sum(1 for t in trials if t.get("status") in ("completed", "diverged"))
+
+
+def failures(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The trials that make the benchmark fail: errored ones, and unfinished ones of an arm
+    that was not cut by its time budget (run_arm refuses those already).  A cut arm's
+    pending/running trials are what the cut means: its table says so, it is no failure."""
+    out = []
+    for arm in arms:
+        for t in arm["trials"]:
+            if t["status"] == "errored" or (t["status"] in ("running", "pending")
+                                            and not arm.get("cut")):
+                out.append(t)
+    return out
+
+
 def _fmt(value: Any, spec: str) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -235,7 +256,9 @@ def format_table(result: dict[str, Any]) -> str:
     for name, a in arms.items():
         m = a["metrics"]
         if a.get("cut"):
-            cut.append(f"* {name}: cut by Tune's time budget at {a['time_limit_s']:.0f} s; its "
+            done = a.get("finished_trials", finished_trials(a.get("trials", [])))
+            cut.append(f"* {name}: cut at {a['time_limit_s']:.0f} s (Tune's time budget): "
+                       f"{done}/{a.get('planned_trials', m['trials'])} trials finished; its "
                        f"rates come from the {m['epochs']:.0f} epochs that finished")
             name += "*"
         lines.append(
@@ -502,8 +525,12 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     metrics = arm_metrics(timings, c, wall, ray_start, timed.get("data_load_s", 0.0), alone_ips)
     metrics["trials"] = len(trials)  # arm_metrics counts the trials that finished an epoch
     unfinished = [t for t in trials if t["status"] in ("running", "pending")]
-    cut = time_limit_s > 0 and sweep_s >= 0.9 * time_limit_s
-    if (unfinished or len(trials) < spec.num_trials()) and not cut:
+    missing = spec.num_trials() - len(trials)  # never started: no row at all
+    # Cut by Tune's time budget: the limit was reached and trials were left unfinished (or
+    # stopped: in an arm without a scheduler only the budget stops a trial).
+    cut = (time_limit_s > 0 and sweep_s >= 0.9 * time_limit_s
+           and (missing > 0 or finished_trials(trials) < len(trials)))
+    if (unfinished or missing > 0) and not cut:
         raise RuntimeError(f"the {name} sweep did not finish ({len(unfinished)} of "
                            f"{spec.num_trials()} trials unfinished; interrupted?); see {out}")
     bad = [t for t in trials if t["status"] not in ("completed", "stopped", "running", "pending")]
@@ -511,7 +538,8 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
             f"{metrics['aggregate_train_images_per_s']:.1f} train images/s together")
     print(f"  {name}: {wall:.0f} s, {metrics['epochs']:.0f} epochs, {rate}"
           + (f"; {len(bad)} trials {sorted({t['status'] for t in bad})}" if bad else "")
-          + (f"; cut at the {time_limit_s:.0f} s time limit" if cut else ""), flush=True)
+          + (f"; cut at {time_limit_s:.0f} s: {finished_trials(trials)}/{spec.num_trials()} "
+             f"trials finished" if cut else ""), flush=True)
     keep = ("trial_id", "status", "epochs_done", "wall_seconds", "config.lr", "config.seed",
             "config.threads", "metric.val_psnr", "metric.test_psnr", "metric.latent_acc", "error")
     threads = spec.base_config.threads or max(1, int(spec.resources["cpus"]))  # as the trial sets
@@ -520,7 +548,8 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
                                                                  for t in trials}),
             "ray_start_s": ray_start, "sweep_s": sweep_s,
             "data_load_s": timed.get("data_load_s"), "load_avg_start": load_start,
-            "time_limit_s": time_limit_s, "cut": cut, "metrics": metrics, "timings": timings,
+            "time_limit_s": time_limit_s, "cut": cut, "planned_trials": spec.num_trials(),
+            "finished_trials": finished_trials(trials), "metrics": metrics, "timings": timings,
             "trials": [{k: t.get(k) for k in keep} for t in trials]}
 
 
@@ -724,8 +753,11 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"\nwrote {out}")
-    failed = [t for a in [*arms.values(), *gpu_share] for t in a["trials"]
-              if t["status"] not in ("completed", "stopped")]
+    failed = failures([*arms.values(), *gpu_share])
+    if failed:
+        print(f"{len(failed)} trials failed: "
+              + "; ".join(f"{t['trial_id']} {t['status']}: {t.get('error') or '-'}"
+                          for t in failed[:5]), file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -2,9 +2,17 @@
 
 Every reported epoch is written to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
 restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
-``trials.parquet`` is rewritten (atomically) when a trial starts, finishes, fails or diverges,
-and at most every ``flush_seconds`` in between.  On setup (also after ``Tuner.restore``) the
-callback reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows.
+``trials.parquet`` is rewritten (atomically) at once when a trial errors or diverges and when
+the experiment ends; other changes (a trial starts, reports, finishes) are batched: the table is
+rewritten at most every ``flush_seconds``, or every 19x the last rewrite's duration if that is
+longer, so that rewriting the whole table (O(trials)) costs at most ~5% of the driver's time
+however many trials there are (rewriting it on every start and finish was O(trials^2) per
+sweep).  ``on_step_end`` writes pending changes once the period is up, so the file lags the
+sweep by about one period at most.  On setup (also after ``Tuner.restore``) the callback
+reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows; a row
+that lagged its epochs file when the driver died is caught up from that file (epochs/ is never
+batched: Tune records a checkpoint only after its result reached the hooks, so every epoch a
+resume skips is on disk), and a trial Tune restores as finished gets its final status at the end.
 
 A driver that dies leaves the Parquet files ahead of Tune's experiment state (saved every few
 seconds): a trial started after Tune's last save is unknown to the restored Tune, which runs
@@ -19,11 +27,12 @@ starts over, which training's determinism makes equal to continuing.
 
 from __future__ import annotations
 
+import functools
 import math
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pyarrow.parquet as pq
 from ray import tune
@@ -63,17 +72,38 @@ def _write(table, path: Path, results_dir: str) -> None:
             f"{results_dir}") from None
 
 
+def _timed(hook):
+    """Count a Tune hook's wall time in ``stats["hook_s"]``: the time it holds Tune's event
+    loop, which is what the Parquet contract costs the driver."""
+    @functools.wraps(hook)
+    def timed(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return hook(self, *args, **kwargs)
+        finally:
+            self.stats["hook_s"] += time.perf_counter() - start
+            self.stats["hook_calls"] += 1
+    return timed
+
+
 class ParquetResults(tune.Callback):
     def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0):
         self.results_dir = str(results_dir)
         self.sweep = sweep
         self.flush_seconds = flush_seconds
+        # What the writer cost (benchmarks/scale.py reads it): seconds in Tune hooks, and
+        # number / seconds / slowest / rows of the trials.parquet and epochs/ writes.
+        self.stats: dict[str, float] = dict.fromkeys(
+            ("hook_s", "hook_calls", "trials_writes", "trials_write_s", "trials_write_max_s",
+             "trials_rows", "epoch_writes", "epoch_write_s", "epoch_write_max_s"), 0)
         self._reset()
 
     def _reset(self) -> None:
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
-        self._last_flush = 0.0
+        self._last_flush = -math.inf  # the first change is written at once
+        self._period = self.flush_seconds
+        self._dirty = False
         self._reconciled = False
 
     # ---------------------------------------------------------------- paths and loading
@@ -91,6 +121,24 @@ class ParquetResults(tune.Callback):
         if path.exists():
             for row in pq.read_table(path).to_pylist():
                 self.trials[row["trial_id"]] = row
+                if row["status"] in ("running", "pending"):
+                    self._catch_up(row)
+
+    def _catch_up(self, row: dict[str, Any]) -> None:
+        """trials.parquet is rewritten in batches, epochs/ on every result: after a driver
+        died, an unfinished row may lag its epochs file.  Take the last epoch row's metrics
+        (the last one holds the finish() metrics too), and "completed" when it is the trial's
+        last epoch: a resumed Tune does not rerun a trial whose final checkpoint it has."""
+        epochs = self._epochs_of(row["trial_id"])
+        if not epochs or max(epochs) <= (row.get("epochs_done") or 0):
+            return
+        last = epochs[max(epochs)]
+        row.update({k: v for k, v in last.items() if k.startswith(schema.METRIC_PREFIX)})
+        row["epochs_done"] = int(last["epoch"])
+        row["wall_seconds"] = float(last["wall_seconds"])
+        planned = row.get(schema.CONFIG_PREFIX + "epochs")
+        row["status"] = ("completed" if planned is not None and row["epochs_done"] >= planned
+                         else "running")
 
     def _epochs_of(self, trial_id: str) -> dict[int, dict[str, Any]]:
         if trial_id not in self.epochs:
@@ -112,26 +160,45 @@ class ParquetResults(tune.Callback):
                 row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
+            self._catch_up(row)  # a trial a died driver reported but never batched out
         row["retries"] = int(getattr(trial, "num_failures", 0) or 0)
+        self._dirty = True  # every hook that looks a trial up may change its row
         return row
 
     def _write_trials(self, force: bool = False) -> None:
+        """Rewrite trials.parquet if it changed and (``force`` or) the period is up."""
         now = time.monotonic()
-        if not force and now - self._last_flush < self.flush_seconds:
+        if not self._dirty or (not force and now - self._last_flush < self._period):
             return
-        self._last_flush = now
         rows = list(self.trials.values())
         if rows:
-            _write(schema.build_table(rows, schema.TRIAL_CORE), self.root / schema.TRIALS_FILE,
-                   self.results_dir)
+            took = self._timed_write("trials", lambda: schema.build_table(rows, schema.TRIAL_CORE),
+                                     self.root / schema.TRIALS_FILE)
+            self.stats["trials_rows"] = len(rows)
+            self._period = max(self.flush_seconds, 19 * took)
+        self._dirty = False
+        self._last_flush = time.monotonic()
+
+    def _timed_write(self, kind: str, table: Callable[[], Any], path: Path) -> float:
+        """Build (``table()``) and write atomically, counted in ``stats[kind + "_write*"]``;
+        the seconds it took."""
+        start = time.perf_counter()
+        _write(table(), path, self.results_dir)
+        took = time.perf_counter() - start
+        self.stats[kind + "_writes"] += 1
+        self.stats[kind + "_write_s"] += took
+        self.stats[kind + "_write_max_s"] = max(self.stats[kind + "_write_max_s"], took)
+        return took
 
     # ---------------------------------------------------------------- Tune hooks
+    @_timed
     def on_trial_start(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
         if row["status"] in ("pending", "errored"):
             row["status"] = "running"
-        self._write_trials(force=True)
+        self._write_trials()
 
+    @_timed
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self._trial_row(trial)
         row["node"] = result.get("node") or result.get("node_ip")
@@ -150,30 +217,39 @@ class ParquetResults(tune.Callback):
         # Older epochs past this one belong to a run that was rolled back to a checkpoint.
         for stale in [e for e in epochs if e > epoch]:
             del epochs[stale]
-        _write(schema.build_table(list(epochs.values()), schema.EPOCH_CORE),
-               self._epoch_path(trial.trial_id), self.results_dir)
+        self._timed_write("epoch", lambda: schema.build_table(list(epochs.values()),
+                                                             schema.EPOCH_CORE),
+                          self._epoch_path(trial.trial_id))
         row.update(metrics)
         row["epochs_done"] = epoch
         row["wall_seconds"] = float(result.get("trial_seconds", 0.0))
         row["status"] = "completed" if result.get("status") == "completed" else "running"
-        self._write_trials(force=row["status"] == "completed")
+        self._write_trials()
 
+    @_timed
     def on_trial_complete(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
         if row["status"] in ("running", "pending"):
             self._settle(row)
-        self._write_trials(force=True)
+        self._write_trials()
 
+    @_timed
     def on_trial_recover(self, iteration, trials, trial, **info):
         self._trial_row(trial)
-        self._write_trials(force=True)
+        self._write_trials()
 
+    @_timed
+    def on_step_end(self, iteration, trials, **info):
+        self._write_trials()  # changes batched since the last rewrite, once the period is up
+
+    @_timed
     def on_trial_error(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
         row["status"] = "errored"
         row["error"] = _error_message(trial)
         self._write_trials(force=True)
 
+    @_timed
     def on_step_begin(self, iteration, trials, **info):
         if not self._reconciled:  # the first step: Tune's restored trials are all there
             self._reconciled = True
@@ -182,6 +258,7 @@ class ParquetResults(tune.Callback):
                     _forget_missing_checkpoint(trial)
             self._reconcile(trials)
 
+    @_timed
     def on_experiment_end(self, trials, **info):
         for trial in trials:
             self._trial_row(trial)
@@ -202,6 +279,7 @@ class ParquetResults(tune.Callback):
     def _settle(self, row: dict[str, Any]) -> None:
         """A trial Tune has ended without an error: completed if its last epoch is on disk
         (restored from its final checkpoint, it reports nothing more), else stopped early."""
+        self._dirty = True
         epochs = self._epochs_of(row["trial_id"])
         last = max(epochs, default=0)
         if epochs and last >= (row.get(schema.CONFIG_PREFIX + "epochs") or math.inf):
@@ -214,10 +292,12 @@ class ParquetResults(tune.Callback):
     def _forget(self, trial_id: str) -> None:
         """A trial of an earlier driver that Tune never recorded: it runs again under a new id,
         so its partial rows would be a duplicate of that point."""
+        self._dirty = True
         self.trials.pop(trial_id, None)
         self.epochs.pop(trial_id, None)
         self._epoch_path(trial_id).unlink(missing_ok=True)
         shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
+        shutil.rmtree(schema.image_dir(self.root, trial_id), ignore_errors=True)
 
 
 def _forget_missing_checkpoint(trial) -> None:

@@ -160,9 +160,9 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
         raise SweepError(f"{spec.path}: dataset: {message}") from None
 
 
-def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any]):
+def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train_hinr):
     objectives = dict(zip(spec.metric, spec.mode))
-    fn = tune.with_parameters(train_hinr, data=data, results_dir=str(results_dir.resolve()),
+    fn = tune.with_parameters(fn, data=data, results_dir=str(results_dir.resolve()),
                               objectives=objectives)
     return tune.with_resources(fn, {"cpu": spec.resources["cpus"], "gpu": spec.resources["gpus"]})
 
@@ -187,22 +187,28 @@ def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None
 
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None, verbose: bool = False,
-              data: dict[str, hinr_data.ImageData] | None = None) -> tune.ResultGrid:
+              data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
+              writer: ParquetResults | None = None) -> tune.ResultGrid:
     """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given).  Ray's
-    logs go to <results>/driver.log (and the console too if ``verbose``)."""
+    logs go to <results>/driver.log (and the console too if ``verbose``).  ``trainable_fn``
+    (default ``train_hinr``, same signature) and ``writer`` (default a new ``ParquetResults``)
+    are for benchmarks/scale.py: a no-op trainable through the real pipeline, and the writer
+    whose ``stats`` it reads afterwards."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             if data is None:
                 data = prepare(spec, address)
             console.after_init()
-            return _run(spec, results_dir, max_concurrent, verbose, data)
+            return _run(spec, results_dir, max_concurrent, verbose, data,
+                        trainable_fn or train_hinr, writer)
     finally:
         _ray_started_here = False  # ray_console shut down the Ray this process started
 
 
 def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
-         data: dict[str, hinr_data.ImageData]) -> tune.ResultGrid:
+         data: dict[str, hinr_data.ImageData], trainable_fn,
+         writer: ParquetResults | None) -> tune.ResultGrid:
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -215,9 +221,10 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[ParquetResults(str(results_dir), spec.name)])
+        callbacks=[writer or ParquetResults(str(results_dir), spec.name)])
     _console(run_config, spec, verbose)
-    tuner = tune.Tuner(trainable(spec, results_dir, data), param_space=param_space(spec),
+    tuner = tune.Tuner(trainable(spec, results_dir, data, trainable_fn),
+                       param_space=param_space(spec),
                        tune_config=tune_config, run_config=run_config)
     return tuner.fit()
 

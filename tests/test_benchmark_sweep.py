@@ -303,3 +303,36 @@ def test_gpu_share_arm_on_a_logical_gpu(tmp_path):
     assert one["vs_first"] == 1.0 and two["vs_first"] > 0
     if not any("cuda" in d for r in result["gpu_share"] for d in r["devices"]):
         assert "the GPUs were Ray's logical ones" in proc.stdout
+
+
+# ------------------------------------------------------------------------------ a cut arm
+def test_a_cut_arm_is_marked_and_is_no_failure():
+    result = fake_result()
+    trap = result["arms"]["oversubscribed"]
+    trap.update(cut=True, time_limit_s=60.0, planned_trials=4, finished_trials=3,
+                trials=[{"trial_id": f"t{i}", "status": s}
+                        for i, s in enumerate(["completed"] * 3 + ["pending"])])
+    text = bench.format_table(result)
+    assert "oversubscribed* " in text
+    assert "* oversubscribed: cut at 60 s (Tune's time budget): 3/4 trials finished" in text
+    assert bench.failures([trap]) == []
+    # The same trials in an arm that was not cut, or an errored trial anywhere, are failures.
+    assert [t["trial_id"] for t in bench.failures([{**trap, "cut": False}])] == ["t3"]
+    errored = {"cut": True, "trials": [{"trial_id": "e", "status": "errored"}]}
+    assert [t["trial_id"] for t in bench.failures([trap, errored])] == ["e"]
+
+
+@pytest.mark.timeout(300)
+def test_tiny_cut_arm_exits_0(tmp_path):
+    """An oversubscribed arm cut by a 1 s time budget (actor start-up alone takes longer) leaves
+    trials unfinished: the run says so and exits 0."""
+    out = tmp_path / "sweep.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "sweep.py"), "--tiny",
+                           "--arms", "oversubscribed", "--trap-limit-s", "1", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=280,
+                          env=os.environ.copy())
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    arm = json.loads(out.read_text())["arms"]["oversubscribed"]
+    assert arm["cut"] and arm["planned_trials"] == 2 and arm["finished_trials"] < 2
+    assert (f"* oversubscribed: cut at 1 s (Tune's time budget): {arm['finished_trials']}/2 "
+            f"trials finished") in proc.stdout
