@@ -59,10 +59,11 @@ FIXED = {"dataset": "mnist-5k", "variant": "classifier_loss", "inr_width": 64, "
          "download": False, "verify_data": True, "device": "cpu", "threads": 0,
          "preset": "small"}
 EPOCH_METRICS = ("step", "train_images_per_s", "train_seconds", "train_loss", "train_mse",
-                 "train_latent_reg", "train_weight_reg", "train_cls_ce", "test_loss",
-                 "test_mse", "test_latent_reg", "test_weight_reg", "test_cls_ce", "test_psnr",
-                 "eval_images_per_s", "joint_acc")
-FINAL_METRICS = ("latent_acc", "weight_acc", "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr",
+                 "train_latent_reg", "train_weight_reg", "train_cls_ce", "val_loss",
+                 "val_mse", "val_latent_reg", "val_weight_reg", "val_cls_ce", "val_psnr",
+                 "eval_images_per_s", "val_joint_acc")
+FINAL_METRICS = ("test_psnr", "test_mse", "test_loss", "joint_acc", "latent_acc", "weight_acc",
+                 "val_latent_acc", "val_weight_acc", "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr",
                  "inpaint_meanfill_psnr", "denoise_psnr", "denoise_noisy_psnr", "sr_gain_db",
                  "inpaint_gain_db", "denoise_gain_db")
 
@@ -88,14 +89,19 @@ def trial_numbers(i: int, cfg: dict, epochs: int) -> tuple[dict, dict, str]:
     cols = {"step": e * 125, "train_images_per_s": rng.normal(400, 20, epochs),
             "train_seconds": rng.normal(10, 0.5, epochs), "train_mse": mse * 0.95,
             "train_latent_reg": np.full(epochs, 0.01), "train_weight_reg": np.full(epochs, 1e-4),
-            "train_cls_ce": np.exp(-e / 10), "test_mse": mse, "test_psnr": psnr,
-            "test_latent_reg": np.full(epochs, 0.01), "test_weight_reg": np.full(epochs, 1e-4),
-            "test_cls_ce": np.exp(-e / 10) * 1.1, "eval_images_per_s": rng.normal(2000, 50, epochs),
-            "joint_acc": 0.98 - 0.5 * np.exp(-e / 5)}
+            "train_cls_ce": np.exp(-e / 10), "val_mse": mse, "val_psnr": psnr,
+            "val_latent_reg": np.full(epochs, 0.01), "val_weight_reg": np.full(epochs, 1e-4),
+            "val_cls_ce": np.exp(-e / 10) * 1.1, "eval_images_per_s": rng.normal(2000, 50, epochs),
+            "val_joint_acc": 0.98 - 0.5 * np.exp(-e / 5)}
     cols["train_loss"] = cols["train_mse"] + 0.1 * cols["train_cls_ce"]
-    cols["test_loss"] = cols["test_mse"] + 0.1 * cols["test_cls_ce"]
+    cols["val_loss"] = cols["val_mse"] + 0.1 * cols["val_cls_ce"]
     acc = 0.95 + 0.01 * np.log2(cfg["latent_dim"] / 16) - 0.005 * cfg["a1"] + rng.normal(0, .004)
-    final = {"latent_acc": min(acc, 0.999), "weight_acc": min(acc - 0.01, 0.999),
+    # Since the validation split, test metrics come once, with the last epoch (finish()).
+    final = {"test_psnr": float(psnr[-1]) - 0.1, "test_mse": float(mse[-1]) * 1.02,
+             "test_loss": float(cols["val_loss"][-1]) * 1.02,
+             "joint_acc": float(cols["val_joint_acc"][-1]) - 0.002,
+             "latent_acc": min(acc, 0.999), "weight_acc": min(acc - 0.01, 0.999),
+             "val_latent_acc": min(acc + 0.002, 0.999), "val_weight_acc": min(acc - 0.008, 0.999),
              "sr_psnr": top - 3, "sr_bilinear_psnr": 18.0, "inpaint_psnr": top - 5,
              "inpaint_meanfill_psnr": 12.0, "denoise_psnr": top - 1, "denoise_noisy_psnr": 20.0}
     for op, base in (("sr", "sr_bilinear"), ("inpaint", "inpaint_meanfill"),

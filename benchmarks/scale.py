@@ -135,7 +135,7 @@ def sweep_doc(trials: int, epochs: int, cpus_per_trial: float) -> dict:
             "base": {"preset": "tiny", "dataset": "mnist-5k", "epochs": epochs,
                      "train_subset": 64, "test_subset": 32},
             "axes": {f: LEVELS[f][:levels] for f in FACTORS}, "seeds": list(range(seeds)),
-            "search": "grid", "metric": "test_psnr", "mode": "max", "scheduler": "fifo",
+            "search": "grid", "metric": "val_psnr", "mode": "max", "scheduler": "fifo",
             "resources": {"cpus": cpus_per_trial, "gpus": 0},
             "budget": {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0,
                        "max_failures": 0}}
