@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """hinr-sweeps command line: run, resume, inspect and report HyperINR sweeps.
 
-Start here (the demo: a real ablation on the offline MNIST subset, about 17 minutes on 2 cores):
+Start here (the demo: a real ablation on the offline MNIST subset, about 14 minutes on 2 cores):
 
     python launch.py run sweeps/demo.yaml
 
