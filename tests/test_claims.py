@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from scipy import stats
@@ -96,9 +97,34 @@ def test_classifier_loss_psnr_is_predicted_positive(claims):
         assert rows[q].source.startswith(("sec. 5", "conclusion"))
     assert rows["val_psnr after epoch 1: classifier_loss minus plain"].estimate == pytest.approx(2.0)
     # sec. 5 also says the classifier loss resolves the pretrained variant's prototypes
-    proto = rows["prototype ratio: classifier_loss minus pretrained"]
+    proto = rows["prototype ratio d(recon, input) / d(recon, class mean): classifier_loss minus "
+                 "pretrained"]
     assert proto.predicted == -1 and proto.estimate == pytest.approx(-0.4, abs=0.01)
     assert proto.verdict == "supported"
+
+
+def test_prototype_rows_use_the_blur_free_measures_when_measured(tmp_path):
+    """proto_ratio rises with any blur; where the excess over a PSNR-matched blur and own-image
+    retrieval were measured, the prototype claims rest on them, not on the raw ratio."""
+    root = write_claims(tmp_path)
+    table = pq.read_table(root / "trials.parquet").to_pylist()
+    for row in table:
+        j = JITTER[SEEDS.index(row["config.seed"])]
+        collapse = {"plain": 0.0, "classifier_loss": 0.02, "pretrained": 0.3}[row["config.variant"]]
+        row["metric.proto_ratio_excess"] = collapse + j
+        row["metric.proto_retrieval_acc"] = 0.9 - collapse + j
+    write_atomic(build_table(table, TRIAL_CORE), root / "trials.parquet")
+    rows = {r.question: r for r in analysis.claims_table(analysis.load_results(root)).itertuples()}
+    assert not any(q.startswith("prototype ratio d(recon") for q in rows)
+    excess = next(r for q, r in rows.items()
+                  if q.startswith("prototype ratio in excess") and q.endswith("pretrained minus plain"))
+    assert excess.predicted == +1 and excess.estimate == pytest.approx(0.3, abs=1e-6)
+    retrieval = next(r for q, r in rows.items()
+                     if q.startswith("own-image retrieval") and q.endswith("pretrained minus plain"))
+    assert retrieval.predicted == -1 and retrieval.estimate == pytest.approx(-0.3, abs=1e-6)
+    resolves = next(r for q, r in rows.items()
+                    if q.startswith("prototype ratio in excess") and q.endswith("minus pretrained"))
+    assert resolves.predicted == -1 and resolves.estimate == pytest.approx(-0.28, abs=1e-6)
 
 
 def test_every_row_quotes_the_paper_or_says_it_is_our_test(claims):
