@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gpu-tflops", type=float, default=None,
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--tiny", action="store_true",
-                     help="tiny mode: tiny preset, 1 epoch, first seed, 2 values per axis (seconds)")
+                     help="tiny mode: tiny preset, 1 epoch, first seed, up to 3 values of the "
+                          "first axis and 1 of the others (seconds)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results of this sweep (a directory whose sweep.yaml has "
                           "this name); never anything else")
@@ -284,8 +285,9 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
     from sweeps.estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
 
     # Price one trial per distinct model shape; other axes change the cost negligibly.
-    shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
-                  "encoder_blocks", "encoder_kernel", "dataset", "epochs", "train_subset")
+    shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_layers",
+                  "encoder_channels", "encoder_blocks", "encoder_kernel", "dataset", "epochs",
+                  "train_subset")
     cache, costs = {}, []
     for row in rows:
         fields = {k: v for k, v in row.items() if k in shape_keys and not isinstance(v, str)
@@ -308,7 +310,7 @@ def _remaining(spec, trials: list[dict]) -> int:
 
 
 def _best_text(spec, trials: list[dict]) -> str | None:
-    """``best test_psnr 11.73 dB in ID (a2=100, seed=0); latent_acc 0.91, ...``: chosen on the
+    """``best val_psnr 11.73 dB in ID (a2=100, seed=0); test_psnr 11.9 dB, ...``: chosen on the
     sweep's (first) metric, with only the metrics that are defined for that trial."""
     from sweeps.progress import best_row, defined_metrics, metric_text, trial_label
 
@@ -393,9 +395,9 @@ def read_trials(results_dir: Path) -> list[dict]:
         table = pq.read_table(str(path.absolute()))  # pyarrow would expand a leading ~
         schema.check_version(table, path)
         rows = table.to_pylist()
-        if any(not isinstance(r.get("trial_id"), str) or r.get("status") not in schema.STATUSES
+        if any(not schema.is_trial_id(r.get("trial_id")) or r.get("status") not in schema.STATUSES
                for r in rows):
-            raise ValueError("rows without a trial_id or a known status")
+            raise ValueError("rows without a valid trial_id or a known status")
     except (OSError, ValueError, pa.ArrowException) as err:
         reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0][:160]
         raise SweepError(f"{path}: damaged results file ({reason}); restore it, or start the "
@@ -412,7 +414,7 @@ def cmd_status(args) -> int:
 
     results_dir = Path(args.results_dir)
     try:
-        spec = read_spec(results_dir)
+        spec = read_spec(results_dir, legacy_ok=True)
     except SweepError as err:
         return _fail(str(err))
     from sweeps import schema

@@ -106,6 +106,11 @@ class ExperimentConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed integers >= 1")
+        # One module per layer: a depth in the millions would hang building the model (even on
+        # the meta device, where sweeps count parameters) before any size limit could refuse it.
+        for name, most in (("inr_depth", 64), ("encoder_blocks", 64), ("hyper_layers", 16)):
+            if getattr(self, name) > most:
+                raise ConfigError(f"{name}={getattr(self, name)!r}: allowed integers up to {most}")
         if self.inr_depth < 2:
             raise ConfigError(f"inr_depth={self.inr_depth!r}: allowed integers >= 2 "
                               "(an input and an output layer)")

@@ -117,9 +117,13 @@ def images_per_s(rows: list[dict[str, Any]]) -> float | None:
 
 
 def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any] | None:
-    """The trial with the best finite last value of ``metric`` (diverged ones report none)."""
+    """The trial with the best finite last value of ``metric``; among completed trials once
+    any has completed (a diverged trial keeps the value of its last good epoch, and a running
+    one has no test numbers yet), as the report chooses."""
     key = schema.METRIC_PREFIX + metric
     scored = [r for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    finished = [r for r in scored if r.get("status") == "completed"]
+    scored = finished or scored
     if not scored:
         return None
     return (max if mode == "max" else min)(scored, key=lambda r: r[key])

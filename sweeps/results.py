@@ -86,6 +86,10 @@ def _timed(hook):
     return timed
 
 
+STATS = ("hook_s", "hook_calls", "trials_writes", "trials_write_s", "trials_write_max_s",
+         "trials_rows", "epoch_writes", "epoch_write_s", "epoch_write_max_s")
+
+
 class ParquetResults(tune.Callback):
     def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0):
         self.results_dir = str(results_dir)
@@ -93,9 +97,7 @@ class ParquetResults(tune.Callback):
         self.flush_seconds = flush_seconds
         # What the writer cost (benchmarks/scale.py reads it): seconds in Tune hooks, and
         # number / seconds / slowest / rows of the trials.parquet and epochs/ writes.
-        self.stats: dict[str, float] = dict.fromkeys(
-            ("hook_s", "hook_calls", "trials_writes", "trials_write_s", "trials_write_max_s",
-             "trials_rows", "epoch_writes", "epoch_write_s", "epoch_write_max_s"), 0)
+        self.stats: dict[str, float] = dict.fromkeys(STATS, 0)
         self._reset()
 
     def _reset(self) -> None:
@@ -116,10 +118,14 @@ class ParquetResults(tune.Callback):
 
     def setup(self, **info) -> None:
         """Reload what earlier runs of this sweep wrote (a resume continues those files)."""
+        if not hasattr(self, "stats"):  # a callback pickled by a version without counters
+            self.stats = dict.fromkeys(STATS, 0)
         self._reset()
         path = self.root / schema.TRIALS_FILE
         if path.exists():
             for row in pq.read_table(path).to_pylist():
+                if not schema.is_trial_id(row.get("trial_id")):
+                    continue  # never a path: ids name files under epochs/, tb/ and images/
                 self.trials[row["trial_id"]] = row
                 if row["status"] in ("running", "pending"):
                     self._catch_up(row)
@@ -267,7 +273,10 @@ class ParquetResults(tune.Callback):
     # ---------------------------------------------------------------- reconciling with Tune
     def _reconcile(self, trials) -> None:
         known = {t.trial_id for t in trials}
-        for trial_id in [i for i in self.trials if i not in known]:
+        # Rows, and files a trial writes before its (batched) row: an epochs file, TensorBoard
+        # and images of a trial Tune never recorded would sit beside its rerun under a new id.
+        seen = set(self.trials) | self._ids_on_disk()
+        for trial_id in sorted(i for i in seen if i not in known):
             self._forget(trial_id)
         for trial in trials:
             row = self.trials.get(trial.trial_id)
@@ -289,12 +298,22 @@ class ParquetResults(tune.Callback):
         else:
             row["status"] = "stopped"
 
+    def _ids_on_disk(self) -> set[str]:
+        """Trial ids that have an epochs file, a TensorBoard run or images here."""
+        ids = {p.stem for p in (self.root / schema.EPOCHS_DIR).glob("*.parquet")}
+        for folder in (schema.TB_DIR, schema.IMAGES_DIR):
+            if (self.root / folder).is_dir():
+                ids |= {p.name for p in (self.root / folder).iterdir() if p.is_dir()}
+        return {i for i in ids if schema.is_trial_id(i)}
+
     def _forget(self, trial_id: str) -> None:
         """A trial of an earlier driver that Tune never recorded: it runs again under a new id,
         so its partial rows would be a duplicate of that point."""
         self._dirty = True
         self.trials.pop(trial_id, None)
         self.epochs.pop(trial_id, None)
+        if not schema.is_trial_id(trial_id):  # deletes only inside the results directory
+            return
         self._epoch_path(trial_id).unlink(missing_ok=True)
         shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
         shutil.rmtree(schema.image_dir(self.root, trial_id), ignore_errors=True)

@@ -23,11 +23,13 @@ import yaml  # noqa: E402
 from ray import tune  # noqa: E402
 
 from hinr import data as hinr_data  # noqa: E402
+from hinr.fetch import FetchError  # noqa: E402
 
 from . import schema  # noqa: E402
 from .progress import SweepProgress, ray_console  # noqa: E402
 from .results import ParquetResults  # noqa: E402
-from .spec import SpecError, SweepSpec, check_model_size, parse_spec, safe_load  # noqa: E402
+from .spec import (TEST_METRICS, SpecError, SweepSpec, check_model_size,  # noqa: E402
+                   parse_spec, safe_load)
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
 
 # val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
@@ -153,7 +155,7 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
     try:
         return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
                 for name in names}
-    except (hinr_data.DatasetNotFound, OSError) as err:
+    except (hinr_data.DatasetNotFound, OSError, FetchError) as err:
         # The home directory in full is nobody else's business (logs, screenshots, CI output).
         home = str(Path.home())
         message = str(err).replace(home + os.sep, "~" + os.sep) if home != os.sep else str(err)
@@ -255,7 +257,11 @@ def resume_sweep(results_dir: Path, address: str | None = None,
 
 
 # ------------------------------------------------------------------------------ sweep.yaml
-def read_spec(results_dir: Path) -> SweepSpec:
+def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
+    """The sweep as run, from ``<results>/sweep.yaml``.  A sweep written before the validation
+    split selected on a test metric, which the spec now refuses: such a directory is not
+    damaged, it cannot be resumed (its trials never reported val_*); with ``legacy_ok``
+    (``status``) it is read with each test metric replaced by its validation twin."""
     path = results_dir / schema.SPEC_FILE
     if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
         raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
@@ -270,6 +276,15 @@ def read_spec(results_dir: Path) -> SweepSpec:
     if not isinstance(doc, dict):
         raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
     doc.pop("provenance", None)
+    metrics = doc.get("metric") if isinstance(doc.get("metric"), list) else [doc.get("metric")]
+    legacy = [m for m in metrics if isinstance(m, str) and m in TEST_METRICS]
+    if legacy and not legacy_ok:
+        raise SweepError(f"{path}: written by an older hinr-sweeps that selected on the test split "
+                         f"(metric: {legacy[0]}); it cannot be resumed: python launch.py report "
+                         f"{results_dir} still reads it, or run the sweep file again")
+    if legacy:
+        twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
+        doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
     try:
         return parse_spec(doc, str(path))
     except SpecError as err:

@@ -49,6 +49,7 @@ Writes are atomic: a temp file in the same directory, fsync, then rename.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,6 +161,15 @@ def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
     """Write ``data`` (an image file) to ``path`` atomically, like ``write_atomic``."""
     with _atomic(path) as handle:
         handle.write(data)
+
+
+#: Ray Tune's trial ids (``1a2b3_00004``): letters, digits, ``_`` and ``-``, never a path.  An
+#: id names files under epochs/, tb/ and images/, so one read from a file is checked first.
+TRIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def is_trial_id(value: object) -> bool:
+    return isinstance(value, str) and TRIAL_ID.fullmatch(value) is not None
 
 
 def image_dir(root: str | os.PathLike, trial_id: str) -> Path:

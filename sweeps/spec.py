@@ -76,8 +76,8 @@ MAX_INT = 2**63 - 1
 RESOURCE_PRECISION = 1e-4
 # Model-size fields: the parameter count grows with each, so the largest model of a sweep is
 # the one with each at its largest value.
-SIZE_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
-               "encoder_blocks", "encoder_kernel")
+SIZE_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_layers",
+               "encoder_channels", "encoder_blocks", "encoder_kernel")
 # A name is one directory under results/: one path component, never "." or "..", no option-like
 # or hidden name.
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")

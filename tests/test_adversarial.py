@@ -229,6 +229,43 @@ def test_damaged_results_directory(tmp_path, capsys, what):
     assert ray is None or not ray.is_initialized()
 
 
+def test_trial_id_that_is_a_path_is_damage(tmp_path, capsys):
+    """Trial ids name files under epochs/, tb/ and images/: one that is a path (or empty) in
+    trials.parquet is a damaged file, never a path to follow."""
+    from sweeps.schema import TRIAL_CORE, build_table, write_atomic
+
+    results = tmp_path / "res"
+    write_results_dir(results, "mine")
+    for bad in ("../../outside", ""):
+        write_atomic(build_table([{"trial_id": bad, "sweep": "mine", "status": "running"}],
+                                 TRIAL_CORE), results / "trials.parquet")
+        before = snapshot(tmp_path)
+        for command in ("status", "resume"):
+            code = _launch_module().main([command, str(results)])
+            out, err = capsys.readouterr()
+            assert_refused(code, out, err)
+            assert "trials.parquet" in err and "damaged" in err, err
+        assert snapshot(tmp_path) == before
+
+
+def test_results_from_before_the_validation_split(tmp_path, capsys):
+    """A sweep.yaml that selected on test_psnr (every sweep before the split) is not damage:
+    status reads it, resume says why it cannot continue it and what still works."""
+    results = tmp_path / "res"
+    write_results_dir(results, "mine")
+    (results / "sweep.yaml").write_text(yaml.safe_dump({**VALID, "metric": "test_psnr"}))
+    (results / "trials.parquet").unlink()
+    before = snapshot(tmp_path)
+    code = _launch_module().main(["status", str(results)])
+    out, err = capsys.readouterr()
+    assert code == 0 and "sweep mine" in out, (out, err)
+    code = _launch_module().main(["resume", str(results)])
+    out, err = capsys.readouterr()
+    assert_refused(code, out, err)
+    assert "older hinr-sweeps" in err and "damaged" not in err and "launch.py report" in err, err
+    assert snapshot(tmp_path) == before
+
+
 # ------------------------------------------------------------------------ --dry-run edge cases
 
 def test_dry_run_random_search_with_fewer_trials_than_rows(tmp_path, capsys):
@@ -287,7 +324,7 @@ def _apply(doc: dict, edit: tuple) -> dict:
     elif key == "budget.num_samples":
         doc["budget"] = {"num_samples": value}
     elif key == "optuna_twice":
-        doc.update(search="optuna", metric=["test_psnr", "test_psnr"], mode=["max", "min"],
+        doc.update(search="optuna", metric=["val_psnr", "val_psnr"], mode=["max", "min"],
                    axes={"lr": {"loguniform": [1e-4, 1e-2]}})
     elif key == "junk_key":
         doc["junk" + value] = "v" * 5000

@@ -158,3 +158,12 @@ def test_direct_construction_is_validated_too():
         ExperimentConfig(dataset="svhn")
     with pytest.raises(ConfigError, match="inr_depth"):
         ExperimentConfig(inr_depth=1)
+
+
+@pytest.mark.parametrize("field, most", [("inr_depth", 64), ("encoder_blocks", 64),
+                                         ("hyper_layers", 16)])
+def test_layer_counts_are_bounded(field, most):
+    """A depth in the millions would hang building the model before any size limit refused it."""
+    assert getattr(preset("small", **{field: most}), field) == most
+    with pytest.raises(ConfigError, match=f"{field}=.*allowed integers up to {most}"):
+        preset("small", **{field: most + 1})

@@ -206,13 +206,18 @@ def test_best_row_follows_the_spec_metric_and_mode():
     rows = [row("a", "completed", 4, 1, **{"metric.val_psnr": 12.0, "metric.test_psnr": 20.0}),
             row("b", "running", 2, 1, **{"metric.val_psnr": 13.0, "metric.test_psnr": 10.0}),
             row("c", "diverged", 0, 1, **{"metric.val_psnr": None}),
-            row("d", "completed", 4, 1, **{"metric.val_psnr": math.inf})]
-    assert best_row(rows, "val_psnr", "max")["trial_id"] == "b"
+            row("d", "completed", 4, 1, **{"metric.val_psnr": math.inf}),
+            row("e", "diverged", 2, 1, **{"metric.val_psnr": 14.0})]
+    # once a trial has completed, the best is a completed one (as the report chooses): a
+    # diverged trial keeps its last good epoch's value, a running one has no test numbers yet
+    assert best_row(rows, "val_psnr", "max")["trial_id"] == "a"
     assert best_row(rows, "val_psnr", "min")["trial_id"] == "a"
+    assert best_row(rows[1:3], "val_psnr", "max")["trial_id"] == "b"  # none completed yet
     assert best_row(rows, "latent_acc", "max") is None
+    rows = rows[:4]
     line = progress_line(rows, total=4, epochs=4, metric="val_psnr", mode="max", axes=["a2"],
                          elapsed=65, slots=2)
-    assert "best val_psnr 13 dB in b (a2=1, seed=0)" in line and "test_psnr" not in line
+    assert "best val_psnr 12 dB in a (a2=1, seed=0)" in line and "test_psnr" not in line
     assert parse_progress(line) == {"completed": 2, "running": 1, "pending": 0, "failed": 0,
                                     "diverged": 1, "epochs_done": 10, "epochs_total": 12}
 

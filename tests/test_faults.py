@@ -136,8 +136,9 @@ def test_optuna_sweep_resumes_its_study(tmp_path):
 
 def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     """What a driver killed between Tune's experiment-state saves leaves behind: a row for a
-    trial Tune never recorded (it reruns that point under a new id) and a finished trial whose
-    row still says running.  Resume drops the first and completes the second."""
+    trial Tune never recorded (it reruns that point under a new id), the files of one whose
+    batched row was never written, and a finished trial whose row still says running.  Resume
+    drops the first two and completes the third."""
     import shutil
 
     from sweeps import schema
@@ -146,16 +147,22 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     shutil.copytree(reference, out)
     rows = pq.read_table(out / "trials.parquet").to_pylist()
     behind, model = rows[0], rows[1]
-    behind.update(status="running", epochs_done=EPOCHS - 1, **{"metric.latent_acc": None})
+    # epochs_done as on disk: catching up from epochs/ has nothing to add, so only the
+    # reconciliation with Tune (which restored this trial as finished) can complete the row
+    behind.update(status="running", epochs_done=EPOCHS, **{"metric.latent_acc": None})
     orphan = {**model, "trial_id": "orphan_00009", "status": "running", "epochs_done": 1}
     schema.write_atomic(schema.build_table(rows + [orphan], schema.TRIAL_CORE),
                         out / "trials.parquet")
     shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "orphan_00009.parquet")
     (out / "tb" / "orphan_00009").mkdir(parents=True)
+    shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "ghost_00010.parquet")
+    (out / "images" / "ghost_00010").mkdir(parents=True)
 
     proc = run_ok("resume", str(out))
     statuses = [(t["trial_id"], t["status"]) for t in pq.read_table(out / "trials.parquet").to_pylist()]
     assert "4 trials: 4 completed" in proc.stdout, (proc.stdout[-2000:], statuses)
     assert not (out / "epochs" / "orphan_00009.parquet").exists()
     assert not (out / "tb" / "orphan_00009").exists()
+    assert not (out / "epochs" / "ghost_00010.parquet").exists()
+    assert not (out / "images" / "ghost_00010").exists()
     assert_same_results(reference, out)
