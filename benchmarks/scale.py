@@ -59,6 +59,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+import sweeps  # noqa: E402,F401 - Ray's settings (sweeps.rayenv) before anything imports ray
 
 CHILD_MARK = "SCALE "
 # Whether the no-op trials checkpoint; Ray's trial processes inherit the driver's environment.
