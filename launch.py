@@ -313,16 +313,17 @@ def _best_text(spec, trials: list[dict]) -> str | None:
     """``best val_psnr 11.73 dB in ID (a2=100, seed=0); test_psnr 11.9 dB, ...``: chosen on the
     sweep's (first) metric, with only the metrics that are defined for that trial."""
     from sweeps.progress import best_row, defined_metrics, metric_text, trial_label
+    from sweeps.schema import metric_column
 
     metric, mode = spec.metric[0], spec.mode[0]
     best = best_row(trials, metric, mode)
     if best is None:
         return None
     others = [m for m in defined_metrics(best, spec.metric) if m != metric]
-    text = (f"best {metric_text(metric, best['metric.' + metric])} ({mode}) in "
+    text = (f"best {metric_text(metric, best[metric_column(metric)])} ({mode}) in "
             f"{trial_label(best, list(spec.axes))}")
     if others:
-        text += "; " + ", ".join(metric_text(m, best["metric." + m]) for m in others)
+        text += "; " + ", ".join(metric_text(m, best[metric_column(m)]) for m in others)
     if len(spec.metric) > 1:
         text += f" (first of {len(spec.metric)} objectives; the Pareto front is in the report)"
     return text
@@ -434,7 +435,7 @@ def cmd_status(args) -> int:
     if listed:
         print("  trials:")
     for t in listed:
-        value = t.get(f"metric.{metric}")
+        value = t.get(schema.metric_column(metric))
         score = f"  {metric_text(metric, value)}" if value is not None else ""
         print(f"    {t['trial_id']}  {t['status']:<9}  epoch {t['epochs_done'] or 0}/"
               f"{planned_epochs(t, epochs)}  {axis_values(t, axes)}{score}")

@@ -27,11 +27,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hinr import metrics as metrics_registry
 from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
-                           SPEC_FILE, TRIALS_FILE, SchemaError, check_version)
+                           SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
+                           metric_name)
 
 #: metrics of the jointly trained head: meaningless (chance) where it was never trained
-HEAD_METRICS = ("joint_acc",)
+HEAD_METRICS = tuple(m.name for m in metrics_registry.METRICS if m.needs_head)
 #: config columns that never count as a varied factor (the fallback when sweep.yaml is missing)
 NOT_FACTORS = ("seed", "data_root", "device", "threads", "download", "verify_data")
 #: above this many distinct numeric levels a factor is treated as continuous (sampled by a
@@ -259,6 +261,14 @@ def untrained_head_to_null(frame: pd.DataFrame, trials: pd.DataFrame) -> pd.Data
     return frame
 
 
+def _current_names(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with metric columns of older files under their current registry names
+    (``*_weight_reg`` is now ``*_theta_prior``: the same numbers, one name per concept)."""
+    renames = {c: metric_column(metrics_registry.LEGACY_NAMES[name]) for c in frame.columns
+               if (name := metric_name(c)) in metrics_registry.LEGACY_NAMES}
+    return frame.rename(columns=renames) if renames else frame
+
+
 def _images(root: Path) -> dict[str, dict[str, Path]]:
     """trial id -> {name -> path} of the PNG grids under images/ (temp files skipped)."""
     folder = root / IMAGES_DIR
@@ -284,7 +294,7 @@ def _read_trials(path: Path, problems: list[str]) -> pd.DataFrame:
     except (SchemaError, OSError, pa.ArrowException) as exc:
         problems.append(_describe(path, exc))
         return pd.DataFrame(columns=["trial_id", "status"])
-    frame = table.to_pandas()
+    frame = _current_names(table.to_pandas())
     if frame["trial_id"].duplicated().any():  # the contract says unique; keep the last write
         problems.append(f"{path}: duplicate trial_id rows; kept the last of each")
         frame = frame.drop_duplicates("trial_id", keep="last")
@@ -330,7 +340,7 @@ def _read_epochs(folder: Path, files: list[str], threads: int | None,
                         f"read only those matching the first file")
         tables = [t for t in tables if t.schema.equals(tables[0].schema)]
         table = pa.concat_tables(tables)
-    frame = table.to_pandas(split_blocks=True)  # no 2D block consolidation: one less copy
+    frame = _current_names(table.to_pandas(split_blocks=True))  # split: one less copy
     if frame.duplicated(["trial_id", "epoch"]).any():
         problems.append(f"{folder}: duplicate (trial_id, epoch) rows; kept the last of each")
         frame = frame.drop_duplicates(["trial_id", "epoch"], keep="last")

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from hinr import metrics as metrics_registry  # noqa: E402
 from sweeps.schema import IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
 from .load import Results  # noqa: E402
@@ -32,10 +33,10 @@ from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa:
 
 DPI = 100
 #: per-epoch curves show validation PSNR: test is scored once, at the last epoch
-CURVE_METRICS = ("val_psnr", "train_loss")
+CURVE_METRICS = metrics_registry.names("curve")
 #: older results (before the validation split) scored test every epoch: their curves show it
 CURVE_FALLBACK = {"val_psnr": "test_psnr"}
-SCATTER_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc")
+SCATTER_METRICS = metrics_registry.names("scatter")
 
 
 def _axis_label(metric: str) -> str:

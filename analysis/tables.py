@@ -37,6 +37,8 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 import pandas as pd
 
+from hinr import metrics as metrics_registry
+from hinr.metrics import Metric
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
@@ -44,79 +46,34 @@ from .stats import (ALPHA, holm, interval, proportion_interval, t_halfwidth,  # 
                     t_interval, welch_interval)
 
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    label: str
-    unit: str  # "dB" or "%"
-    scale: float = 1.0  # Parquet value * scale = shown value
-    short: str = ""  # a baseline's name beside ours in the image-operation table
-
-    @property
-    def bounded(self) -> bool:
-        """A proportion (accuracy, fraction of images): its interval must stay in [0, 100]%."""
-        return self.unit == "%"
-
-
-METRICS = {m.name: m for m in (
-    Metric("test_psnr", "test PSNR", "dB"),
-    Metric("val_psnr", "validation PSNR", "dB"),
-    Metric("latent_acc", "latent-classifier accuracy", "%", 100.0),
-    Metric("val_latent_acc", "validation latent-classifier accuracy", "%", 100.0),
-    Metric("weight_acc", "weight-classifier accuracy", "%", 100.0),
-    Metric("val_weight_acc", "validation weight-classifier accuracy", "%", 100.0),
-    Metric("joint_acc", "joint-head accuracy", "%", 100.0),
-    Metric("val_joint_acc", "validation joint-head accuracy", "%", 100.0),
-    Metric("pretrain_mlp_acc", "pretrained pixel-MLP accuracy", "%", 100.0),
-    Metric("sr_psnr", "super-resolution PSNR", "dB"),
-    Metric("sr_bilinear_psnr", "bilinear upsampling PSNR (naive baseline)", "dB",
-           short="bilinear"),
-    Metric("sr_bicubic_psnr", "bicubic upsampling PSNR (baseline)", "dB", short="bicubic"),
-    Metric("sr_gain_db", "super-resolution minus bilinear upsampling", "dB"),
-    Metric("sr_vs_bicubic_db", "super-resolution minus bicubic upsampling", "dB"),
-    Metric("inpaint_psnr", "inpainting PSNR (hole)", "dB"),
-    Metric("inpaint_meanfill_psnr", "mean-fill PSNR (naive baseline)", "dB", short="mean fill"),
-    Metric("inpaint_biharmonic_psnr", "biharmonic inpainting PSNR (scikit-image baseline)",
-           "dB", short="biharmonic (scikit-image)"),
-    Metric("inpaint_gain_db", "inpainting minus mean fill", "dB"),
-    Metric("inpaint_vs_biharmonic_db", "inpainting minus biharmonic inpainting (scikit-image)",
-           "dB"),
-    Metric("denoise_psnr", "denoising PSNR", "dB"),
-    Metric("denoise_noisy_psnr", "noisy-input PSNR, clipped to the image range (naive "
-           "baseline)", "dB", short="noisy input clipped"),
-    Metric("denoise_noisy_unclipped_psnr", "noisy-input PSNR, unclipped (naive baseline)",
-           "dB", short="noisy input unclipped"),
-    Metric("denoise_tv_psnr", "TV denoising PSNR (scikit-image, Chambolle; baseline)", "dB",
-           short="TV denoising (scikit-image)"),
-    Metric("denoise_gain_db", "denoising minus the clipped noisy input", "dB"),
-    Metric("denoise_vs_tv_db", "denoising minus TV denoising (scikit-image)", "dB"),
-)}
+#: every registered metric by name (hinr.metrics, the one registry: names, labels, units)
+METRICS = metrics_registry.REGISTRY
 #: image operation -> its baselines, naive first, then the library's (their PSNR columns)
-BASELINES = {"sr_psnr": ("sr_bilinear_psnr", "sr_bicubic_psnr"),
-             "inpaint_psnr": ("inpaint_meanfill_psnr", "inpaint_biharmonic_psnr"),
-             "denoise_psnr": ("denoise_noisy_psnr", "denoise_noisy_unclipped_psnr",
-                              "denoise_tv_psnr")}
+BASELINES = {op: tuple(m.name for m in metrics_registry.METRICS if m.baseline_of == op)
+             for op in dict.fromkeys(m.baseline_of for m in metrics_registry.METRICS
+                                     if m.baseline_of)}
 #: image operation minus a baseline: shown with the operations, not in the main table
-OP_DIFFERENCES = ("sr_gain_db", "sr_vs_bicubic_db", "inpaint_gain_db",
-                  "inpaint_vs_biharmonic_db", "denoise_gain_db", "denoise_vs_tv_db")
+OP_DIFFERENCES = metrics_registry.names("op_difference")
 BASELINE_METRICS = frozenset(b for bases in BASELINES.values() for b in bases)
 #: metrics of the per-factor table, in display order
-TABLE_METRICS = tuple(METRICS)
+TABLE_METRICS = metrics_registry.names("table")
 #: metrics whose effects are tested.  Baselines are not (no model produces them), and neither
 #: are the op-minus-baseline differences: a factor moves them exactly as it moves the op's
 #: own PSNR (the baselines do not depend on the model), so they would double the Holm family
 #: without a new question.  Validation metrics neither: the test split reports.
-EFFECT_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc", "sr_psnr",
-                  "inpaint_psnr", "denoise_psnr")
+EFFECT_METRICS = metrics_registry.names("effect")
 
 
 PROPORTION_SUFFIXES = ("_acc", "_frac")
 
 
 def metric_info(name: str) -> Metric:
+    """The registry's entry; a column no registry entry names (a file written by a version
+    that reported other metrics) is still shown, as a proportion if its name says so."""
     proportion = name.endswith(PROPORTION_SUFFIXES)
-    return METRICS.get(name) or Metric(name, name, "%" if proportion else "",
-                                       100.0 if proportion else 1.0)
+    return metrics_registry.get(name) or Metric(
+        name, when="final", split="test", label=name, unit="%" if proportion else "",
+        scale=100.0 if proportion else 1.0)
 
 
 def values(frame: pd.DataFrame, metric: str) -> pd.Series:
@@ -635,9 +592,7 @@ def status_counts(results: Results) -> dict[str, int]:
     return {str(k): int(v) for k, v in results.trials["status"].value_counts().items()}
 
 
-COMPARE_METRICS = ("test_psnr", "val_psnr", "latent_acc", "weight_acc", "joint_acc",
-                   "sr_psnr", "sr_vs_bicubic_db", "inpaint_psnr", "inpaint_vs_biharmonic_db",
-                   "denoise_psnr", "denoise_vs_tv_db")
+COMPARE_METRICS = metrics_registry.names("compare")
 
 
 def compare_sweeps(all_results: Iterable[Results],

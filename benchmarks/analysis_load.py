@@ -59,8 +59,8 @@ FIXED = {"dataset": "mnist-5k", "variant": "classifier_loss", "inr_width": 64, "
          "download": False, "verify_data": True, "device": "cpu", "threads": 0,
          "preset": "small"}
 EPOCH_METRICS = ("step", "train_images_per_s", "train_seconds", "train_loss", "train_mse",
-                 "train_latent_reg", "train_weight_reg", "train_cls_ce", "val_loss",
-                 "val_mse", "val_latent_reg", "val_weight_reg", "val_cls_ce", "val_psnr",
+                 "train_latent_prior", "train_theta_prior", "train_cls_ce", "val_loss",
+                 "val_mse", "val_latent_prior", "val_theta_prior", "val_cls_ce", "val_psnr",
                  "eval_images_per_s", "val_joint_acc")
 FINAL_METRICS = ("test_psnr", "test_mse", "test_loss", "joint_acc", "latent_acc", "weight_acc",
                  "val_latent_acc", "val_weight_acc", "sr_psnr", "sr_bilinear_psnr", "inpaint_psnr",
@@ -88,9 +88,9 @@ def trial_numbers(i: int, cfg: dict, epochs: int) -> tuple[dict, dict, str]:
     mse = 10 ** (-psnr / 10) * 4
     cols = {"step": e * 125, "train_images_per_s": rng.normal(400, 20, epochs),
             "train_seconds": rng.normal(10, 0.5, epochs), "train_mse": mse * 0.95,
-            "train_latent_reg": np.full(epochs, 0.01), "train_weight_reg": np.full(epochs, 1e-4),
+            "train_latent_prior": np.full(epochs, 0.01), "train_theta_prior": np.full(epochs, 1e-4),
             "train_cls_ce": np.exp(-e / 10), "val_mse": mse, "val_psnr": psnr,
-            "val_latent_reg": np.full(epochs, 0.01), "val_weight_reg": np.full(epochs, 1e-4),
+            "val_latent_prior": np.full(epochs, 0.01), "val_theta_prior": np.full(epochs, 1e-4),
             "val_cls_ce": np.exp(-e / 10) * 1.1, "eval_images_per_s": rng.normal(2000, 50, epochs),
             "val_joint_acc": 0.98 - 0.5 * np.exp(-e / 5)}
     cols["train_loss"] = cols["train_mse"] + 0.1 * cols["train_cls_ce"]

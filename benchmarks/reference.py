@@ -112,11 +112,11 @@ def reference_loss(model: ReferenceHyperINR, images: torch.Tensor, coords: torch
     """The HyperINR objective, written out: MSE + a1 mean(v^2) + a2 mean(all theta entries^2)."""
     recon, v, theta = model(images, coords)
     mse = ((recon - images) ** 2).mean()
-    latent_reg = (v ** 2).mean()
+    latent_prior = (v ** 2).mean()
     flat = torch.cat([t.reshape(-1) for pair in theta for t in pair])
-    weight_reg = (flat ** 2).mean()
-    return {"mse": mse, "latent_reg": latent_reg, "weight_reg": weight_reg,
-            "loss": mse + a1 * latent_reg + a2 * weight_reg}
+    theta_prior = (flat ** 2).mean()
+    return {"mse": mse, "latent_prior": latent_prior, "theta_prior": theta_prior,
+            "loss": mse + a1 * latent_prior + a2 * theta_prior}
 
 
 @torch.no_grad()

@@ -41,7 +41,7 @@ class WeightCNN(nn.Module):
         return self.head(self.features(theta_star))  # (B, L, W, W) -> (B, 2c, 4, 4) -> (B, classes)
 
 
-class PixelCNN(nn.Module):
+class PixelClassifierCNN(nn.Module):
     """A small conv baseline on raw pixels (two conv blocks and a linear head)."""
 
     def __init__(self, channels: int, num_classes: int = 10, width: int = 32):

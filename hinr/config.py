@@ -36,8 +36,8 @@ class ExperimentConfig:
     dataset: str = "mnist-5k"  # mnist | mnist-5k (offline 4k/1k real digits) | cifar10
     variant: str = "plain"  # plain (paper 4.1) | pretrained (4.2) | classifier_loss (5)
     # --- the loss: MSE + a1*mean(v^2) + a2*mean(theta^2) + cls_weight*CE -----------------
-    a1: float = 0.1  # latent prior weight; the paper follows SIREN: 0.1
-    a2: float = 100.0  # INR-weight prior weight; the paper follows SIREN: 100
+    a1: float = 0.1  # weight of the latent prior mean(v^2); the paper follows SIREN: 0.1
+    a2: float = 100.0  # weight of the theta prior mean(theta^2); the paper follows SIREN: 100
     # Both priors are means, so the per-parameter strength of a2 scales with 1/(number of
     # SIREN parameters): a2 * mean(theta^2) pulls each entry of theta 23x harder on `small`
     # (8,577 parameters per image) than on `paper` (198,401) at the same a2.

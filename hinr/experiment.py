@@ -30,7 +30,7 @@ from filelock import FileLock
 from torch import nn
 
 from . import data as data_mod
-from .classifiers import LatentMLP, PixelCNN, WeightCNN
+from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
 from .models import HyperINR, PixelMLP, PretrainedEncoder, theta_star
@@ -339,7 +339,8 @@ class Experiment:
             results = {}
             for name, build, seed in (
                     ("pixel_mlp_acc", lambda: PixelMLP(channels * h * w, 256, self.num_classes), cfg.seed + 4),
-                    ("pixel_cnn_acc", lambda: PixelCNN(channels, self.num_classes), cfg.seed + 5)):
+                    ("pixel_cnn_acc", lambda: PixelClassifierCNN(channels, self.num_classes),
+                     cfg.seed + 5)):
                 model = _seeded(seed, build).to(self.device)
                 results[name] = fit_classifier(model, lambda i: self.train_x[i], self.train_y,
                                                lambda i: self.test_x[i], self.test_y,

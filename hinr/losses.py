@@ -2,6 +2,10 @@
 
     loss = MSE(recon, image) + a1 * mean(v^2) + a2 * mean(theta^2) [+ cls_weight * CE(head(v), y)]
 
+The two priors have one name each everywhere (code, Parquet columns, TensorBoard tags, the
+report; see ``hinr.metrics``): mean(v^2) is the *latent prior*, weighted by ``a1``, and
+mean(theta^2) the *theta prior*, weighted by ``a2``.
+
 mean(theta^2) is taken over every generated INR parameter (weights and biases, all images), as
 SIREN's ``hypo_weight_loss`` does; mean(v^2) over every latent coordinate of every image.
 """
@@ -20,7 +24,7 @@ def latent_prior(v: torch.Tensor) -> torch.Tensor:
     return v.pow(2).mean()
 
 
-def weight_prior(theta: Theta) -> torch.Tensor:
+def theta_prior(theta: Theta) -> torch.Tensor:
     total = sum(w.pow(2).sum() + b.pow(2).sum() for w, b in theta)
     count = sum(w.numel() + b.numel() for w, b in theta)
     return total / count
@@ -32,9 +36,9 @@ def hyperinr_loss(recon: torch.Tensor, images: torch.Tensor, v: torch.Tensor, th
                   ) -> dict[str, torch.Tensor]:
     """All terms (unweighted) plus ``loss``, the weighted sum to backpropagate."""
     terms = {"mse": F.mse_loss(recon, images),
-             "latent_reg": latent_prior(v),
-             "weight_reg": weight_prior(theta)}
-    loss = terms["mse"] + a1 * terms["latent_reg"] + a2 * terms["weight_reg"]
+             "latent_prior": latent_prior(v),
+             "theta_prior": theta_prior(theta)}
+    loss = terms["mse"] + a1 * terms["latent_prior"] + a2 * terms["theta_prior"]
     if logits is not None:
         terms["cls_ce"] = F.cross_entropy(logits, labels)
         loss = loss + cls_weight * terms["cls_ce"]

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import rayenv  # noqa: F401 - before Ray, which reads its settings at import
+from hinr import metrics as metrics_registry
+
 from . import schema
 
 from ray import tune  # noqa: E402 - after rayenv
@@ -59,7 +61,7 @@ def number(value: float) -> str:
 
 
 def metric_text(name: str, value: float) -> str:
-    return f"{name} {number(value)}{' dB' if name.endswith('psnr') or name.endswith('_db') else ''}"
+    return f"{name} {number(value)}{' dB' if metrics_registry.is_db(name) else ''}"
 
 
 def counts(rows: list[dict[str, Any]], total: int) -> dict[str, int]:
@@ -169,14 +171,15 @@ def defined_metrics(row: dict[str, Any], first: list[str]) -> list[str]:
     the pretrained pixel MLP's only for variant pretrained."""
     variant = row.get(schema.CONFIG_PREFIX + "variant")
     cls_weight = row.get(schema.CONFIG_PREFIX + "cls_weight") or 0.0
-    names = list(dict.fromkeys([*first, "test_psnr", "latent_acc", "weight_acc", "joint_acc",
-                                "pretrain_mlp_acc"]))
+    names = list(dict.fromkeys([*first, *metrics_registry.names("summary")]))
     out = []
     for name in names:
-        if name == "joint_acc" and name not in first and not (
-                variant == "classifier_loss" and cls_weight > 0):
-            continue
-        if name == "pretrain_mlp_acc" and name not in first and variant != "pretrained":
+        info = metrics_registry.get(name)
+        # The sweep's own metrics are always shown; the others only where they mean
+        # something (a chance-level untrained head next to a result would read as one).
+        if info is not None and name not in first and (
+                (info.variants and variant not in info.variants)
+                or (info.needs_head and not cls_weight > 0)):
             continue
         value = row.get(schema.METRIC_PREFIX + name)
         if isinstance(value, (int, float)) and math.isfinite(value):

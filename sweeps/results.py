@@ -37,22 +37,25 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 from ray import tune
 
+from hinr import metrics as metrics_registry
+
 from . import schema
 from .trial import config_from_trial
 
-# Keys Tune adds to every result, and ours that are columns of their own, not metrics.
-NOT_METRICS = {"status", "device", "node", "hostname", "error", "diverged_epoch", "diverged_step",
-               "epoch", "done", "trial_id", "experiment_tag", "date", "timestamp", "pid",
-               "node_ip", "time_this_iter_s", "time_total_s", "training_iteration",
-               "time_since_restore", "iterations_since_restore", "checkpoint_dir_name",
-               "should_checkpoint", "config"}
-
-
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
+    """The metric columns of one Tune result: the registered metrics (hinr.metrics) it holds.
+
+    Why the registry and not "every number but Tune's keys": Tune adds its own numbers
+    (time_total_s, pid, ...) and may add more in any release; a column that appears in some
+    versions only would break the contract.  A metric that is computed but not registered is
+    caught by tests/test_metrics.py, which runs a real trial against the registry."""
     out = {}
     for key, value in result.items():
-        if key in NOT_METRICS or isinstance(value, bool) or not isinstance(value, (int, float)):
+        if key not in metrics_registry.REGISTRY or isinstance(value, bool) or not isinstance(
+                value, (int, float)):
             continue
+        # A non-finite value (a diverged trial's objective is reported as -inf to the search)
+        # is stored as null: Parquet readers and the tables treat null as "no value".
         out[schema.METRIC_PREFIX + key] = float(value) if math.isfinite(value) else None
     return out
 

@@ -23,6 +23,7 @@ import yaml  # noqa: E402
 from ray import tune  # noqa: E402
 
 from hinr import data as hinr_data  # noqa: E402
+from hinr import metrics as metrics_registry  # noqa: E402
 from hinr.fetch import FetchError  # noqa: E402
 
 from . import schema  # noqa: E402
@@ -32,9 +33,10 @@ from .spec import (TEST_METRICS, SpecError, SweepSpec, check_model_size,  # noqa
                    parse_spec, safe_load)
 from .trial import SEED_INDEX, train_hinr  # noqa: E402
 
-# val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
-PROGRESS_METRICS = ["epoch", "val_psnr", "train_loss", "test_psnr", "latent_acc", "weight_acc",
-                    "joint_acc"]
+# Ray's verbose table: val_psnr every epoch (what searches select on); test_psnr and the
+# accuracies once, at the end.  "epoch" is a column of its own, not a registered metric.
+PROGRESS_METRICS = ["epoch", *metrics_registry.names("progress", when="epoch"),
+                    *metrics_registry.names("progress", when="final")]
 
 
 class SweepError(RuntimeError):

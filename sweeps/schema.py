@@ -28,6 +28,11 @@ trials.parquet columns
     retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
   * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
+  Metric names are those of ``hinr.metrics`` (the one registry: label, unit, split, per-epoch
+  or final); the writer stores exactly the registered metrics a trial reports.
+  ``metric_column(name)`` / ``metric_name(column)`` convert, nobody strips prefixes by hand.
+  Files written before the theta/latent prior got their one name call them ``*_weight_reg``
+  / ``*_latent_reg``; ``analysis.load`` reads them under the current names.
   * ``metric.<name>`` float64 for every final metric the trial reported: the last epoch's
     train_* / val_* values and the results of ``Experiment.finish()`` (test_*, latent_acc,
     weight_acc, joint_acc, val_latent_acc, val_weight_acc, pretrain_mlp_acc, sr_psnr,
@@ -37,7 +42,7 @@ trials.parquet columns
 epochs/<trial>.parquet columns
   * ``EPOCH_CORE``: trial_id, sweep, epoch, wall_seconds (since the trial started).
   * ``metric.<name>`` float64 for every per-epoch metric (train_loss, train_mse,
-    train_latent_reg, train_weight_reg, train_cls_ce, train_images_per_s, val_mse,
+    train_latent_prior, train_theta_prior, train_cls_ce, train_images_per_s, val_mse,
     val_psnr, val_loss, val_joint_acc, ...; the last epoch also carries the test_* and final
     metrics).
   (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
@@ -101,6 +106,16 @@ EPOCH_CORE = pa.schema([
     ("epoch", pa.int64()),
     ("wall_seconds", pa.float64()),
 ])
+
+
+def metric_column(name: str) -> str:
+    """The column of metric ``name`` (a name of ``hinr.metrics``): ``metric.<name>``."""
+    return METRIC_PREFIX + name
+
+
+def metric_name(column: str) -> str | None:
+    """The metric a ``metric.*`` column holds, None for any other column."""
+    return column[len(METRIC_PREFIX):] if column.startswith(METRIC_PREFIX) else None
 
 
 class SchemaError(ValueError):

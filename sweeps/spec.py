@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from hinr import metrics as metrics_registry
 from hinr.config import DATASETS, PRESETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "metric", "mode", "scheduler",
@@ -42,20 +43,18 @@ MODES = ("max", "min")
 BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
-# Metrics a search may select on: those reported after every epoch (usable by ASHA), on the
-# validation split or on training, and validation metrics known only at the end.
-EPOCH_METRICS = ("val_psnr", "val_mse", "val_loss", "val_joint_acc", "train_loss", "train_mse")
-FINAL_METRICS = ("val_latent_acc", "val_weight_acc")
+# Metrics a search may select on, from the one registry (hinr.metrics): those reported after
+# every epoch (usable by ASHA), on the validation split or on training, and validation
+# metrics known only at the end.
+EPOCH_METRICS = metrics_registry.names(when="epoch", selectable=True)
+FINAL_METRICS = metrics_registry.names(when="final", selectable=True)
 # Metrics measured on the test split, once at the end: reported, never selected on (a search
-# on them would tune to the test set).  Each maps to its validation equivalent, if any.
-TEST_METRICS = {"test_psnr": "val_psnr", "test_mse": "val_mse", "test_loss": "val_loss",
-                "joint_acc": "val_joint_acc", "latent_acc": "val_latent_acc",
-                "weight_acc": "val_weight_acc", "pretrain_mlp_acc": None, "sr_psnr": None,
-                "inpaint_psnr": None, "denoise_psnr": None, "sr_gain_db": None,
-                "inpaint_gain_db": None, "denoise_gain_db": None}
+# on them would tune to the test set).  Each maps to its validation twin, if any.
+TEST_METRICS = {m.name: m.val_twin for m in metrics_registry.METRICS if m.split == "test"}
 # Metrics only some trials report; a search or scheduler on one needs every trial to report
 # it (the joint head exists only in variant classifier_loss, and is trained only at cls_weight > 0).
-VARIANT_METRICS = {"val_joint_acc": ("classifier_loss",)}
+VARIANT_METRICS = {m.name: m.variants for m in metrics_registry.METRICS
+                   if m.variants and m.selectable}
 # Fields that make no sense as a sweep axis: they are set per trial by the framework.
 NOT_AXES = ("seed", "threads", "device")
 # Bounds on what a sweep file may ask for.  A sweep file is a few dozen lines: a document that

@@ -42,7 +42,7 @@ def test_reference_matches_hinr_loss_and_grads(channels, size, kernel, hyper_lay
     ref_terms = reference_loss(ref, images, coords, cfg.a1, cfg.a2)
     ref_terms["loss"].backward()
 
-    for key in ("mse", "latent_reg", "weight_reg", "loss"):
+    for key in ("mse", "latent_prior", "theta_prior", "loss"):
         torch.testing.assert_close(ref_terms[key], terms[key], rtol=1e-10, atol=1e-12, msg=key)
     pairs = matching_grads(ref, model)
     assert len(pairs) == len(list(model.parameters()))

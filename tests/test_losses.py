@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from hinr.losses import hyperinr_loss, latent_prior, mse_to_psnr, psnr, weight_prior
+from hinr.losses import hyperinr_loss, latent_prior, mse_to_psnr, psnr, theta_prior
 
 
 def _theta():
@@ -23,11 +23,11 @@ THETA_SQ_SUM = (1 + 4 + 0 + 1) + (9 + 0 + 1 + 1) + (4 + 4 + 0 + 1) + (4 + 0)
 THETA_COUNT = 4 + 4 + 4 + 2
 
 
-def test_weight_prior_is_mean_over_every_weight_and_bias():
-    assert weight_prior(_theta()).item() == pytest.approx(THETA_SQ_SUM / THETA_COUNT)
+def test_theta_prior_is_mean_over_every_weight_and_bias():
+    assert theta_prior(_theta()).item() == pytest.approx(THETA_SQ_SUM / THETA_COUNT)
     # not the mean of per-tensor means (which would weight the small bias tensor up)
     per_tensor = sum(t.pow(2).mean() for pair in _theta() for t in pair) / 4
-    assert weight_prior(_theta()).item() != pytest.approx(per_tensor.item())
+    assert theta_prior(_theta()).item() != pytest.approx(per_tensor.item())
 
 
 def test_latent_prior_is_mean_of_squares():
@@ -45,10 +45,10 @@ def test_hyperinr_loss_terms_and_weighted_sum():
     mse = (0.25 + 0 + 1 + 0) / 4
     latent = (4 + 0) / 2
     weight = THETA_SQ_SUM / THETA_COUNT
-    assert set(terms) == {"mse", "latent_reg", "weight_reg", "loss"}
+    assert set(terms) == {"mse", "latent_prior", "theta_prior", "loss"}
     assert terms["mse"].item() == pytest.approx(mse)
-    assert terms["latent_reg"].item() == pytest.approx(latent)
-    assert terms["weight_reg"].item() == pytest.approx(weight)
+    assert terms["latent_prior"].item() == pytest.approx(latent)
+    assert terms["theta_prior"].item() == pytest.approx(weight)
     assert terms["loss"].item() == pytest.approx(mse + a1 * latent + a2 * weight)
 
 

@@ -1,0 +1,210 @@
+"""Every metric a trial reports, named once: the one registry of metrics.
+
+The spec (what a search may select on), the Parquet writer (which reported keys are metric
+columns), the console (progress and summary lines), TensorBoard (tags are the names) and
+analysis (labels, units, which tables show what) all read this table instead of keeping
+their own lists.  Adding a metric is one ``Metric(...)`` line here plus the code in
+``hinr.experiment`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
+if the two disagree.
+
+It imports neither torch nor pyarrow (only the standard library), so ``analysis`` and the spec
+validator read it without loading torch.
+
+Naming: a loss term keeps its concept's name everywhere.  ``a1`` weighs the *latent prior*
+mean(v^2) (column ``<split>_latent_prior``), ``a2`` the *theta prior* mean(theta^2) over
+every generated INR weight and bias (``<split>_theta_prior``).  Results written before these
+names were ``*_latent_reg`` / ``*_weight_reg``; ``LEGACY_NAMES`` maps them so old files still
+read (the values are the same numbers under the old name).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: what a metric is shown in; each view keeps the registry's order
+VIEWS = (
+    "table",          # the report's per-factor table (analysis.tables.TABLE_METRICS)
+    "effect",         # effects tested with Holm (analysis.tables.EFFECT_METRICS)
+    "compare",        # the cross-sweep comparison (analysis.tables.COMPARE_METRICS)
+    "op_difference",  # an image operation minus a baseline, shown with the operations
+    "curve",          # learning curves (analysis.plots.CURVE_METRICS)
+    "scatter",        # per-factor scatter of final metrics (analysis.plots.SCATTER_METRICS)
+    "summary",        # the console's best-trial line, after the sweep's own metric
+    "progress",       # Ray's verbose status table (sweeps.run.PROGRESS_METRICS)
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    when: str  # "epoch": every epoch (usable by ASHA); "final": once, after the last epoch
+    split: str  # "train" | "val" | "test": the images it is measured on
+    label: str  # for people: axis labels, table headers
+    unit: str = ""  # "dB", "%", "images/s", "s" or "" (a plain number)
+    scale: float = 1.0  # Parquet value * scale = shown value (fractions shown in percent)
+    # The direction a search may optimise: "max" | "min", or None where "better" has no meaning
+    # (a cost, a flag, or a loss term that is traded against the others by design).
+    better: str | None = None
+    # Variants that report it; () = every variant.  The spec refuses selecting on a metric
+    # some of a sweep's variants never report (the search would see holes).
+    variants: tuple[str, ...] = ()
+    # Defined only where the joint classification head was trained (cls_weight > 0): an
+    # untrained head scores chance, which must never read as a result.
+    needs_head: bool = False
+    # A test metric's validation twin: what a search selects on instead (None: there is none).
+    val_twin: str | None = None
+    views: tuple[str, ...] = ()
+    baseline_of: str | None = None  # an image operation's baseline: the operation's PSNR metric
+    short: str = ""  # a baseline's short name beside the operation's
+
+    @property
+    def bounded(self) -> bool:
+        """A proportion (accuracy, fraction of images): its interval must stay in [0, 100]%."""
+        return self.unit == "%"
+
+    @property
+    def selectable(self) -> bool:
+        """May a search, a scheduler or "best trial" select on it?  Never on test: selecting on
+        the test split would tune to it; and only where "better" means something."""
+        return self.split != "test" and self.better is not None
+
+
+def _m(*args, **kwargs) -> Metric:
+    return Metric(*args, **kwargs)
+
+
+_PSNR_TABLE = ("table",)
+_ACC = {"unit": "%", "scale": 100.0, "better": "max"}
+
+# Order matters: every view and every derived list keeps it (the report's table order, the
+# spec's "allowed:" lists).  val_* epoch metrics come before train_* ones so that Ray's table
+# shows val_psnr first.
+METRICS: tuple[Metric, ...] = (
+    # --- reconstruction
+    _m("test_psnr", "final", "test", "test PSNR", "dB", better="max", val_twin="val_psnr",
+       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+    _m("val_psnr", "epoch", "val", "validation PSNR", "dB", better="max",
+       views=("table", "compare", "curve", "progress")),
+    _m("val_mse", "epoch", "val", "validation MSE", better="min"),
+    _m("val_loss", "epoch", "val", "validation loss", better="min"),
+    # --- classifiability of the representation (paper 4.1, 4.2, 5)
+    _m("latent_acc", "final", "test", "latent-classifier accuracy", **_ACC, val_twin="val_latent_acc",
+       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+    _m("val_latent_acc", "final", "val", "validation latent-classifier accuracy", **_ACC,
+       views=("table",)),
+    _m("weight_acc", "final", "test", "weight-classifier accuracy", **_ACC, val_twin="val_weight_acc",
+       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+    _m("val_weight_acc", "final", "val", "validation weight-classifier accuracy", **_ACC,
+       views=("table",)),
+    _m("joint_acc", "final", "test", "joint-head accuracy", **_ACC, val_twin="val_joint_acc",
+       variants=("classifier_loss",), needs_head=True,
+       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+    _m("val_joint_acc", "epoch", "val", "validation joint-head accuracy", **_ACC,
+       variants=("classifier_loss",), needs_head=True, views=("table",)),
+    _m("pretrain_mlp_acc", "final", "test", "pretrained pixel-MLP accuracy", **_ACC,
+       variants=("pretrained",), views=("table", "summary")),
+    # --- image operations and their baselines (hinr.ops)
+    _m("sr_psnr", "final", "test", "super-resolution PSNR", "dB", better="max",
+       views=("table", "effect", "compare")),
+    _m("sr_bilinear_psnr", "final", "test", "bilinear upsampling PSNR (naive baseline)", "dB",
+       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bilinear"),
+    _m("sr_bicubic_psnr", "final", "test", "bicubic upsampling PSNR (baseline)", "dB",
+       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bicubic"),
+    _m("sr_gain_db", "final", "test", "super-resolution minus bilinear upsampling", "dB",
+       better="max", views=("table", "op_difference")),
+    _m("sr_vs_bicubic_db", "final", "test", "super-resolution minus bicubic upsampling", "dB",
+       better="max", views=("table", "compare", "op_difference")),
+    _m("inpaint_psnr", "final", "test", "inpainting PSNR (hole)", "dB", better="max",
+       views=("table", "effect", "compare")),
+    _m("inpaint_meanfill_psnr", "final", "test", "mean-fill PSNR (naive baseline)", "dB",
+       views=_PSNR_TABLE, baseline_of="inpaint_psnr", short="mean fill"),
+    _m("inpaint_biharmonic_psnr", "final", "test",
+       "biharmonic inpainting PSNR (scikit-image baseline)", "dB", views=_PSNR_TABLE,
+       baseline_of="inpaint_psnr", short="biharmonic (scikit-image)"),
+    _m("inpaint_gain_db", "final", "test", "inpainting minus mean fill", "dB", better="max",
+       views=("table", "op_difference")),
+    _m("inpaint_vs_biharmonic_db", "final", "test",
+       "inpainting minus biharmonic inpainting (scikit-image)", "dB", better="max",
+       views=("table", "compare", "op_difference")),
+    _m("denoise_psnr", "final", "test", "denoising PSNR", "dB", better="max",
+       views=("table", "effect", "compare")),
+    _m("denoise_noisy_psnr", "final", "test",
+       "noisy-input PSNR, clipped to the image range (naive baseline)", "dB", views=_PSNR_TABLE,
+       baseline_of="denoise_psnr", short="noisy input clipped"),
+    _m("denoise_noisy_unclipped_psnr", "final", "test",
+       "noisy-input PSNR, unclipped (naive baseline)", "dB", views=_PSNR_TABLE,
+       baseline_of="denoise_psnr", short="noisy input unclipped"),
+    _m("denoise_tv_psnr", "final", "test", "TV denoising PSNR (scikit-image, Chambolle; baseline)",
+       "dB", views=_PSNR_TABLE, baseline_of="denoise_psnr", short="TV denoising (scikit-image)"),
+    _m("denoise_gain_db", "final", "test", "denoising minus the clipped noisy input", "dB",
+       better="max", views=("table", "op_difference")),
+    _m("denoise_vs_tv_db", "final", "test", "denoising minus TV denoising (scikit-image)", "dB",
+       better="max", views=("table", "compare", "op_difference")),
+    # --- the loss, term by term (hinr.losses), per split.  No "better": the priors and the
+    # classification term are traded against the reconstruction by design (a1, a2, cls_weight).
+    _m("train_loss", "epoch", "train", "training loss (MSE + priors + CE)", better="min",
+       views=("curve", "progress")),
+    _m("train_mse", "epoch", "train", "training MSE", better="min"),
+    _m("train_latent_prior", "epoch", "train", "latent prior mean(v^2), training (weighted by a1)"),
+    _m("train_theta_prior", "epoch", "train", "theta prior mean(theta^2), training (weighted by a2)"),
+    _m("train_cls_ce", "epoch", "train", "joint-head cross-entropy, training",
+       variants=("classifier_loss",)),
+    _m("val_latent_prior", "epoch", "val", "latent prior mean(v^2), validation"),
+    _m("val_theta_prior", "epoch", "val", "theta prior mean(theta^2), validation"),
+    _m("val_cls_ce", "epoch", "val", "joint-head cross-entropy, validation",
+       variants=("classifier_loss",)),
+    _m("test_mse", "final", "test", "test MSE", better="min", val_twin="val_mse"),
+    _m("test_loss", "final", "test", "test loss", better="min", val_twin="val_loss"),
+    _m("test_latent_prior", "final", "test", "latent prior mean(v^2), test"),
+    _m("test_theta_prior", "final", "test", "theta prior mean(theta^2), test"),
+    _m("test_cls_ce", "final", "test", "joint-head cross-entropy, test",
+       variants=("classifier_loss",)),
+    # --- prototypical convergence (paper 4.2), see hinr.experiment.prototype_scores
+    _m("proto_ratio", "final", "test", "distance to input / distance to class mean"),
+    _m("proto_ratio_excess", "final", "test", "prototype ratio minus a PSNR-matched blur's"),
+    _m("proto_closer_frac", "final", "test", "reconstructions closer to the class mean",
+       "%", 100.0),
+    _m("proto_retrieval_acc", "final", "test", "reconstructions retrieving their own input",
+       **_ACC),
+    # --- what the representation is measured against: classifiers on raw pixels
+    _m("pixel_mlp_acc", "final", "test", "pixel-MLP accuracy (raw-pixel baseline)", **_ACC),
+    _m("pixel_cnn_acc", "final", "test", "pixel-CNN accuracy (raw-pixel baseline)", **_ACC),
+    # --- how the probes read the representation (flags recorded with the results)
+    _m("latent_probe_standardized", "final", "train", "latent probe inputs standardised (1 = yes)"),
+    _m("weight_probe_standardization", "final", "train",
+       "weight probe standardisation (0 scalar, 1 layer, 2 position)"),
+    # --- cost
+    _m("step", "epoch", "train", "optimizer steps so far"),
+    _m("train_images_per_s", "epoch", "train", "training throughput", "images/s"),
+    _m("train_seconds", "epoch", "train", "training time of the epoch", "s"),
+    _m("eval_images_per_s", "epoch", "val", "validation throughput", "images/s"),
+    _m("trial_seconds", "epoch", "train", "time since the trial started", "s"),
+)
+
+REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
+assert len(REGISTRY) == len(METRICS), "a metric is registered twice"
+
+#: columns of results written before a concept got its one name -> the name now
+LEGACY_NAMES = {f"{split}_{old}": f"{split}_{new}" for split in ("train", "val", "test")
+                for old, new in (("latent_reg", "latent_prior"), ("weight_reg", "theta_prior"))}
+
+
+def get(name: str) -> Metric | None:
+    return REGISTRY.get(LEGACY_NAMES.get(name, name))
+
+
+def names(view: str | None = None, *, when: str | None = None, split: str | None = None,
+          selectable: bool | None = None) -> tuple[str, ...]:
+    """The registry's names, in its order, filtered by view, timing, split or selectability."""
+    if view is not None and view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; allowed: {', '.join(VIEWS)}")
+    return tuple(m.name for m in METRICS
+                 if (view is None or view in m.views) and (when is None or m.when == when)
+                 and (split is None or m.split == split)
+                 and (selectable is None or m.selectable == selectable))
+
+
+def is_db(name: str) -> bool:
+    info = get(name)
+    # names outside the registry (files of older versions) keep the old suffix rule
+    return info.unit == "dB" if info else name.endswith(("psnr", "_db"))
