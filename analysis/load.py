@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from hinr import metrics as metrics_registry
 from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
                            SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
-                           metric_name)
+                           metric_name, read_contract, sweep_contract)
 
 #: metrics of the jointly trained head: meaningless (chance) where it was never trained
 HEAD_METRICS = tuple(m.name for m in metrics_registry.METRICS if m.needs_head)
@@ -50,7 +50,10 @@ class Results:
 
     ``trials``: one row per trial (``trial_id``, ``status``, ``config.*``, ``metric.*``, ...).
     ``epochs``: one row per (trial, epoch) (``trial_id``, ``epoch``, ``metric.*``, ...).
-    ``spec``: the parsed sweep.yaml ({} when missing).  ``problems``: one human-readable line
+    ``spec``: the sweep document as run, from trials.parquet's metadata (older results: the
+    parsed sweep.yaml; {} when neither exists).  ``contract``: the factors, their reference
+    levels and the seeds (``sweeps.schema.sweep_contract``; derived from ``spec`` when not
+    given).  ``problems``: one human-readable line
     per file that could not be read, each naming the file.  ``images``: trial id -> {grid
     name -> PNG path}, the example grids each trial wrote under ``images/<trial>/``.
     Joint-head metrics are null in both frames where cls_weight is 0 (an untrained head).
@@ -70,10 +73,14 @@ class Results:
                  problems: list[str] | None = None,
                  images: dict[str, dict[str, Path]] | None = None,
                  epoch_files: int = 0,
-                 epochs_loader: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None):
+                 epochs_loader: Callable[[], tuple[pd.DataFrame, list[str]]] | None = None,
+                 contract: dict[str, Any] | None = None):
         self.path = Path(path)
         self.trials = untrained_head_to_null(trials, trials)
         self.spec = spec or {}
+        # Factors and references come from one derivation (the writer's); a Results built by
+        # hand from a spec dict (a notebook's subset) derives the same from it.
+        self.contract = contract or sweep_contract(self.spec)
         self.images = dict(images or {})
         self.epoch_files = epoch_files
         self._epochs = None if epochs is None else untrained_head_to_null(epochs, self.trials)
@@ -130,12 +137,11 @@ class Results:
     def factors(self) -> list[str]:
         """The varied factors (config field names, without the ``config.`` prefix).
 
-        The keys of sweep.yaml's ``axes`` when present (seed excluded: seeds are replicates,
-        not a factor); otherwise every config column that takes more than one value."""
-        axes = self.spec.get("axes")
-        if isinstance(axes, dict) and axes:
-            names = [_strip(k) for k in axes]
-        else:
+        The sweep's axes (the contract's ``factors``; seeds are replicates, not a factor);
+        without them (no metadata, no sweep.yaml), every config column that takes more than
+        one value."""
+        names = list(self.contract["factors"])
+        if not names:
             names = [c[len(CONFIG_PREFIX):] for c in self.trials.columns
                      if c.startswith(CONFIG_PREFIX)
                      and self.trials[c].nunique(dropna=True) > 1]
@@ -150,10 +156,9 @@ class Results:
         return cache[factor]
 
     def _is_continuous(self, factor: str) -> bool:
-        axes = self.spec.get("axes") if isinstance(self.spec.get("axes"), dict) else {}
-        axis = axes.get(factor, axes.get(CONFIG_PREFIX + factor))
+        axis = self.contract["factors"].get(factor, {})
         col = self.trials.get(CONFIG_PREFIX + factor)
-        if isinstance(axis, dict) and col is not None and pd.api.types.is_numeric_dtype(col):
+        if "sampled" in axis and col is not None and pd.api.types.is_numeric_dtype(col):
             return True  # a distribution to sample from (search), not a list of levels
         if col is None or not pd.api.types.is_numeric_dtype(col) or col.dtype == bool:
             return False
@@ -162,9 +167,10 @@ class Results:
     def reference(self, factor: str) -> tuple[Any, str]:
         """The sweep's reference setting of ``factor`` and where it came from.
 
-        The value in sweep.yaml's ``base`` when the sweep ran it, else the first listed axis
-        value, else (no sweep.yaml) the most common level.  Returns (None, reason) for a
-        continuous factor or when the factor has no observed level."""
+        The contract's reference (the base's value when the sweep ran it, else the first listed
+        axis value) when trials ran it, else the first listed level that ran, else (no
+        factors known) the most common level.  Returns (None, reason) for a continuous factor
+        or when the factor has no observed level."""
         cache = self.__dict__.setdefault("_references", {})
         if factor not in cache:
             cache[factor] = self._reference(factor)
@@ -177,22 +183,15 @@ class Results:
         if self.is_continuous(factor):
             return None, "continuous (sampled) factor: no reference"
         levels = set(self.trials[col].dropna().tolist())
-        base = self.spec.get("base") if isinstance(self.spec.get("base"), dict) else {}
-        for key in (factor, CONFIG_PREFIX + factor):
-            if key in base and _member(base[key], levels) is not None:
-                return _member(base[key], levels), "base config"
-        axes = self.spec.get("axes") if isinstance(self.spec.get("axes"), dict) else {}
-        values = axes.get(factor, axes.get(CONFIG_PREFIX + factor))
-        if isinstance(values, list):
-            for v in values:
-                if _member(v, levels) is not None:
-                    return _member(v, levels), "first axis value"
+        ref = self.contract["references"].get(factor)
+        if ref is not None and _member(ref["value"], levels) is not None:
+            return _member(ref["value"], levels), ref["source"]
+        # The reference never ran (a time limit, failed trials): the first listed level that did
+        for v in self.contract["factors"].get(factor, {}).get("levels", []):
+            if _member(v, levels) is not None:
+                return _member(v, levels), "first axis value"
         mode = self.trials[col].dropna().mode()
         return mode.iloc[0], "most common level (no sweep.yaml)"
-
-
-def _strip(name: str) -> str:
-    return name[len(CONFIG_PREFIX):] if str(name).startswith(CONFIG_PREFIX) else str(name)
 
 
 def _member(value: Any, levels: set) -> Any:
@@ -233,12 +232,18 @@ def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
         raise ResultsNotFound(f"{root}: not a directory (expected a results directory with "
                               f"{TRIALS_FILE} and {EPOCHS_DIR}/)")
     problems: list[str] = []
-    trials = _read_trials(root / TRIALS_FILE, problems)
+    trials, contract = _read_trials(root / TRIALS_FILE, problems)
     files = _epoch_files(root / EPOCHS_DIR, problems)
-    spec = _read_spec(root / SPEC_FILE, problems)
+    if contract is None:
+        # Results written before trials.parquet carried its contract (or without a readable
+        # trials.parquet): the sweep document, factors and references come from sweep.yaml.
+        spec = _read_spec(root / SPEC_FILE, problems)
+    else:
+        spec = contract["spec"]
     results = Results(root, trials, spec=spec, problems=problems, images=_images(root),
                       epoch_files=len(files),
-                      epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads))
+                      epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads),
+                      contract=contract)
     if not lazy_epochs:
         results.epochs  # noqa: B018
     return results
@@ -284,21 +289,23 @@ def _images(root: Path) -> dict[str, dict[str, Path]]:
     return out
 
 
-def _read_trials(path: Path, problems: list[str]) -> pd.DataFrame:
+def _read_trials(path: Path, problems: list[str]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """trials.parquet as a frame, and the contract in its metadata (None: an older file)."""
     if not path.exists():
         problems.append(f"{path}: missing; no per-trial configs or final metrics "
                         f"(tables need it; learning curves come from {EPOCHS_DIR}/)")
-        return pd.DataFrame(columns=["trial_id", "status"])
+        return pd.DataFrame(columns=["trial_id", "status"]), None
     try:
         table = _read_checked(path)
-    except (SchemaError, OSError, pa.ArrowException) as exc:
+        contract = read_contract(table)
+    except (SchemaError, OSError, pa.ArrowException, ValueError) as exc:  # ValueError: bad JSON
         problems.append(_describe(path, exc))
-        return pd.DataFrame(columns=["trial_id", "status"])
+        return pd.DataFrame(columns=["trial_id", "status"]), None
     frame = _current_names(table.to_pandas())
     if frame["trial_id"].duplicated().any():  # the contract says unique; keep the last write
         problems.append(f"{path}: duplicate trial_id rows; kept the last of each")
         frame = frame.drop_duplicates("trial_id", keep="last")
-    return frame.reset_index(drop=True)
+    return frame.reset_index(drop=True), contract
 
 
 _EMPTY_EPOCHS = pd.DataFrame(columns=["trial_id", "epoch"])

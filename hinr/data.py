@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from .atomic import write_bytes_atomic
 from .config import ExperimentConfig
 
 MNIST_5K_TRAIN_PER_CLASS_FRACTION = 0.8  # 4,000 / 1,000 of the 5,000 digits
@@ -176,9 +177,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     """Write a uint8 array as an IDX file (the format of the MNIST distribution), atomically."""
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(header + array.tobytes())
-    tmp.replace(path)
+    write_bytes_atomic(header + array.tobytes(), path)
 
 
 def mnist_5k_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ from filelock import FileLock
 from torch import nn
 
 from . import data as data_mod
+from .atomic import write_text_atomic
 from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
@@ -470,9 +471,8 @@ def cached_json(path: Path, compute: Callable[[], dict[str, float]]) -> dict[str
             except (ValueError, AttributeError):
                 pass  # a damaged cache entry is recomputed, never trusted
         values = compute()
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(values))
-        tmp.replace(path)
+        # atomic: a trial killed mid-write would leave a damaged entry for every later trial
+        write_text_atomic(json.dumps(values), path)
         return values
 
 

@@ -94,10 +94,14 @@ STATS = ("hook_s", "hook_calls", "trials_writes", "trials_write_s", "trials_writ
 
 
 class ParquetResults(tune.Callback):
-    def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0):
+    def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0,
+                 spec_doc: dict[str, Any] | None = None):
         self.results_dir = str(results_dir)
         self.sweep = sweep
         self.flush_seconds = flush_seconds
+        # trials.parquet's meaning (factors, references, seeds, the spec) in its own metadata,
+        # so that analysis reads one file; sweeps.run sets it for a restored callback too.
+        self.contract = schema.contract_metadata(spec_doc) if spec_doc is not None else None
         # What the writer cost (benchmarks/scale.py reads it): seconds in Tune hooks, and
         # number / seconds / slowest / rows of the trials.parquet and epochs/ writes.
         self.stats: dict[str, float] = dict.fromkeys(STATS, 0)
@@ -181,7 +185,10 @@ class ParquetResults(tune.Callback):
             return
         rows = list(self.trials.values())
         if rows:
-            took = self._timed_write("trials", lambda: schema.build_table(rows, schema.TRIAL_CORE),
+            # getattr: a callback pickled (in Tune's state) by a version without a contract
+            meta = getattr(self, "contract", None)
+            took = self._timed_write("trials",
+                                     lambda: schema.build_table(rows, schema.TRIAL_CORE, meta),
                                      self.root / schema.TRIALS_FILE)
             self.stats["trials_rows"] = len(rows)
             self._period = max(self.flush_seconds, 19 * took)

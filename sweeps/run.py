@@ -225,7 +225,9 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[writer or ParquetResults(str(results_dir), spec.name)])
+        callbacks=[writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)])
+    if writer is not None and writer.contract is None:  # benchmarks/scale.py's own writer
+        writer.contract = schema.contract_metadata(spec.raw)
     _console(run_config, spec, verbose)
     tuner = tune.Tuner(trainable(spec, results_dir, data, trainable_fn),
                        param_space=param_space(spec),
@@ -249,9 +251,12 @@ def resume_sweep(results_dir: Path, address: str | None = None,
             run_config = tuner._local_tuner.get_run_config()
             # Tune restores the callbacks pickled when the sweep started, results directory
             # included: a directory copied or moved since would get its Parquet in the old place.
+            # The contract is set again too: a sweep started by a version that wrote none gets
+            # it from this resume on.
             for callback in run_config.callbacks or []:
                 if isinstance(callback, ParquetResults):
                     callback.results_dir = str(results_dir)
+                    callback.contract = schema.contract_metadata(spec.raw)
             _console(run_config, spec, verbose)
             return tuner.fit()
     finally:
@@ -316,8 +321,6 @@ def provenance(argv: list[str]) -> dict[str, Any]:
 def write_spec(spec: SweepSpec, results_dir: Path, argv: list[str] | None = None) -> None:
     doc = dict(spec.raw)
     doc["provenance"] = provenance(argv or sys.argv)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    tmp = results_dir / f".{schema.SPEC_FILE}.tmp"
-    tmp.write_text(f"# The sweep as run (resolved); python launch.py resume {results_dir}\n"
-                   + yaml.safe_dump(doc, sort_keys=False))
-    tmp.replace(results_dir / schema.SPEC_FILE)
+    schema.write_text_atomic(f"# The sweep as run (resolved); python launch.py resume "
+                             f"{results_dir}\n" + yaml.safe_dump(doc, sort_keys=False),
+                             results_dir / schema.SPEC_FILE)

@@ -1,7 +1,8 @@
 """The Parquet contract between ``sweeps`` (writer) and ``analysis`` (reader).
 
-This module is the single definition of the results layout.  It imports only pyarrow, so
-``analysis`` can use it on a laptop without torch or Ray.
+This module is the single definition of the results layout.  It imports only pyarrow and two
+torch-free modules of hinr (``hinr.atomic``, ``hinr.metrics``), so ``analysis`` can use it on a
+laptop without torch or Ray.
 
 Layout of one results directory::
 
@@ -22,6 +23,20 @@ Layout of one results directory::
 
 Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
 ``hinr_schema_version``; a reader refuses versions it does not know.
+
+trials.parquet also carries what its columns mean, so a reader needs no other file (all JSON
+text, ``sweep_contract`` computes them, ``read_contract`` reads them back):
+  * ``hinr_spec``: the resolved sweep document as run (name, base, axes, seeds, search,
+    metric, mode, scheduler, resources, budget): sweep.yaml without its provenance.
+  * ``hinr_factors``: the sweep's factors (its axes), in order: ``{"a2": {"levels": [1.0,
+    100.0]}, "lr": {"sampled": {"loguniform": [0.0001, 0.01]}}}``.  Seeds are replicates,
+    never a factor.
+  * ``hinr_references``: each listed-levels factor's reference level and where it comes
+    from: ``{"a2": {"value": 100.0, "source": "base config"}}`` (the value ``base`` sets
+    when the sweep runs it, else ``"first axis value"``).  A sampled factor has none.
+  * ``hinr_seeds``: the replicate seeds, ``[0, 1]``.
+Files written before these keys existed lack them; ``analysis`` then derives the same from
+sweep.yaml.
 
 trials.parquet columns
   * ``TRIAL_CORE``: trial_id, sweep, status, epochs_done, wall_seconds, node, device, error,
@@ -48,20 +63,24 @@ epochs/<trial>.parquet columns
   (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
   epochs it repeats, it never duplicates them.
 
-Writes are atomic: a temp file in the same directory, fsync, then rename.
+Writes are atomic: a temp file in the same directory, fsync, then rename (``hinr.atomic``, the
+one implementation; its hidden ``.<name>.*.tmp`` files are skipped by every reader).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+# The one atomic write (hinr.atomic: hinr may not import sweeps, so it lives there); the
+# bytes and text forms are re-exported here for the writers of the results directory.
+from hinr.atomic import atomic_file, write_bytes_atomic, write_text_atomic  # noqa: F401
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"hinr_schema_version"
@@ -132,9 +151,11 @@ def _value_type(value) -> pa.DataType:
     return pa.string()
 
 
-def build_table(rows: list[dict], core: pa.Schema) -> pa.Table:
+def build_table(rows: list[dict], core: pa.Schema,
+                metadata: dict[bytes, bytes] | None = None) -> pa.Table:
     """Rows (dicts) -> a table: core columns first with their fixed types, then ``config.*``
-    typed from the values, then ``metric.*`` as float64, each group sorted by name."""
+    typed from the values, then ``metric.*`` as float64, each group sorted by name.
+    ``metadata``: more key-value metadata beside the version (``sweep_contract``)."""
     config_cols = sorted({k for r in rows for k in r if k.startswith(CONFIG_PREFIX)})
     metric_cols = sorted({k for r in rows for k in r if k.startswith(METRIC_PREFIX)})
     fields = list(core)
@@ -143,39 +164,72 @@ def build_table(rows: list[dict], core: pa.Schema) -> pa.Table:
             r.get(name) is not None for r in rows) else ""
         fields.append(pa.field(name, _value_type(sample)))
     fields += [pa.field(name, pa.float64()) for name in metric_cols]
-    schema = pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()})
+    schema = pa.schema(fields, metadata={**(metadata or {}),
+                                         VERSION_KEY: str(SCHEMA_VERSION).encode()})
     columns = {f.name: [r.get(f.name) for r in rows] for f in fields}
     return pa.table(columns, schema=schema)
 
 
-@contextmanager
-def _atomic(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary handle whose content replaces ``path`` only once it is complete: a temp file
-    in the same directory, fsync, then rename (readers see the old file or the new one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+CONTRACT_KEYS = ("spec", "factors", "references", "seeds")  # under b"hinr_<key>"
+
+
+def sweep_contract(doc: dict[str, Any]) -> dict[str, Any]:
+    """What trials.parquet's columns mean, from a resolved sweep document (``SweepSpec.raw``,
+    or sweep.yaml as read): {"spec", "factors", "references", "seeds"}, as in the module doc.
+
+    The one derivation of factors and reference levels: the writer stores its result, and a
+    reader of older files (no metadata) runs it on their sweep.yaml."""
+    spec = {k: v for k, v in doc.items() if k != "provenance"}
+    axes = spec.get("axes") if isinstance(spec.get("axes"), dict) else {}
+    base = spec.get("base") if isinstance(spec.get("base"), dict) else {}
+    factors: dict[str, Any] = {}
+    references: dict[str, Any] = {}
+    for key, value in axes.items():
+        # hand-written files may name a field config.<field>, like its column
+        name = str(key)[len(CONFIG_PREFIX):] if str(key).startswith(CONFIG_PREFIX) else str(key)
+        if not isinstance(value, list):
+            factors[name] = {"sampled": value}  # a distribution: no levels, no reference
+            continue
+        factors[name] = {"levels": value}
+        # The reference is the setting the sweep varies away from: the base's value when the
+        # sweep runs it; else the first listed level (how sweep files list a baseline).
+        base_value = base.get(name, base.get(CONFIG_PREFIX + name))
+        if base_value is not None and any(_same(base_value, v) for v in value):
+            references[name] = {"value": base_value, "source": "base config"}
+        elif value:
+            references[name] = {"value": value[0], "source": "first axis value"}
+    seeds = spec.get("seeds") if isinstance(spec.get("seeds"), list) else []
+    return {"spec": spec, "factors": factors, "references": references, "seeds": seeds}
+
+
+def _same(a: Any, b: Any) -> bool:
     try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+def contract_metadata(doc: dict[str, Any]) -> dict[bytes, bytes]:
+    """``sweep_contract(doc)`` as Parquet key-value metadata (JSON text per key)."""
+    contract = sweep_contract(doc)
+    # default=str: a value JSON cannot hold (never in a validated spec) is kept as its text
+    return {f"hinr_{k}".encode(): json.dumps(contract[k], default=str).encode()
+            for k in CONTRACT_KEYS}
+
+
+def read_contract(table_or_schema) -> dict[str, Any] | None:
+    """The contract stored in a trials.parquet schema, or None for a file written before it."""
+    schema = getattr(table_or_schema, "schema", table_or_schema)
+    meta = schema.metadata or {}
+    if not all(f"hinr_{k}".encode() in meta for k in CONTRACT_KEYS):
+        return None
+    return {k: json.loads(meta[f"hinr_{k}".encode()]) for k in CONTRACT_KEYS}
 
 
 def write_atomic(table: pa.Table, path: str | os.PathLike) -> None:
     """Write ``table`` to ``path`` so that readers see the old file or the new one, never half."""
-    with _atomic(path) as handle:
+    with atomic_file(path) as handle:
         pq.write_table(table, handle)
-
-
-def write_bytes_atomic(data: bytes, path: str | os.PathLike) -> None:
-    """Write ``data`` (an image file) to ``path`` atomically, like ``write_atomic``."""
-    with _atomic(path) as handle:
-        handle.write(data)
 
 
 #: Ray Tune's trial ids (``1a2b3_00004``): letters, digits, ``_`` and ``-``, never a path.  An

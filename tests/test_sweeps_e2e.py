@@ -53,6 +53,29 @@ def test_trials_parquet(smoke_dir):
         assert r["error"] is None and r["retries"] == 0
 
 
+def test_trials_parquet_carries_its_meaning(smoke_dir, tmp_path):
+    """Factors, reference levels, seeds and the spec travel in trials.parquet's metadata:
+    analysis reads them from there, and a copy without sweep.yaml reads the same."""
+    import shutil
+
+    import analysis
+    from sweeps.schema import read_contract
+
+    contract = read_contract(pq.read_schema(smoke_dir / "trials.parquet"))
+    assert contract["factors"] == {"a2": {"levels": [1.0, 100.0]}}
+    assert contract["references"] == {"a2": {"value": 1.0, "source": "first axis value"}}
+    assert contract["seeds"] == [0, 1]
+    assert contract["spec"]["name"] == "smoke" and contract["spec"]["metric"] == "val_psnr"
+    copy = tmp_path / "copy"
+    shutil.copytree(smoke_dir, copy)
+    (copy / "sweep.yaml").unlink()
+    with_yaml, without = analysis.load_results(smoke_dir), analysis.load_results(copy)
+    assert without.factors == with_yaml.factors == ["a2"]
+    assert without.reference("a2") == with_yaml.reference("a2") == (1.0, "first axis value")
+    assert without.spec == contract["spec"] and without.name == "smoke"
+    assert not any("sweep.yaml" in p for p in without.problems)
+
+
 def test_epochs_parquet(smoke_dir):
     table = pq.read_table(smoke_dir / "epochs")
     rows = table.to_pylist()
