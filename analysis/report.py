@@ -25,6 +25,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from hinr.metrics import LOSS_WEIGHTS
 from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
@@ -288,9 +289,14 @@ def _overview(doc: Doc, res: Results) -> None:
                 f"{len(lv)} sampled values in {fmt_level(lv[0])}..{fmt_level(lv[-1])}"
             rows.append({"factor": f, "levels": shown,
                          "reference": "-" if ref is None else fmt_level(ref),
-                         "reference from": source})
-        doc.table(pd.DataFrame(rows), "Varied factors and the reference setting each effect is "
-                  "measured against.")
+                         "reference from": source,
+                         # a1/a2 are only letters: say which prior each one weighs
+                         "weighs": LOSS_WEIGHTS.get(f, "")})
+        table = pd.DataFrame(rows)
+        if not table["weighs"].any():
+            table = table.drop(columns="weighs")
+        doc.table(table, "Varied factors and the reference setting each effect is "
+                  "measured against; a loss weight's row says which term it weighs.")
     if len(done) and len(res.factors) > 1:
         doc.p("Several factors vary: each per-factor row pools the other factors' levels "
               "(a main effect); effects pair trials with the same seed and the same levels of "

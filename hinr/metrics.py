@@ -181,6 +181,10 @@ METRICS: tuple[Metric, ...] = (
     _m("trial_seconds", "epoch", "train", "time since the trial started", "s"),
 )
 
+#: the loss weights (ExperimentConfig fields) -> the term each weighs, as the report names them
+LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)",
+                "cls_weight": "joint-head cross-entropy"}
+
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 assert len(REGISTRY) == len(METRICS), "a metric is registered twice"
 

@@ -192,6 +192,8 @@ def test_report_html_is_self_contained(tmp_path):
                  "lvl_s2-inpainting", "lvl_s2-denoising"):
         assert f"images-{name}.png" in md
     assert "mean-filled (the baseline)" in md
+    # a2 is named by its concept, the theta prior, once in the factors table
+    assert "| a2 | 1, 100 | 100 | base config | theta prior mean(theta^2) |" in md
 
 
 def test_html_only_report_leaves_no_loose_pictures(tmp_path):

@@ -99,6 +99,8 @@ def test_tensorboard_events(smoke_dir):
     acc.Reload()
     tags = acc.Tags()
     assert "train/train_loss" in tags["scalars"] and "val/val_psnr" in tags["scalars"]
+    # a2's term under its one name (hinr.metrics), as in Parquet
+    assert "train/train_theta_prior" in tags["scalars"] and "val/val_latent_prior" in tags["scalars"]
     assert [e.step for e in acc.Scalars("val/val_psnr")] == [1, 2]
     assert [e.step for e in acc.Scalars("test/test_psnr")] == [2]
     assert "images/reconstruction" in tags["images"] and "images/inpainting" in tags["images"]
