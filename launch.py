@@ -305,7 +305,8 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
 
 
 def _remaining(spec, trials: list[dict]) -> int:
-    """Trials a resume would still run: not started, running, interrupted or failed."""
+    """Trials a resume would still run: not started, running, interrupted or failed.  Stopped
+    (by ASHA) and diverged trials are outcomes, not interruptions: resume never reruns them."""
     return spec.num_trials() - sum(t["status"] in ("completed", "stopped", "diverged") for t in trials)
 
 

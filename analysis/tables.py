@@ -261,6 +261,8 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
             i_lvl, i_ref = _pair(done, lvl_pos, ref_pos, key_cols)
             for j, metric in enumerate(metrics):
                 a, b = shown[lvl_pos, j], shown[ref_pos, j]
+                # NaN: a trial without this metric (the joint head's at cls_weight 0, a metric
+                # newer than the trial); it drops out of this metric's comparison only
                 a, b = a[~np.isnan(a)], b[~np.isnan(b)]
                 if not len(a) or not len(b):
                     continue

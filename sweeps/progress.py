@@ -68,6 +68,7 @@ def counts(rows: list[dict[str, Any]], total: int) -> dict[str, int]:
     """Trials by status; trials Tune has not created yet are pending."""
     out = {status: 0 for status, _ in SHOWN}
     for r in rows:
+        # A status the view does not list has not finished either: count it as running.
         out[r["status"] if r["status"] in out else "running"] += 1
     out["pending"] += max(0, total - len(rows))
     return out
@@ -255,10 +256,14 @@ class SweepProgress(tune.Callback):
         """Redraw the live line, or print a plain one (forced: a state change)."""
         now = time.monotonic()
         rows = list(self.results.trials.values())
+        # Slots: the most trials seen running at once, not budget.max_concurrent (0 means "no
+        # limit", and a small cluster runs fewer than asked).  The rate: the last one measured,
+        # so that the moment between two trials does not blank it.
         self._slots = max(self._slots, sum(r["status"] == "running" for r in rows))
         self._rate = images_per_s(rows) or self._rate
         if self._live:
             if force or now - self._last_shown >= LIVE_REFRESH_SECONDS:
+                # one column short: printing into the last column makes terminals wrap
                 width = shutil.get_terminal_size((120, 24)).columns - 1
                 self._write("\r" + self._line()[:width] + "\x1b[K")
                 self._last_shown = now

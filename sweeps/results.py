@@ -191,6 +191,7 @@ class ParquetResults(tune.Callback):
                                      lambda: schema.build_table(rows, schema.TRIAL_CORE, meta),
                                      self.root / schema.TRIALS_FILE)
             self.stats["trials_rows"] = len(rows)
+            # 19x the write's own time: writing then takes at most 1/20 (5%) of the driver's
             self._period = max(self.flush_seconds, 19 * took)
         self._dirty = False
         self._last_flush = time.monotonic()
@@ -217,6 +218,8 @@ class ParquetResults(tune.Callback):
     @_timed
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self._trial_row(trial)
+        # "node" is ours (ip/node id: several nodes on one host share an ip); Tune's node_ip
+        # stands in for a trainable that reports none (benchmarks/scale.py's no-op trials)
         row["node"] = result.get("node") or result.get("node_ip")
         row["device"] = result.get("device")
         if result.get("status") == "diverged":

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import torch
 
 from hinr import Diverged, Experiment, ExperimentConfig, preset
+from hinr import metrics as metrics_registry
 from hinr.data import ImageData
 from sweeps.schema import IMAGE_SUFFIX, TB_DIR, image_dir, write_bytes_atomic
 
@@ -115,8 +116,12 @@ def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) ->
     """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
     step = exp.epoch
     for key, value in metrics.items():
+        # Tags are the registry's names (hinr.metrics), grouped by split; a final metric
+        # without a split prefix (latent_acc, sr_psnr) under final/, per-epoch ones (step,
+        # throughput) under eval/ at every epoch, so that each is one curve under one tag.
+        info = metrics_registry.get(key)
         group = (key.split("_", 1)[0] if key.startswith(("train_", "val_", "test_"))
-                 else "final" if last else "eval")
+                 else "final" if info is not None and info.when == "final" else "eval")
         writer.add_scalar(f"{group}/{key}", value, step)
     epochs = exp.cfg.epochs
     if step in {1, max(1, epochs // 2), epochs}:
