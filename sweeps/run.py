@@ -53,6 +53,9 @@ def _domain(value: Any, search: str):
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:
     space: dict[str, Any] = {"preset": spec.preset, **spec.base}
+    if spec.search == "design":
+        from .design import tune_space
+        return {**space, **tune_space(spec.design_points()), "seed": tune.grid_search(spec.seeds)}
     for key, value in spec.axes.items():
         space[key] = _domain(value, spec.search)
     if spec.search == "grid":
@@ -63,7 +66,7 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
 
 
 def search_alg(spec: SweepSpec):
-    if spec.search == "grid":
+    if spec.search in ("grid", "design"):
         return None
     import optuna
     from ray.tune.search.optuna import OptunaSearch
@@ -170,7 +173,7 @@ def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train
 
 
 def _reporter(spec: SweepSpec):
-    params = [k for k in spec.axes] + (["seed"] if spec.search == "grid" else [SEED_INDEX])
+    params = [k for k in spec.axes] + (["seed"] if spec.search in ("grid", "design") else [SEED_INDEX])
     return tune.CLIReporter(metric_columns=PROGRESS_METRICS, parameter_columns=params,
                             max_report_frequency=15, sort_by_metric=False)
 
@@ -216,7 +219,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
     alg = search_alg(spec)
     tune_config = tune.TuneConfig(
         search_alg=alg, scheduler=scheduler(spec, epochs),
-        num_samples=spec.num_samples if spec.search == "grid" else spec.num_trials(),
+        num_samples=spec.num_samples if spec.search in ("grid", "design") else spec.num_trials(),
         max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None)
     run_config = tune.RunConfig(
