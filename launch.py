@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field (epochs=2) or spec path (budget.max_concurrent=2)")
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
-    run.add_argument("--dry-run", action="store_true", help="print the trials and exit; writes nothing")
+    run.add_argument("--dry-run", action="store_true", help="print the trials (search: design: its matrix and alias "
+                          "structure) and their cost, and exit; writes nothing")
     run.add_argument("--gpu-tflops", type=float, default=None,
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--tiny", action="store_true",

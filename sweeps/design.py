@@ -135,7 +135,7 @@ def parse(section: Any, search: str, axes: dict[str, Any], where: str) -> dict |
                          "III, IV, V (or 3, 4, 5)")
         res = section["resolution"]
         res = ROMAN.get(res, res) if isinstance(res, str) else res
-        if isinstance(res, bool) or res not in ROMAN.values():
+        if not isinstance(res, int) or isinstance(res, bool) or res not in ROMAN.values():
             raise _error(where, f"design.resolution: {show(section['resolution'])} is not allowed; "
                          "allowed: III, IV, V (or 3, 4, 5)")
         out["resolution"] = roman(res)
@@ -410,7 +410,8 @@ def _aliases(design: Design, max_order: int) -> list[str]:
 def tune_space(points: list[dict[str, Any]]) -> dict[str, Any]:
     """The points as a Ray Tune space: a grid over the point index, each axis read from its
     point (``sample_from`` resolves after the grid), so a trial's config holds the real values
-    and Tune's own grid state is what resume restores."""
+    and Tune's own grid state is what resume restores.  Tune keeps the functions out of its
+    saved state (placeholders), so a resume passes this space again (``sweeps.run``)."""
     from ray import tune
 
     from .trial import DESIGN_POINT
@@ -422,8 +423,7 @@ def tune_space(points: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class _Pick:
-    """``spec -> points[spec.config.design_point][name]``; a class, not a lambda, so that the
-    space pickles by value into Tune's experiment state."""
+    """``spec -> points[spec.config.design_point][name]``."""
 
     def __init__(self, points: list[dict[str, Any]], name: str) -> None:
         self.values = [p[name] for p in points]

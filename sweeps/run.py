@@ -242,9 +242,12 @@ def resume_sweep(results_dir: Path, address: str | None = None,
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             data = prepare(spec, address)
             console.after_init()
+            # A design's space holds functions (sweeps.design.tune_space), which Tune saves as
+            # placeholders only: the space itself is given again, rebuilt from sweep.yaml.
+            space = {"param_space": param_space(spec)} if spec.search == "design" else {}
             tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
                                        trainable(spec, results_dir, data),
-                                       resume_unfinished=True, resume_errored=True)
+                                       resume_unfinished=True, resume_errored=True, **space)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
             # verbosity the sweep started with) is only reachable on the internal tuner.
             run_config = tuner._local_tuner.get_run_config()
