@@ -155,7 +155,7 @@ def test_dry_run_prints_the_design_and_its_aliases(tmp_path):
 def test_designed_sweep_resumes_to_the_same_trials(tmp_path):
     """A 2^(3-1) design x 2 seeds whose driver dies mid-way: resume ends with exactly the
     design's 8 trials, each point once per seed with its real levels, every epoch once."""
-    from .sweep_helpers import kill_family, run_ok, start_run, wait_for_epochs
+    from .sweep_helpers import interrupt_then_resume, run_ok
 
     sweep = tmp_path / "designed.yaml"
     axes = {"a2": [1.0, 100.0], "latent_dim": [8, 16], "inr_depth": [2, 3]}
@@ -168,13 +168,7 @@ def test_designed_sweep_resumes_to_the_same_trials(tmp_path):
                 for seed in (0, 1)}
     assert len(expected) == 8
     out = tmp_path / "results"
-    driver = start_run("run", str(sweep), "--results", str(out))
-    try:
-        wait_for_epochs(out, rows=4)
-    finally:
-        kill_family(driver)
-    assert 0 < pq.read_table(out / "epochs").num_rows < 8 * 3  # interrupted mid-way
-    run_ok("resume", str(out))
+    assert 0 < interrupt_then_resume(str(sweep), out, rows=4) < 8 * 3  # interrupted mid-way
     run_ok("resume", str(out))  # a second resume of a finished sweep adds nothing
     trials = pq.read_table(out / "trials.parquet").to_pylist()
     got = [(tuple(t[f"config.{k}"] for k in axes), t["config.seed"]) for t in trials]
