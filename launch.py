@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a config field (epochs=2) or spec path (budget.max_concurrent=2)")
     run.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
-    run.add_argument("--dry-run", action="store_true", help="print the trials and exit; writes nothing")
+    run.add_argument("--dry-run", action="store_true", help="print the trials (search: design: its matrix and alias "
+                          "structure) and their cost, and exit; writes nothing")
     run.add_argument("--gpu-tflops", type=float, default=None,
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--tiny", action="store_true",
@@ -275,12 +276,16 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
     print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
           f"{spec.scheduler['type']} scheduler), preset {spec.preset}, "
           f"{spec.base_config.epochs} epochs each, resources {spec.resources}")
-    if spec.search != "grid":
+    if spec.search not in ("grid", "design"):
         print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
-    widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
-    print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
-    for r in rows:
-        print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
+    if spec.search == "design":  # the design matrix and its aliases, not one row per trial
+        from sweeps.design import build, describe
+        print(describe(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
+    else:
+        widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
+        print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
+        for r in rows:
+            print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
     print(f"results would go to {results_dir}")
     from sweeps.estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
 

@@ -55,6 +55,9 @@ def _domain(value: Any, search: str):
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:
     space: dict[str, Any] = {"preset": spec.preset, **spec.base}
+    if spec.search == "design":
+        from .design import tune_space
+        return {**space, **tune_space(spec.design_points()), "seed": tune.grid_search(spec.seeds)}
     for key, value in spec.axes.items():
         space[key] = _domain(value, spec.search)
     if spec.search == "grid":
@@ -65,7 +68,7 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
 
 
 def search_alg(spec: SweepSpec):
-    if spec.search == "grid":
+    if spec.search in ("grid", "design"):
         return None
     import optuna
     from ray.tune.search.optuna import OptunaSearch
@@ -172,7 +175,7 @@ def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train
 
 
 def _reporter(spec: SweepSpec):
-    params = [k for k in spec.axes] + (["seed"] if spec.search == "grid" else [SEED_INDEX])
+    params = [k for k in spec.axes] + (["seed"] if spec.search in ("grid", "design") else [SEED_INDEX])
     return tune.CLIReporter(metric_columns=PROGRESS_METRICS, parameter_columns=params,
                             max_report_frequency=15, sort_by_metric=False)
 
@@ -218,7 +221,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
     alg = search_alg(spec)
     tune_config = tune.TuneConfig(
         search_alg=alg, scheduler=scheduler(spec, epochs),
-        num_samples=spec.num_samples if spec.search == "grid" else spec.num_trials(),
+        num_samples=spec.num_samples if spec.search in ("grid", "design") else spec.num_trials(),
         max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None)
     run_config = tune.RunConfig(
@@ -243,9 +246,12 @@ def resume_sweep(results_dir: Path, address: str | None = None,
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             data = prepare(spec, address)
             console.after_init()
+            # A design's space holds functions (sweeps.design.tune_space), which Tune saves as
+            # placeholders only: the space itself is given again, rebuilt from sweep.yaml.
+            space = {"param_space": param_space(spec)} if spec.search == "design" else {}
             tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
                                        trainable(spec, results_dir, data),
-                                       resume_unfinished=True, resume_errored=True)
+                                       resume_unfinished=True, resume_errored=True, **space)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
             # verbosity the sweep started with) is only reachable on the internal tuner.
             run_config = tuner._local_tuner.get_run_config()

@@ -9,7 +9,8 @@ allowed; it is raised before anything starts or is written.  The file format::
       a2: [1.0, 100.0]               #   a grid (list) ...
       lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
     seeds: [0, 1]                    # replicates of every point (a grid axis, never averaged away)
-    search: grid                     # grid | random | optuna
+    search: grid                     # grid | random | optuna | design
+    design: {type: fractional, resolution: V}   # search: design only (sweeps/design.py)
     metric: val_psnr                 # what search and scheduler optimise (or a list for optuna)
     mode: max                        # max | min (a list matching metric for optuna)
     scheduler: fifo                  # fifo | {type: asha, grace_period: 1, reduction_factor: 2}
@@ -34,10 +35,10 @@ import yaml
 from hinr import metrics as metrics_registry
 from hinr.config import DATASETS, PRESETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
 
-TOP_KEYS = ("name", "base", "axes", "seeds", "search", "metric", "mode", "scheduler",
+TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
             "resources", "budget")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
-SEARCHES = ("grid", "random", "optuna")
+SEARCHES = ("grid", "random", "optuna", "design")  # design: see sweeps/design.py
 SCHEDULERS = ("fifo", "asha")
 MODES = ("max", "min")
 BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
@@ -200,6 +201,12 @@ class SweepSpec:
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1.0, "gpus": 0.0})
     budget: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # the resolved document, as written back
+    design: dict[str, Any] | None = None  # search: design's section (sweeps/design.py)
+
+    def design_points(self) -> list[dict[str, Any]]:
+        """search: design: the points (real values of every list axis), one dict per point."""
+        from .design import build
+        return build(self.design, self.axes).crossed_points()
 
     @property
     def base_config(self) -> ExperimentConfig:
@@ -216,6 +223,8 @@ class SweepSpec:
         return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
 
     def num_trials(self) -> int:
+        if self.search == "design":
+            return len(self.design_points()) * len(self.seeds) * self.num_samples
         if self.search == "grid":  # counted, not expanded: a grid may be refused for its size
             points = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
             return points * len(self.seeds) * self.num_samples
@@ -224,8 +233,9 @@ class SweepSpec:
     def trial_configs(self) -> list[dict[str, Any]]:
         """For --dry-run: the trials a grid search would run (distributions shown as drawn)."""
         out = []
-        for _ in range(self.num_samples if self.search == "grid" else 1):
-            for point in self.grid_points():
+        points = self.design_points() if self.search == "design" else self.grid_points()
+        for _ in range(self.num_samples if self.search in ("grid", "design") else 1):
+            for point in points:
                 for seed in self.seeds:
                     row = dict(point)
                     row.update({k: _describe(v) for k, v in self.axes.items() if not isinstance(v, list)})
@@ -245,17 +255,21 @@ TINY_DATASETS = {"mnist": "mnist-5k"}
 def tiny_mode(spec: SweepSpec) -> SweepSpec:
     """The same sweep shrunk to seconds (big_vision's ``runlocal``): the tiny preset and one
     epoch, the first seed, up to three values of the first grid axis and the first value of
-    the others, two searched points, one CPU per trial, and mnist-5k for full MNIST.  Every axis and the search,
+    the others, two searched points, one CPU per trial, and mnist-5k for full MNIST (a design:
+    see ``sweeps.design.tiny``).  Every axis and the search,
     scheduler and variant code paths stay in the run."""
     doc = copy.deepcopy(spec.raw)
     base = {k: v for k, v in doc["base"].items() if k not in TINY_FIELDS}
     base.update(preset="tiny", epochs=1)
     base["dataset"] = TINY_DATASETS.get(base.get("dataset", "mnist-5k"), base.get("dataset", "mnist-5k"))
+    from .design import tiny as tiny_design
+    keep = tiny_design(doc)  # a design's factors keep both levels
     axes = {}
     for key, value in doc["axes"].items():
         if isinstance(value, list):
             value = [TINY_DATASETS.get(v, v) for v in value] if key == "dataset" else value
-            value = list(dict.fromkeys(value))[:3 if not axes else 1]
+            if key not in keep:
+                value = list(dict.fromkeys(value))[:3 if not axes and not keep else 1]
         axes[key] = value
     # One CPU per trial: tiny mode is for laptops and CI, which have no GPU.
     doc.update(name=f"{spec.name}-tiny", base=base, axes=axes, seeds=spec.seeds[:1],
@@ -437,6 +451,8 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
                             "optuna; grid search takes lists")
     if search == "optuna" and not clean_axes:
         raise SpecError(f"{where}: axes: optuna needs at least one axis to search over")
+    from .design import parse as parse_design
+    design = parse_design(doc.get("design"), search, clean_axes, where)
 
     # scheduler
     sched = doc.get("scheduler", "fifo")
@@ -502,18 +518,21 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if budget["time_limit_s"] < 0:
         raise SpecError(f"{where}: budget.time_limit_s: allowed seconds >= 0 (0 = no limit)")
     grid = [len(v) for v in clean_axes.values() if isinstance(v, list)] if search == "grid" else []
+    if design is not None:
+        from .design import build
+        grid = [build(design, clean_axes).num_points]
     trials = math.prod(grid) * len(seeds) * budget["num_samples"]
     if trials > MAX_TRIALS:
         raise SpecError(f"{where}: axes: the sweep has {trials} trials (grid x seeds x "
                         f"num_samples); allowed at most {MAX_TRIALS}: split it into several sweeps")
 
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": clean_axes,
-           "seeds": seeds, "search": search,
+           "seeds": seeds, "search": search, **({"design": design} if design else {}),
            "metric": metrics if len(metrics) > 1 else metrics[0],
            "mode": modes if len(modes) > 1 else modes[0],
            "scheduler": sched, "resources": resources, "budget": budget}
     return SweepSpec(where, name, preset_name, base, clean_axes, seeds, search, metrics, modes,
-                     sched, resources, budget, raw)
+                     sched, resources, budget, raw, design)
 
 
 def _typed(value: Any, typ: type, field_: str, where: str) -> Any:

@@ -27,7 +27,8 @@ from sweeps.schema import IMAGE_SUFFIX, TB_DIR, image_dir, write_bytes_atomic
 
 SEED_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater for replicate k
 CHECKPOINT_FILE = "state.pt"
-RESERVED = ("preset", "seeds", SEED_INDEX)
+DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
+RESERVED = ("preset", "seeds", SEED_INDEX, DESIGN_POINT)
 
 
 def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:

@@ -49,6 +49,19 @@ def run_ok(*args: str, env=None) -> subprocess.CompletedProcess:
     return proc
 
 
+def interrupt_then_resume(sweep: str, out: Path, rows: int) -> int:
+    """Run ``sweep`` into ``out``, kill its driver (and its Ray) once ``rows`` epoch rows are
+    written, then ``launch.py resume`` it; the epoch rows there were at the kill."""
+    driver = start_run("run", sweep, "--results", str(out))
+    try:
+        wait_for_epochs(out, rows=rows)
+    finally:
+        kill_family(driver)
+    before = pq.read_table(out / "epochs").num_rows
+    run_ok("resume", str(out))
+    return before
+
+
 def by_point(results: Path) -> tuple[dict, dict]:
     """trials keyed by (a2, seed) and epochs keyed by (a2, seed, epoch), timing dropped."""
     trials = pq.read_table(results / "trials.parquet").to_pylist()

@@ -301,6 +301,18 @@ BAD_EDITS = st.one_of(
     st.just(("metric", "joint_acc")),
     st.just(("optuna_twice", None)),
     st.just(("budget.num_samples", 10**9)),
+    # designs that cannot be run as asked (sweeps/design.py)
+    st.sampled_from([
+        {"design": "full"},  # without search: design
+        {"search": "design"},  # without a design
+        {"search": "design", "design": "plackett-burman"},
+        {"search": "design", "design": {"type": "full", "resolution": "V"}},
+        {"search": "design", "design": {"type": "fractional", "resolution": "V", "runs": 8},
+         "axes": {k: [1.0, 2.0] for k in ("a1", "a2", "cls_weight", "lr", "cls_lr")}},
+        {"search": "design", "design": {"type": "fractional", "resolution": "IV"},
+         "axes": {"a1": [0.0, 0.1, 1.0], "a2": [1.0, 100.0], "cls_weight": [0.0, 0.1]}},
+        {"search": "design", "design": {"type": "lhs", "runs": 4}},  # a list axis
+    ]).map(lambda v: ("design+", v)),
     st.text(max_size=30).map(lambda t: ("junk_key", t)),
 )
 LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
@@ -326,6 +338,8 @@ def _apply(doc: dict, edit: tuple) -> dict:
     elif key == "optuna_twice":
         doc.update(search="optuna", metric=["val_psnr", "val_psnr"], mode=["max", "min"],
                    axes={"lr": {"loguniform": [1e-4, 1e-2]}})
+    elif key == "design+":
+        doc.update(copy.deepcopy(value))
     elif key == "junk_key":
         doc["junk" + value] = "v" * 5000
     else:

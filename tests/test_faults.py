@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .raycluster import LocalCluster, cmdline, descendants
-from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, kill_family, run_ok,
-                            start_run, wait_for_epochs)
+from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, interrupt_then_resume,
+                            kill_family, run_ok, start_run, wait_for_epochs)
 
 
 def test_driver_killed_then_resumed(reference, tmp_path):
@@ -117,12 +117,7 @@ def test_optuna_sweep_resumes_its_study(tmp_path):
         "metric": "val_psnr", "mode": "max",
         "budget": {"num_samples": 3, "max_concurrent": 2}}))
     out = tmp_path / "results"
-    driver = start_run("run", str(sweep), "--results", str(out))
-    try:
-        wait_for_epochs(out, rows=5)
-    finally:
-        kill_family(driver)
-    run_ok("resume", str(out))
+    interrupt_then_resume(str(sweep), out, rows=5)
     trials = pq.read_table(out / "trials.parquet").to_pylist()
     assert len(trials) == 6 and all(t["status"] == "completed" for t in trials)
     seeds_by_point: dict[float, list[int]] = {}

@@ -916,3 +916,88 @@ def test_same_metric_maximised_and_minimised(tmp_path):
     doc = variant(search="optuna", axes={"lr": {"loguniform": [1e-4, 1e-2]}},
                   metric=["val_psnr", "val_psnr"], mode=["max", "min"])
     expect_error(write(tmp_path, doc), "metric:", "val_psnr is listed twice")
+
+
+# --- search: design (sweeps/design.py)
+
+FIVE_AXES = {"a1": [0.0, 0.1], "a2": [1.0, 100.0], "cls_weight": [0.0, 0.1],
+             "latent_dim": [8, 16], "inr_depth": [2, 3]}
+
+
+def designed(design, axes=None, **more) -> dict:
+    return variant(search="design", design=design, axes=FIVE_AXES if axes is None else axes, **more)
+
+
+@pytest.mark.parametrize("doc, needles", [
+    (variant(design="full"), ("design: a design needs search: design (got search: 'grid')",)),
+    (variant(search="random", design={"type": "lhs", "runs": 4}), ("needs search: design",)),
+    (designed(None), ("design: search: design needs design: full, fractional or lhs",)),
+    (designed("taguchi"), ("design: 'taguchi' is not a design; allowed: full, fractional, lhs",)),
+    (designed({"type": "box-behnken"}), ("is not a design", "allowed: full, fractional, lhs")),
+    (designed(["full"]), ("is not a design",)),
+    (designed({"type": "full", "resolution": "V"}),
+     ("design.resolution: not a key of a full design (only a fractional design has one",
+      "allowed: type, factors")),
+    (designed({"type": "full", "runs": 16}), ("design.runs: not a key of a full design",)),
+    (designed({"type": "fractional", "resolution": "V", "seed": 1}),
+     ("design.seed: not a key of a fractional design", "allowed: type, resolution, runs, factors")),
+    (designed({"type": "fractional"}), ("design.resolution: a fractional design needs one",
+                                        "allowed: III, IV, V (or 3, 4, 5)")),
+    (designed({"type": "fractional", "resolution": "VI"}), ("design.resolution: 'VI' is not allowed",)),
+    (designed({"type": "fractional", "resolution": 2}), ("design.resolution: 2 is not allowed",)),
+    (designed({"type": "fractional", "resolution": 5.0}), ("design.resolution: 5.0 is not allowed",)),
+    (designed({"type": "fractional", "resolution": True}), ("design.resolution: True",)),
+    (designed({"type": "fractional", "resolution": "V", "runs": 8}),
+     ("design.runs: 8 runs of 5 two-level factors reach at most resolution III; resolution V "
+      "needs 16 runs",)),
+    (designed({"type": "fractional", "resolution": "IV", "runs": 4}),
+     ("design.runs: 4 runs of 5 two-level factors reach no resolution; resolution IV needs 16",)),
+    (designed({"type": "fractional", "resolution": "V", "runs": 12}),
+     ("design.runs: a two-level fraction of 5 factors has 2^m points; allowed: 4, 8, 16, 32",)),
+    (designed({"type": "fractional", "resolution": "V", "runs": "16"}),
+     ("design.runs: expected an integer >= 2, got '16'",)),
+    (designed({"type": "fractional", "resolution": "III"}, axes={"a1": [0.0, 0.1], "a2": [1.0, 100.0]}),
+     ("design: a fractional design needs at least 3 two-level factors (got 2); allowed: design: full",)),
+    (designed("full", axes={**FIVE_AXES, "a1": [0.0, 0.1, 1.0]}),
+     ("axes.a1: a full factorial design needs exactly two levels per factor (got 3 levels)",
+      "or leave a1 out of design.factors to cross it as a grid")),
+    (designed({"type": "fractional", "resolution": "V"}, axes={**FIVE_AXES, "a2": [1.0]}),
+     ("axes.a2: a fractional factorial design needs exactly two levels per factor (got 1 levels)",)),
+    (designed("full", axes={"a1": [0.0, 0.1], "lr": {"loguniform": [1e-4, 1e-2]}}),
+     ("axes.lr: a full factorial design needs exactly two levels per factor (got a distribution)",)),
+    (designed({"type": "full", "factors": ["a1"]},
+              axes={"a1": [0.0, 0.1], "lr": {"loguniform": [1e-4, 1e-2]}}),
+     ("axes.lr: a distribution outside design.factors cannot be crossed with the design",)),
+    (designed({"type": "lhs", "runs": 4}, axes={"a1": [0.0, 0.1]}),
+     ("axes.a1: a Latin hypercube samples ranges; allowed: {uniform: [low, high]}",)),
+    (designed({"type": "lhs", "runs": 4}, axes={"a1": {"choice": [0.0, 0.1]}}),
+     ("axes.a1: a Latin hypercube samples ranges",)),
+    (designed("lhs", axes={"a1": {"uniform": [0.0, 0.1]}}),
+     ("design.runs: a Latin hypercube needs its number of points",)),
+    (designed({"type": "lhs", "runs": 1}, axes={"a1": {"uniform": [0.0, 0.1]}}),
+     ("design.runs: expected an integer >= 2, got 1",)),
+    (designed({"type": "lhs", "runs": 4, "resolution": "V"}, axes={"a1": {"uniform": [0.0, 0.1]}}),
+     ("design.resolution: not a key of a lhs design (a Latin hypercube has no alias structure)",)),
+    (designed({"type": "full", "factors": ["a1", "lr"]}),
+     ("design.factors: expected a non-empty list of axis names; allowed: a1, a2, cls_weight",)),
+    (designed({"type": "full", "factors": ["a1", "a1"]}), ("design.factors: a factor is listed twice",)),
+    (designed({"type": "full", "factors": []}), ("design.factors: expected a non-empty list",)),
+    (designed("full", axes={}), ("design.factors: expected a non-empty list of axis names; "
+                                 "allowed: (no axes)",)),
+    (designed("full", axes={**{f: [0.1, 0.2] for f in ("a1", "a2", "cls_weight", "omega0", "lr",
+                                                       "cls_lr", "val_fraction")},
+                            **{f: [2, 3] for f in ("latent_dim", "inr_depth", "inr_width",
+                                                   "hyper_hidden", "probe_epochs",
+                                                   "epochs")}}),  # 2^13 points x 2 seeds
+     ("axes: the sweep has 16384 trials", "allowed at most 10000")),
+])
+def test_bad_designs(tmp_path, doc, needles):
+    expect_error(write(tmp_path, doc), *needles)
+
+
+def test_design_loads_and_is_written_back(tmp_path):
+    spec = load_spec(write(tmp_path, designed({"type": "fractional", "resolution": 5})))
+    assert spec.search == "design" and spec.num_trials() == 16 * 2
+    assert spec.raw["design"] == {"type": "fractional", "resolution": "V"}
+    # the resolved document loads again as the same sweep (sweep.yaml, resume)
+    assert parse_spec(copy.deepcopy(spec.raw), "again.yaml").raw == spec.raw
