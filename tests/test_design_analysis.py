@@ -1,0 +1,116 @@
+"""analysis.design: effects from a linear model on designed sweeps, and effects under early
+stopping, on hand-built results directories with known effects written through the Parquet
+contract and read back by the real loader (tests/analysis_fixtures.py); the report through
+the real CLI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may not be a package
+
+import analysis_fixtures as fx  # noqa: E402
+
+from analysis import load_results  # noqa: E402
+from analysis.design import (design_analysis, detect_design, early_stopping,  # noqa: E402
+                             rung_frame)
+from analysis.stats import holm  # noqa: E402
+
+#: the two-factor interactions a 2^(5-1) with E = ABC cannot separate (each from one other)
+ALIASED_IV = {"a2:cls_weight": "a1:inr_depth", "a2:inr_depth": "a1:cls_weight",
+              "cls_weight:inr_depth": "a1:a2"}
+
+
+def _row(effects, metric, term):
+    rows = effects[(effects["metric"] == metric) & (effects["term"] == term)]
+    assert len(rows) == 1, (metric, term)
+    return rows.iloc[0]
+
+
+def test_resolution_v_fraction_recovers_known_effects(tmp_path):
+    res = load_results(fx.write_design_results(tmp_path / "design", "V"))
+    da = design_analysis(res)
+    assert da.design.kind == "design" and "resolution V" in da.design.why
+    eff = da.effects
+    psnr = eff[eff["metric"] == "val_psnr"]
+    # resolution V: every main effect and every two-factor interaction is estimable
+    assert len(psnr) == 5 + 10 and da.aliased.empty
+    for term, truth in fx.DESIGN_TRUTH.items():
+        row = _row(eff, "val_psnr", term)
+        assert row.ci_low < truth < row.ci_high, (term, row.effect)
+        assert row.significant
+    acc = _row(eff, "val_latent_acc", "cls_weight")  # percentage points
+    assert acc.ci_low < fx.DESIGN_ACC_TRUTH["cls_weight"] < acc.ci_high and acc.significant
+    nulls = psnr[~psnr["term"].isin(list(fx.DESIGN_TRUTH))]
+    assert not nulls["significant"].any()
+    # effect = 2 x coefficient = mean(high) - mean(low): a main effect checked by hand
+    done = res.completed
+    hi = done[done["config.a2"] == 100.0]["metric.val_psnr"].mean()
+    lo = done[done["config.a2"] == 1.0]["metric.val_psnr"].mean()
+    assert _row(eff, "val_psnr", "a2").effect == pytest.approx(hi - lo, abs=1e-9)
+    # one Holm over the whole table, the project's implementation
+    np.testing.assert_allclose(eff["p_holm"], holm(eff["p"]))
+    # variance shares: the biggest true effect explains the most; a balanced design adds to 1
+    var = da.variance[da.variance["metric"] == "val_psnr"].set_index("source")
+    assert var["share"].idxmax() == "a2"
+    assert var["share"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert da.significant_pairs == [("val_psnr", "a2", "latent_dim")]
+    assert [b.reported for b in da.selected] == ["test_psnr", "latent_acc", "weight_acc"]
+    assert all(b.chosen_on.startswith("val_") for b in da.selected)
+
+
+def test_resolution_iv_fraction_reports_no_aliased_term(tmp_path):
+    da = design_analysis(load_results(fx.write_design_results(tmp_path / "design", "IV")))
+    psnr = da.effects[da.effects["metric"] == "val_psnr"]
+    assert set(psnr["term"]).isdisjoint(ALIASED_IV)
+    assert len(psnr) == 5 + 10 - len(ALIASED_IV)
+    aliased = da.aliased[da.aliased["metric"] == "val_psnr"].set_index("term")["aliased with"]
+    assert aliased.to_dict() == ALIASED_IV
+    row = _row(da.effects, "val_psnr", "a2:latent_dim")  # clear of every other interaction
+    assert row.ci_low < fx.DESIGN_TRUTH["a2:latent_dim"] < row.ci_high
+
+
+def test_asha_rung_recovers_the_effect_survivors_are_biased(tmp_path):
+    res = load_results(fx.write_asha_results(tmp_path / "asha"))
+    da = design_analysis(res)
+    assert da.rung_epochs == [1, 2] and "grace_period 1" in da.rung_source
+    rung1 = da.rungs[da.rungs["rung"] == "rung 1"]
+    assert set(rung1["n"]) == {48} and "no selection yet" in rung1["trials"].iloc[0]
+    a2 = _row(rung1, "val_psnr", "a2")
+    assert a2.ci_low < fx.ASHA_EFFECT_DB < a2.ci_high and a2.significant
+    assert a2.effect == pytest.approx(fx.ASHA_EFFECT_DB, abs=1e-9)  # the luck is balanced
+    # survivors only: half the trials, and the effect shrunk by more than half its size
+    final = _row(da.effects, "val_psnr", "a2")
+    assert final.n == 24 and "survivors only: the 24 of 48" in final.trials
+    assert fx.ASHA_EFFECT_DB - final.effect > fx.ASHA_EFFECT_DB / 2
+    assert not final.significant
+    last = _row(da.rungs[da.rungs["rung"] == "final"], "val_psnr", "a2")
+    assert last.epoch == fx.ASHA_EPOCHS and last.n == 24
+
+
+def test_rungs_inferred_from_epochs_without_a_scheduler_section(tmp_path):
+    res = load_results(fx.write_asha_results(tmp_path / "asha", scheduler=False))
+    rungs, source = early_stopping(res)
+    assert rungs == [1] and source.startswith("inferred")
+    frame = rung_frame(res, 1, ["val_psnr"])
+    assert len(frame) == 48 and frame["metric.val_psnr"].notna().all()
+
+
+def test_which_sweeps_get_the_model(tmp_path):
+    one = load_results(fx.write_results(tmp_path / "one"))
+    design, why = detect_design(one)
+    assert design is None and "one varied factor" in why
+    assert design_analysis(one) is None
+    grid = load_results(fx.write_cls_results(tmp_path / "cls"))
+    design, _ = detect_design(grid)
+    assert design.kind == "full two-level grid" and design.levels["a2"] == (1.0, 100.0)
+    half = fx.cls_rows()[:6]  # a2 = 1 only: a2 is no longer a two-level factor
+    fx.write_results(tmp_path / "half", "cls", rows=half, with_spec=False)
+    (tmp_path / "half" / "sweep.yaml").write_text(yaml.safe_dump(fx.cls_spec()))
+    design, why = detect_design(load_results(tmp_path / "half"))
+    assert design is None and "a2 has 1 levels" in why
