@@ -5,6 +5,7 @@ the real CLI."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +20,10 @@ import analysis_fixtures as fx  # noqa: E402
 from analysis import load_results  # noqa: E402
 from analysis.design import (design_analysis, detect_design, early_stopping,  # noqa: E402
                              rung_frame)
+from analysis.plots import interaction_plot  # noqa: E402
 from analysis.stats import holm  # noqa: E402
 
+ROOT = Path(__file__).resolve().parents[1]
 #: the two-factor interactions a 2^(5-1) with E = ABC cannot separate (each from one other)
 ALIASED_IV = {"a2:cls_weight": "a1:inr_depth", "a2:inr_depth": "a1:cls_weight",
               "cls_weight:inr_depth": "a1:a2"}
@@ -114,3 +117,49 @@ def test_which_sweeps_get_the_model(tmp_path):
     (tmp_path / "half" / "sweep.yaml").write_text(yaml.safe_dump(fx.cls_spec()))
     design, why = detect_design(load_results(tmp_path / "half"))
     assert design is None and "a2 has 1 levels" in why
+
+
+def test_interaction_plot(tmp_path):
+    res = load_results(fx.write_design_results(tmp_path / "design", "V"))
+    fig = interaction_plot(res, res.completed, "val_psnr", [("a2", "latent_dim")])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "a2" and len(ax.lines) >= 2
+    assert interaction_plot(res, res.completed, "val_psnr", []) is None
+
+
+def _report(results_dir: Path, out: Path, fmt: str) -> str:
+    run = subprocess.run([sys.executable, "-m", "analysis", str(results_dir), "-o", str(out),
+                          "--format", fmt], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    return (out / ("report.md" if fmt == "md" else "index.html")).read_text()
+
+
+def test_report_of_a_designed_sweep(tmp_path):
+    root = fx.write_design_results(tmp_path / "design", "IV")
+    md = _report(root, tmp_path / "md", "md")
+    assert "Analysis used: model-based, because sweep.yaml says search: design" in md
+    assert "Effects from a linear model (designed sweep)" in md
+    assert "Effects against the reference setting" not in md  # a fraction has no pairs
+    assert "| validation PSNR | a2:cls_weight | interaction |" not in md  # aliased: not estimated
+    assert "| validation PSNR | a2:cls_weight | a1:inr_depth |" in md  # ... but named
+    assert "confounded with" in md and "a1:inr_depth" in md
+    # bold verdicts only after Holm: every **yes** row has a Holm p below 0.05
+    rows = [line for line in md.splitlines() if line.startswith("| validation ")]
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 8 and cells[6] == "**yes**":
+            assert cells[5].startswith("<") or float(cells[5]) < 0.05
+    assert (tmp_path / "md" / "figures" / "design-interactions-val_psnr.png").is_file()
+    html = _report(root, tmp_path / "html", "html")
+    assert "Effects from a linear model" in html and "<strong>yes</strong>" in html
+
+
+def test_report_under_early_stopping_and_for_one_factor(tmp_path):
+    md = _report(fx.write_asha_results(tmp_path / "asha"), tmp_path / "a", "md")
+    assert "Effects under early stopping: per rung" in md
+    assert "rung 1 (epoch 1)" in md and "survivors only: 24 of 48" in md
+    one = _report(fx.write_results(tmp_path / "one"), tmp_path / "o", "md")
+    assert "Analysis used: paired comparisons against the reference setting, because one " \
+           "varied factor" in one
+    assert "linear model" not in one
