@@ -235,8 +235,10 @@ class DesignAnalysis:
 
     @property
     def significant_pairs(self) -> list[tuple[str, str, str]]:
-        """(metric, factor, factor) of each interaction significant after Holm."""
+        """(metric, factor, factor) of each interaction significant after Holm, smallest p
+        first."""
         sig = self.effects[self.effects["significant"] & (self.effects["kind"] == "interaction")]
+        sig = sig.sort_values("p", kind="stable")
         return [(r.metric, *r.term.split(":")) for r in sig.itertuples()]
 
 

@@ -36,6 +36,8 @@ CURVE_METRICS = ("val_psnr", "train_loss")
 #: older results (before the validation split) scored test every epoch: their curves show it
 CURVE_FALLBACK = {"val_psnr": "test_psnr"}
 SCATTER_METRICS = ("test_psnr", "latent_acc", "weight_acc", "joint_acc")
+#: interaction panels in one figure (the strongest pairs; the table lists them all)
+MAX_PANELS = 6
 
 
 def _axis_label(metric: str) -> str:
@@ -388,7 +390,10 @@ def interaction_plot(results: Results, frame: pd.DataFrame, metric: str,
     if not pairs or METRIC_PREFIX + metric not in frame:
         return None
     info = metric_info(metric)
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 3.4), squeeze=False)
+    pairs = pairs[:MAX_PANELS]  # the caller lists them strongest first
+    # one panel is narrower than the title: keep the figure wide enough for it
+    fig, axes = plt.subplots(1, len(pairs), figsize=(max(6.0, 4.2 * len(pairs)), 3.6),
+                             squeeze=False)
     raw = frame[METRIC_PREFIX + metric].astype(float)  # interval() applies the display scale
     for ax, (f, g) in zip(axes[0], pairs):
         xs = _sorted_levels(frame[CONFIG_PREFIX + f].dropna())

@@ -378,7 +378,8 @@ def _design_section(doc: Doc, da: DesignAnalysis,
           "in the metric's units (accuracy: percentage points). " + paired)
     eff = da.effects
     if eff.empty:
-        doc.p("Too few completed trials to fit the model (it needs more trials than terms).")
+        doc.p("No effect estimated: the model needs more completed trials than terms to "
+              "estimate its error (a single-seed fraction is saturated: run more seeds).")
     else:
         df = ", ".join(sorted({f"{int(d)}" for d in eff["df_resid"]}))
         doc.table(_terms_print(eff), f"Trials: {da.trials_label}. Effects on the validation "

@@ -18,8 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may no
 import analysis_fixtures as fx  # noqa: E402
 
 from analysis import load_results  # noqa: E402
-from analysis.design import (design_analysis, detect_design, early_stopping,  # noqa: E402
-                             rung_frame)
+from analysis.design import (design_analysis, design_metrics, detect_design,  # noqa: E402
+                             early_stopping, rung_frame)
 from analysis.plots import interaction_plot  # noqa: E402
 from analysis.stats import holm  # noqa: E402
 
@@ -119,6 +119,26 @@ def test_which_sweeps_get_the_model(tmp_path):
     assert design is None and "a2 has 1 levels" in why
 
 
+def test_metrics_fall_back_to_the_test_split_without_validation(tmp_path):
+    res = load_results(fx.write_cls_results(tmp_path / "cls", with_val=False))
+    assert design_metrics(res.completed) == ["test_psnr", "latent_acc"]
+    da = design_analysis(res)
+    assert set(da.effects["metric"]) == {"test_psnr", "latent_acc"}
+    assert "all 12 completed trials" in da.trials_label and da.rung_epochs == []
+
+
+def test_a_saturated_fraction_estimates_nothing(tmp_path):
+    """One seed of a 2^(5-1) at resolution V: 16 runs for 16 coefficients, no residual."""
+    root = tmp_path / "one-seed"
+    fx.write_results(root, "design", rows=[r for r in fx.design_rows("V")
+                                           if r["config.seed"] == 0], with_spec=False)
+    (root / "sweep.yaml").write_text(yaml.safe_dump(fx.design_spec("V")))
+    da = design_analysis(load_results(root))
+    assert da.design.kind == "design" and da.effects.empty
+    md = _report(root, tmp_path / "md", "md")
+    assert "No effect estimated: the model needs more completed trials than terms" in md
+
+
 def test_interaction_plot(tmp_path):
     res = load_results(fx.write_design_results(tmp_path / "design", "V"))
     fig = interaction_plot(res, res.completed, "val_psnr", [("a2", "latent_dim")])
@@ -159,6 +179,9 @@ def test_report_under_early_stopping_and_for_one_factor(tmp_path):
     md = _report(fx.write_asha_results(tmp_path / "asha"), tmp_path / "a", "md")
     assert "Effects under early stopping: per rung" in md
     assert "rung 1 (epoch 1)" in md and "survivors only: 24 of 48" in md
+    grid = _report(fx.write_cls_results(tmp_path / "cls"), tmp_path / "g", "md")
+    assert "Analysis used: model-based, because every factor has two levels" in grid
+    assert "Effects against the reference setting" in grid  # a full grid keeps its pairs
     one = _report(fx.write_results(tmp_path / "one"), tmp_path / "o", "md")
     assert "Analysis used: paired comparisons against the reference setting, because one " \
            "varied factor" in one
