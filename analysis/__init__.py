@@ -6,6 +6,7 @@ works on a results directory copied to a laptop.  In a notebook::
     import analysis
     res = analysis.load_results("results/mnist-ablation")
     analysis.factor_table(res); analysis.effects_table(res)
+    analysis.design_analysis(res)  # designed sweeps: effects from a linear model, per rung
     analysis.build_report(["results/mnist-ablation", "results/cifar10-ablation"])
 
 Names are imported on first use (PEP 562), so ``python -m analysis`` answers a mistyped path
@@ -22,6 +23,7 @@ _EXPORTS = {
     "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
     "status_counts": "tables", "all_tables": "tables", "best_config": "tables",
     "claims_table": "claims",
+    "design_analysis": "design", "detect_design": "design",
     "build_report": "report",
     "main": "cli",
 }

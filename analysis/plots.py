@@ -23,7 +23,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from hinr import metrics as metrics_registry  # noqa: E402
-from sweeps.schema import IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
+from sweeps.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
@@ -37,6 +37,8 @@ CURVE_METRICS = metrics_registry.names("curve")
 #: older results (before the validation split) scored test every epoch: their curves show it
 CURVE_FALLBACK = {"val_psnr": "test_psnr"}
 SCATTER_METRICS = metrics_registry.names("scatter")
+#: interaction panels in one figure (the strongest pairs; the table lists them all)
+MAX_PANELS = 6
 
 
 def _axis_label(metric: str) -> str:
@@ -379,3 +381,38 @@ def example_pictures(results: Results, folder: Path, prefix: str | None = None,
     if ops:
         groups.append(("Image operations beside their baselines, best trial overall", ops))
     return how, groups
+
+
+def interaction_plot(results: Results, frame: pd.DataFrame, metric: str,
+                     pairs: list[tuple[str, str]]) -> Figure | None:
+    """One panel per factor pair: the metric's mean (95% CI over trials) at each level of
+    the first factor, one line per level of the second.  Parallel lines mean no interaction;
+    the report draws the pairs whose interaction survives Holm (``analysis.design``)."""
+    if not pairs or METRIC_PREFIX + metric not in frame:
+        return None
+    info = metric_info(metric)
+    pairs = pairs[:MAX_PANELS]  # the caller lists them strongest first
+    # one panel is narrower than the title: keep the figure wide enough for it
+    fig, axes = plt.subplots(1, len(pairs), figsize=(max(6.0, 4.2 * len(pairs)), 3.6),
+                             squeeze=False)
+    raw = frame[METRIC_PREFIX + metric].astype(float)  # interval() applies the display scale
+    for ax, (f, g) in zip(axes[0], pairs):
+        xs = _sorted_levels(frame[CONFIG_PREFIX + f].dropna())
+        for color, lg in zip(_colors(2), _sorted_levels(frame[CONFIG_PREFIX + g].dropna())):
+            cells = [interval(raw[(frame[CONFIG_PREFIX + f] == lf)
+                                  & (frame[CONFIG_PREFIX + g] == lg)].dropna(), info.bounded,
+                              info.scale) for lf in xs]
+            mean = np.array([c.mean for c in cells])
+            err = np.nan_to_num([mean - [c.low for c in cells], [c.high for c in cells] - mean])
+            ax.errorbar(range(len(xs)), mean, yerr=err, color=color, marker="o", capsize=4,
+                        label=f"{g}={fmt_level(lg)}")
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels([fmt_level(x) for x in xs])
+        ax.set_xlabel(f)
+        ax.set_ylabel(_axis_label(metric))
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8, loc="best")
+        _plain_axes(ax)
+    fig.suptitle(f"{results.name}: interactions on {info.label} (mean, 95% CI)", fontsize=11)
+    fig.tight_layout()
+    return fig

@@ -5,7 +5,9 @@ offline and survives being mailed around.
 Both formats render the same list of blocks (heading, paragraph, bullets, table, figure),
 built once by ``_document``: one content model, two thin renderers, no Markdown-to-HTML
 converter to depend on.  The document leads with a headline answering "which factors changed
-accuracy and PSNR, by how much, with what confidence" (significant effects first), then each
+accuracy and PSNR, by how much, with what confidence" (significant effects first: paired
+comparisons for one-factor sweeps and grids, the linear model of ``analysis.design`` for a
+sweep that declares ``search: design``), then each
 sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
 factor level's best trial's originals against reconstructions, and the image operations
 beside their baselines.  The preamble states the interval method (``analysis.stats``).
@@ -29,6 +31,7 @@ from hinr.metrics import LOSS_WEIGHTS
 from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
+from .design import DesignAnalysis, design_analysis, detect_design
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
 from .stats import METHOD
@@ -194,7 +197,8 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------
 # The document
 
-def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool) -> None:
+def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool,
+              da: DesignAnalysis | None = None) -> None:
     if multi:
         doc.h(3, res.name)
     counts = status_counts(res)
@@ -206,14 +210,18 @@ def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool) -> None:
         doc.p("This sweep varied no factor besides the seed; the tables give means and 95% "
               "CIs over seeds.")
         return
+    if da is not None and da.design.kind == "design":
+        _design_headline(doc, da)  # a fraction has no seed pairs: the model answers
+        return
+    if da is not None and da.rung_epochs:
+        doc.p("Early stopping: the comparisons below use only the trials the scheduler let "
+              "finish, which favours each setting's lucky seeds; the rung table in the sweep's "
+              "section gives the effects from every trial at the first rung.")
     sig = eff[eff["significant"]] if len(eff) else eff
     if len(sig):
-        doc.p(f"**{len(sig)} significant effect(s)** (Holm-corrected p < 0.05 over all "
-              f"{len(eff)} comparisons against the reference setting), largest evidence first:")
-        items = [_effect_sentence(r) for r in sig.head(MAX_HEADLINE).itertuples()]
-        if len(sig) > MAX_HEADLINE:
-            items.append(f"... and {len(sig) - MAX_HEADLINE} more in the effects table below.")
-        doc.bullets(items)
+        _findings(doc, f"**{len(sig)} significant effect(s)** (Holm-corrected p < 0.05 over "
+                  f"all {len(eff)} comparisons against the reference setting), largest evidence "
+                  "first:", [_effect_sentence(r) for r in sig.itertuples()], "effects table")
     else:
         doc.p(f"**No significant effect**: none of the {len(eff)} comparisons against the "
               f"reference setting survives Holm correction at p < 0.05.")
@@ -235,6 +243,41 @@ def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool) -> None:
             f"{b.config}, {metric_info(b.reported).label} {_num(b.value)}{_gap(b.reported)}"
             f"{_unit(b.reported)} (chosen at {_num(b.score)}{_gap(b.chosen_on)}"
             f"{_unit(b.chosen_on)}; {b.n} trial{'s' if b.n != 1 else ''})." for b in best))
+
+
+def _findings(doc: Doc, intro: str, sentences: list[str], table: str) -> None:
+    """A headline's significant findings: at most MAX_HEADLINE, then how many more."""
+    doc.p(intro)
+    items = sentences[:MAX_HEADLINE]
+    if len(sentences) > MAX_HEADLINE:
+        items.append(f"... and {len(sentences) - MAX_HEADLINE} more in the {table} below.")
+    doc.bullets(items)
+
+
+def _term_sentence(r: Any) -> str:
+    levels = f" ({r.high} vs {r.low})" if r.kind == "main" else " (interaction)"
+    return (f"**{r.term}**{levels}: {metric_info(r.metric).label} "
+            f"**{_num(r.effect, sign=True)} {r.unit}** [95% CI {_num(r.ci_low, sign=True)}, "
+            f"{_num(r.ci_high, sign=True)}], {_num(100 * r.share, 1)}% of the variance, "
+            f"Holm-corrected p {_p_eq(r.p_holm)}")
+
+
+def _design_headline(doc: Doc, da: DesignAnalysis) -> None:
+    eff = da.effects
+    sig = eff[eff["significant"]] if len(eff) else eff
+    if len(sig):
+        _findings(doc, f"**{len(sig)} significant term(s)** of a linear model over the design "
+                  f"(Holm-corrected p < 0.05 over all {len(eff)} terms and metrics; "
+                  f"{da.trials_label}), largest evidence first:",
+                  [_term_sentence(r) for r in sig.sort_values("p", kind="stable").itertuples()],
+                  "model's table")
+    else:
+        doc.p(f"**No significant term**: none of the {len(eff)} terms of the linear model "
+              f"survives Holm correction at p < 0.05 ({da.trials_label}).")
+    if da.rung_epochs:
+        doc.p("Early stopping: these final-epoch numbers use only the trials the scheduler let "
+              "finish, which favours the settings' lucky seeds; the rung table below gives "
+              "the effects from every trial at the first rung.")
 
 
 def _gap(metric: str) -> str:
@@ -299,12 +342,117 @@ def _overview(doc: Doc, res: Results) -> None:
                   "measured against; a loss weight's row says which term it weighs.")
     if len(done) and len(res.factors) > 1:
         doc.p("Several factors vary: each per-factor row pools the other factors' levels "
-              "(a main effect); effects pair trials with the same seed and the same levels of "
-              "the other factors.")
+              "(a main effect); " + ("effects come from the linear model below."
+                                     if res.spec.get("search") == "design" else
+                                     "effects pair trials with the same seed and the same "
+                                     "levels of the other factors."))
+
+
+def _terms_print(eff: pd.DataFrame, with_rung: bool = False) -> pd.DataFrame:
+    out = pd.DataFrame({
+        "metric": [metric_info(m).label for m in eff["metric"]],
+        "term": eff["term"],
+        "levels (low -> high)": [f"{r.low} -> {r.high}" if r.kind == "main" else "interaction"
+                                 for r in eff.itertuples()],
+        "effect [95% CI]": [f"{_num(r.effect, sign=True)} {r.unit} [{_num(r.ci_low, sign=True)}"
+                            f", {_num(r.ci_high, sign=True)}]" for r in eff.itertuples()],
+        "p": eff["p"].map(_p), "p (Holm)": eff["p_holm"].map(_p),
+        # bold only what survives Holm: an uncorrected p < 0.05 is not a finding
+        "significant": ["**yes**" if s else "no" for s in eff["significant"]],
+        "share of variance": [f"{_num(100 * v, 1)}%" for v in eff["share"]]})
+    if with_rung:
+        out.insert(0, "trials used", eff["trials"].to_numpy())
+        out.insert(0, "rung (epoch)", [f"{r.rung} (epoch {r.epoch})" for r in eff.itertuples()])
+        out = out.drop(columns=["levels (low -> high)", "share of variance"])
+    return out
+
+
+def _design_section(doc: Doc, da: DesignAnalysis,
+                    figures: Sequence[tuple[Path, str]]) -> None:
+    """Effects from the linear model: why this analysis, the effects with Holm, the aliases,
+    the variance shares, the chosen setting's test numbers, interactions, rungs."""
+    doc.h(3, "Effects from a linear model (designed sweep)")
+    paired = ("A fraction has no seed pairs (no two runs differ in one factor only), so the "
+              "paired table is left out." if da.design.kind == "design" else
+              "The paired comparisons against the reference follow below; the model adds "
+              "the interactions.")
+    doc.p(f"Analysis used: model-based, because {da.design.why}. Each metric gets one least-"
+          "squares model with the factors coded -1 (low level) / +1 (high level), every main "
+          "effect and every two-factor interaction the design can estimate, and the seed as "
+          "a block. Effect = 2 x the coded coefficient = mean at high minus mean at low (an "
+          "interaction: half the change of one factor's effect across the other's levels), "
+          "in the metric's units (accuracy: percentage points). " + paired)
+    eff = da.effects
+    if eff.empty:
+        doc.p("No effect estimated: the model needs more completed trials than terms to "
+              "estimate its error (a single-seed fraction is saturated: run more seeds).")
+    else:
+        df = ", ".join(sorted({f"{int(d)}" for d in eff["df_resid"]}))
+        doc.table(_terms_print(eff), f"Trials: {da.trials_label}. Effects on the validation "
+                  "split (the split that chooses settings); 95% CIs and p-values from the "
+                  f"model's t-statistics ({df} residual degrees of freedom); p (Holm) "
+                  f"corrected over all {len(eff)} rows of this table. Share of variance: the "
+                  "term's type-II sum of squares over the metric's total sum of squares.")
+    if len(da.aliased):
+        doc.table(pd.DataFrame({"metric": [metric_info(m).label for m in da.aliased["metric"]],
+                                "term not estimated": da.aliased["term"],
+                                "confounded with (estimated as)": da.aliased["aliased with"]}),
+                  "Terms the design cannot separate from an earlier term (read off the model "
+                  "matrix: their column equals a combination of the columns before them); "
+                  "each estimate above holds the sum of the terms it is aliased with.")
+    var = da.variance
+    if len(var):
+        wide = var.assign(label=[metric_info(m).label for m in var["metric"]]).pivot_table(
+            index="source", columns="label", values="share", sort=False)
+        shown = wide.map(lambda v: f"{_num(100 * v, 1)}%").reset_index()
+        doc.table(shown, "Share of each metric's variance (type-II sums of squares over the "
+                  "total sum of squares): main effects, interactions, the seed block and what "
+                  "no term explains (residual). In a balanced design the column adds to 100%.")
+    if da.selected:
+        doc.p("The test split, reported once for the setting chosen on validation: " + " ".join(
+            f"{metric_info(b.reported).label} {_num(b.value)}{_gap(b.reported)}"
+            f"{_unit(b.reported)} at {b.config} (chosen on {b.chosen_on}, {b.n} trials)."
+            for b in da.selected))
+    for path, caption in figures:
+        doc.figure(path, caption)
+    if da.rung_epochs:
+        doc.h(3, "Effects under early stopping: per rung")
+        doc.p(f"A scheduler stopped trials early (rungs at epochs "
+              f"{', '.join(map(str, da.rung_epochs))}; {da.rung_source}). The trials that "
+              "finish are survivors, chosen partly for their luck, so effects computed on them "
+              "lean towards zero for a setting whose bad seeds were stopped. Each rung's "
+              "effects below use every trial that reached that rung's epoch, at that epoch "
+              "(the first rung: every trial, no selection yet); the final rows use only the "
+              "survivors. Holm is applied within each rung.")
+        if len(da.rungs):
+            doc.table(_terms_print(da.rungs, with_rung=True),
+                      "Per-epoch validation metric at each rung's epoch; accuracies are "
+                      "measured only at the end, so they have no rung estimate.")
+
+
+def _interaction_figures(res: Results, da: DesignAnalysis | None, folder: Path,
+                         prefix: str) -> list[tuple[Path, str]]:
+    """One figure per metric with an interaction significant after Holm."""
+    if da is None:
+        return []
+    out = []
+    by_metric: dict[str, list[tuple[str, str]]] = {}
+    for metric, f, g in da.significant_pairs:
+        by_metric.setdefault(metric, []).append((f, g))
+    for metric, pairs in by_metric.items():
+        fig = plots.interaction_plot(res, res.completed, metric, pairs)
+        if fig is not None:
+            path = plots.save(fig, folder / f"{prefix}-interactions-{plots.slug(metric)}.png")
+            out.append((path, f"Interactions significant after Holm on "
+                              f"{metric_info(metric).label}: mean at each level of the first "
+                              "factor, one line per level of the second, 95% CI over trials "
+                              f"({da.trials_label}). Non-parallel lines are the interaction."))
+    return out
 
 
 def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
-                   pictures: Pictures = ("", [])) -> None:
+                   pictures: Pictures = ("", []), da: DesignAnalysis | None = None,
+                   design_figures: Sequence[tuple[Path, str]] = ()) -> None:
     doc.h(2, f"Sweep {res.name}")
     if res.problems:
         doc.warn("Parts of this results directory are missing or could not be read; "
@@ -327,7 +475,13 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                       "the image range and unclipped) and standard (bicubic upsampling, "
                       "scikit-image's biharmonic inpainting and TV denoising).")
 
-    if res.factors and len(res.completed):
+    designed = da is not None and da.design.kind == "design"
+    if da is not None:
+        _design_section(doc, da, design_figures)
+    elif res.factors and len(res.completed):
+        doc.p(f"Analysis used: paired comparisons against the reference setting, because "
+              f"{detect_design(res)[1]}.")
+    if res.factors and len(res.completed) and not designed:
         doc.h(3, "Effects against the reference setting")
         if eff.empty:
             doc.p("No comparison possible (a factor needs trials at its reference and at "
@@ -411,7 +565,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
 
 
 def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]],
-              pictures: dict[int, Pictures] | None = None) -> Doc:
+              pictures: dict[int, Pictures] | None = None,
+              designs: dict[int, DesignAnalysis | None] | None = None,
+              design_figures: dict[int, list[tuple[Path, str]]] | None = None) -> Doc:
     doc = Doc()
     names = ", ".join(r.name for r in all_results)
     doc.h(1, f"HyperINR sweep report: {names}")
@@ -426,14 +582,17 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
                  "Details in each sweep's section.")
     effects = [effects_table(r) for r in all_results]
     doc.h(2, "Headline: which factors changed accuracy and PSNR")
-    for res, eff in zip(all_results, effects):
-        _headline(doc, res, eff, multi=len(all_results) > 1)
+    designs = designs if designs is not None else {
+        i: design_analysis(r) for i, r in enumerate(all_results)}
+    for i, (res, eff) in enumerate(zip(all_results, effects)):
+        _headline(doc, res, eff, multi=len(all_results) > 1, da=designs.get(i))
     if len(all_results) > 1:
         doc.h(2, "Sweeps side by side")
         doc.table(_compare_print(compare_sweeps(all_results)),
                   "Each sweep at its reference setting: mean [95% CI] [n].")
     for i, (res, eff) in enumerate(zip(all_results, effects)):
-        _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])))
+        _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])),
+                       designs.get(i), (design_figures or {}).get(i, []))
     return doc
 
 
@@ -615,6 +774,8 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     figdir = out / "figures"
     figures: dict[int, list[tuple[Path, str]]] = {}
     pictures: dict[int, Pictures] = {}
+    designs = {i: design_analysis(res) for i, res in enumerate(all_results)}
+    design_figures: dict[int, list[tuple[Path, str]]] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
         prefix = plots.slug(res.name)
@@ -623,8 +784,10 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         seen.add(prefix)
         figures[i] = plots.sweep_figures(res, figdir, prefix)
         pictures[i] = plots.example_pictures(res, figdir, prefix)
-    doc = _document(all_results, figures, pictures)
-    files = [p for paths in figures.values() for p, _ in paths] + [
+        design_figures[i] = _interaction_figures(res, designs[i], figdir, prefix)
+    doc = _document(all_results, figures, pictures, designs, design_figures)
+    files = [p for paths in list(figures.values()) + list(design_figures.values())
+             for p, _ in paths] + [
         p for _, groups in pictures.values() for _, items in groups for p, _ in items]
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)

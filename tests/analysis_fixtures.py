@@ -19,6 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import io
+import itertools
 
 import numpy as np
 import yaml
@@ -193,3 +194,138 @@ def write_cls_results(root: Path, with_val: bool = True, weights: tuple = (0.0, 
     write_results(root, "cls", rows=rows, images=images)
     (Path(root) / "sweep.yaml").write_text(yaml.safe_dump(cls_spec()))
     return Path(root)
+
+
+# ------------------------------------------------------------------------------------
+# Designed sweeps (analysis.design): a 2^(5-1) fraction with known effects, and a 2x2 grid
+# under an ASHA-like stopping pattern.  Numbers are drawn from a fixed generator, so every
+# run writes the same files and the assertions on them are deterministic.
+
+#: the five factors of the mission's ablation, (low, high) each
+DESIGN_LEVELS = {"a1": (0.01, 1.0), "a2": (1.0, 100.0), "cls_weight": (0.0, 0.1),
+                 "latent_dim": (16, 64), "inr_depth": (3, 5)}
+#: true effects on val_psnr in dB (high minus low); a2:latent_dim the one true interaction
+DESIGN_TRUTH = {"a2": -1.5, "latent_dim": 1.0, "inr_depth": 0.5, "a2:latent_dim": 0.8}
+#: true effects on val_latent_acc, in percentage points
+DESIGN_ACC_TRUTH = {"cls_weight": 2.0}
+DESIGN_SEEDS = [0, 1, 2]
+DESIGN_NOISE_DB = 0.3
+#: E = ABCD gives resolution V (every main effect and two-factor interaction estimable);
+#: E = ABC gives resolution IV (a1:a2 = cls_weight:inr_depth, a1:cls_weight = a2:inr_depth,
+#: a2:cls_weight = a1:inr_depth)
+GENERATORS = {"V": (0, 1, 2, 3), "IV": (0, 1, 2)}
+
+
+def half_fraction(resolution: str = "V") -> list[dict]:
+    """The 16 runs of a 2^(5-1) design: four factors full, the fifth their generator product."""
+    names = list(DESIGN_LEVELS)
+    runs = []
+    for signs in itertools.product((-1, 1), repeat=4):
+        fifth = int(np.prod([signs[i] for i in GENERATORS[resolution]]))
+        runs.append(dict(zip(names, list(signs) + [fifth])))
+    return runs
+
+
+def design_rows(resolution: str = "V", sweep: str = "design") -> list[dict]:
+    """Every run of the fraction x DESIGN_SEEDS as a completed trial, metrics built from
+    DESIGN_TRUTH (each effect e adds e/2 * coded product) + a seed offset + noise.  The
+    draw (generator seed 1) puts every true effect within 0.3 CI half-widths of its
+    estimate, so assertions that the CIs cover the truth have a margin."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for seed in DESIGN_SEEDS:
+        for i, coded in enumerate(half_fraction(resolution)):
+            psnr = 18.0 + 0.2 * seed + rng.normal(0, DESIGN_NOISE_DB)
+            for term, effect in DESIGN_TRUTH.items():
+                psnr += effect / 2 * np.prod([coded[f] for f in term.split(":")])
+            acc = 0.90 + DESIGN_ACC_TRUTH["cls_weight"] / 200 * coded["cls_weight"] + \
+                rng.normal(0, 0.004)
+            metrics = {"val_psnr": psnr, "test_psnr": psnr + 0.1, "val_latent_acc": acc,
+                       "latent_acc": acc - 0.002, "val_weight_acc": 0.85 + rng.normal(0, 0.005),
+                       "weight_acc": 0.85}
+            row = _row(sweep, f"run{i:02d}_s{seed}", "completed", 1.0, seed, metrics=metrics)
+            for f, c in coded.items():
+                row[f"config.{f}"] = DESIGN_LEVELS[f][(c + 1) // 2]
+            row["config.variant"] = "classifier_loss"
+            rows.append(row)
+    return rows
+
+
+def design_spec(resolution: str = "V", sweep: str = "design") -> dict:
+    """As the design-spec side writes it: search: design, a fraction, two-level axes."""
+    return {"name": sweep, "base": {"preset": "small", "variant": "classifier_loss"},
+            "axes": {f: list(v) for f, v in DESIGN_LEVELS.items()}, "seeds": DESIGN_SEEDS,
+            "search": "design", "design": "fractional", "resolution": resolution,
+            "metric": "val_psnr", "mode": "max", "scheduler": {"type": "fifo"}}
+
+
+def write_design_results(root: Path, resolution: str = "V") -> Path:
+    rows = design_rows(resolution)
+    write_results(root, "design", rows=rows, with_spec=False)
+    (Path(root) / "sweep.yaml").write_text(yaml.safe_dump(design_spec(resolution)))
+    return Path(root)
+
+
+#: the ASHA fixture: a1 (no effect) x a2 (+2 dB at a2 = 100) x ASHA_SEEDS, 4 epochs
+ASHA_EFFECT_DB = 2.0
+ASHA_SEEDS = list(range(12))
+ASHA_EPOCHS = 4
+#: each trial's own luck (initialisation, data order), kept through training, in dB: as large
+#: as the effect, so the survivors of the a2 = 1 setting are mostly its lucky trials
+ASHA_TRIAL_SD = 2.0
+
+
+def asha_rows(sweep: str = "asha") -> tuple[list[dict], list[list[dict]]]:
+    """(trial rows, each trial's epoch rows): val_psnr = 15 + 2 dB at a2 = 100 + the trial's
+    luck + 1 dB per epoch.  At rung 1 (epoch 1) every trial in the bottom half of val_psnr
+    is stopped, as ASHA with reduction_factor 2 does; the rest run all 4 epochs.
+
+    The luck is random but the same set in every cell of the 2x2 design (cell c at seed s
+    takes draw s + c): the effects over all trials are then exactly 2 dB for a2 and 0 for
+    a1 and a1:a2, so what the test measures is the selection's bias alone, not a sampling
+    error that a fixed draw could make look like one (or hide)."""
+    rng = np.random.default_rng(2018)
+    luck = rng.normal(0, ASHA_TRIAL_SD, size=len(ASHA_SEEDS))
+    draws = []
+    for s, seed in enumerate(ASHA_SEEDS):
+        for c, (a1, a2) in enumerate(itertools.product((0.01, 1.0), (1.0, 100.0))):
+            draws.append((seed, a1, a2, 15.0 + (ASHA_EFFECT_DB if a2 == 100.0 else 0.0)
+                          + luck[(s + c) % len(ASHA_SEEDS)]))
+    cut = np.median([d[3] + 1.0 for d in draws])
+    trials, epochs = [], []
+    for seed, a1, a2, start in draws:
+        tid = f"a1_{a1:g}_a2_{a2:g}_s{seed}"
+        stopped = start + 1.0 < cut
+        last = 1 if stopped else ASHA_EPOCHS
+        curve = [start + e for e in range(1, last + 1)]
+        metrics = {"val_psnr": curve[-1]}
+        if not stopped:  # final metrics (test split, probes) exist only for finished trials
+            metrics["test_psnr"] = curve[-1] - 0.2
+        row = _row(sweep, tid, "stopped" if stopped else "completed", a2, seed, metrics=metrics,
+                   epochs_done=last)
+        row["config.a1"], row["config.epochs"] = a1, ASHA_EPOCHS
+        trials.append(row)
+        epochs.append([{"trial_id": tid, "sweep": sweep, "epoch": e, "wall_seconds": 10.0 * e,
+                        "metric.val_psnr": v, "metric.train_loss": 0.1 / e}
+                       for e, v in enumerate(curve, start=1)])
+    return trials, epochs
+
+
+def asha_spec(sweep: str = "asha", scheduler: bool = True) -> dict:
+    return {"name": sweep, "base": {"preset": "tiny", "epochs": ASHA_EPOCHS},
+            "axes": {"a1": [0.01, 1.0], "a2": [1.0, 100.0]}, "seeds": ASHA_SEEDS,
+            "search": "grid", "metric": "val_psnr", "mode": "max",
+            "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2.0}
+            if scheduler else {"type": "fifo"}}
+
+
+def write_asha_results(root: Path, scheduler: bool = True) -> Path:
+    """The ASHA fixture through the contract; ``scheduler=False`` leaves ASHA out of
+    sweep.yaml, so the rungs must be inferred from where the stopped trials end."""
+    root = Path(root)
+    trials, epochs = asha_rows()
+    write_atomic(build_table(trials, TRIAL_CORE), root / "trials.parquet")
+    for rows in epochs:
+        write_atomic(build_table(rows, EPOCH_CORE), root / "epochs" / f"{rows[0]['trial_id']}.parquet")
+    (root / "sweep.yaml").write_text(yaml.safe_dump(asha_spec(scheduler=scheduler)))
+    return root
