@@ -53,6 +53,7 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from hinr import metrics as metrics_registry
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
@@ -62,12 +63,12 @@ from .tables import Best, _sorted_levels, best_config, fmt_level, metric_info, p
 
 #: metrics whose effects the model estimates (validation split: see the module doc), each
 #: with the test metric that stands in for results without it
-DESIGN_METRICS = {"val_psnr": "test_psnr", "val_latent_acc": "latent_acc",
-                  "val_weight_acc": "weight_acc"}
+DESIGN_METRICS = {metrics_registry.get(name).val_twin: name
+                  for name in metrics_registry.names("design")}
 #: test metrics reported once, for the setting chosen on validation
-REPORTED = ("test_psnr", "latent_acc", "weight_acc")
+REPORTED = tuple(metrics_registry.names("design"))
 #: per-epoch metrics a rung can use (accuracies are measured once, at the end)
-RUNG_METRICS = ("val_psnr",)
+RUNG_METRICS = tuple(val for val in DESIGN_METRICS if metrics_registry.get(val).when == "epoch")
 #: a column whose residual after projection on the earlier columns is below this (relative
 #: to its own norm) is aliased: +-1 columns of a design are either orthogonal or identical
 ALIAS_TOL = 1e-8

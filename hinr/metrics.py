@@ -31,6 +31,7 @@ VIEWS = (
     "scatter",        # per-factor scatter of final metrics (analysis.plots.SCATTER_METRICS)
     "summary",        # the console's best-trial line, after the sweep's own metric
     "progress",       # Ray's verbose status table (sweeps.run.PROGRESS_METRICS)
+    "design",         # a designed sweep's model effects, estimated on its val_twin (analysis.design)
 )
 
 
@@ -82,18 +83,18 @@ _ACC = {"unit": "%", "scale": 100.0, "better": "max"}
 METRICS: tuple[Metric, ...] = (
     # --- reconstruction
     _m("test_psnr", "final", "test", "test PSNR", "dB", better="max", val_twin="val_psnr",
-       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+       views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
     _m("val_psnr", "epoch", "val", "validation PSNR", "dB", better="max",
        views=("table", "compare", "curve", "progress")),
     _m("val_mse", "epoch", "val", "validation MSE", better="min"),
     _m("val_loss", "epoch", "val", "validation loss", better="min"),
     # --- classifiability of the representation (paper 4.1, 4.2, 5)
     _m("latent_acc", "final", "test", "latent-classifier accuracy", **_ACC, val_twin="val_latent_acc",
-       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+       views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
     _m("val_latent_acc", "final", "val", "validation latent-classifier accuracy", **_ACC,
        views=("table",)),
     _m("weight_acc", "final", "test", "weight-classifier accuracy", **_ACC, val_twin="val_weight_acc",
-       views=("table", "effect", "compare", "scatter", "summary", "progress")),
+       views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
     _m("val_weight_acc", "final", "val", "validation weight-classifier accuracy", **_ACC,
        views=("table",)),
     _m("joint_acc", "final", "test", "joint-head accuracy", **_ACC, val_twin="val_joint_acc",
