@@ -475,6 +475,10 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First, before any command imports Ray: Ray reads its settings (token authentication)
+    # once, at import (sweeps/rayenv.py).
+    from sweeps import rayenv
+    rayenv.configure()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

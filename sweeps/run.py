@@ -14,23 +14,20 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-# Before Ray is imported: it reads these settings once, at import.
-from . import rayenv  # noqa: E402,F401
+# Ray's environment is set by sweeps/__init__ (rayenv.configure), which runs before this.
+import yaml
+from ray import tune
 
-import yaml  # noqa: E402
-from ray import tune  # noqa: E402
+from hinr import data as hinr_data
+from hinr.fetch import FetchError
 
-from hinr import data as hinr_data  # noqa: E402
-from hinr.fetch import FetchError  # noqa: E402
-
-from . import schema  # noqa: E402
-from .progress import SweepProgress, ray_console  # noqa: E402
-from .results import ParquetResults  # noqa: E402
-from .spec import (TEST_METRICS, SpecError, SweepSpec, check_model_size,  # noqa: E402
-                   parse_spec, safe_load)
-from .trial import SEED_INDEX, train_hinr  # noqa: E402
+from . import schema
+from .progress import SweepProgress, ray_console
+from .results import ParquetResults
+from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
+from .trial import SEED_INDEX, train_hinr
 
 # val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
 PROGRESS_METRICS = ["epoch", "val_psnr", "train_loss", "test_psnr", "latent_acc", "weight_acc",
@@ -136,11 +133,13 @@ def check_resources(spec: SweepSpec) -> None:
         raise SweepError(str(err)) from None
 
 
-def prepare(spec: SweepSpec, address: str | None) -> dict[str, hinr_data.ImageData]:
+def prepare(spec: SweepSpec, address: str | None,
+            datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
+            ) -> dict[str, hinr_data.ImageData]:
     """Everything a sweep needs before it may write anything: its datasets (read before Ray
-    starts, so a missing one is one line, not a failure inside Ray), then Ray and a node that
-    fits a trial."""
-    data = shared_datasets(spec)
+    starts, so a missing one is one line, not a failure inside Ray; by ``datasets``, default
+    ``shared_datasets``), then Ray and a node that fits a trial."""
+    data = (datasets or shared_datasets)(spec)
     init_ray(address, spec)
     return data
 
@@ -190,17 +189,20 @@ def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None, verbose: bool = False,
               data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
-              writer: ParquetResults | None = None) -> tune.ResultGrid:
-    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given).  Ray's
-    logs go to <results>/driver.log (and the console too if ``verbose``).  ``trainable_fn``
-    (default ``train_hinr``, same signature) and ``writer`` (default a new ``ParquetResults``)
-    are for benchmarks/scale.py: a no-op trainable through the real pipeline, and the writer
-    whose ``stats`` it reads afterwards."""
+              writer: ParquetResults | None = None,
+              datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
+              ) -> tune.ResultGrid:
+    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given, loading
+    the datasets with ``datasets``, default ``shared_datasets``: benchmarks/sweep.py passes a
+    timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
+    ``trainable_fn`` (default ``train_hinr``, same signature) and ``writer`` (default a new
+    ``ParquetResults``) are for benchmarks/scale.py: a no-op trainable through the real
+    pipeline, and the writer whose ``stats`` it reads afterwards."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             if data is None:
-                data = prepare(spec, address)
+                data = prepare(spec, address, datasets)
             console.after_init()
             return _run(spec, results_dir, max_concurrent, verbose, data,
                         trainable_fn or train_hinr, writer)
@@ -243,7 +245,8 @@ def resume_sweep(results_dir: Path, address: str | None = None,
                                        trainable(spec, results_dir, data),
                                        resume_unfinished=True, resume_errored=True)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
-            # verbosity the sweep started with) is only reachable on the internal tuner.
+            # verbosity the sweep started with) is only reachable on the internal tuner.  A
+            # private attribute, with no public equivalent in Ray 2.60.0 (the pinned version).
             run_config = tuner._local_tuner.get_run_config()
             # Tune restores the callbacks pickled when the sweep started, results directory
             # included: a directory copied or moved since would get its Parquet in the old place.
