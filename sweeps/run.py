@@ -26,8 +26,9 @@ from hinr.fetch import FetchError
 from . import schema
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
+from .search import param_space, search_alg, tune_num_samples
 from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
-from .trial import SEED_INDEX, train_hinr
+from .trial import train_hinr
 
 # val_psnr every epoch (what searches select on); test_psnr and the accuracies once, at the end
 PROGRESS_METRICS = ["epoch", "val_psnr", "train_loss", "test_psnr", "latent_acc", "weight_acc",
@@ -38,44 +39,7 @@ class SweepError(RuntimeError):
     """A sweep that cannot start (cluster too small, results dir unusable); one-line message."""
 
 
-# ------------------------------------------------------------------------------ search space
-def _domain(value: Any, search: str):
-    if isinstance(value, list):
-        return tune.grid_search(value) if search == "grid" else tune.choice(value)
-    (kind, args), = value.items()
-    return {"choice": lambda: tune.choice(args), "uniform": lambda: tune.uniform(*args),
-            "loguniform": lambda: tune.loguniform(*args),
-            "randint": lambda: tune.randint(*args)}[kind]()
-
-
-def param_space(spec: SweepSpec) -> dict[str, Any]:
-    space: dict[str, Any] = {"preset": spec.preset, **spec.base}
-    for key, value in spec.axes.items():
-        space[key] = _domain(value, spec.search)
-    if spec.search == "grid":
-        space["seed"] = tune.grid_search(spec.seeds)
-    else:
-        space["seeds"] = list(spec.seeds)  # the Repeater's replicate k runs seeds[k]
-    return space
-
-
-def search_alg(spec: SweepSpec):
-    if spec.search == "grid":
-        return None
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
-    from .search import SeedRepeater
-
-    sampler = (optuna.samplers.RandomSampler(seed=0) if spec.search == "random"
-               else optuna.samplers.TPESampler(seed=0) if len(spec.metric) == 1
-               else optuna.samplers.NSGAIISampler(seed=0))
-    metric = spec.metric if len(spec.metric) > 1 else spec.metric[0]
-    mode = spec.mode if len(spec.mode) > 1 else spec.mode[0]
-    searcher = OptunaSearch(metric=metric, mode=mode, sampler=sampler)
-    return SeedRepeater(searcher, repeat=len(spec.seeds))
-
-
+# ------------------------------------------------------------------------------ scheduler
 def scheduler(spec: SweepSpec, epochs: int):
     if spec.scheduler["type"] != "asha":
         return None
@@ -169,7 +133,7 @@ def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train
 
 
 def _reporter(spec: SweepSpec):
-    params = [k for k in spec.axes] + (["seed"] if spec.search == "grid" else [SEED_INDEX])
+    params = [k for k in spec.axes] + ["seed"]
     return tune.CLIReporter(metric_columns=PROGRESS_METRICS, parameter_columns=params,
                             max_report_frequency=15, sort_by_metric=False)
 
@@ -218,7 +182,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
     alg = search_alg(spec)
     tune_config = tune.TuneConfig(
         search_alg=alg, scheduler=scheduler(spec, epochs),
-        num_samples=spec.num_samples if spec.search == "grid" else spec.num_trials(),
+        num_samples=tune_num_samples(spec),
         max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None)
     run_config = tune.RunConfig(
