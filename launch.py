@@ -271,16 +271,18 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
 
 
 def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
+    from sweeps.search import GRID_SEARCHES
+
     rows = spec.trial_configs()
     keys = list(rows[0]) if rows else []
     print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
           f"{spec.scheduler['type']} scheduler), preset {spec.preset}, "
           f"{spec.base_config.epochs} epochs each, resources {spec.resources}")
-    if spec.search not in ("grid", "design"):
+    if spec.search not in GRID_SEARCHES:
         print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
     if spec.search == "design":  # the design matrix and its aliases, not one row per trial
-        from sweeps.design import build, describe
-        print(describe(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
+        from sweeps.design import build, describe as describe_design
+        print(describe_design(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
     else:
         widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
         print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
@@ -482,6 +484,10 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # First, before any command imports Ray: Ray reads its settings (token authentication)
+    # once, at import (sweeps/rayenv.py).
+    from sweeps import rayenv
+    rayenv.configure()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -372,7 +372,11 @@ def _read_checked(path: Path) -> pa.Table:
     return parquet.read(use_threads=False)
 
 
-try:  # pyarrow's own reader under pq.ParquetFile; a private name, hence the fallback
+# pyarrow's own reader under pq.ParquetFile; a private name, hence the fallback.  Kept over the
+# public pq.ParquetFile, which wraps this very reader and adds per-file Python work this load
+# does not need (filesystem resolution, a walk of every column path): see _open_fast for the
+# cost.  Checked against pyarrow 26.0.1.
+try:
     from pyarrow._parquet import ParquetReader as _ParquetReader
 except ImportError:  # pragma: no cover - a pyarrow without it
     _ParquetReader = None

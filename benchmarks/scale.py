@@ -59,7 +59,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-import sweeps  # noqa: E402,F401 - Ray's settings (sweeps.rayenv) before anything imports ray
+from sweeps import rayenv  # noqa: E402 - os.environ only, no Ray
+
+rayenv.configure()  # Ray's settings, before anything here imports ray (sweeps/rayenv.py)
 
 CHILD_MARK = "SCALE "
 # Whether the no-op trials checkpoint; Ray's trial processes inherit the driver's environment.
@@ -436,9 +438,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    # sweeps.run first: it sets Tune's environment defaults before Ray is imported.
-    from sweeps import run as _sweeps_run  # noqa: F401
-
     if args.child is not None:
         record = (replay_one if args.replay else run_one)(args.child, args, Path(args.work))
         print(CHILD_MARK + json.dumps(record), flush=True)

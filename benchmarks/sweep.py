@@ -40,7 +40,7 @@ images through ``Experiment.train_epoch``, whose time each epoch reports as ``tr
   It can exceed 1: one small model does not scale perfectly over several threads.
 * share outside training = 1 - sum(train_seconds) / (c x wall): slot-seconds not spent in
   ``train_epoch``, split into Ray start-up (timed around ``ray.init``), dataset loading
-  (``sweeps.run.shared_datasets`` on the driver, timed by wrapping it), evaluation
+  (``sweeps.run.shared_datasets`` on the driver, timed: ``run_sweep(datasets=)``), evaluation
   (test_subset / eval_images_per_s, every epoch), finish (latent-MLP and weight-CNN probes
   and the image operations after the last epoch), checkpoint + TensorBoard + report between
   epochs (from the gaps in each trial's per-epoch ``wall_seconds``), and the rest (Tune
@@ -79,7 +79,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -487,12 +487,11 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     out = work / name
     log = None if args.verbose else work / f"{name}.log"
     timed: dict[str, float] = {}
-    original: Callable = sweeps_run.shared_datasets
 
-    def timed_datasets(spec_):  # run_sweep looks the name up at call time
+    def timed_datasets(spec_):
         t = time.perf_counter()
         try:
-            return original(spec_)
+            return sweeps_run.shared_datasets(spec_)
         finally:
             timed["data_load_s"] = time.perf_counter() - t
 
@@ -500,13 +499,11 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     with quiet(log):
         ray_start = start_ray(args.cpus) if shared_ray_start is None else shared_ray_start
         load_start = load_avg()
-        sweeps_run.shared_datasets = timed_datasets
         t = time.perf_counter()
         try:
-            sweeps_run.run_sweep(spec, out)
+            sweeps_run.run_sweep(spec, out, datasets=timed_datasets)
         finally:
             sweep_s = time.perf_counter() - t
-            sweeps_run.shared_datasets = original
             if shared_ray_start is None:
                 ray.shutdown()
     if not (out / "trials.parquet").exists():
@@ -663,8 +660,9 @@ def main(argv: list[str] | None = None) -> int:
         print(ALONE_MARK + json.dumps(train_alone(json.loads(args.alone_child))), flush=True)
         return 0
     t0 = time.perf_counter()
-    # Import sweeps.run first: it sets Tune's environment defaults before Ray is imported.
-    from sweeps import run as _sweeps_run  # noqa: F401
+    # First, before anything here imports Ray: it reads its settings once, at import.
+    from sweeps import rayenv
+    rayenv.configure()
 
     setup = {"preset": args.preset, "dataset": "mnist-5k", "train_subset": args.train_subset,
              "test_subset": args.test_subset, "epochs": args.epochs,

@@ -226,14 +226,20 @@ def small(**overrides: Any) -> ExperimentConfig:
         lr=5e-4, batch_size=32, epochs=8, probe_epochs=10))
 
 
+# What makes the tiny preset fast: sizes, schedule and data.  The tiny mode of a sweep
+# (sweeps.spec.tiny_mode) replaces the sweep's own values of exactly these with tiny's and keeps
+# the rest (variant, priors, head layout), so every code path the sweep names still runs.
+TINY_SPEED = dict(latent_dim=16, inr_depth=3, inr_width=16, hyper_hidden=16,
+                  encoder_channels=16, encoder_blocks=1, encoder_kernel=3,
+                  lr=1e-3, batch_size=32, epochs=1, pretrain_epochs=1, probe_epochs=3,
+                  train_subset=256, test_subset=128)
+
+
 def tiny(**overrides: Any) -> ExperimentConfig:
     """For tests: widths of 16, 256 train / 128 test images, one epoch; a trial in seconds."""
     return ExperimentConfig.from_dict(overrides, base=ExperimentConfig(
-        latent_dim=16, inr_depth=3, inr_width=16, hyper_hidden=16, hyper_layers=1,
-        bias_head_init="fan_in", pretrained_encoder="finetune",  # as small
-        encoder_channels=16, encoder_blocks=1, encoder_kernel=3,
-        lr=1e-3, batch_size=32, epochs=1, pretrain_epochs=1, probe_epochs=3,
-        train_subset=256, test_subset=128))
+        hyper_layers=1, bias_head_init="fan_in", pretrained_encoder="finetune",  # as small
+        **TINY_SPEED))
 
 
 PRESETS = {"paper": paper, "small": small, "tiny": tiny}

@@ -35,6 +35,7 @@ from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
 from .models import HyperINR, PixelMLP, PretrainedEncoder, theta_star
+from . import seeds
 from .ops import evaluate_ops
 
 PROBE_LR = 1e-3  # the paper's Adam lr for both downstream classifiers
@@ -232,7 +233,7 @@ class Experiment:
         self.pixel_mlp.requires_grad_(True)
         acc = fit_classifier(self.pixel_mlp, lambda i: self.train_x[i], self.train_y,
                              lambda i: self.test_x[i], self.test_y, self.cfg.pretrain_epochs,
-                             self.cfg.seed + 1, self.device)
+                             self.cfg.seed + seeds.PRETRAIN, self.device)
         self.pixel_mlp.requires_grad_(False)  # its classifier head is done with
         self.pixel_mlp.hidden.requires_grad_(self.cfg.pretrained_encoder == "finetune")
         # fit_classifier's last step leaves gradients; the first training step's zero_grad
@@ -266,10 +267,11 @@ class Experiment:
         # (1) latent MLP on frozen v, standardised with train statistics: the a1 prior keeps v
         # small, and an unscaled probe learns measurably worse.
         mean, std = v_train.mean(0), v_train.std(0).clamp_min(1e-6)
-        probe = _seeded(cfg.seed + 2, lambda: LatentMLP(cfg.latent_dim, self.num_classes))
+        probe_seed = cfg.seed + seeds.LATENT_PROBE
+        probe = _seeded(probe_seed, lambda: LatentMLP(cfg.latent_dim, self.num_classes))
         probe = probe.to(self.device)
         train_classifier(probe, lambda i: (v_train[i] - mean) / std, self.train_y,
-                         cfg.probe_epochs, cfg.seed + 2, self.device)
+                         cfg.probe_epochs, probe_seed, self.device)
         out["latent_acc"] = accuracy(probe, lambda i: (v_test[i] - mean) / std, self.test_y,
                                      self.device)
         if len(self.val_y):
@@ -316,9 +318,10 @@ class Experiment:
                     return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
             return get
 
-        wcnn = _seeded(cfg.seed + 3, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
+        probe_seed = cfg.seed + seeds.WEIGHT_PROBE
+        wcnn = _seeded(probe_seed, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
         wcnn = wcnn.to(self.device)
-        train_classifier(wcnn, weights(v_train), self.train_y, cfg.probe_epochs, cfg.seed + 3,
+        train_classifier(wcnn, weights(v_train), self.train_y, cfg.probe_epochs, probe_seed,
                          self.device)
         out = {"weight_acc": accuracy(wcnn, weights(v_test), self.test_y, self.device)}
         if len(self.val_y):
@@ -339,9 +342,10 @@ class Experiment:
             channels, (h, w) = self.train_x.shape[1], self.train_x.shape[2:]
             results = {}
             for name, build, seed in (
-                    ("pixel_mlp_acc", lambda: PixelMLP(channels * h * w, 256, self.num_classes), cfg.seed + 4),
+                    ("pixel_mlp_acc", lambda: PixelMLP(channels * h * w, 256, self.num_classes),
+                     cfg.seed + seeds.PIXEL_MLP),
                     ("pixel_cnn_acc", lambda: PixelClassifierCNN(channels, self.num_classes),
-                     cfg.seed + 5)):
+                     cfg.seed + seeds.PIXEL_CNN)):
                 model = _seeded(seed, build).to(self.device)
                 results[name] = fit_classifier(model, lambda i: self.train_x[i], self.train_y,
                                                lambda i: self.test_x[i], self.test_y,

@@ -1,9 +1,15 @@
-"""sweeps: YAML sweep files and the Ray Tune glue (spec, trial, results, run).
+"""sweeps: YAML sweep files and the Ray Tune glue (spec, search, trial, results, run).
 
 Importing the package is cheap and imports no Ray: ``sweeps.schema`` (the Parquet contract)
-is shared with ``analysis``; Ray is imported by ``sweeps.run`` / ``sweeps.trial`` only.
-Importing it sets the environment Ray reads once, at its own import (``rayenv``): whichever
-module of ``sweeps`` a program imports first, a Ray imported after it sees the same settings.
+is shared with ``analysis``; Ray is imported by ``sweeps.run`` / ``sweeps.trial`` and the
+modules they use.
 """
 
-from . import rayenv  # noqa: F401 - os.environ only, no Ray
+from . import rayenv
+
+# The one import-time call of rayenv.configure() (entry points call it explicitly, first):
+# every module here that imports Ray is imported through this package, so this runs before
+# that Ray import whatever a program imports first, `from sweeps.run import run_sweep` in a
+# notebook included.  Without it such a program would start Ray without token authentication
+# and without Tune's settings for final-only metrics.
+rayenv.configure()

@@ -28,12 +28,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import rayenv  # noqa: F401 - before Ray, which reads its settings at import
 from hinr import metrics as metrics_registry
+from ray import tune  # Ray's environment: set by sweeps/__init__ (rayenv.configure) before this
 
 from . import schema
-
-from ray import tune  # noqa: E402 - after rayenv
 
 PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
 DEFAULT_PROGRESS_SECONDS = 30.0
@@ -382,7 +380,9 @@ def _error_path(trial) -> str:
 
 # ------------------------------------------------------------------------------ Ray's output
 WORKER_LOGGER = "hinr.workers"
-try:  # Ray's printer, put back after a quiet sweep replaced it (see _RayOutput)
+# Ray's printer, put back after a quiet sweep replaced it (see _RayOutput).  Private: Ray has no
+# public way to send worker output anywhere but the console (checked against Ray 2.60.0).
+try:
     from ray._private.worker import print_to_stdstream as _PRINT_TO_STDSTREAM
 except ImportError:
     _PRINT_TO_STDSTREAM = None
@@ -420,7 +420,8 @@ class _RayOutput:
     loggers; the driver's printer of worker output (``ray_print_logs`` on the stdstream
     dispatcher that ``ray.init(log_to_driver=True)`` installs); and Ray's error-message
     listener, which calls ``ray._private.worker.print_to_stdstream`` itself.  The last two are
-    private Ray API (ray is pinned to 2.60): if they move, that output stays on the console."""
+    private Ray API with no public equivalent (``log_to_driver`` is all or nothing; checked
+    against Ray 2.60.0, the pinned version): if they move, that output stays on the console."""
 
     NAME = "hinr_driver_log"
 
@@ -493,6 +494,7 @@ def _log_ray_lines(data: dict[str, Any], ignore_prefix: bool = False) -> None:
     as Ray prints them."""
     lines = data.get("lines", [])
     if data.get("pid") == "autoscaler":  # its full status every few seconds; Ray shows events only
+        # Private, as the printer it stands in for; Ray 2.60.0 has no public filter.
         from ray._private.worker import filter_autoscaler_events
         lines = list(filter_autoscaler_events(lines))
     who = " ".join(str(x) for x in (data.get("actor_name") or data.get("task_name"),

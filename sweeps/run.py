@@ -14,24 +14,22 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-# Before Ray is imported: it reads these settings once, at import.
-from . import rayenv  # noqa: E402,F401
+# Ray's environment is set by sweeps/__init__ (rayenv.configure), which runs before this.
+import yaml
+from ray import tune
 
-import yaml  # noqa: E402
-from ray import tune  # noqa: E402
+from hinr import data as hinr_data
+from hinr import metrics as metrics_registry
+from hinr.fetch import FetchError
 
-from hinr import data as hinr_data  # noqa: E402
-from hinr import metrics as metrics_registry  # noqa: E402
-from hinr.fetch import FetchError  # noqa: E402
-
-from . import schema  # noqa: E402
-from .progress import SweepProgress, ray_console  # noqa: E402
-from .results import ParquetResults  # noqa: E402
-from .spec import (TEST_METRICS, SpecError, SweepSpec, check_model_size,  # noqa: E402
-                   parse_spec, safe_load)
-from .trial import SEED_INDEX, train_hinr  # noqa: E402
+from . import schema
+from .progress import SweepProgress, ray_console
+from .results import ParquetResults
+from .search import param_space, search_alg, tune_num_samples
+from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
+from .trial import train_hinr
 
 # Ray's verbose table: val_psnr every epoch (what searches select on); test_psnr and the
 # accuracies once, at the end.  "epoch" is a column of its own, not a registered metric.
@@ -43,47 +41,7 @@ class SweepError(RuntimeError):
     """A sweep that cannot start (cluster too small, results dir unusable); one-line message."""
 
 
-# ------------------------------------------------------------------------------ search space
-def _domain(value: Any, search: str):
-    if isinstance(value, list):
-        return tune.grid_search(value) if search == "grid" else tune.choice(value)
-    (kind, args), = value.items()
-    return {"choice": lambda: tune.choice(args), "uniform": lambda: tune.uniform(*args),
-            "loguniform": lambda: tune.loguniform(*args),
-            "randint": lambda: tune.randint(*args)}[kind]()
-
-
-def param_space(spec: SweepSpec) -> dict[str, Any]:
-    space: dict[str, Any] = {"preset": spec.preset, **spec.base}
-    if spec.search == "design":
-        from .design import tune_space
-        return {**space, **tune_space(spec.design_points()), "seed": tune.grid_search(spec.seeds)}
-    for key, value in spec.axes.items():
-        space[key] = _domain(value, spec.search)
-    if spec.search == "grid":
-        space["seed"] = tune.grid_search(spec.seeds)
-    else:
-        space["seeds"] = list(spec.seeds)  # the Repeater's replicate k runs seeds[k]
-    return space
-
-
-def search_alg(spec: SweepSpec):
-    if spec.search in ("grid", "design"):
-        return None
-    import optuna
-    from ray.tune.search.optuna import OptunaSearch
-
-    from .search import SeedRepeater
-
-    sampler = (optuna.samplers.RandomSampler(seed=0) if spec.search == "random"
-               else optuna.samplers.TPESampler(seed=0) if len(spec.metric) == 1
-               else optuna.samplers.NSGAIISampler(seed=0))
-    metric = spec.metric if len(spec.metric) > 1 else spec.metric[0]
-    mode = spec.mode if len(spec.mode) > 1 else spec.mode[0]
-    searcher = OptunaSearch(metric=metric, mode=mode, sampler=sampler)
-    return SeedRepeater(searcher, repeat=len(spec.seeds))
-
-
+# ------------------------------------------------------------------------------ scheduler
 def scheduler(spec: SweepSpec, epochs: int):
     if spec.scheduler["type"] != "asha":
         return None
@@ -141,11 +99,13 @@ def check_resources(spec: SweepSpec) -> None:
         raise SweepError(str(err)) from None
 
 
-def prepare(spec: SweepSpec, address: str | None) -> dict[str, hinr_data.ImageData]:
+def prepare(spec: SweepSpec, address: str | None,
+            datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
+            ) -> dict[str, hinr_data.ImageData]:
     """Everything a sweep needs before it may write anything: its datasets (read before Ray
-    starts, so a missing one is one line, not a failure inside Ray), then Ray and a node that
-    fits a trial."""
-    data = shared_datasets(spec)
+    starts, so a missing one is one line, not a failure inside Ray; by ``datasets``, default
+    ``shared_datasets``), then Ray and a node that fits a trial."""
+    data = (datasets or shared_datasets)(spec)
     init_ray(address, spec)
     return data
 
@@ -175,7 +135,7 @@ def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train
 
 
 def _reporter(spec: SweepSpec):
-    params = [k for k in spec.axes] + (["seed"] if spec.search in ("grid", "design") else [SEED_INDEX])
+    params = [k for k in spec.axes] + ["seed"]
     return tune.CLIReporter(metric_columns=PROGRESS_METRICS, parameter_columns=params,
                             max_report_frequency=15, sort_by_metric=False)
 
@@ -195,17 +155,20 @@ def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None, verbose: bool = False,
               data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
-              writer: ParquetResults | None = None) -> tune.ResultGrid:
-    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given).  Ray's
-    logs go to <results>/driver.log (and the console too if ``verbose``).  ``trainable_fn``
-    (default ``train_hinr``, same signature) and ``writer`` (default a new ``ParquetResults``)
-    are for benchmarks/scale.py: a no-op trainable through the real pipeline, and the writer
-    whose ``stats`` it reads afterwards."""
+              writer: ParquetResults | None = None,
+              datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
+              ) -> tune.ResultGrid:
+    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given, loading
+    the datasets with ``datasets``, default ``shared_datasets``: benchmarks/sweep.py passes a
+    timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
+    ``trainable_fn`` (default ``train_hinr``, same signature) and ``writer`` (default a new
+    ``ParquetResults``) are for benchmarks/scale.py: a no-op trainable through the real
+    pipeline, and the writer whose ``stats`` it reads afterwards."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             if data is None:
-                data = prepare(spec, address)
+                data = prepare(spec, address, datasets)
             console.after_init()
             return _run(spec, results_dir, max_concurrent, verbose, data,
                         trainable_fn or train_hinr, writer)
@@ -221,7 +184,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
     alg = search_alg(spec)
     tune_config = tune.TuneConfig(
         search_alg=alg, scheduler=scheduler(spec, epochs),
-        num_samples=spec.num_samples if spec.search in ("grid", "design") else spec.num_trials(),
+        num_samples=tune_num_samples(spec),
         max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None)
     run_config = tune.RunConfig(
@@ -253,13 +216,14 @@ def resume_sweep(results_dir: Path, address: str | None = None,
                                        trainable(spec, results_dir, data),
                                        resume_unfinished=True, resume_errored=True, **space)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
-            # verbosity the sweep started with) is only reachable on the internal tuner.
+            # verbosity the sweep started with) is only reachable on the internal tuner.  A
+            # private attribute, with no public equivalent in Ray 2.60.0 (the pinned version).
             run_config = tuner._local_tuner.get_run_config()
             # Tune restores the callbacks pickled when the sweep started, results directory
             # included: a directory copied or moved since would get its Parquet in the old place.
-            # The contract is set again too: a sweep started by a version that wrote none gets
-            # it from this resume on.
             for callback in run_config.callbacks or []:
+                # The contract is set again too: a sweep started by a version that wrote none
+                # gets it from this resume on.
                 if isinstance(callback, ParquetResults):
                     callback.results_dir = str(results_dir)
                     callback.contract = schema.contract_metadata(spec.raw)

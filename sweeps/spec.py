@@ -8,8 +8,8 @@ allowed; it is raised before anything starts or is written.  The file format::
     axes:                            # the ablation factors, any ExperimentConfig field
       a2: [1.0, 100.0]               #   a grid (list) ...
       lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
-    seeds: [0, 1]                    # replicates of every point (a grid axis, never averaged away)
-    search: grid                     # grid | random | optuna | design
+    seeds: [0, 1]                    # replicates of every point (own trials, never averaged away)
+    search: grid                     # grid | random | optuna | design (see sweeps/search.py)
     design: {type: fractional, resolution: V}   # search: design only (sweeps/design.py)
     metric: val_psnr                 # what search and scheduler optimise (or a list for optuna)
     mode: max                        # max | min (a list matching metric for optuna)
@@ -18,6 +18,9 @@ allowed; it is raised before anything starts or is written.  The file format::
     budget: {num_samples: 1, max_concurrent: 0, time_limit_s: 0, max_failures: 2}
 
 ``num_samples`` repeats the search (grid: the whole grid; random/optuna: points drawn).
+
+``parse_spec`` checks one section at a time, in file order (a small validator each); what is
+particular to a search type is asked of ``sweeps.search``.
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ from typing import Any
 import yaml
 
 from hinr import metrics as metrics_registry
-from hinr.config import DATASETS, PRESETS, VARIANTS, ConfigError, ExperimentConfig, coerce, preset
+from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, ExperimentConfig,
+                         coerce, preset)
+
+from . import search as searches
+from .search import SEARCHES  # noqa: F401 - the names a sweep file may give, re-exported
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
             "resources", "budget")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
-SEARCHES = ("grid", "random", "optuna", "design")  # design: see sweeps/design.py
 SCHEDULERS = ("fifo", "asha")
 MODES = ("max", "min")
 BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
@@ -223,18 +229,14 @@ class SweepSpec:
         return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
 
     def num_trials(self) -> int:
-        if self.search == "design":
-            return len(self.design_points()) * len(self.seeds) * self.num_samples
-        if self.search == "grid":  # counted, not expanded: a grid may be refused for its size
-            points = math.prod(len(v) for v in self.axes.values() if isinstance(v, list))
-            return points * len(self.seeds) * self.num_samples
-        return self.num_samples * len(self.seeds)
+        return searches.num_trials(self.search, self.axes, len(self.seeds), self.num_samples,
+                                   self.design)
 
     def trial_configs(self) -> list[dict[str, Any]]:
         """For --dry-run: the trials a grid search would run (distributions shown as drawn)."""
         out = []
         points = self.design_points() if self.search == "design" else self.grid_points()
-        for _ in range(self.num_samples if self.search in ("grid", "design") else 1):
+        for _ in range(self.num_samples if self.search in searches.GRID_SEARCHES else 1):
             for point in points:
                 for seed in self.seeds:
                     row = dict(point)
@@ -244,10 +246,8 @@ class SweepSpec:
         return out
 
 
-# Fields the tiny preset sets; a tiny-mode run drops the sweep's own values for them.
-TINY_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "encoder_channels",
-               "encoder_blocks", "encoder_kernel", "lr", "batch_size", "epochs", "pretrain_epochs",
-               "probe_epochs", "train_subset", "test_subset")
+# Fields the tiny preset sets for speed; a tiny-mode run drops the sweep's own values for them.
+TINY_FIELDS = tuple(TINY_SPEED)
 # Datasets that need a download get their offline stand-in in tiny mode.
 TINY_DATASETS = {"mnist": "mnist-5k"}
 
@@ -256,8 +256,8 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
     """The same sweep shrunk to seconds (big_vision's ``runlocal``): the tiny preset and one
     epoch, the first seed, up to three values of the first grid axis and the first value of
     the others, two searched points, one CPU per trial, and mnist-5k for full MNIST (a design:
-    see ``sweeps.design.tiny``).  Every axis and the search,
-    scheduler and variant code paths stay in the run."""
+    see ``sweeps.design.tiny``).  Every axis and the search, scheduler and variant code paths
+    stay in the run."""
     doc = copy.deepcopy(spec.raw)
     base = {k: v for k, v in doc["base"].items() if k not in TINY_FIELDS}
     base.update(preset="tiny", epochs=1)
@@ -354,17 +354,63 @@ def apply_override(doc: dict, item: str, where: str) -> None:
 
 
 def parse_spec(doc: dict, where: str) -> SweepSpec:
+    """Validate a sweep document, one section at a time.  Each validator below raises the
+    ``SpecError`` of its own section; their order is the order errors are reported in, and
+    later sections are checked against the earlier ones (the metric against the axes, ...)."""
+    _check_top_keys(doc, where)
+    name = _name(doc, where)
+    preset_name, base, base_cfg = _base(doc, where)
+    axes = _axes(doc, preset_name, base, where)
+    seeds = _seeds(doc, where)
+    search = _search(doc, where)
+    metrics, modes = _objectives(doc, search, base_cfg, axes, where)
+    _check(searches.axes_problem(search, axes), where)
+    sched = _scheduler(doc, metrics, where)
+    _check_reported(metrics, base_cfg, axes, where)
+    resources = _resources(doc, where)
+    budget = _budget(doc, where)
+    from .design import parse as parse_design
+    design = parse_design(doc.get("design"), search, axes, where)
+    _check_size(search, axes, seeds, budget, design, where)
+    raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": axes,
+           "seeds": seeds, "search": search, **({"design": design} if design else {}),
+           "metric": metrics if len(metrics) > 1 else metrics[0],
+           "mode": modes if len(modes) > 1 else modes[0],
+           "scheduler": sched, "resources": resources, "budget": budget}
+    return SweepSpec(where, name, preset_name, base, axes, seeds, search, metrics, modes,
+                     sched, resources, budget, raw, design)
+
+
+def _check(problem: str | None, where: str) -> None:
+    """A ``field: message`` from a checker that knows no file (``sweeps.search``) -> SpecError."""
+    if problem:
+        raise SpecError(f"{where}: {problem}")
+
+
+def _section(doc: dict, key: str) -> Any:
+    """A mapping section; absent or empty (``budget:``) is {}, while ``budget: []`` stays an
+    error for the caller to report."""
+    return {} if doc.get(key) is None else doc[key]
+
+
+def _check_top_keys(doc: dict, where: str) -> None:
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
         raise SpecError(f"{where}: unknown key {show(unknown[0])}; allowed: {', '.join(TOP_KEYS)}")
+
+
+def _name(doc: dict, where: str) -> str:
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_RE.fullmatch(name):
         raise SpecError(f"{where}: name: expected a non-empty string of letters, digits, - _ . "
                         "(at most 100, not starting with . or -: it names the results "
                         f"directory; got {show(name)})")
+    return name
 
-    # base: a preset plus config overrides, validated by ExperimentConfig itself.
-    base = {} if doc.get("base") is None else doc["base"]  # `base: []` is an error, not {}
+
+def _base(doc: dict, where: str) -> tuple[str, dict[str, Any], ExperimentConfig]:
+    """A preset plus config overrides, validated by ExperimentConfig itself."""
+    base = _section(doc, "base")
     if not isinstance(base, dict):
         raise SpecError(f"{where}: base: expected a mapping of config fields")
     base = dict(base)
@@ -379,12 +425,14 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     base_cfg = _config(preset_name, base, "base", where)
     if base_cfg.seed > MAX_SEED:
         raise SpecError(f"{where}: base.seed: allowed integers 0 to {MAX_SEED}")
-    types = ExperimentConfig.field_types()
+    return preset_name, base, base_cfg
 
-    # axes
-    axes = {} if doc.get("axes") is None else doc["axes"]
+
+def _axes(doc: dict, preset_name: str, base: dict[str, Any], where: str) -> dict[str, Any]:
+    axes = _section(doc, "axes")
     if not isinstance(axes, dict):
         raise SpecError(f"{where}: axes: expected a mapping of config field -> list or distribution")
+    types = ExperimentConfig.field_types()
     clean_axes: dict[str, Any] = {}
     for key, value in axes.items():
         field_ = f"axes.{key}"
@@ -397,8 +445,10 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
         # Every grid value must make a valid config on top of the base.
         for probe in (clean_axes[key] if isinstance(clean_axes[key], list) else _bounds(clean_axes[key])):
             _config(preset_name, {**base, key: probe}, field_, where)
+    return clean_axes
 
-    # seeds
+
+def _seeds(doc: dict, where: str) -> list[int]:
     seeds = doc.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
@@ -410,11 +460,19 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if len(set(seeds)) != len(seeds):
         raise SpecError(f"{where}: seeds: duplicate seeds {show(seeds)}; replicates need "
                         "distinct seeds")
+    return seeds
 
-    # search, metric, mode
+
+def _search(doc: dict, where: str) -> str:
     search = doc.get("search", "grid")
     if search not in SEARCHES:
         raise SpecError(f"{where}: search: {show(search)} is not allowed; allowed: {', '.join(SEARCHES)}")
+    return search
+
+
+def _objectives(doc: dict, search: str, base_cfg: ExperimentConfig, axes: dict[str, Any],
+                where: str) -> tuple[list[str], list[str]]:
+    """``metric`` and ``mode``: one mode per metric, each metric one a search may select on."""
     metric = doc.get("metric", "val_psnr")
     mode = doc.get("mode", "max")
     metrics = metric if isinstance(metric, list) else [metric]
@@ -433,28 +491,20 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if len(modes) != len(metrics) or not metrics:
         raise SpecError(f"{where}: mode: give one mode per metric ({len(metrics)} metrics, "
                         f"{len(modes)} modes)")
-    fractions = clean_axes.get("val_fraction", [preset(preset_name, **base).val_fraction])
+    fractions = axes.get("val_fraction", [base_cfg.val_fraction])
     on_val = [m for m in metrics if m.startswith("val_")]
     if on_val and isinstance(fractions, list) and 0 in fractions:
         raise SpecError(f"{where}: metric: {on_val[0]} needs a validation split, and val_fraction "
                         "0 holds none out; allowed: val_fraction > 0, or a train_* metric")
-    if len(metrics) > 1 and search != "optuna":
-        raise SpecError(f"{where}: metric: several metrics need search: optuna (multi-objective)")
+    _check(searches.objectives_problem(search, metrics), where)
     twice = [m for i, m in enumerate(metrics) if m in metrics[:i]]
     if twice:
         raise SpecError(f"{where}: metric: {twice[0]} is listed twice; each objective once, "
                         "with one mode")
-    if search == "grid":
-        dists = [k for k, v in clean_axes.items() if not isinstance(v, list)]
-        if dists:
-            raise SpecError(f"{where}: axes.{dists[0]}: a distribution needs search: random or "
-                            "optuna; grid search takes lists")
-    if search == "optuna" and not clean_axes:
-        raise SpecError(f"{where}: axes: optuna needs at least one axis to search over")
-    from .design import parse as parse_design
-    design = parse_design(doc.get("design"), search, clean_axes, where)
+    return metrics, modes
 
-    # scheduler
+
+def _scheduler(doc: dict, metrics: list[str], where: str) -> dict[str, Any]:
     sched = doc.get("scheduler", "fifo")
     if isinstance(sched, str):
         sched = {"type": sched}
@@ -474,15 +524,22 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
                             f"be one of {', '.join(EPOCH_METRICS)} (got {show(metrics[0])})")
         if sched.get("grace_period", 1) < 1 or sched.get("reduction_factor", 2) <= 1:
             raise SpecError(f"{where}: scheduler: allowed grace_period >= 1, reduction_factor > 1")
-    _check_variants_report(metrics, base_cfg.variant, clean_axes.get("variant"), where)
-    weights = _axis_values(clean_axes.get("cls_weight"), base_cfg.cls_weight)
+    return sched
+
+
+def _check_reported(metrics: list[str], base_cfg: ExperimentConfig, axes: dict[str, Any],
+                    where: str) -> None:
+    """Refuse a metric that some trials of the sweep never report."""
+    _check_variants_report(metrics, base_cfg.variant, axes.get("variant"), where)
+    weights = _axis_values(axes.get("cls_weight"), base_cfg.cls_weight)
     if "val_joint_acc" in metrics and 0 in weights:
         raise SpecError(f"{where}: metric: val_joint_acc is undefined where cls_weight is 0 (the "
                         "joint head is never trained); allowed: cls_weight > 0, or another metric")
 
-    # resources
+
+def _resources(doc: dict, where: str) -> dict[str, float]:
     resources = {"cpus": 1.0, "gpus": 0.0}
-    res = {} if doc.get("resources") is None else doc["resources"]
+    res = _section(doc, "resources")
     if not isinstance(res, dict):
         raise SpecError(f"{where}: resources: expected a mapping with {', '.join(RESOURCE_KEYS)}")
     for key, value in res.items():
@@ -500,10 +557,12 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if resources["gpus"] > 1 and not float(resources["gpus"]).is_integer():
         raise SpecError(f"{where}: resources.gpus: fractions are allowed only below 1 "
                         f"(got {resources['gpus']})")
+    return resources
 
-    # budget
+
+def _budget(doc: dict, where: str) -> dict[str, Any]:
     budget = {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0, "max_failures": 2}
-    bud = {} if doc.get("budget") is None else doc["budget"]
+    bud = _section(doc, "budget")
     if not isinstance(bud, dict):
         raise SpecError(f"{where}: budget: expected a mapping with {', '.join(BUDGET_KEYS)}")
     for key, value in bud.items():
@@ -517,22 +576,15 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
             raise SpecError(f"{where}: budget.{key}: allowed integers >= 0 (0 = no limit / no retry)")
     if budget["time_limit_s"] < 0:
         raise SpecError(f"{where}: budget.time_limit_s: allowed seconds >= 0 (0 = no limit)")
-    grid = [len(v) for v in clean_axes.values() if isinstance(v, list)] if search == "grid" else []
-    if design is not None:
-        from .design import build
-        grid = [build(design, clean_axes).num_points]
-    trials = math.prod(grid) * len(seeds) * budget["num_samples"]
+    return budget
+
+
+def _check_size(search: str, axes: dict[str, Any], seeds: list[int], budget: dict[str, Any],
+                design: dict | None, where: str) -> None:
+    trials = searches.num_trials(search, axes, len(seeds), budget["num_samples"], design)
     if trials > MAX_TRIALS:
         raise SpecError(f"{where}: axes: the sweep has {trials} trials (grid x seeds x "
                         f"num_samples); allowed at most {MAX_TRIALS}: split it into several sweeps")
-
-    raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": clean_axes,
-           "seeds": seeds, "search": search, **({"design": design} if design else {}),
-           "metric": metrics if len(metrics) > 1 else metrics[0],
-           "mode": modes if len(modes) > 1 else modes[0],
-           "scheduler": sched, "resources": resources, "budget": budget}
-    return SweepSpec(where, name, preset_name, base, clean_axes, seeds, search, metrics, modes,
-                     sched, resources, budget, raw, design)
 
 
 def _typed(value: Any, typ: type, field_: str, where: str) -> Any:

@@ -4,8 +4,8 @@
 the Ray Tune function trainable that plugs Tune's checkpoint and report calls into it.  All of
 the science is in hinr; all of the Parquet writing is in results.py on the driver.
 
-A trial's config is the flat dict of ExperimentConfig fields plus ``preset``; with Optuna or
-random search the seed comes from the replicate index (``SEED_INDEX``) into ``seeds``.
+A trial's config is the flat dict of ExperimentConfig fields plus ``preset``, its replicate's
+``seed`` included whatever the search type (``sweeps.search`` puts it there).
 """
 
 from __future__ import annotations
@@ -25,18 +25,16 @@ from hinr import metrics as metrics_registry
 from hinr.data import ImageData
 from sweeps.schema import IMAGE_SUFFIX, TB_DIR, image_dir, write_bytes_atomic
 
-SEED_INDEX = "__trial_index__"  # set by ray.tune.search.Repeater for replicate k
 CHECKPOINT_FILE = "state.pt"
 DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
-RESERVED = ("preset", "seeds", SEED_INDEX, DESIGN_POINT)
+# in a trial's config, not ExperimentConfig fields
+RESERVED = ("preset", DESIGN_POINT)
 
 
 def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:
     """The trial's ExperimentConfig; threads default to the trial's CPU share so that
     concurrent trials never oversubscribe the cores (torch's default is every core)."""
     fields = {k: v for k, v in config.items() if k not in RESERVED}
-    if SEED_INDEX in config and "seeds" in config:
-        fields["seed"] = config["seeds"][config[SEED_INDEX]]
     cfg = preset(config.get("preset", "small"), **fields)
     if cfg.threads == 0 and cpus > 0:
         cfg = cfg.replace(threads=max(1, int(cpus)))

@@ -20,8 +20,11 @@ from hypothesis import settings
 # Ray reads its settings (token authentication above all) once, when it is first imported: a
 # test module that imports ray before any of sweeps would fix them for the whole session, and
 # a later Ray started with the product's settings would refuse that process's unauthenticated
-# client ("Failed to start GCS ... InvalidAuthToken").  So the product's settings come first.
-import sweeps  # noqa: F401,E402 - sweeps/__init__ imports sweeps.rayenv
+# client ("Failed to start GCS ... InvalidAuthToken").  So the product's settings come first,
+# before pytest collects any test module.
+from sweeps import rayenv  # noqa: E402 - os.environ only, no Ray
+
+rayenv.configure()
 
 from .fixtures import Cifar10Fixture, write_cifar10_fixture
 
