@@ -74,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--tiny", action="store_true",
                      help="tiny mode: tiny preset, 1 epoch, first seed, up to 3 values of the "
-                          "first axis and 1 of the others (seconds)")
+                          "first axis and 1 of the others; a design keeps both levels of its "
+                          "factors and runs its resolution-III fraction (seconds)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results of this sweep (a directory whose sweep.yaml has "
                           "this name); never anything else")
