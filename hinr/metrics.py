@@ -74,6 +74,15 @@ def _m(*args, **kwargs) -> Metric:
     return Metric(*args, **kwargs)
 
 
+def _loss_terms(split: str, when: str) -> tuple[Metric, ...]:
+    """The weighted loss terms of hinr.losses on one split: the same three on every split."""
+    on = {"train": "training", "val": "validation", "test": "test"}[split]
+    return (_m(f"{split}_latent_prior", when, split, f"latent prior mean(v^2), {on} (weighted by a1)"),
+            _m(f"{split}_theta_prior", when, split, f"theta prior mean(theta^2), {on} (weighted by a2)"),
+            _m(f"{split}_cls_ce", when, split, f"joint-head cross-entropy, {on}",
+               variants=("classifier_loss",)))
+
+
 _PSNR_TABLE = ("table",)
 _ACC = {"unit": "%", "scale": 100.0, "better": "max"}
 
@@ -146,20 +155,11 @@ METRICS: tuple[Metric, ...] = (
     _m("train_loss", "epoch", "train", "training loss (MSE + priors + CE)", better="min",
        views=("curve", "progress")),
     _m("train_mse", "epoch", "train", "training MSE", better="min"),
-    _m("train_latent_prior", "epoch", "train", "latent prior mean(v^2), training (weighted by a1)"),
-    _m("train_theta_prior", "epoch", "train", "theta prior mean(theta^2), training (weighted by a2)"),
-    _m("train_cls_ce", "epoch", "train", "joint-head cross-entropy, training",
-       variants=("classifier_loss",)),
-    _m("val_latent_prior", "epoch", "val", "latent prior mean(v^2), validation"),
-    _m("val_theta_prior", "epoch", "val", "theta prior mean(theta^2), validation"),
-    _m("val_cls_ce", "epoch", "val", "joint-head cross-entropy, validation",
-       variants=("classifier_loss",)),
+    *_loss_terms("train", "epoch"),
+    *_loss_terms("val", "epoch"),
     _m("test_mse", "final", "test", "test MSE", better="min", val_twin="val_mse"),
     _m("test_loss", "final", "test", "test loss", better="min", val_twin="val_loss"),
-    _m("test_latent_prior", "final", "test", "latent prior mean(v^2), test"),
-    _m("test_theta_prior", "final", "test", "theta prior mean(theta^2), test"),
-    _m("test_cls_ce", "final", "test", "joint-head cross-entropy, test",
-       variants=("classifier_loss",)),
+    *_loss_terms("test", "final"),
     # --- prototypical convergence (paper 4.2), see hinr.experiment.prototype_scores
     _m("proto_ratio", "final", "test", "distance to input / distance to class mean"),
     _m("proto_ratio_excess", "final", "test", "prototype ratio minus a PSNR-matched blur's"),
