@@ -156,14 +156,21 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None, verbose: bool = False,
               data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
               writer: ParquetResults | None = None,
-              datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
-              ) -> tune.ResultGrid:
+              datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None,
+              reuse_actors: bool = True) -> tune.ResultGrid:
     """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given, loading
     the datasets with ``datasets``, default ``shared_datasets``: benchmarks/sweep.py passes a
     timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
     ``trainable_fn`` (default ``train_hinr``, same signature) and ``writer`` (default a new
     ``ParquetResults``) are for benchmarks/scale.py: a no-op trainable through the real
-    pipeline, and the writer whose ``stats`` it reads afterwards."""
+    pipeline, and the writer whose ``stats`` it reads afterwards.
+
+    ``reuse_actors``: a slot's next trial runs in the worker process its last trial used
+    (Tune's ``reuse_actors``), which saves a process start, torch's import and the dataset's
+    transfer per trial.  Results do not depend on it: a trial seeds everything it draws
+    (``hinr.experiment``), sets its own threads, and keeps no state in the process
+    (tests/test_sweeps_e2e.py runs a sweep both ways and compares).  False only for
+    benchmarks/sweep.py, which measures what it saves."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
@@ -171,14 +178,14 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
                 data = prepare(spec, address, datasets)
             console.after_init()
             return _run(spec, results_dir, max_concurrent, verbose, data,
-                        trainable_fn or train_hinr, writer)
+                        trainable_fn or train_hinr, writer, reuse_actors)
     finally:
         _ray_started_here = False  # ray_console shut down the Ray this process started
 
 
 def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
          data: dict[str, hinr_data.ImageData], trainable_fn,
-         writer: ParquetResults | None) -> tune.ResultGrid:
+         writer: ParquetResults | None, reuse_actors: bool = True) -> tune.ResultGrid:
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -186,7 +193,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         search_alg=alg, scheduler=scheduler(spec, epochs),
         num_samples=tune_num_samples(spec),
         max_concurrent_trials=concurrent or None,
-        time_budget_s=spec.budget["time_limit_s"] or None)
+        time_budget_s=spec.budget["time_limit_s"] or None, reuse_actors=reuse_actors)
     run_config = tune.RunConfig(
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),

@@ -165,6 +165,8 @@ def fake_result():
                           alone_ips=16.0)
     trap = bench.arm_metrics([timing(train_s=80.0)] * 4, c=2, wall_s=150.0, ray_start_s=5.0,
                              data_load_s=1.0, alone_ips=16.0)
+    fresh = bench.arm_metrics([timing()] * 4, c=2, wall_s=125.0, ray_start_s=5.0,
+                              data_load_s=1.0, alone_ips=16.0)
     fifo = {"trials": trials((1e-3, 15.0, "completed")), "epochs": 16.0, "train_s": 160.0,
             "wall_s": 100.0}
     asha = {"trials": trials((1e-3, 15.0, "completed"), (1e-4, 9.0, "stopped")),
@@ -174,6 +176,7 @@ def fake_result():
                       "cpus": 2, "cpus_per_trial": 1.0, "load_start": 0.5, "load_end": None},
             "alone": {"threads": 2, "images_per_s": 16.0, "before": 16.5, "after": 15.5},
             "arms": {"fifo": {"threads_per_trial": 1, "metrics": m},
+                     "fresh_workers": {"threads_per_trial": 1, "metrics": fresh},
                      "oversubscribed": {"threads_per_trial": 2, "metrics": trap}},
             "asha_vs_fifo": bench.asha_vs_fifo(fifo, asha), "runtime_s": 321.0}
 
@@ -188,6 +191,10 @@ def test_format_table():
     assert fifo.split() == ["fifo", "4", "2", "1", "16", "1600", "100.0", "10.0", "20.0",
                             "1.25", "20.0%", "1.00"]
     assert "1.25 (meets the 0.9 target)" in text
+    assert "end-to-end efficiency (fifo): 1.00 (meets the 0.85 target)" in text
+    assert ("worker reuse (fifo) vs a process per trial (fresh_workers): wall 100.0 vs 125.0 s "
+            "(20% less), outside training 20.0% vs 36.0%, end-to-end efficiency 1.00 vs 0.80"
+            in text)
     assert "automatic threads vs 2 threads per trial: 2.00x the training throughput" in text
     assert "load average 0.50 at start, - at end" in text
     assert "Ray start-up" in text and "total outside training" in text
@@ -198,9 +205,11 @@ def test_format_table():
 def test_format_table_flags_a_miss():
     result = fake_result()
     result["arms"]["fifo"]["metrics"]["training_efficiency"] = 0.5
+    result["arms"]["fifo"]["metrics"]["end_to_end_efficiency"] = 0.6
     del result["asha_vs_fifo"]
     text = bench.format_table(result)
     assert "0.50 (MISSES the 0.9 target)" in text and "ASHA vs FIFO" not in text
+    assert "end-to-end efficiency (fifo): 0.60 (MISSES the 0.85 target)" in text
 
 
 # ------------------------------------------------------------------------------ the sweeps it runs
@@ -209,7 +218,7 @@ def test_sweep_docs_parse_and_threads_follow_the_cpu_share():
     from sweeps.trial import config_from_trial
 
     args = bench.parse_args(["--cpus", "2"])
-    assert args.arms == ["fifo", "oversubscribed", "asha"] and not args.shared_ray
+    assert args.arms == ["fifo", "fresh_workers", "oversubscribed", "asha"] and not args.shared_ray
     fifo = parse_spec(bench.sweep_doc(args, "f", 0, "fifo"), "f")
     trap = parse_spec(bench.sweep_doc(args, "o", 2, "fifo"), "o")
     asha = parse_spec(bench.sweep_doc(args, "a", 0, bench.ASHA), "a")

@@ -101,3 +101,30 @@ def test_diverged_trial_is_recorded_and_sweep_goes_on(search, scheduler, ray_emb
         assert "nan" in t["error"] or "inf" in t["error"]
         assert t["metric.val_psnr"] is None  # the worst-value stand-in never reaches Parquet
     assert all(t["status"] == "completed" for t in healthy)
+
+
+def test_a_reused_worker_process_gives_the_same_results(ray_embedded, tmp_path):
+    """run_sweep reuses a slot's worker process for its next trial (Tune's reuse_actors): the
+    trials then share one process, one after another, and their results are bit-identical to
+    those of a process per trial, because a trial keeps nothing in the process."""
+    from sweeps.run import run_sweep
+    from sweeps.spec import parse_spec
+
+    doc = {"name": "reuse", "base": {"preset": "tiny", "epochs": 1, "train_subset": 128,
+                                     "test_subset": 64},
+           "axes": {"lr": [1e-3, 3e-3, 1e-2]}, "seeds": [0], "search": "grid",
+           "metric": "val_psnr", "mode": "max", "resources": {"cpus": 1},
+           "budget": {"max_concurrent": 1}}
+    spec = parse_spec(doc, "reuse.yaml")
+    finals = ("metric.val_psnr", "metric.test_psnr", "metric.latent_acc", "metric.weight_acc",
+              "metric.train_loss")
+    runs = {}
+    for reuse in (True, False):
+        grid = run_sweep(spec, tmp_path / f"reuse-{reuse}", reuse_actors=reuse)
+        pids = [r.metrics["pid"] for r in grid]
+        rows = pq.read_table(tmp_path / f"reuse-{reuse}" / "trials.parquet").to_pylist()
+        runs[reuse] = (pids, {r["config.lr"]: tuple(r[m] for m in finals) for r in rows})
+    (reused_pids, reused), (fresh_pids, fresh) = runs[True], runs[False]
+    assert len(set(reused_pids)) == 1, reused_pids  # one process ran all three trials
+    assert len(set(fresh_pids)) == 3, fresh_pids
+    assert reused == fresh and len(reused) == 3
