@@ -44,8 +44,10 @@ def test_a_lock_that_cannot_be_taken_is_one_clear_error(tmp_path):
 
 def test_second_driver_on_a_live_sweep_is_refused(tmp_path):
     results = tmp_path / "smoke"
-    # long enough (4 x 40 tiny epochs) to still be running after the five commands below
-    proc = start_run("run", SMOKE, "--results", str(results), "--set", "epochs=40")
+    # A sweep that cannot end on its own while the five commands below run, however slow the
+    # machine (40 epochs once finished first under load, once workers were reused): the
+    # test ends it by killing its driver.
+    proc = start_run("run", SMOKE, "--results", str(results), "--set", "epochs=100000")
     try:
         wait_for_epochs(results, 1)
         spec_before = (results / "sweep.yaml").read_bytes()
