@@ -62,6 +62,8 @@ sys.path.insert(0, str(ROOT))
 from sweeps import rayenv  # noqa: E402 - os.environ only, no Ray
 
 rayenv.configure()  # Ray's settings, before anything here imports ray (sweeps/rayenv.py)
+from sweeps.run import CHECKPOINTS_KEPT  # noqa: E402
+from sweeps.spec import CHECKPOINT_EVERY_S  # noqa: E402
 
 CHILD_MARK = "SCALE "
 # Whether the no-op trials checkpoint; Ray's trial processes inherit the driver's environment.
@@ -89,12 +91,14 @@ GROWTH = (("wall_s", "sweep wall s"),
 # The no-op trainable (runs in Ray's trial processes: no torch, no hinr)
 
 def noop_trial(config: dict[str, Any], data: Any = None, results_dir: str | None = None,
-               objectives: dict[str, str] | None = None) -> None:
-    """Report ``config["epochs"]`` epochs of a real trial's metrics, without training."""
+               objectives: dict[str, str] | None = None, checkpoint_every_s: float = 0.0) -> None:
+    """Report ``config["epochs"]`` epochs of a real trial's metrics, without training; a
+    checkpoint goes with the reports a real trial's would (``sweeps.trial.CheckpointClock``)."""
     import ray
     from ray import tune
 
     from benchmarks.analysis_load import trial_numbers
+    from sweeps.trial import CheckpointClock
 
     epochs = int(config.get("epochs", 1))
     factors = {"a1": 0.1, "a2": 100.0, "inr_depth": 4, "latent_dim": 64, **config}
@@ -103,6 +107,7 @@ def noop_trial(config: dict[str, Any], data: Any = None, results_dir: str | None
     cols, final, _ = trial_numbers(index, factors, epochs)
     node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
     checkpoints = os.environ.get(CHECKPOINTS_ENV, "1") == "1"
+    clock = CheckpointClock(checkpoint_every_s)
     seconds = 0.0
     for i in range(epochs):
         seconds += float(cols["train_seconds"][i])
@@ -112,7 +117,7 @@ def noop_trial(config: dict[str, Any], data: Any = None, results_dir: str | None
             metrics.update({**final, **FINISH_EXTRA})
         metrics.update(epoch=float(i + 1), trial_seconds=seconds, device="cpu",
                        node=node, status="completed" if last else "running")
-        if not checkpoints:
+        if not checkpoints or not clock.due(last_epoch=last):
             tune.report(metrics)
             continue
         with tempfile.TemporaryDirectory() as directory:
@@ -132,7 +137,8 @@ def grid_shape(trials: int) -> tuple[int, int]:
     raise ValueError(f"--trials: {trials}: allowed multiples of 100 (or of 25 or 16)")
 
 
-def sweep_doc(trials: int, epochs: int, cpus_per_trial: float) -> dict:
+def sweep_doc(trials: int, epochs: int, cpus_per_trial: float,
+              checkpoint_every_s: float = CHECKPOINT_EVERY_S) -> dict:
     levels, seeds = grid_shape(trials)
     return {"name": f"scale-{trials}",
             "base": {"preset": "tiny", "dataset": "mnist-5k", "epochs": epochs,
@@ -141,7 +147,7 @@ def sweep_doc(trials: int, epochs: int, cpus_per_trial: float) -> dict:
             "search": "grid", "metric": "val_psnr", "mode": "max", "scheduler": "fifo",
             "resources": {"cpus": cpus_per_trial, "gpus": 0},
             "budget": {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0,
-                       "max_failures": 0}}
+                       "max_failures": 0, "checkpoint_every_s": checkpoint_every_s}}
 
 
 def fit_exponent(ns: list[float], values: list[float]) -> float | None:
@@ -173,7 +179,8 @@ def format_tables(result: dict[str, Any]) -> str:
                 f"-> ParquetResults -> analysis; {s['cpus']} logical CPUs, "
                 f"{s['cpus_per_trial']:g} per trial "
                 f"({s['cpus'] // max(1, int(s['cpus_per_trial']))} at once), checkpoints "
-                f"{'on' if s['checkpoints'] else 'off'}")
+                + (f"every {s.get('checkpoint_every_s', 0):g} s and at the end, "
+                   f"{s.get('checkpoints_kept', 1)} kept" if s["checkpoints"] else "off"))
     lines = [f"{what}; {s['host_cpus']} real cores, load average "
              f"{_fmt(s['load_start'], '.2f')} at start, {_fmt(s.get('load_end'), '.2f')} at end",
              ""]
@@ -343,7 +350,8 @@ def run_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
     from sweeps.results import ParquetResults
     from sweeps.spec import parse_spec
 
-    spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial), f"<scale {trials}>")
+    spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial,
+                                args.checkpoint_every_s), f"<scale {trials}>")
     os.environ[CHECKPOINTS_ENV] = "1" if args.checkpoints else "0"  # before Ray starts
     out = work / f"scale-{trials}"
     snapshots = SnapshotLog()
@@ -357,7 +365,8 @@ def run_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
         ray_start = start_ray(args.cpus)
         cpu0, t0 = time.process_time(), time.perf_counter()
         try:
-            sweeps_run.run_sweep(spec, out, trainable_fn=noop_trial, writer=writer)
+            sweeps_run.run_sweep(spec, out, trainable_fn=noop_trial, writer=writer,
+                                 checkpoints_kept=args.checkpoints_kept)
         finally:
             wall = time.perf_counter() - t0
             cpu = time.process_time() - cpu0
@@ -388,6 +397,8 @@ def run_child(trials: int, args: argparse.Namespace, work: Path) -> dict[str, An
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(trials),
            "--epochs", str(args.epochs), "--cpus", str(args.cpus),
            "--cpus-per-trial", str(args.cpus_per_trial), "--work", str(work)]
+    cmd += ["--checkpoint-every-s", str(args.checkpoint_every_s),
+            "--checkpoints-kept", str(args.checkpoints_kept)]
     cmd += ([] if args.checkpoints else ["--no-checkpoints"]) + (["--keep"] if args.keep else [])
     cmd += ["--verbose"] if args.verbose else []
     cmd += ["--replay", "--concurrent", str(args.concurrent)] if args.replay else []
@@ -412,6 +423,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cpus-per-trial", type=float, default=8.0)
     ap.add_argument("--no-checkpoints", dest="checkpoints", action="store_false",
                     help="report without a checkpoint (default: one per epoch, as real trials)")
+    ap.add_argument("--checkpoint-every-s", type=float, default=CHECKPOINT_EVERY_S,
+                    help="the sweep's budget.checkpoint_every_s (default %(default)g; 0: a "
+                         "checkpoint every epoch, as before it existed)")
+    ap.add_argument("--checkpoints-kept", type=int, default=CHECKPOINTS_KEPT,
+                    help="Tune's num_to_keep (default %(default)d, sweeps.run.CHECKPOINTS_KEPT; "
+                         "1 was the setting before)")
     ap.add_argument("--replay", action="store_true",
                     help="the writer alone: ParquetResults fed a FIFO sweep's hook calls, no Ray")
     ap.add_argument("--concurrent", type=int, default=16, help="--replay: trials at once")
@@ -433,6 +450,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                  f"--trials: {args.trials}: allowed comma-separated integers")
     if args.epochs < 1 or args.cpus < 1 or not 0 < args.cpus_per_trial <= args.cpus:
         ap.error("need --epochs >= 1, --cpus >= 1 and 0 < --cpus-per-trial <= --cpus")
+    if args.checkpoints_kept < 1 or not 0 <= args.checkpoint_every_s < math.inf:
+        ap.error("need --checkpoints-kept >= 1 and a finite --checkpoint-every-s >= 0")
     return args
 
 
@@ -447,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hinr-bench-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     setup = {"epochs": args.epochs, "cpus": args.cpus, "cpus_per_trial": args.cpus_per_trial,
-             "checkpoints": args.checkpoints, "host_cpus": os.cpu_count(),
+             "checkpoints": args.checkpoints, "checkpoint_every_s": args.checkpoint_every_s,
+             "checkpoints_kept": args.checkpoints_kept, "host_cpus": os.cpu_count(),
              "host": platform.node(), "load_start": load_avg(), "tiny": args.tiny,
              "replay": args.replay, "concurrent": args.concurrent}
     runs = []

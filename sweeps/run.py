@@ -127,10 +127,23 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
         raise SweepError(f"{spec.path}: dataset: {message}") from None
 
 
+# Tune snapshots its whole experiment state (every trial, ~50 KB each) whenever a trial has
+# made num_to_keep checkpoints since the last snapshot: so that the state never names a
+# checkpoint already pruned.  With one kept, that is a snapshot per checkpoint, O(trials) work
+# per result and quadratic in all (benchmarks/scale.py: 1,505 snapshots for 1,500 results, half
+# the driver's time at 300 trials).  Two kept, with trials checkpointing at most every
+# budget.checkpoint_every_s (sweeps/trial.CheckpointClock), means a trial would need two
+# checkpoints inside one of Tune's snapshot periods (10 s, or 19x a snapshot's time) to force
+# one: snapshots stay on Tune's own clock, ~5% of the driver.  The price is the disk of one
+# more checkpoint per trial.
+CHECKPOINTS_KEPT = 2
+
+
 def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train_hinr):
     objectives = dict(zip(spec.metric, spec.mode))
     fn = tune.with_parameters(fn, data=data, results_dir=str(results_dir.resolve()),
-                              objectives=objectives)
+                              objectives=objectives,
+                              checkpoint_every_s=spec.budget["checkpoint_every_s"])
     return tune.with_resources(fn, {"cpu": spec.resources["cpus"], "gpu": spec.resources["gpus"]})
 
 
@@ -157,7 +170,8 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
               writer: ParquetResults | None = None,
               datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None,
-              reuse_actors: bool = True) -> tune.ResultGrid:
+              reuse_actors: bool = True,
+              checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.ResultGrid:
     """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given, loading
     the datasets with ``datasets``, default ``shared_datasets``: benchmarks/sweep.py passes a
     timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
@@ -170,7 +184,10 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
     transfer per trial.  Results do not depend on it: a trial seeds everything it draws
     (``hinr.experiment``), sets its own threads, and keeps no state in the process
     (tests/test_sweeps_e2e.py runs a sweep both ways and compares).  False only for
-    benchmarks/sweep.py, which measures what it saves."""
+    benchmarks/sweep.py, which measures what it saves.
+
+    ``checkpoints_kept``: Tune's ``num_to_keep`` (see ``CHECKPOINTS_KEPT``); other than the
+    default only for benchmarks/scale.py, which measures what it saves."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
@@ -178,14 +195,15 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
                 data = prepare(spec, address, datasets)
             console.after_init()
             return _run(spec, results_dir, max_concurrent, verbose, data,
-                        trainable_fn or train_hinr, writer, reuse_actors)
+                        trainable_fn or train_hinr, writer, reuse_actors, checkpoints_kept)
     finally:
         _ray_started_here = False  # ray_console shut down the Ray this process started
 
 
 def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
          data: dict[str, hinr_data.ImageData], trainable_fn,
-         writer: ParquetResults | None, reuse_actors: bool = True) -> tune.ResultGrid:
+         writer: ParquetResults | None, reuse_actors: bool = True,
+         checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.ResultGrid:
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -197,7 +215,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
     run_config = tune.RunConfig(
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
         callbacks=[writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)])
     if writer is not None and writer.contract is None:  # benchmarks/scale.py's own writer
         writer.contract = schema.contract_metadata(spec.raw)

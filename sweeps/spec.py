@@ -15,9 +15,13 @@ allowed; it is raised before anything starts or is written.  The file format::
     mode: max                        # max | min (a list matching metric for optuna)
     scheduler: fifo                  # fifo | {type: asha, grace_period: 1, reduction_factor: 2}
     resources: {cpus: 1, gpus: 0}    # per trial; gpus may be a fraction (0.25: 4 trials per GPU)
-    budget: {num_samples: 1, max_concurrent: 0, time_limit_s: 0, max_failures: 2}
+    budget: {num_samples: 1, max_concurrent: 0, time_limit_s: 0, max_failures: 2,
+             checkpoint_every_s: 60}
 
 ``num_samples`` repeats the search (grid: the whole grid; random/optuna: points drawn).
+``checkpoint_every_s``: a trial checkpoints its last epoch and otherwise at most once per that
+many seconds (0: every epoch); a crash loses at most that much training or one epoch, the
+longer of the two.  Why not every epoch: ``sweeps.run.CHECKPOINTS_KEPT``.
 
 ``parse_spec`` checks one section at a time, in file order (a small validator each); what is
 particular to a search type is asked of ``sweeps.search``.
@@ -47,7 +51,10 @@ TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 SCHEDULERS = ("fifo", "asha")
 MODES = ("max", "min")
-BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int}
+BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float, "max_failures": int,
+               "checkpoint_every_s": float}
+# A minute of training is what a crash may cost at most (or one epoch, if epochs are longer).
+CHECKPOINT_EVERY_S = 60.0
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
 # Metrics a search may select on, from the one registry (hinr.metrics): those reported after
@@ -561,7 +568,8 @@ def _resources(doc: dict, where: str) -> dict[str, float]:
 
 
 def _budget(doc: dict, where: str) -> dict[str, Any]:
-    budget = {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0, "max_failures": 2}
+    budget = {"num_samples": 1, "max_concurrent": 0, "time_limit_s": 0.0, "max_failures": 2,
+              "checkpoint_every_s": CHECKPOINT_EVERY_S}
     bud = _section(doc, "budget")
     if not isinstance(bud, dict):
         raise SpecError(f"{where}: budget: expected a mapping with {', '.join(BUDGET_KEYS)}")
@@ -576,6 +584,9 @@ def _budget(doc: dict, where: str) -> dict[str, Any]:
             raise SpecError(f"{where}: budget.{key}: allowed integers >= 0 (0 = no limit / no retry)")
     if budget["time_limit_s"] < 0:
         raise SpecError(f"{where}: budget.time_limit_s: allowed seconds >= 0 (0 = no limit)")
+    if budget["checkpoint_every_s"] < 0:
+        raise SpecError(f"{where}: budget.checkpoint_every_s: allowed seconds >= 0 "
+                        "(0 = every epoch)")
     return budget
 
 

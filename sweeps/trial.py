@@ -139,9 +139,32 @@ def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) ->
 # --------------------------------------------------------------------------------------
 # The Ray Tune adapter
 
+class CheckpointClock:
+    """Which reports carry a checkpoint: the last epoch's always (a resumed sweep never reruns
+    a finished trial), any other once ``every_s`` seconds have passed since the trial's start
+    or its last checkpoint (0: every epoch).  A crash then costs at most ``every_s`` seconds of
+    training or one epoch, the longer; results never depend on it (a trial restored from an
+    older checkpoint recomputes the same epochs, tests/test_faults.py).  Why not every epoch:
+    ``sweeps.run.CHECKPOINTS_KEPT``."""
+
+    def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every_s = every_s
+        self.clock = clock
+        self.last = clock()
+
+    def due(self, last_epoch: bool) -> bool:
+        now = self.clock()
+        if last_epoch or now - self.last >= self.every_s:
+            self.last = now
+            return True
+        return False
+
+
 def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
-               results_dir: str | None = None, objectives: dict[str, str] | None = None) -> None:
-    """Ray Tune function trainable (wrapped with tune.with_parameters by sweeps.run)."""
+               results_dir: str | None = None, objectives: dict[str, str] | None = None,
+               checkpoint_every_s: float = 0.0) -> None:
+    """Ray Tune function trainable (wrapped with tune.with_parameters by sweeps.run, which
+    passes the sweep's ``budget.checkpoint_every_s``)."""
     from ray import tune
 
     ctx = tune.get_context()
@@ -157,8 +180,10 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
             with checkpoint.as_directory() as directory:
                 exp.load(os.path.join(directory, CHECKPOINT_FILE))
 
+    clock = CheckpointClock(checkpoint_every_s)
+
     def report(metrics: dict[str, Any], exp: Experiment | None) -> None:
-        if exp is None:
+        if exp is None or not clock.due(last_epoch=metrics.get("status") == "completed"):
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as directory:

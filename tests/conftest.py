@@ -88,3 +88,14 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reference") / "results"
     run_ok("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
     return out
+
+
+@pytest.fixture(scope="module")
+def ray_embedded():
+    """One embedded 2-CPU Ray for a test module's run_sweep calls."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             configure_logging=False, log_to_driver=False)
+    yield
+    ray.shutdown()

@@ -35,16 +35,6 @@ def test_header_and_validation(path):
 
 
 @pytest.fixture(scope="module")
-def ray_embedded():
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             configure_logging=False, log_to_driver=False)
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     write_cifar10_fixture(root, n_train=200, n_test=100)
