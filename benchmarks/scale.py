@@ -230,8 +230,10 @@ def replay_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, A
     from sweeps.spec import parse_spec
 
     from sweeps.run import write_spec
+    from sweeps.trial import CheckpointClock
 
-    spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial), f"<scale {trials}>")
+    spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial,
+                                args.checkpoint_every_s), f"<scale {trials}>")
     out = work / f"replay-{trials}"
     write_spec(spec, out, ["benchmarks/scale.py", "--replay"])
     writer = ParquetResults(str(out), spec.name)
@@ -262,10 +264,10 @@ def replay_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, A
             everyone.append(trial)
             cols, final, _ = trial_numbers(i, {"a1": 0.1, "inr_depth": 4, "latent_dim": 64,
                                                **configs[i]}, args.epochs)
-            running[i] = (trial, cols, final, 0)
+            running[i] = (trial, cols, final, 0, CheckpointClock(args.checkpoint_every_s))
             call(writer.on_trial_start, step, everyone, trial)
         for i in list(running):
-            trial, cols, final, done = running[i]
+            trial, cols, final, done, clock = running[i]
             metrics = {k: float(v[done]) for k, v in cols.items()}
             last = done + 1 == args.epochs
             if last:
@@ -273,11 +275,14 @@ def replay_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, A
             metrics.update(epoch=float(done + 1), trial_seconds=float(done + 1), device="cpu",
                            node="127.0.0.1/replay", status="completed" if last else "running")
             call(writer.on_trial_result, step, everyone, trial, metrics)
+            if args.checkpoints and clock.due(last_epoch=last) and hasattr(writer,
+                                                                           "on_checkpoint"):
+                call(writer.on_checkpoint, step, everyone, trial, None)  # Tune's order
             if last:
                 call(writer.on_trial_complete, step, everyone, trial)
                 del running[i]
             else:
-                running[i] = (trial, cols, final, done + 1)
+                running[i] = (trial, cols, final, done + 1, clock)
             step += 1
             if hasattr(writer, "on_step_end"):
                 call(writer.on_step_end, step, everyone)

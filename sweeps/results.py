@@ -1,18 +1,22 @@
 """A ``ray.tune.Callback`` on the driver that writes the Parquet contract (sweeps/schema.py).
 
-Every reported epoch is written to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
+Every reported epoch goes to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
 restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
 ``trials.parquet`` is rewritten (atomically) at once when a trial errors or diverges and when
-the experiment ends; other changes (a trial starts, reports, finishes) are batched: the table is
-rewritten at most every ``flush_seconds``, or every 19x the last rewrite's duration if that is
-longer, so that rewriting the whole table (O(trials)) costs at most ~5% of the driver's time
-however many trials there are (rewriting it on every start and finish was O(trials^2) per
-sweep).  ``on_step_end`` writes pending changes once the period is up, so the file lags the
-sweep by about one period at most.  On setup (also after ``Tuner.restore``) the callback
-reloads what is already on disk, so a resumed sweep neither loses nor duplicates rows; a row
-that lagged its epochs file when the driver died is caught up from that file (epochs/ is never
-batched: Tune records a checkpoint only after its result reached the hooks, so every epoch a
-resume skips is on disk), and a trial Tune restores as finished gets its final status at the end.
+the experiment ends; other changes (a trial starts, reports, finishes) are batched with the
+epochs files that lag: they are rewritten at most every ``flush_seconds``, or every 19x the
+last flush's duration if that is longer, so that writing costs at most ~5% of the driver's time
+however many trials there are (rewriting trials.parquet on every start and finish was
+O(trials^2) per sweep; an fsynced epochs file per result was ~10% of a fast driver's time).
+``on_step_end`` writes pending changes once the period is up, so the files lag the sweep by
+about one period at most; a trial's epochs file is also written at once when the trial ends
+and when it checkpoints.  The last is what a resume needs: Tune calls ``on_checkpoint``
+before it records the checkpoint, so every epoch a resume skips is on disk; rows lost with a
+dying driver are of epochs after the trial's last checkpoint, which the resumed trial reports
+again.  On setup (also after ``Tuner.restore``) the callback reloads what is already on disk,
+so a resumed sweep neither loses nor duplicates rows; a row that lagged its epochs file when
+the driver died is caught up from that file, and a trial Tune restores as finished gets its
+final status at the end.
 
 A driver that dies leaves the Parquet files ahead of Tune's experiment state (saved every few
 seconds): a trial started after Tune's last save is unknown to the restored Tune, which runs
@@ -110,6 +114,7 @@ class ParquetResults(tune.Callback):
     def _reset(self) -> None:
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
+        self._epochs_dirty: set[str] = set()  # trials whose epochs file lags their rows
         self._last_flush = -math.inf  # the first change is written at once
         self._period = self.flush_seconds
         self._dirty = False
@@ -179,22 +184,37 @@ class ParquetResults(tune.Callback):
         return row
 
     def _write_trials(self, force: bool = False) -> None:
-        """Rewrite trials.parquet if it changed and (``force`` or) the period is up."""
+        """If (``force`` or) the period is up: the epochs files that lag, then trials.parquet
+        if it changed (in that order, so that a trial's row never runs ahead of its epochs)."""
         now = time.monotonic()
-        if not self._dirty or (not force and now - self._last_flush < self._period):
+        if not (self._dirty or self._epochs_dirty) or (
+                not force and now - self._last_flush < self._period):
             return
+        start = time.perf_counter()
+        for trial_id in sorted(self._epochs_dirty):
+            self._write_epochs(trial_id)
         rows = list(self.trials.values())
-        if rows:
+        if rows and self._dirty:
             # getattr: a callback pickled (in Tune's state) by a version without a contract
             meta = getattr(self, "contract", None)
-            took = self._timed_write("trials",
-                                     lambda: schema.build_table(rows, schema.TRIAL_CORE, meta),
-                                     self.root / schema.TRIALS_FILE)
+            self._timed_write("trials", lambda: schema.build_table(rows, schema.TRIAL_CORE, meta),
+                              self.root / schema.TRIALS_FILE)
             self.stats["trials_rows"] = len(rows)
-            # 19x the write's own time: writing then takes at most 1/20 (5%) of the driver's
-            self._period = max(self.flush_seconds, 19 * took)
+        # 19x the flush's own time: writing then takes at most 1/20 (5%) of the driver's
+        self._period = max(self.flush_seconds, 19 * (time.perf_counter() - start))
         self._dirty = False
         self._last_flush = time.monotonic()
+
+    def _write_epochs(self, trial_id: str) -> None:
+        """Rewrite one trial's epochs file, if it lags the rows held here."""
+        if trial_id not in getattr(self, "_epochs_dirty", ()):
+            return
+        self._epochs_dirty.discard(trial_id)
+        epochs = self.epochs.get(trial_id)
+        if epochs:
+            self._timed_write("epoch", lambda: schema.build_table(list(epochs.values()),
+                                                                 schema.EPOCH_CORE),
+                              self._epoch_path(trial_id))
 
     def _timed_write(self, kind: str, table: Callable[[], Any], path: Path) -> float:
         """Build (``table()``) and write atomically, counted in ``stats[kind + "_write*"]``;
@@ -236,9 +256,7 @@ class ParquetResults(tune.Callback):
         # Older epochs past this one belong to a run that was rolled back to a checkpoint.
         for stale in [e for e in epochs if e > epoch]:
             del epochs[stale]
-        self._timed_write("epoch", lambda: schema.build_table(list(epochs.values()),
-                                                             schema.EPOCH_CORE),
-                          self._epoch_path(trial.trial_id))
+        self._epochs_dirty.add(trial.trial_id)  # written with the next flush or checkpoint
         row.update(metrics)
         row["epochs_done"] = epoch
         row["wall_seconds"] = float(result.get("trial_seconds", 0.0))
@@ -246,10 +264,17 @@ class ParquetResults(tune.Callback):
         self._write_trials()
 
     @_timed
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        # Tune calls this before it records the checkpoint (Ray 2.60: TuneController.
+        # _process_trial_save), so every epoch a resume from it skips is on disk first.
+        self._write_epochs(trial.trial_id)
+
+    @_timed
     def on_trial_complete(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
         if row["status"] in ("running", "pending"):
             self._settle(row)
+        self._write_epochs(trial.trial_id)  # a finished trial is whole on disk at once
         self._write_trials()
 
     @_timed
@@ -325,6 +350,7 @@ class ParquetResults(tune.Callback):
         self._dirty = True
         self.trials.pop(trial_id, None)
         self.epochs.pop(trial_id, None)
+        self._epochs_dirty.discard(trial_id)
         if not schema.is_trial_id(trial_id):  # deletes only inside the results directory
             return
         self._epoch_path(trial_id).unlink(missing_ok=True)
