@@ -61,9 +61,10 @@ def test_trial_process_killed_is_retried(reference, tmp_path):
 
 def worker_running_a_trial(results: Path, cluster: LocalCluster, timeout: float = 300) -> int:
     """The raylet pid of a worker node whose trial has reported an epoch and has at least two
-    to go.  Read from Tune's own per-trial result.json (one line per report, appended by the
-    driver as it arrives), whose "node" is "ip/<node id prefix>"; trials.parquet is flushed
-    too rarely to catch a tiny trial mid-run."""
+    to go.  Read from Tune's own per-trial result.json (one line per report), whose "node" is
+    "ip/<node id prefix>"; trials.parquet is flushed too rarely to catch a tiny trial mid-run.
+    Tune copies result.json into the results directory with each experiment snapshot, so the
+    driver runs with TUNE_GLOBAL_CHECKPOINT_S=0 (a snapshot every step)."""
     workers = cluster.worker_node_ids()
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -87,7 +88,8 @@ def test_worker_node_dies(reference, tmp_path):
         out = tmp_path / "results"
         driver = start_run("run", SMOKE, "--results", str(out), "--address", cluster.address,
                            "--set", f"epochs={EPOCHS}", "--set", "budget.max_concurrent=3",
-                           env=cluster.env, stderr=subprocess.PIPE)
+                           env={**cluster.env, "TUNE_GLOBAL_CHECKPOINT_S": "0"},
+                           stderr=subprocess.PIPE)
         try:
             # a preempted node: its raylet dies with its trials.  Tiny trials are fast, so pick
             # a worker node that is running one right now, not one that may be idle.
