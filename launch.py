@@ -16,8 +16,8 @@ Other commands:
 
 Results go to results/<sweep name>/ (trials.parquet, epochs/, tb/, tune/, sweep.yaml).
 TensorBoard: tensorboard --logdir results/<sweep name>/tb
-While a sweep runs: one progress line (in place on a terminal; otherwise a line on every trial
-state change and every $HINR_PROGRESS_SECONDS, default 30); Ray's own log goes to
+While a sweep runs: one progress line (in place on a terminal; otherwise a line on trial
+state changes, at most one a second, and every $HINR_PROGRESS_SECONDS, default 30); Ray's own log goes to
 results/<sweep name>/driver.log unless --verbose.
 One driver per results directory: run and resume refuse a directory a live driver holds.
 """

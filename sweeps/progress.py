@@ -5,8 +5,8 @@
 completed / running / pending / failed / diverged, epochs done of total, images/s, an ETA from
 the measured epoch times and the best trial so far on the sweep's first metric with its axis
 values.  On a terminal the line is rewritten in place (``\\r``, at most once a second); otherwise
-(CI, ``nohup``, a pipe) a plain line is printed on every trial state change and every
-``HINR_PROGRESS_SECONDS`` seconds (default 30).  A trial that failed, is retried or diverged,
+(CI, ``nohup``, a pipe) a plain line is printed on trial state changes (at most one a second:
+changes closer together share a line) and every ``HINR_PROGRESS_SECONDS`` seconds (default 30).  A trial that failed, is retried or diverged,
 and a node that was lost, get one ``warning:`` line each, naming the trial and its full log.
 
 ``ray_console`` routes Ray's own logging and the trial workers' output to ``driver.log`` in the
@@ -36,6 +36,10 @@ from . import schema
 PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
 DEFAULT_PROGRESS_SECONDS = 30.0
 LIVE_REFRESH_SECONDS = 1.0  # a terminal line redrawn more often only flickers
+# State changes closer together than this share one line: a line reads every row (O(trials)),
+# so one per trial start and end was quadratic; at 10,000 no-op trials it was 44% of the
+# driver's time (benchmarks/scale.py).
+STATE_LINE_GAP_SECONDS = 1.0
 # Display names, in display order; "errored" is a failed trial (retries used up).
 SHOWN = (("completed", "completed"), ("running", "running"), ("pending", "pending"),
          ("errored", "failed"), ("diverged", "diverged"), ("stopped", "stopped"))
@@ -250,27 +254,32 @@ class SweepProgress(tune.Callback):
             return None
         return (time.monotonic() - self._start) * self._slots / self._epochs_seen
 
-    def _show(self, force: bool = False) -> None:
-        """Redraw the live line, or print a plain one (forced: a state change)."""
+    def _show(self, force: bool = False, now_or_never: bool = False) -> None:
+        """Redraw the live line, or print a plain one.  ``force``: a state change, shown within
+        ``STATE_LINE_GAP_SECONDS`` (by the next step's hook if it came sooner after the last
+        line); ``now_or_never``: at once (the end; the live line under a warning)."""
         now = time.monotonic()
+        self._owed = self._owed or force
+        gap = (STATE_LINE_GAP_SECONDS if self._owed else
+               LIVE_REFRESH_SECONDS if self._live else self._every_s)
+        if not now_or_never and now - self._last_shown < gap:
+            return
+        changed, self._owed = self._owed or now_or_never, False
         rows = list(self.results.trials.values())
-        # Slots: the most trials seen running at once, not budget.max_concurrent (0 means "no
-        # limit", and a small cluster runs fewer than asked).  The rate: the last one measured,
-        # so that the moment between two trials does not blank it.
-        self._slots = max(self._slots, sum(r["status"] == "running" for r in rows))
+        # The rate: the last one measured, so that the moment between two trials does not
+        # blank it.
         self._rate = images_per_s(rows) or self._rate
         if self._live:
-            if force or now - self._last_shown >= LIVE_REFRESH_SECONDS:
-                # one column short: printing into the last column makes terminals wrap
-                width = shutil.get_terminal_size((120, 24)).columns - 1
-                self._write("\r" + self._line()[:width] + "\x1b[K")
-                self._last_shown = now
-                self._pending_line = True
-        elif force or now - self._last_shown >= self._every_s:
+            # one column short: printing into the last column makes terminals wrap
+            width = shutil.get_terminal_size((120, 24)).columns - 1
+            self._write("\r" + self._line()[:width] + "\x1b[K")
+            self._last_shown = now
+            self._pending_line = True
+        else:
             line = self._line()
             body = line.split("] ", 1)[1]
             # Two hooks for one change (the last trial's end, then the experiment's): one line.
-            if force and body == self._last_body:
+            if changed and body == self._last_body:
                 return
             self._write(line + "\n")
             self._last_shown, self._last_body = now, body
@@ -281,7 +290,7 @@ class SweepProgress(tune.Callback):
             self._write("\r\x1b[K")
             self._pending_line = False
         self._write(f"warning: {text}\n")
-        self._show(force=True)
+        self._show(force=True, now_or_never=self._live)
 
     # ---------------------------------------------------------------- Tune hooks
     def setup(self, **info) -> None:
@@ -292,7 +301,11 @@ class SweepProgress(tune.Callback):
         self._last_body = ""
         self._epochs_seen = 0
         self._pending_line = False
+        self._owed = False  # a state change not shown yet
+        # Slots: the most trials seen running at once, not budget.max_concurrent (0 means "no
+        # limit", and a small cluster runs fewer than asked); counted from the hooks, O(1).
         self._slots = 1
+        self._running: set[str] = set()
         self._rate: float | None = None
         self._warned: set[tuple[str, str]] = set()
         self._nodes: dict[str, str] | None = None
@@ -312,6 +325,8 @@ class SweepProgress(tune.Callback):
             self._check_nodes()
 
     def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._running.add(trial.trial_id)
+        self._slots = max(self._slots, len(self._running))
         self._show(force=True)
 
     def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
@@ -323,6 +338,7 @@ class SweepProgress(tune.Callback):
             self._show()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._running.discard(trial.trial_id)
         self._show(force=True)
 
     def on_trial_recover(self, iteration, trials, trial, **info) -> None:
@@ -331,11 +347,12 @@ class SweepProgress(tune.Callback):
                   f"checkpoint: {_last_error(trial)} (full log: {_error_path(trial)})")
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._running.discard(trial.trial_id)
         self.warn(f"trial {self._label(trial)} failed, no retries left: {_last_error(trial)} "
                   f"(full log: {_error_path(trial)})")
 
     def on_experiment_end(self, trials, **info) -> None:
-        self._show(force=True)
+        self._show(force=True, now_or_never=True)
         if self._live and self._pending_line:
             self._write("\n")
             self._pending_line = False
