@@ -258,3 +258,53 @@ def test_bad_progress_interval_is_refused_before_anything(tmp_path):
     assert proc.stderr.strip() == ("error: $HINR_PROGRESS_SECONDS: 'soon': allowed: a number of "
                                    "seconds > 0 (default 30)")
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------------------ line pacing
+def test_state_changes_less_than_a_second_apart_share_one_line(tmp_path, monkeypatch, capsys):
+    """A line reads every row, so one per trial start and end was quadratic in trials: changes
+    closer than STATE_LINE_GAP_SECONDS wait for the next step's hook; the end prints at once."""
+    from types import SimpleNamespace
+
+    from sweeps import progress
+    from sweeps.spec import parse_spec
+
+    now = [1000.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    spec = parse_spec({"name": "pace", "base": {"preset": "tiny", "epochs": 1},
+                       "axes": {"lr": [1e-3, 2e-3, 3e-3]}, "seeds": [0], "search": "grid",
+                       "metric": "val_psnr", "mode": "max"}, "pace.yaml")
+    rows: dict = {}
+    view = progress.SweepProgress(SimpleNamespace(trials=rows, results_dir=str(tmp_path)), spec,
+                                  live=False, every_s=1000.0)
+    view.setup()
+    capsys.readouterr()  # the header
+    trials = [SimpleNamespace(trial_id=f"t{i}") for i in range(3)]
+
+    def start(i):
+        rows[f"t{i}"] = {"trial_id": f"t{i}", "status": "running", "epochs_done": 0,
+                         "wall_seconds": 0.0}
+        view.on_trial_start(0, trials, trials[i])
+
+    def lines():
+        return [ln for ln in capsys.readouterr().out.splitlines() if PROGRESS.match(ln)]
+
+    start(0)
+    assert [parse_progress(ln)["running"] for ln in lines()] == [1]  # the first: at once
+    now[0] += 0.2
+    start(1)
+    start(2)
+    view.on_step_end(1, trials)
+    assert lines() == []  # 0.2 s after the last line: owed, not printed
+    now[0] += 1.0
+    view.on_step_end(2, trials)
+    assert [parse_progress(ln)["running"] for ln in lines()] == [3]  # both starts, one line
+    now[0] += 0.1
+    view.on_step_end(3, trials)
+    assert lines() == []  # nothing owed, and the 1000 s period is not up
+    for row in rows.values():
+        row.update(status="completed", epochs_done=1)
+    view.on_trial_complete(4, trials, trials[0])
+    view.on_experiment_end(trials)
+    assert [parse_progress(ln)["completed"] for ln in lines()] == [3]  # the end: at once
+    assert view._slots == 3
