@@ -25,7 +25,8 @@ DEFAULTS = {
     # Final-only metrics (latent_acc, ...) are absent from per-epoch results; Tune must not
     # reject them.
     "TUNE_DISABLE_STRICT_METRIC_CHECKING": "1",
-    # One checkpoint per epoch per trial is by design; the snapshot-frequency warning is noise.
+    # A trial may checkpoint every epoch (budget.checkpoint_every_s: 0, or epochs longer than
+    # it) by design; the snapshot-frequency warning is noise.
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
 }
 
