@@ -6,8 +6,9 @@ completed / running / pending / failed / diverged, epochs done of total, images/
 the measured epoch times and the best trial so far on the sweep's first metric with its axis
 values.  On a terminal the line is rewritten in place (``\\r``, at most once a second); otherwise
 (CI, ``nohup``, a pipe) a plain line is printed on trial state changes (at most one a second:
-changes closer together share a line) and every ``HINR_PROGRESS_SECONDS`` seconds (default 30).  A trial that failed, is retried or diverged,
-and a node that was lost, get one ``warning:`` line each, naming the trial and its full log.
+changes closer together share a line) and every ``HINR_PROGRESS_SECONDS`` seconds (default
+30).  A trial that failed, is retried or diverged, and a node that was lost, get one
+``warning:`` line each, naming the trial and its full log.
 
 ``ray_console`` routes Ray's own logging and the trial workers' output to ``driver.log`` in the
 results directory; with ``verbose`` they go to the console as well (Ray's default).
