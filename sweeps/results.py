@@ -115,6 +115,7 @@ class ParquetResults(tune.Callback):
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self._epochs_dirty: set[str] = set()  # trials whose epochs file lags their rows
+        self._write_error: ResultsWriteError | None = None  # raised in on_checkpoint
         self._last_flush = -math.inf  # the first change is written at once
         self._period = self.flush_seconds
         self._dirty = False
@@ -186,6 +187,8 @@ class ParquetResults(tune.Callback):
     def _write_trials(self, force: bool = False) -> None:
         """If (``force`` or) the period is up: the epochs files that lag, then trials.parquet
         if it changed (in that order, so that a trial's row never runs ahead of its epochs)."""
+        if getattr(self, "_write_error", None) is not None:
+            raise self._write_error  # from on_checkpoint, where Tune swallowed it
         now = time.monotonic()
         if not (self._dirty or self._epochs_dirty) or (
                 not force and now - self._last_flush < self._period):
@@ -206,15 +209,16 @@ class ParquetResults(tune.Callback):
         self._last_flush = time.monotonic()
 
     def _write_epochs(self, trial_id: str) -> None:
-        """Rewrite one trial's epochs file, if it lags the rows held here."""
+        """Rewrite one trial's epochs file, if it lags the rows held here (it still lags after
+        a write that failed: the next flush tries again)."""
         if trial_id not in getattr(self, "_epochs_dirty", ()):
             return
-        self._epochs_dirty.discard(trial_id)
         epochs = self.epochs.get(trial_id)
         if epochs:
             self._timed_write("epoch", lambda: schema.build_table(list(epochs.values()),
                                                                  schema.EPOCH_CORE),
                               self._epoch_path(trial_id))
+        self._epochs_dirty.discard(trial_id)
 
     def _timed_write(self, kind: str, table: Callable[[], Any], path: Path) -> float:
         """Build (``table()``) and write atomically, counted in ``stats[kind + "_write*"]``;
@@ -267,7 +271,14 @@ class ParquetResults(tune.Callback):
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         # Tune calls this before it records the checkpoint (Ray 2.60: TuneController.
         # _process_trial_save), so every epoch a resume from it skips is on disk first.
-        self._write_epochs(trial.trial_id)
+        try:
+            self._write_epochs(trial.trial_id)
+        except ResultsWriteError as err:
+            # Raising here makes Tune skip recording the checkpoint (right: its epochs are not
+            # on disk), but Tune logs the error and goes on; the next hook raises it again,
+            # which stops the sweep as a failed write anywhere else does.
+            self._write_error = err
+            raise
 
     @_timed
     def on_trial_complete(self, iteration, trials, trial, **info):

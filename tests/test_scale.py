@@ -176,6 +176,25 @@ def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_pa
     assert trials_file(tmp_path) == {"t1": "completed"}  # the tiny preset's 3 epochs
 
 
+def test_a_failed_epochs_write_at_a_checkpoint_stops_the_sweep_at_the_next_hook(tmp_path):
+    """Tune catches and logs an error raised in on_checkpoint (and then does not record that
+    checkpoint); the writer raises it again from the next hook, as any failed write stops the
+    sweep, and the rows it could not write stay held for the next attempt."""
+    from sweeps.results import ParquetResults, ResultsWriteError
+
+    writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
+    writer.setup()
+    a = stub_trial(1)
+    writer.on_trial_start(0, [a], a)
+    writer.on_trial_result(1, [a], a, {"epoch": 1.0, "val_psnr": 11.0, "status": "running"})
+    (tmp_path / "epochs").write_text("")  # a file where the folder goes: every write fails
+    with pytest.raises(ResultsWriteError, match="epochs"):
+        writer.on_checkpoint(2, [a], a, None)
+    with pytest.raises(ResultsWriteError, match="epochs"):
+        writer.on_step_end(3, [a])
+    assert writer._epochs_dirty == {"t1"}
+
+
 def test_the_periodic_flush_writes_epochs_before_the_trials_table(tmp_path):
     """With the period up, lagging epochs files are written first: trials.parquet never claims
     an epoch that its epochs file does not hold."""
