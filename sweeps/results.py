@@ -235,7 +235,9 @@ class ParquetResults(tune.Callback):
     @_timed
     def on_trial_start(self, iteration, trials, trial, **info):
         row = self._trial_row(trial)
-        if row["status"] in ("pending", "errored"):
+        # "stopped" too: a trial that an interrupted driver settled as stopped and that
+        # ``resume`` restarts from its checkpoint is running again (ASHA's stops never restart)
+        if row["status"] in ("pending", "errored", "stopped"):
             row["status"] = "running"
         self._write_trials()
 

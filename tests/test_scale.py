@@ -146,6 +146,28 @@ def test_a_resumed_writer_catches_up_with_the_epochs_files(tmp_path):
     assert rb["metric.test_psnr"] == 8.0
 
 
+def test_a_stopped_trial_that_resume_restarts_is_running_again(tmp_path):
+    """Ctrl-C settles an unfinished trial as stopped; resume restarts it from its checkpoint,
+    and the progress view (which counts rows by status) must then count it as running."""
+    from ray.tune.experiment import Trial
+
+    from sweeps.results import ParquetResults
+
+    writer = ParquetResults(str(tmp_path), "s", flush_seconds=0.0)
+    writer.setup()
+    a = Trial("noop", config={"preset": "tiny", "epochs": 3, "seed": 0}, trial_id="t1", stub=True)
+    writer.on_trial_start(0, [a], a)
+    writer.on_trial_result(1, [a], a, {"epoch": 1.0, "test_psnr": 9.0, "status": "running"})
+    a.set_status(a.TERMINATED)  # the interrupted driver's last word on it
+    writer.on_experiment_end([a])
+    assert trials_file(tmp_path) == {"t1": "stopped"}
+    resumed = ParquetResults(str(tmp_path), "s", flush_seconds=0.0)
+    resumed.setup()
+    a.set_status(a.RUNNING)
+    resumed.on_trial_start(0, [a], a)
+    assert trials_file(tmp_path) == {"t1": "running"}
+
+
 def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_path):
     """A trial's epoch rows reach disk when it checkpoints (before Tune records the checkpoint,
     so a resume never skips an epoch that is not on disk), when it ends, or with the periodic
