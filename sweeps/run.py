@@ -28,6 +28,7 @@ from . import schema
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
 from .search import param_space, search_alg, tune_num_samples
+from .storage import damaged_state, storage_filesystem
 from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
 from .trial import train_hinr
 
@@ -214,6 +215,7 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         time_budget_s=spec.budget["time_limit_s"] or None, reuse_actors=reuse_actors)
     run_config = tune.RunConfig(
         name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
+        storage_filesystem=storage_filesystem(),  # whole files only (sweeps/storage.py)
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
         callbacks=[writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)])
@@ -229,6 +231,14 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
 def resume_sweep(results_dir: Path, address: str | None = None,
                  verbose: bool = False) -> tune.ResultGrid:
     spec = read_spec(results_dir)
+    # Tune restarts a sweep whose state it cannot read from scratch (and with the grid lost),
+    # and the restart would drop every row as unknown to Tune: refuse before Ray starts.
+    damage = damaged_state(results_dir / schema.TUNE_DIR)
+    if damage:
+        raise SweepError(f"{damage}: Tune's saved state is damaged and this sweep cannot be "
+                         f"resumed; its results so far are intact (python launch.py report "
+                         f"{results_dir}); to finish it, run the sweep file again with --results "
+                         f"set to a new directory")
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
@@ -237,9 +247,12 @@ def resume_sweep(results_dir: Path, address: str | None = None,
             # A design's space holds functions (sweeps.design.tune_space), which Tune saves as
             # placeholders only: the space itself is given again, rebuilt from sweep.yaml.
             space = {"param_space": param_space(spec)} if spec.search == "design" else {}
+            # The file system is given again: Tune replaces the pickled one with this argument
+            # (None would be plain local writes), and a sweep started before it gets it now.
             tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
                                        trainable(spec, results_dir, data),
-                                       resume_unfinished=True, resume_errored=True, **space)
+                                       resume_unfinished=True, resume_errored=True,
+                                       storage_filesystem=storage_filesystem(), **space)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
             # verbosity the sweep started with) is only reachable on the internal tuner.  A
             # private attribute, with no public equivalent in Ray 2.60.0 (the pinned version).

@@ -1,0 +1,125 @@
+"""Tune's experiment directory through a full disk: the file system sweeps give Tune writes
+whole files or none (a real tmpfs filled to the last byte), and resume refuses a directory
+whose Tune state is damaged instead of letting Tune restart the sweep and drop its rows."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+import subprocess
+from pathlib import Path
+
+import cloudpickle
+import pyarrow.fs
+import pytest
+
+from sweeps.storage import damaged_state, storage_filesystem
+
+from .sweep_helpers import launch_cmd
+from .test_disk import ROOT, small_disk  # noqa: F401 - the tmpfs fixture
+
+
+def fill_to_the_last_byte(disk: Path) -> Path:
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError:
+            pass
+    return filler
+
+
+def test_a_copy_onto_a_full_disk_leaves_the_old_files_whole(tmp_path, small_disk):  # noqa: F811
+    staging = tmp_path / "staging"  # Tune's driver staging directory, on a disk with room
+    staging.mkdir()
+    new_state = '{"trials": "%s"}' % ("x" * 300_000)
+    (staging / "experiment_state-s.json").write_text(new_state)
+    (staging / "basic-variant-state-s.json").write_bytes(pickle.dumps({"generated": 4}))
+    disk = small_disk(1)
+    (disk / "experiment_state-s.json").write_text('{"trials": "old"}')
+    (disk / "basic-variant-state-s.json").write_bytes(pickle.dumps({"generated": 2}))
+    filler = fill_to_the_last_byte(disk)
+
+    with pytest.raises(OSError):
+        pyarrow.fs.copy_files(str(staging), str(disk), destination_filesystem=storage_filesystem())
+    assert (disk / "experiment_state-s.json").read_text() == '{"trials": "old"}'
+    assert pickle.loads((disk / "basic-variant-state-s.json").read_bytes()) == {"generated": 2}
+    assert sorted(p.name for p in disk.iterdir()) == [  # no temp file left behind
+        "basic-variant-state-s.json", "experiment_state-s.json", "filler"]
+    assert damaged_state(disk) is None
+
+    filler.unlink()  # space again: the next sync goes through whole
+    pyarrow.fs.copy_files(str(staging), str(disk), destination_filesystem=storage_filesystem())
+    assert (disk / "experiment_state-s.json").read_text() == new_state
+    assert (disk / "experiment_state-s.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_plain_local_copies_cut_the_state_short_which_damaged_state_names(tmp_path,
+                                                                         small_disk):  # noqa: F811
+    """Why the file system above exists: pyarrow's own local copy overwrites in place."""
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "experiment_state-s.json").write_text('{"trials": "%s"}' % ("x" * 300_000))
+    disk = small_disk(1)
+    (disk / "experiment_state-s.json").write_text('{"trials": "old"}')
+    fill_to_the_last_byte(disk)
+    with pytest.raises(OSError):
+        pyarrow.fs.copy_files(str(staging), str(disk))
+    problem = damaged_state(disk)
+    assert problem.startswith(f"{disk / 'experiment_state-s.json'}: not whole JSON")
+
+
+def test_the_file_system_travels_by_pickle_and_copies_whole_files(tmp_path):
+    fs = storage_filesystem()
+    assert cloudpickle.loads(cloudpickle.dumps(fs)) == fs  # tuner.pkl, and to every worker
+    (tmp_path / "a").write_bytes(b"1" * 100_000)
+    fs.copy_file(str(tmp_path / "a"), str(tmp_path / "b"))
+    assert (tmp_path / "b").read_bytes() == b"1" * 100_000
+    with pytest.raises(PermissionError):
+        fs.delete_dir_contents("/", accept_root_dir=True)
+
+
+@pytest.mark.parametrize("name,content,expected", [
+    ("experiment_state-2.json", b'{"trial_data": [', "not whole JSON"),
+    ("basic-variant-state-2.json", b"", "empty"),
+    ("searcher-state-2.pkl", pickle.dumps({"points": list(range(100))})[:-7], "cut short at"),
+    ("callback-states-2.pkl", b"\x80\x05not a pickle at all", "cut short at"),
+])
+def test_damaged_state_names_the_file_and_what_is_wrong(tmp_path, name, content, expected):
+    (tmp_path / "experiment_state-1.json").write_text("{}")
+    for pattern in ("basic-variant-state", "searcher-state", "callback-states"):
+        suffix = ".json" if pattern == "basic-variant-state" else ".pkl"
+        (tmp_path / f"{pattern}-1{suffix}").write_bytes(pickle.dumps({"ok": 1}))
+        (tmp_path / f"{pattern}-2{suffix}").write_bytes(pickle.dumps({"ok": 2}))
+    (tmp_path / "experiment_state-2.json").write_text('{"ok": 2}')
+    assert damaged_state(tmp_path) is None
+    (tmp_path / name).write_bytes(content)  # only the newest of each is what Tune reads
+    problem = damaged_state(tmp_path)
+    assert problem.startswith(f"{tmp_path / name}: {expected}"), problem
+    assert "\n" not in problem
+
+
+def test_no_state_at_all_is_named(tmp_path):
+    assert "no experiment_state-*.json" in damaged_state(tmp_path)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def test_resume_refuses_a_damaged_tune_state_and_touches_nothing(tmp_path, reference):
+    """The state a plain local copy left on a full disk: before, Tune restarted the sweep from
+    scratch and the restart dropped every earlier trial's rows."""
+    results = tmp_path / "results"
+    shutil.copytree(reference, results)
+    state = max((results / "tune").glob("experiment_state-*.json"))
+    state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    before = snapshot(results)
+    proc = subprocess.run(launch_cmd("resume", str(results)), cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {state}: not whole")
+    assert "cannot be resumed" in proc.stderr and "report" in proc.stderr
+    assert snapshot(results) == before
