@@ -14,8 +14,9 @@ Two guards, both here:
   ``hinr.atomic`` (a temp file beside it, fsync, rename): a copy that fails leaves the previous
   version of each file, never half of one.  That covers Tune's state and the trials'
   checkpoints (uploaded through the same file system).  A failed sync can still leave one
-  state file newer than another, each whole; that is no different from a driver killed
-  between two files of one sync, which the resume path already reconciles.
+  state file newer than another, each whole, if the disk had room for the small one only:
+  the same window as a driver killed between two files of one sync, which Tune has too (a
+  searcher state newer than the trial list would not rerun the points in between).
 * ``damaged_state()``: what ``resume`` checks before ``Tuner.restore``, so that a directory
   damaged by an older hinr-sweeps (or by anything else) is refused with one clear line
   instead of silently restarted.
