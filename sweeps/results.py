@@ -187,6 +187,7 @@ class ParquetResults(tune.Callback):
     def _write_trials(self, force: bool = False) -> None:
         """If (``force`` or) the period is up: the epochs files that lag, then trials.parquet
         if it changed (in that order, so that a trial's row never runs ahead of its epochs)."""
+        # getattr: a writer unpickled from a sweep started before this attribute existed
         if getattr(self, "_write_error", None) is not None:
             raise self._write_error  # from on_checkpoint, where Tune swallowed it
         now = time.monotonic()

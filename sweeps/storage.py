@@ -94,9 +94,6 @@ class AtomicLocalHandler(pyarrow.fs.FileSystemHandler):
     def __eq__(self, other):
         return isinstance(other, AtomicLocalHandler)
 
-    def __ne__(self, other):
-        return not self == other
-
     def __reduce__(self):  # pickled into tuner.pkl and sent to the trial workers
         return AtomicLocalHandler, ()
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,21 @@ def ray_embedded():
              configure_logging=False, log_to_driver=False)
     yield
     ray.shutdown()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real tmpfs of a given size (tests of a full disk); unmounted afterwards."""
+    mounts = []
+
+    def make(megabytes: int) -> Path:
+        point = tmp_path / f"disk{len(mounts)}"
+        point.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(point)],
+                       check=True, capture_output=True)
+        mounts.append(point)
+        return point
+
+    yield make
+    for point in mounts:
+        subprocess.run(["umount", "-l", str(point)], capture_output=True)

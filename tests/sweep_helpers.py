@@ -3,6 +3,7 @@ uninterrupted run of the same sweep (the ``reference`` fixture in conftest.py)."
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -102,3 +103,14 @@ def assert_same_results(reference: Path, results: Path) -> None:
         assert got_epochs[key] == ref_epochs[key], key
 
 
+def fill(disk: Path) -> Path:
+    """Fill the file system under ``disk`` to its last byte (unbuffered writes of one page, so
+    no partial buffer is left to fail later); returns the filler, to unlink for space again."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 4096)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    return filler

@@ -4,35 +4,12 @@ that finishes the sweep once space is back.  Small disks are real tmpfs mounts."
 
 from __future__ import annotations
 
-import errno
 import subprocess
-from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
-from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, launch_cmd, run_ok, start_run,
-                            wait_for_epochs)
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A tmpfs of a given size; unmounted afterwards."""
-    mounts = []
-
-    def make(megabytes: int) -> Path:
-        point = tmp_path / f"disk{len(mounts)}"
-        point.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(point)],
-                       check=True, capture_output=True)
-        mounts.append(point)
-        return point
-
-    yield make
-    for point in mounts:
-        subprocess.run(["umount", "-l", str(point)], capture_output=True)
+from .sweep_helpers import (ROOT, EPOCHS, SMOKE, assert_same_results, fill, launch_cmd,
+                            run_ok, start_run, wait_for_epochs)
 
 
 def launch(*args: str) -> subprocess.CompletedProcess:
@@ -53,18 +30,6 @@ def test_nearly_full_disk_refused_up_front(small_disk):
     proc = launch("run", SMOKE, "--results", str(disk / "results"))
     assert proc.returncode == 2 and "MiB free" in proc.stderr and str(disk) in proc.stderr
     assert list(disk.iterdir()) == []
-
-
-def fill(disk: Path) -> Path:
-    filler = disk / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * (1 << 20))
-                out.flush()
-        except OSError as err:
-            assert err.errno == errno.ENOSPC
-    return filler
 
 
 def test_disk_full_mid_sweep_stops_cleanly_and_resumes(reference, small_disk):

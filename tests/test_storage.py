@@ -15,22 +15,10 @@ import pytest
 
 from sweeps.storage import damaged_state, storage_filesystem
 
-from .sweep_helpers import launch_cmd
-from .test_disk import ROOT, small_disk  # noqa: F401 - the tmpfs fixture
+from .sweep_helpers import ROOT, fill, launch_cmd
 
 
-def fill_to_the_last_byte(disk: Path) -> Path:
-    filler = disk / "filler"
-    with open(filler, "wb", buffering=0) as out:
-        try:
-            while True:
-                out.write(b"\0" * 4096)
-        except OSError:
-            pass
-    return filler
-
-
-def test_a_copy_onto_a_full_disk_leaves_the_old_files_whole(tmp_path, small_disk):  # noqa: F811
+def test_a_copy_onto_a_full_disk_leaves_the_old_files_whole(tmp_path, small_disk):
     staging = tmp_path / "staging"  # Tune's driver staging directory, on a disk with room
     staging.mkdir()
     new_state = '{"trials": "%s"}' % ("x" * 300_000)
@@ -39,7 +27,7 @@ def test_a_copy_onto_a_full_disk_leaves_the_old_files_whole(tmp_path, small_disk
     disk = small_disk(1)
     (disk / "experiment_state-s.json").write_text('{"trials": "old"}')
     (disk / "basic-variant-state-s.json").write_bytes(pickle.dumps({"generated": 2}))
-    filler = fill_to_the_last_byte(disk)
+    filler = fill(disk)
 
     with pytest.raises(OSError):
         pyarrow.fs.copy_files(str(staging), str(disk), destination_filesystem=storage_filesystem())
@@ -55,15 +43,14 @@ def test_a_copy_onto_a_full_disk_leaves_the_old_files_whole(tmp_path, small_disk
     assert (disk / "experiment_state-s.json").stat().st_mode & 0o777 == 0o644
 
 
-def test_plain_local_copies_cut_the_state_short_which_damaged_state_names(tmp_path,
-                                                                         small_disk):  # noqa: F811
+def test_plain_local_copies_cut_the_state_short_which_damaged_state_names(tmp_path, small_disk):
     """Why the file system above exists: pyarrow's own local copy overwrites in place."""
     staging = tmp_path / "staging"
     staging.mkdir()
     (staging / "experiment_state-s.json").write_text('{"trials": "%s"}' % ("x" * 300_000))
     disk = small_disk(1)
     (disk / "experiment_state-s.json").write_text('{"trials": "old"}')
-    fill_to_the_last_byte(disk)
+    fill(disk)
     with pytest.raises(OSError):
         pyarrow.fs.copy_files(str(staging), str(disk))
     problem = damaged_state(disk)
