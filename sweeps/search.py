@@ -129,7 +129,8 @@ def searcher(spec: SweepSpec):
     elif len(spec.metric) == 1:
         sampler = optuna.samplers.TPESampler(seed=0)
     else:  # several objectives: TPE models one; NSGA-II keeps a Pareto front
-        sampler = optuna.samplers.NSGAIISampler(seed=0)
+        from .samplers import PicklableNSGAIISampler  # imports Optuna: only when building
+        sampler = PicklableNSGAIISampler(seed=0)
     metric = spec.metric if len(spec.metric) > 1 else spec.metric[0]
     mode = spec.mode if len(spec.mode) > 1 else spec.mode[0]
     return OptunaSearch(metric=metric, mode=mode, sampler=sampler)

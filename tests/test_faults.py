@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from .raycluster import LocalCluster, cmdline, descendants
-from .sweep_helpers import (EPOCHS, SMOKE, assert_same_results, interrupt_then_resume,
+from .sweep_helpers import (EPOCHS, ROOT, SMOKE, assert_same_results, interrupt_then_resume,
                             kill_family, run_ok, start_run, wait_for_epochs)
 
 
@@ -163,3 +163,43 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     assert not (out / "epochs" / "ghost_00010.parquet").exists()
     assert not (out / "images" / "ghost_00010").exists()
     assert_same_results(reference, out)
+
+
+def test_pareto_sweep_resumes_its_nsga2_study(tmp_path):
+    """sweeps/optuna_pareto.yaml's search (NSGA-II over two metrics, replicated over seeds) at
+    tiny size, its driver killed mid-way: resume continues the same study.  Under Optuna 5 the
+    sampler holds a lock that does not pickle (sweeps/samplers.py); this is the sweep that broke.
+    Continued, not restarted: the points drawn before the kill still run, no extra points are
+    drawn, and the study Tune saved holds every point, not only those after the resume."""
+    import pickle
+
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "sweeps" / "optuna_pareto.yaml").read_text())
+    doc["base"].update(preset="tiny", epochs=2)
+    doc.update(name="pareto", seeds=[0, 1], resources={"cpus": 1})
+    doc["budget"].update(num_samples=3, max_concurrent=2)
+    sweep = tmp_path / "pareto.yaml"
+    sweep.write_text(yaml.safe_dump(doc))
+    out = tmp_path / "results"
+    driver = start_run("run", str(sweep), "--results", str(out))
+    try:
+        wait_for_epochs(out, rows=3)
+        before = {(t["config.a1"], t["config.seed"])
+                  for t in pq.read_table(out / "trials.parquet").to_pylist()}
+    finally:
+        kill_family(driver)
+    run_ok("resume", str(out))
+    trials = pq.read_table(out / "trials.parquet").to_pylist()
+    assert len(trials) == 6 and all(t["status"] == "completed" for t in trials)
+    after = {(t["config.a1"], t["config.seed"]) for t in trials}
+    assert before <= after, "a point drawn before the kill was dropped: the study restarted"
+    points = {t["config.a1"] for t in trials}
+    assert len(points) == 3 and all(
+        sorted(t["config.seed"] for t in trials if t["config.a1"] == a1) == [0, 1] for a1 in points)
+    states = sorted((out / "tune").rglob("searcher-state-*.pkl"))
+    assert states, sorted(p.name for p in (out / "tune").rglob("*"))
+    with open(states[-1], "rb") as f:
+        study = pickle.load(f)["_ot_study"]
+    assert type(study.sampler).__name__ == "PicklableNSGAIISampler"
+    assert {t.params["a1"] for t in study.trials} == points

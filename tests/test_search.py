@@ -97,3 +97,31 @@ def test_validating_a_sweep_imports_no_ray():
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "sweeps" / "optuna_pareto.yaml")],
                          cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_multi_objective_sampler_pickles_and_keeps_nsga2s_study_keys():
+    """Tune pickles the searcher with its study; Optuna 5's NSGA-II holds a lock that does not
+    pickle.  The project's sampler round-trips, samples on after unpickling, and writes the same
+    study attributes as NSGAIISampler (so Optuna 4 studies resume with it)."""
+    import pickle
+
+    import optuna
+
+    from sweeps.samplers import PicklableNSGAIISampler
+
+    def objective(trial):
+        x = trial.suggest_float("x", 0.0, 1.0)
+        return x, (1.0 - x) ** 2
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=PicklableNSGAIISampler(seed=0, population_size=4))
+    study.optimize(objective, n_trials=6)
+    restored = pickle.loads(pickle.dumps(study))
+    restored.optimize(objective, n_trials=6)
+    assert len(restored.trials) == 12
+    generation = optuna.samplers.NSGAIISampler._get_generation_key()
+    assert max(t.system_attrs[generation] for t in restored.trials) >= 2  # generations went on
+    spec = _spec(search="optuna", metric=["val_psnr", "val_latent_acc"], mode=["max", "max"],
+                 axes={"a1": {"loguniform": [0.001, 1.0]}})
+    pickle.dumps(_searcher(spec))  # what tune.Tuner does with its TuneConfig
