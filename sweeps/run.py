@@ -28,7 +28,8 @@ from . import schema
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
 from .search import param_space, search_alg, tune_num_samples
-from .storage import damaged_state, storage_filesystem
+from .storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
+                      storage_filesystem)
 from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
 from .trial import train_hinr
 
@@ -239,6 +240,12 @@ def resume_sweep(results_dir: Path, address: str | None = None,
                          f"resumed; its results so far are intact (python launch.py report "
                          f"{results_dir}); to finish it, run the sweep file again with --results "
                          f"set to a new directory")
+    older = state_from_older_version(results_dir / schema.TUNE_DIR)
+    if older:
+        raise SweepError(f"{older}, which this version cannot resume; its results so far are "
+                         f"intact (python launch.py report {results_dir}); to finish it, run the "
+                         f"sweep file again with --results set to a new directory, or resume it "
+                         f"from a checkout older than {SEED_FIELD_COMMIT}")
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:

@@ -178,3 +178,33 @@ def damaged_state(tune_dir: Path) -> str | None:
             size = files[-1].stat().st_size
             return f"{files[-1]}: {'empty' if size == 0 else f'cut short at {size} bytes'}"
     return None
+
+
+# The commit that made a searched sweep's replicate seed a plain config field (sweeps/search.py's
+# SeedRepeater); Tune state saved before it keeps the replicates in a shape this code cannot load.
+SEED_FIELD_COMMIT = "9761130"
+
+
+def state_from_older_version(tune_dir: Path) -> str | None:
+    """Why ``tune_dir`` holds Tune state this version cannot resume (the file and why), or None.
+
+    Before SEED_FIELD_COMMIT a random or Optuna sweep's trials carried the replicate seeds as a
+    ``seeds`` list plus Ray's ``__trial_index__`` (its Repeater's), and the searcher that
+    handed them out was pickled with that shape; restoring it under today's SeedRepeater hangs
+    the driver.  Read from the newest experiment state's trial configs (plain JSON), so nothing
+    is unpickled and Ray is not started.  Call after ``damaged_state`` found the file whole.
+    """
+    states = sorted(tune_dir.glob(EXPERIMENT_STATE))
+    if not states:
+        return None
+    for entry in json.loads(states[-1].read_bytes()).get("trial_data", []):
+        try:
+            config = json.loads(entry[0]).get("config", {})
+        except (TypeError, ValueError, IndexError, AttributeError):
+            continue  # not a trial record of the shape Tune 2.60 writes: not for this check
+        if isinstance(config, dict) and ("__trial_index__" in config
+                                         or ("seeds" in config and "seed" not in config)):
+            return (f"{states[-1]}: Tune's state was saved by hinr-sweeps before commit "
+                    f"{SEED_FIELD_COMMIT} (replicates as seeds + __trial_index__)")
+    return None
+

@@ -110,3 +110,27 @@ def test_resume_refuses_a_damaged_tune_state_and_touches_nothing(tmp_path, refer
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {state}: not whole")
     assert "cannot be resumed" in proc.stderr and "report" in proc.stderr
     assert snapshot(results) == before
+
+
+def test_resume_refuses_an_optuna_sweep_saved_before_seeds_were_a_config_field(tmp_path):
+    """tests/data/optuna_before_9761130: a real interrupted Optuna sweep written by the code
+    before 9761130 (its README says how).  Resuming it used to hang the driver in Tune's
+    restore; now it is one line saying why and what to do, before Ray starts, nothing touched."""
+    results = tmp_path / "results"
+    shutil.copytree(ROOT / "tests" / "data" / "optuna_before_9761130", results)
+    before = snapshot(results)
+    proc = subprocess.run(launch_cmd("resume", str(results)), cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"error: {results / 'tune'}/experiment_state-")
+    assert "before commit 9761130" in proc.stderr and "cannot resume" in proc.stderr
+    assert "--results set to a new directory" in proc.stderr
+    assert snapshot(results) == before
+    assert not (results / "driver.log").exists()  # refused before Ray started
+
+
+def test_state_of_this_version_is_not_taken_for_an_older_one(reference):
+    from sweeps.storage import state_from_older_version
+
+    assert state_from_older_version(reference / "tune") is None
