@@ -367,6 +367,10 @@ def run_preset(name: str, rows_wanted: list[str], args: argparse.Namespace,
             skipped[r] = "no native bf16 on this device"
         elif r == "+compile" and name not in args.compile:
             skipped[r] = f"torch.compile not asked for {name} (--compile)"
+        elif r == "+batched_heads" and cfg.hyper_layers != 1:
+            # candidates.BatchedHyperNetwork batches one-hidden-layer heads only (`--rows all`
+            # on paper, whose heads are SIREN's depth, used to stop the whole run here)
+            skipped[r] = f"heads of {cfg.hyper_layers} hidden layers (batched for 1 only)"
         else:
             names.append(r)
     rows = []
