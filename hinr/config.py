@@ -24,6 +24,7 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 PRETRAINED_ENCODERS = ("finetune", "frozen")
 BIAS_HEAD_INITS = ("siren", "fan_in")
+PIXEL_STANDARDIZATIONS = ("channel", "position", "none")  # hinr.standardize.PIXEL_DIMS
 
 
 class ConfigError(ValueError):
@@ -72,6 +73,11 @@ class ExperimentConfig:
     probe_epochs: int = 10  # epochs of the downstream latent-MLP / weight-CNN classifiers
     seed: int = 0  # seeds model init, shuffling, masks and noise
     pixel_baselines: bool = True  # also train pixel MLP + CNN classifiers (cached per split+seed)
+    # How every pixel classifier (the baselines, variant pretrained's pixel MLP and so its
+    # encoder) reads pixels, with training-split statistics (hinr.standardize): channel = per
+    # channel, like the probes' standardised inputs; position = per pixel; none = raw [-1, 1],
+    # as every result before issue 26 (kept to reproduce those numbers, not to compare with).
+    pixel_standardization: str = "channel"
     # --- data and hardware ---------------------------------------------------------------
     train_subset: int = 0  # use only the first N training images (0 = all)
     test_subset: int = 0  # use only the first N test images (0 = all)
@@ -98,6 +104,7 @@ class ExperimentConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("pretrained_encoder", self.pretrained_encoder, PRETRAINED_ENCODERS)
         _choice("bias_head_init", self.bias_head_init, BIAS_HEAD_INITS)
+        _choice("pixel_standardization", self.pixel_standardization, PIXEL_STANDARDIZATIONS)
         for name in ("a1", "a2", "cls_weight"):
             if not 0.0 <= getattr(self, name) <= 1e6:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed 0 <= {name} <= 1e6")
