@@ -40,9 +40,10 @@ def test_fidelity_switches_paper_has_siren_values_small_keeps_its_own():
 
 
 def test_fair_comparison_defaults():
-    """Every classifier reads standardised input by default (issue 26)."""
+    """Every classifier reads standardised input by default (issue 26); a2's prior stays a
+    mean by default, so results of older sweeps are unchanged."""
     for cfg in (ExperimentConfig(), *(preset(name) for name in PRESETS)):
-        assert cfg.pixel_standardization == "channel"
+        assert (cfg.pixel_standardization, cfg.theta_prior_norm) == ("channel", "mean")
 
 
 def test_preset_overrides_and_unknown_preset():
@@ -116,6 +117,7 @@ def test_from_dict_on_a_base_keeps_the_base():
     ("precision", "fp16", ["fp32", "bf16"]),
     ("pretrained_encoder", "thawed", ["finetune", "frozen"]),
     ("bias_head_init", "xavier", ["siren", "fan_in"]),
+    ("theta_prior_norm", "median", ["mean", "sum", "paper"]),
     ("pixel_standardization", "pixel", ["channel", "position", "none"]),
 ])
 def test_choices_are_validated(key, value, allowed):

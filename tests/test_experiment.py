@@ -501,3 +501,16 @@ def test_cached_pixel_baselines_are_keyed_by_standardisation_and_code_version(
     monkeypatch.setattr(experiment, "BASELINE_VERSION", experiment.BASELINE_VERSION + 1)
     assert scaled.baseline_cache_path() != old
 
+
+@pytest.mark.parametrize("norm", ["mean", "sum", "paper"])
+def test_theta_prior_norm_is_what_a2_weighs_in_the_loss(norm, mnist5k):
+    """config theta_prior_norm reaches the loss; the reported theta prior stays mean(theta^2)."""
+    from hinr.losses import paper_theta_count
+
+    exp = Experiment(tiny(theta_prior_norm=norm, pixel_baselines=False), data=mnist5k)
+    out = exp.evaluate()  # 27 validation images: one batch, so the relation holds exactly
+    per_image = sum(out_f * in_f + out_f for out_f, in_f in exp.model.shapes)  # 337 on tiny
+    scale = {"mean": 1.0, "sum": per_image, "paper": per_image / paper_theta_count(1)}[norm]
+    cfg = exp.cfg
+    assert out["val_loss"] == pytest.approx(out["val_mse"] + cfg.a1 * out["val_latent_prior"]
+                                            + cfg.a2 * scale * out["val_theta_prior"], rel=1e-5)
