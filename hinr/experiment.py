@@ -33,7 +33,6 @@ from filelock import FileLock
 from torch import nn
 
 from . import data as data_mod
-from . import metrics as metrics_registry
 from . import standardize
 from .atomic import write_text_atomic
 from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
