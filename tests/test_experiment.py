@@ -78,6 +78,9 @@ def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mni
         assert resumed.finish() == pytest.approx(straight.finish(), rel=1e-6, abs=1e-9)
     if variant == "pretrained":
         assert "pretrain_mlp_acc" in resumed.extra
+        # the pre-trained MLP's per-image predictions travel in the checkpoint with its accuracy
+        assert torch.equal(resumed.extra_predictions["pretrain_mlp"],
+                           straight.extra_predictions["pretrain_mlp"])
     if variant == "classifier_loss":
         assert "train_cls_ce" in second and "val_joint_acc" in second
 
