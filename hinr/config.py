@@ -24,6 +24,8 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 PRETRAINED_ENCODERS = ("finetune", "frozen")
 BIAS_HEAD_INITS = ("siren", "fan_in")
+THETA_PRIOR_NORMS = ("mean", "sum", "paper")  # hinr.losses.normalized_theta_prior
+PIXEL_STANDARDIZATIONS = ("channel", "position", "none")  # hinr.standardize.PIXEL_DIMS
 
 
 class ConfigError(ValueError):
@@ -35,12 +37,16 @@ class ExperimentConfig:
     # --- what to train -------------------------------------------------------------------
     dataset: str = "mnist-5k"  # mnist | mnist-5k (offline 4k/1k real digits) | cifar10
     variant: str = "plain"  # plain (paper 4.1) | pretrained (4.2) | classifier_loss (5)
-    # --- the loss: MSE + a1*mean(v^2) + a2*mean(theta^2) + cls_weight*CE -----------------
+    # --- the loss: MSE + a1*mean(v^2) + a2*theta prior + cls_weight*CE -------------------
     a1: float = 0.1  # weight of the latent prior mean(v^2); the paper follows SIREN: 0.1
     a2: float = 100.0  # weight of the theta prior mean(theta^2); the paper follows SIREN: 100
-    # Both priors are means, so the per-parameter strength of a2 scales with 1/(number of
-    # SIREN parameters): a2 * mean(theta^2) pulls each entry of theta 23x harder on `small`
-    # (8,577 parameters per image) than on `paper` (198,401) at the same a2.
+    # What a2 multiplies (hinr.losses.normalized_theta_prior): mean = sum(theta^2) / (images x
+    # parameters per image), SIREN's and every result's so far, whose per-parameter pull scales
+    # with 1/(SIREN parameters): 23x harder on `small` (8,577 per image) than on `paper`
+    # (198,401) at the same a2; sum = sum(theta^2) / images; paper = sum(theta^2) / (images x
+    # the paper preset's parameters per image), so a2 means the paper's per-parameter pull on
+    # any model (on `paper` itself, the same as mean).  Default mean: old results unchanged.
+    theta_prior_norm: str = "mean"
     cls_weight: float = 0.1  # weight of the joint classifier's CE (variant classifier_loss only)
     # --- model sizes ---------------------------------------------------------------------
     latent_dim: int = 256  # size of v; the paper uses 256
@@ -72,6 +78,11 @@ class ExperimentConfig:
     probe_epochs: int = 10  # epochs of the downstream latent-MLP / weight-CNN classifiers
     seed: int = 0  # seeds model init, shuffling, masks and noise
     pixel_baselines: bool = True  # also train pixel MLP + CNN classifiers (cached per split+seed)
+    # How every pixel classifier (the baselines, variant pretrained's pixel MLP and so its
+    # encoder) reads pixels, with training-split statistics (hinr.standardize): channel = per
+    # channel, like the probes' standardised inputs; position = per pixel; none = raw [-1, 1],
+    # as every result before issue 26 (kept to reproduce those numbers, not to compare with).
+    pixel_standardization: str = "channel"
     # --- data and hardware ---------------------------------------------------------------
     train_subset: int = 0  # use only the first N training images (0 = all)
     test_subset: int = 0  # use only the first N test images (0 = all)
@@ -98,6 +109,8 @@ class ExperimentConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("pretrained_encoder", self.pretrained_encoder, PRETRAINED_ENCODERS)
         _choice("bias_head_init", self.bias_head_init, BIAS_HEAD_INITS)
+        _choice("theta_prior_norm", self.theta_prior_norm, THETA_PRIOR_NORMS)
+        _choice("pixel_standardization", self.pixel_standardization, PIXEL_STANDARDIZATIONS)
         for name in ("a1", "a2", "cls_weight"):
             if not 0.0 <= getattr(self, name) <= 1e6:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed 0 <= {name} <= 1e6")

@@ -10,7 +10,9 @@ The training split is cut into train and validation (``cfg.val_fraction``, strat
 model and every probe train on the rest, per-epoch metrics and searches use validation, and
 the test split is scored once, in ``finish()``, only to be reported.
     exp.examples()                        # small image grids for logging
+    exp.test_outputs()                    # per test image: label, PSNR, each probe's prediction
 
+Every classifier reads its input standardised with training statistics (``hinr.standardize``).
 Every result is a flat dict of floats.  ``state_dict()`` / ``load_state_dict()`` capture
 models, optimiser, RNG streams and counters, so save -> load -> continue gives the same numbers
 as running straight through.  No logging, files or Ray here: the caller owns those.
@@ -18,6 +20,7 @@ as running straight through.  No logging, files or Ray here: the caller owns tho
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -30,6 +33,7 @@ from filelock import FileLock
 from torch import nn
 
 from . import data as data_mod
+from . import standardize
 from .atomic import write_text_atomic
 from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
@@ -46,15 +50,16 @@ OPS_IMAGES = 512  # test images scored by the image operations
 # seed, is then selected on the same images, so a difference in val_* between two trials is
 # never a difference in which images were held out (seed replicates vary training only).
 VAL_SPLIT_SEED = 0
-# How the weight-CNN's input theta* is standardised, with statistics of training images:
-# per position (each element of theta*: its own mean and std over the sample), per layer, or
-# one scalar.  Per position, because what tells images apart is small: on `tiny` the spread
-# of an element across images is ~0.1% of its layer's spread (the weights all images share),
-# so per-layer or scalar standardisation leaves the CNN at chance (tests/test_experiment.py).
-# Recorded as the metric weight_probe_standardization, coded by STANDARDIZATIONS.
+# How the weight-CNN's input theta* is standardised, with statistics of training images: a key
+# of hinr.standardize.THETA_DIMS (per position; that module says why).  Recorded as the metric
+# weight_probe_standardization, coded by STANDARDIZATIONS.
 WEIGHT_PROBE_STANDARDIZATION = "position"
 STANDARDIZATIONS = {"scalar": 0.0, "layer": 1.0, "position": 2.0}
-_STAT_DIMS = {"scalar": (0, 1, 2, 3), "layer": (0, 2, 3), "position": (0,)}  # of (S, L, W, W)
+# What the cached pixel baselines were computed by: bump it by hand whenever pixel_baselines'
+# code changes what it computes (its models, training, inputs), so that no cache entry of
+# older code is ever read as a result of this one.  1: raw pixels, before issue 26 (keys
+# without a version); 2: pixels through hinr.standardize, and per-image predictions kept.
+BASELINE_VERSION = 2
 
 
 class Diverged(RuntimeError):
@@ -124,6 +129,9 @@ class Experiment:
         self.test_x, self.test_y = loaded.test_x.to(self.device), loaded.test_y.to(self.device)
         channels, size = loaded.channels, loaded.size
         self.coords = data_mod.grid(*size, device=self.device)  # (H*W, 2)
+        # what every pixel classifier reads (the baselines, variant pretrained's pixel MLP and
+        # the encoder made of it): statistics of the training split, validation held out
+        self.pixel_input = standardize.pixels(self.train_x, cfg.pixel_standardization)
 
         self.model = HyperINR(cfg, channels, size).to(self.device)
         self.pixel_mlp: PixelMLP | None = None
@@ -134,7 +142,8 @@ class Experiment:
             # no gradient (so Adam skips them) until the first step after pretraining; the
             # optimiser's groups are then the same before and after a resume.
             self.model.encoder = PretrainedEncoder(self.pixel_mlp,
-                                                   frozen=cfg.pretrained_encoder == "frozen")
+                                                   frozen=cfg.pretrained_encoder == "frozen",
+                                                   standardize=self.pixel_input)
         self.head = (LatentMLP(cfg.latent_dim, self.num_classes).to(self.device)
                      if cfg.variant == "classifier_loss" else None)
         # With cls_weight 0 the head gets no gradient: it is neither run nor scored, so no
@@ -150,14 +159,17 @@ class Experiment:
         self.step = 0
         self.pretrained = False  # variant pretrained: has the pixel MLP been trained yet?
         self.extra: dict[str, float] = {}  # results computed once (pretraining accuracy)
+        # per-image test predictions computed once (pretraining), kept in checkpoints like extra
+        self.extra_predictions: dict[str, torch.Tensor] = {}
         self._examples: dict[str, torch.Tensor] = {}
+        self._test_outputs: dict[str, torch.Tensor] = {}
 
     # ----------------------------------------------------------------------------------
     def _forward_loss(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         recon, v, theta = self.model(x, self.coords)
         logits = self.head(v) if self.joint else None
         terms = hyperinr_loss(recon, x, v, theta, self.cfg.a1, self.cfg.a2,
-                              logits, y, self.cfg.cls_weight)
+                              logits, y, self.cfg.cls_weight, self.cfg.theta_prior_norm)
         terms["_recon"] = recon
         terms["_logits"] = logits if logits is not None else recon.new_empty(0)
         return terms
@@ -203,20 +215,27 @@ class Experiment:
     @torch.no_grad()
     def _score(self, images: torch.Tensor, labels: torch.Tensor, split: str) -> dict[str, float]:
         """Loss terms, PSNR and (trained head only) joint accuracy on one split, as
-        ``{split}_*``; the test split's joint accuracy keeps its name ``joint_acc``."""
+        ``{split}_*``; the test split's joint accuracy keeps its name ``joint_acc``.  On the
+        test split, each image's PSNR and joint-head prediction go to ``test_outputs()``."""
         self.model.eval()
         n = len(images)
         sums: dict[str, float] = {}
         psnr_sum, correct = 0.0, 0
+        per_image: list[torch.Tensor] = []
+        joint_pred: list[torch.Tensor] = []
         for i in range(0, n, EVAL_BATCH):
             x, y = images[i:i + EVAL_BATCH], labels[i:i + EVAL_BATCH]
             terms = self._forward_loss(x, y)
             for k, val in terms.items():
                 if not k.startswith("_"):
                     sums[k] = sums.get(k, 0.0) + float(val) * len(x)
-            psnr_sum += float(psnr(terms["_recon"], x).sum())
+            image_psnr = psnr(terms["_recon"], x)  # (B,)
+            psnr_sum += float(image_psnr.sum())
+            per_image.append(image_psnr)
             if self.joint:
-                correct += int((terms["_logits"].argmax(1) == y).sum())
+                pred = terms["_logits"].argmax(1)
+                correct += int((pred == y).sum())
+                joint_pred.append(pred)
             if i == 0:
                 k = min(8, len(x))
                 self._examples["reconstruction"] = torch.cat([x[:k], terms["_recon"][:k]]).cpu()
@@ -224,6 +243,10 @@ class Experiment:
         out[f"{split}_psnr"] = psnr_sum / n
         if self.joint:
             out["joint_acc" if split == "test" else f"{split}_joint_acc"] = correct / n
+        if split == "test":
+            self._test_outputs["psnr"] = torch.cat(per_image).cpu()
+            if self.joint:
+                self._test_outputs["joint"] = torch.cat(joint_pred).cpu()
         return out
 
     # ----------------------------------------------------------------------------------
@@ -231,12 +254,16 @@ class Experiment:
         """Paper 4.2: train the pixel MLP as a classifier; its hidden layer then encodes v."""
         assert self.pixel_mlp is not None
         self.pixel_mlp.requires_grad_(True)
-        acc = fit_classifier(self.pixel_mlp, lambda i: self.train_x[i], self.train_y,
-                             lambda i: self.test_x[i], self.test_y, self.cfg.pretrain_epochs,
-                             self.cfg.seed + seeds.PRETRAIN, self.device)
+        pixels = self.pixel_input
+        train_classifier(self.pixel_mlp, lambda i: pixels(self.train_x[i]), self.train_y,
+                         self.cfg.pretrain_epochs, self.cfg.seed + seeds.PRETRAIN, self.device)
+        pred = predict(self.pixel_mlp, lambda i: pixels(self.test_x[i]), len(self.test_y),
+                       self.device)
+        acc = int((pred == self.test_y).sum()) / len(self.test_y)
+        self.extra_predictions["pretrain_mlp"] = pred.cpu()
         self.pixel_mlp.requires_grad_(False)  # its classifier head is done with
         self.pixel_mlp.hidden.requires_grad_(self.cfg.pretrained_encoder == "finetune")
-        # fit_classifier's last step leaves gradients; the first training step's zero_grad
+        # train_classifier's last step leaves gradients; the first training step's zero_grad
         # clears them, but drop them here so that nothing stale is ever stepped on
         self.pixel_mlp.zero_grad(set_to_none=True)
         self.extra["pretrain_mlp_acc"] = acc
@@ -260,27 +287,31 @@ class Experiment:
         4.2, 5, App. A).  Probes train on the training split (validation held out) and report
         test accuracy plus val_* accuracy on the validation split."""
         cfg, out = self.cfg, dict(self.extra)
+        self._test_outputs = {"label": self.test_y.cpu(), **self.extra_predictions}
         out.update(self._score(self.test_x, self.test_y, "test"))  # incl. joint_acc (section 5)
         v_train, v_val, v_test = (self.latents(self.train_x), self.latents(self.val_x),
                                   self.latents(self.test_x))
 
         # (1) latent MLP on frozen v, standardised with train statistics: the a1 prior keeps v
         # small, and an unscaled probe learns measurably worse.
-        mean, std = v_train.mean(0), v_train.std(0).clamp_min(1e-6)
+        scale = standardize.latents(v_train)
         probe_seed = cfg.seed + seeds.LATENT_PROBE
         probe = _seeded(probe_seed, lambda: LatentMLP(cfg.latent_dim, self.num_classes))
         probe = probe.to(self.device)
-        train_classifier(probe, lambda i: (v_train[i] - mean) / std, self.train_y,
+        train_classifier(probe, lambda i: scale(v_train[i]), self.train_y,
                          cfg.probe_epochs, probe_seed, self.device)
-        out["latent_acc"] = accuracy(probe, lambda i: (v_test[i] - mean) / std, self.test_y,
-                                     self.device)
+        pred = predict(probe, lambda i: scale(v_test[i]), len(self.test_y), self.device)
+        out["latent_acc"] = int((pred == self.test_y).sum()) / len(self.test_y)
+        self._test_outputs["latent_mlp"] = pred.cpu()
         if len(self.val_y):
-            out["val_latent_acc"] = accuracy(probe, lambda i: (v_val[i] - mean) / std,
+            out["val_latent_acc"] = accuracy(probe, lambda i: scale(v_val[i]),
                                              self.val_y, self.device)
         out["latent_probe_standardized"] = 1.0
 
         # (2) weight CNN on theta*
-        out.update(self.weight_probe(v_train, v_val, v_test, WEIGHT_PROBE_STANDARDIZATION))
+        weight, pred = self._weight_probe(v_train, v_val, v_test, WEIGHT_PROBE_STANDARDIZATION)
+        out.update(weight)
+        self._test_outputs["weight_cnn"] = pred.cpu()
         out["weight_probe_standardization"] = STANDARDIZATIONS[WEIGHT_PROBE_STANDARDIZATION]
 
         # (4) image operations against their naive baselines
@@ -295,8 +326,17 @@ class Experiment:
 
         # (6) what the representation is measured against: classifiers on raw pixels
         if cfg.pixel_baselines:
-            out.update(self.pixel_baselines())
+            baselines, preds = self._pixel_baselines()
+            out.update(baselines)
+            self._test_outputs.update(preds)
         return out
+
+    def test_outputs(self) -> dict[str, torch.Tensor]:
+        """Per test image, from the last ``finish()``, each a CPU tensor (N,) in test-split
+        order: ``label``, ``psnr`` (the image's reconstruction PSNR in dB; test_psnr is their
+        mean) and, for each probe of ``hinr.metrics.PROBES`` the trial ran, its predicted class
+        (int64; its accuracy is the probe's metric).  Empty before ``finish()``."""
+        return dict(self._test_outputs)
 
     def weight_probe(self, v_train: torch.Tensor, v_val: torch.Tensor, v_test: torch.Tensor,
                      standardization: str) -> dict[str, float]:
@@ -305,17 +345,20 @@ class Experiment:
         theta* is generated batch by batch
         from v (a whole split's would not fit in memory at paper size: 5x256x256 floats per
         image)."""
+        return self._weight_probe(v_train, v_val, v_test, standardization)[0]
+
+    def _weight_probe(self, v_train: torch.Tensor, v_val: torch.Tensor, v_test: torch.Tensor,
+                      standardization: str) -> tuple[dict[str, float], torch.Tensor]:
+        """``weight_probe`` and the CNN's predictions on the test split (N,)."""
         cfg, hyper, width = self.cfg, self.model.hyper, self.cfg.inr_width
         with torch.no_grad():
             sample = theta_star(hyper(v_train[:256]), width)  # (S, L, W, W)
-            dims = _STAT_DIMS[standardization]
-            t_mean = sample.mean(dims, keepdim=True)  # (1, L, W, W), (1, L, 1, 1) or (1, 1, 1, 1)
-            t_std = sample.std(dims, keepdim=True).clamp_min(1e-8)
+        scale = standardize.theta(sample, standardization)
 
         def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
             def get(i: torch.Tensor) -> torch.Tensor:
                 with torch.no_grad():
-                    return (theta_star(hyper(v_split[i]), width) - t_mean) / t_std  # (B, L, W, W)
+                    return scale(theta_star(hyper(v_split[i]), width))  # (B, L, W, W)
             return get
 
         probe_seed = cfg.seed + seeds.WEIGHT_PROBE
@@ -323,36 +366,72 @@ class Experiment:
         wcnn = wcnn.to(self.device)
         train_classifier(wcnn, weights(v_train), self.train_y, cfg.probe_epochs, probe_seed,
                          self.device)
-        out = {"weight_acc": accuracy(wcnn, weights(v_test), self.test_y, self.device)}
+        pred = predict(wcnn, weights(v_test), len(self.test_y), self.device)
+        out = {"weight_acc": int((pred == self.test_y).sum()) / len(self.test_y)}
         if len(self.val_y):
             out["val_weight_acc"] = accuracy(wcnn, weights(v_val), self.val_y, self.device)
-        return out
+        return out, pred
+
+    def baseline_cache_path(self) -> Path:
+        """Where ``pixel_baselines`` caches its results: under the data root, named by what
+        they depend on and by the code that computed them (``BASELINE_VERSION``, plus a hash of
+        every setting they depend on, the probe constants included), so that a change of any
+        of these computes them afresh instead of reading numbers of other code."""
+        cfg = self.cfg
+        settings = {"version": BASELINE_VERSION, "dataset": cfg.dataset,
+                    "train": len(self.train_x), "val": len(self.val_x), "test": len(self.test_x),
+                    "val_fraction": cfg.val_fraction, "val_split_seed": VAL_SPLIT_SEED,
+                    "seed": cfg.seed, "probe_epochs": cfg.probe_epochs,
+                    "pixel_standardization": cfg.pixel_standardization,
+                    "probe_lr": PROBE_LR, "probe_batch": PROBE_BATCH, "eval_batch": EVAL_BATCH}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        key = (f"{cfg.dataset}-n{len(self.train_x)}-{len(self.test_x)}-val{cfg.val_fraction:g}"
+               f"-seed{cfg.seed}-ep{cfg.probe_epochs}-{cfg.pixel_standardization}"
+               f"-v{BASELINE_VERSION}-{digest}")
+        return data_mod.data_root(cfg.data_root) / "baselines" / f"{key}.json"
 
     def pixel_baselines(self) -> dict[str, float]:
         """Test accuracy of a 2-layer pixel MLP (hidden 256) and a small pixel CNN trained on the
-        same split with the same probe budget.  They depend only on (dataset, split, seed,
-        probe_epochs), so they are cached under the data root and every trial of a sweep that
-        shares those reuses one computation."""
-        cfg = self.cfg
-        key = (f"{cfg.dataset}-n{len(self.train_x)}-{len(self.test_x)}-val{cfg.val_fraction:g}"
-               f"-seed{cfg.seed}-ep{cfg.probe_epochs}")
-        path = data_mod.data_root(cfg.data_root) / "baselines" / f"{key}.json"
+        same split with the same probe budget, on pixels standardised as every classifier's
+        input (``cfg.pixel_standardization``).  They depend only on (dataset, split, seed,
+        probe_epochs, standardisation), so they are cached under the data root
+        (``baseline_cache_path``) and every trial of a sweep that shares those reuses one
+        computation."""
+        return self._pixel_baselines()[0]
 
-        def compute() -> dict[str, float]:
+    def _pixel_baselines(self) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """``pixel_baselines`` and each baseline's test predictions, {probe: (N,)}."""
+        cfg, pixels, n_test = self.cfg, self.pixel_input, len(self.test_y)
+        probes = {"pixel_mlp_acc": "pixel_mlp", "pixel_cnn_acc": "pixel_cnn"}
+
+        def compute() -> dict[str, Any]:
             channels, (h, w) = self.train_x.shape[1], self.train_x.shape[2:]
-            results = {}
+            results: dict[str, Any] = {"metrics": {}, "predictions": {}}
             for name, build, seed in (
                     ("pixel_mlp_acc", lambda: PixelMLP(channels * h * w, 256, self.num_classes),
                      cfg.seed + seeds.PIXEL_MLP),
                     ("pixel_cnn_acc", lambda: PixelClassifierCNN(channels, self.num_classes),
                      cfg.seed + seeds.PIXEL_CNN)):
                 model = _seeded(seed, build).to(self.device)
-                results[name] = fit_classifier(model, lambda i: self.train_x[i], self.train_y,
-                                               lambda i: self.test_x[i], self.test_y,
-                                               cfg.probe_epochs, seed, self.device)
+                train_classifier(model, lambda i: pixels(self.train_x[i]), self.train_y,
+                                 cfg.probe_epochs, seed, self.device)
+                pred = predict(model, lambda i: pixels(self.test_x[i]), n_test, self.device)
+                results["metrics"][name] = int((pred == self.test_y).sum()) / n_test
+                results["predictions"][probes[name]] = pred.tolist()
             return results
 
-        return cached_json(path, compute)
+        def valid(value: Any) -> bool:
+            try:
+                return (set(value["metrics"]) == set(probes)
+                        and all(len(value["predictions"][p]) == n_test for p in probes.values()))
+            except (KeyError, TypeError):
+                return False
+
+        cached = cached_json(self.baseline_cache_path(), compute, valid)
+        metrics = {k: float(v) for k, v in cached["metrics"].items()}
+        preds = {p: torch.tensor(cached["predictions"][p], dtype=torch.int64)
+                 for p in probes.values()}
+        return metrics, preds
 
     def examples(self) -> dict[str, torch.Tensor]:
         """Image stacks in [-1, 1] (rows of originals then outputs) from the last evaluate/finish."""
@@ -362,6 +441,7 @@ class Experiment:
     def state_dict(self) -> dict[str, Any]:
         return {"config": self.cfg.to_dict(), "epoch": self.epoch, "step": self.step,
                 "pretrained": self.pretrained, "extra": dict(self.extra),
+                "extra_predictions": dict(self.extra_predictions),
                 "model": self.model.state_dict(),
                 "head": self.head.state_dict() if self.head is not None else {},
                 "pixel_mlp": self.pixel_mlp.state_dict() if self.pixel_mlp is not None else {},
@@ -380,6 +460,8 @@ class Experiment:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.pretrained = bool(state["pretrained"])
         self.extra = dict(state["extra"])
+        # absent from checkpoints written before per-image predictions were kept
+        self.extra_predictions = dict(state.get("extra_predictions", {}))
 
     def save(self, path: str) -> None:
         torch.save(self.state_dict(), path)
@@ -465,14 +547,18 @@ def matched_blur(images: torch.Tensor, target_rms: torch.Tensor, steps: int = 24
     return gaussian_blur(images, ((lo + hi) / 2).exp())
 
 
-def cached_json(path: Path, compute: Callable[[], dict[str, float]]) -> dict[str, float]:
-    """``compute()`` once per path across processes (file lock), stored atomically as JSON."""
+def cached_json(path: Path, compute: Callable[[], Any],
+                valid: Callable[[Any], bool] = lambda value: True) -> Any:
+    """``compute()`` once per path across processes (file lock), stored atomically as JSON.
+    An entry that is not JSON or that ``valid`` refuses is recomputed, never trusted."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.exists():
             try:
-                return {k: float(v) for k, v in json.loads(path.read_text()).items()}
-            except (ValueError, AttributeError):
+                value = json.loads(path.read_text())
+                if valid(value):
+                    return value
+            except ValueError:
                 pass  # a damaged cache entry is recomputed, never trusted
         values = compute()
         # atomic: a trial killed mid-write would leave a damaged entry for every later trial
@@ -487,14 +573,6 @@ def _seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
-
-
-def fit_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],
-                   train_y: torch.Tensor, test_inputs: Callable[[torch.Tensor], torch.Tensor],
-                   test_y: torch.Tensor, epochs: int, seed: int, device: torch.device) -> float:
-    """``train_classifier`` then its ``accuracy`` on the test inputs."""
-    train_classifier(model, train_inputs, train_y, epochs, seed, device)
-    return accuracy(model, test_inputs, test_y, device)
 
 
 def train_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], torch.Tensor],
@@ -516,6 +594,17 @@ def train_classifier(model: nn.Module, train_inputs: Callable[[torch.Tensor], to
             loss.backward()
             opt.step()
     model.eval()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], n: int,
+            device: torch.device) -> torch.Tensor:
+    """The predicted class of inputs 0..n-1, (n,) int64 on ``device``, in batches of
+    EVAL_BATCH (the batches ``accuracy`` uses: the same numbers)."""
+    if not n:
+        return torch.zeros(0, dtype=torch.int64, device=device)
+    return torch.cat([model(inputs(torch.arange(i, min(i + EVAL_BATCH, n), device=device)))
+                      .argmax(1) for i in range(0, n, EVAL_BATCH)])
 
 
 @torch.no_grad()

@@ -182,6 +182,15 @@ METRICS: tuple[Metric, ...] = (
     _m("trial_seconds", "epoch", "train", "time since the trial started", "s"),
 )
 
+#: The classifiers whose per-image test predictions a trial keeps (``Experiment.test_outputs``,
+#: written to results/<sweep>/predictions/ as ``pred.<probe>``), each with the registered
+#: accuracy metric its predictions reproduce (the share of them equal to the label).  A trial
+#: has the probes it ran: joint only where the head trained, pretrain_mlp only for variant
+#: pretrained, pixel_mlp / pixel_cnn only with pixel_baselines on.
+PROBES = {"latent_mlp": "latent_acc", "weight_cnn": "weight_acc", "joint": "joint_acc",
+          "pretrain_mlp": "pretrain_mlp_acc", "pixel_mlp": "pixel_mlp_acc",
+          "pixel_cnn": "pixel_cnn_acc"}
+
 #: the loss weights (ExperimentConfig fields) -> the term each weighs, as the report names them
 LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)",
                 "cls_weight": "joint-head cross-entropy"}

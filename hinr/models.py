@@ -98,15 +98,19 @@ class PixelMLP(nn.Module):
 
 
 class PretrainedEncoder(nn.Module):
-    """Paper 4.2: v = the hidden activations of a pixel MLP pre-trained as a classifier."""
+    """Paper 4.2: v = the hidden activations of a pixel MLP pre-trained as a classifier.
 
-    def __init__(self, mlp: PixelMLP, frozen: bool = True):
+    ``standardize``: what the MLP was pre-trained on is ``standardize(images)`` (a
+    ``hinr.standardize.Standardizer``, None: raw pixels), so the encoder reads the same."""
+
+    def __init__(self, mlp: PixelMLP, frozen: bool = True, standardize: nn.Module | None = None):
         super().__init__()
         self.hidden = mlp.hidden
         self.hidden.requires_grad_(not frozen)
+        self.standardize = standardize if standardize is not None else nn.Identity()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.hidden(images)  # (B, latent_dim)
+        return self.hidden(self.standardize(images))  # (B, latent_dim)
 
 
 # --------------------------------------------------------------------------------------

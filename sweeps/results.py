@@ -351,8 +351,10 @@ class ParquetResults(tune.Callback):
             row["status"] = "stopped"
 
     def _ids_on_disk(self) -> set[str]:
-        """Trial ids that have an epochs file, a TensorBoard run or images here."""
+        """Trial ids that have an epochs file, a predictions file, a TensorBoard run or
+        images here."""
         ids = {p.stem for p in (self.root / schema.EPOCHS_DIR).glob("*.parquet")}
+        ids |= {p.stem for p in (self.root / schema.PREDICTIONS_DIR).glob("*.parquet")}
         for folder in (schema.TB_DIR, schema.IMAGES_DIR):
             if (self.root / folder).is_dir():
                 ids |= {p.name for p in (self.root / folder).iterdir() if p.is_dir()}
@@ -368,6 +370,7 @@ class ParquetResults(tune.Callback):
         if not schema.is_trial_id(trial_id):  # deletes only inside the results directory
             return
         self._epoch_path(trial_id).unlink(missing_ok=True)
+        schema.predictions_path(self.root, trial_id).unlink(missing_ok=True)
         shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
         shutil.rmtree(schema.image_dir(self.root, trial_id), ignore_errors=True)
 

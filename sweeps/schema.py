@@ -19,6 +19,10 @@ Layout of one results directory::
                             (row 1 the originals, row 2 the operation's input, which is also its
                             naive baseline, row 3 the output).  Pixels in [0, 1], 8 images a
                             row; written atomically like the Parquet files.
+      predictions/<trial>.parquet  one row per test image, written once by the trial at its
+                            last epoch (``PREDICTIONS_DIR``, ``predictions_path``,
+                            ``predictions_table``; columns below), so that analysis can
+                            resample test images and pair variants on the same images.
       driver.log            Ray's own log and the trial workers' output (the console stays quiet)
 
 Schema version ``SCHEMA_VERSION`` is stored in every file's key-value metadata under
@@ -54,6 +58,21 @@ trials.parquet columns
     sr_bilinear_psnr, inpaint_psnr, inpaint_meanfill_psnr, denoise_psnr, denoise_noisy_psnr,
     *_gain_db, ...).  A metric a trial did not produce is null.
 
+predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
+  * ``trial_id`` string; ``image`` int64, the image's index in the test split (``test_subset``
+    keeps the first N, so an index names the same image in every trial of a dataset);
+    ``label`` int64, its class.
+  * ``psnr`` float64: the image's reconstruction PSNR in dB (``hinr.losses.psnr``, per image);
+    the trial's ``test_psnr`` is their mean (computed in float32 per batch: equal to ~1e-5
+    relative).
+  * ``pred.<probe>`` int64, the class the probe predicts, for every probe of
+    ``hinr.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
+    ``pred.weight_cnn`` (weight_acc), ``pred.joint`` (joint_acc; only where the joint head
+    trained), ``pred.pretrain_mlp`` (pretrain_mlp_acc; variant pretrained), ``pred.pixel_mlp``
+    and ``pred.pixel_cnn`` (pixel_mlp_acc, pixel_cnn_acc; pixel_baselines on).  The share of a
+    probe's predictions equal to ``label`` is exactly its accuracy metric.
+  A trial that diverged or was stopped early has no file (it never scored the test split).
+
 epochs/<trial>.parquet columns
   * ``EPOCH_CORE``: trial_id, sweep, epoch, wall_seconds (since the trial started).
   * ``metric.<name>`` float64 for every per-epoch metric (train_loss, train_mse,
@@ -86,6 +105,7 @@ SCHEMA_VERSION = 1
 VERSION_KEY = b"hinr_schema_version"
 CONFIG_PREFIX = "config."
 METRIC_PREFIX = "metric."
+PRED_PREFIX = "pred."
 TRIALS_FILE = "trials.parquet"
 EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"
@@ -95,12 +115,13 @@ IMAGES_DIR = "images"
 #: the example grids every completed trial writes (names of ``Experiment.examples()``)
 IMAGE_NAMES = ("reconstruction", "superres", "inpainting", "denoising")
 IMAGE_SUFFIX = ".png"
+PREDICTIONS_DIR = "predictions"
 DRIVER_LOG = "driver.log"
 REPORT_DIR = "report"  # written by ``python launch.py report`` (analysis), not by the sweep
 #: everything a sweep (and its report) writes in its results directory: ``--overwrite`` may
 #: delete these and nothing else (a file of any other name is the user's)
-SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR, DRIVER_LOG,
-                 REPORT_DIR)
+SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR,
+                 PREDICTIONS_DIR, DRIVER_LOG, REPORT_DIR)
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.
@@ -117,6 +138,13 @@ TRIAL_CORE = pa.schema([
     ("retries", pa.int64()),
     ("diverged_epoch", pa.int64()),
     ("diverged_step", pa.int64()),
+])
+
+PREDICTION_CORE = pa.schema([
+    ("trial_id", pa.string()),
+    ("image", pa.int64()),
+    ("label", pa.int64()),
+    ("psnr", pa.float64()),
 ])
 
 EPOCH_CORE = pa.schema([
@@ -249,6 +277,63 @@ def image_dir(root: str | os.PathLike, trial_id: str) -> Path:
 def image_path(root: str | os.PathLike, trial_id: str, name: str) -> Path:
     """Where trial ``trial_id`` of the results directory ``root`` keeps its ``name`` grid."""
     return image_dir(root, trial_id) / f"{name}{IMAGE_SUFFIX}"
+
+
+def predictions_path(root: str | os.PathLike, trial_id: str) -> Path:
+    """Where trial ``trial_id`` of the results directory ``root`` keeps its per-image test
+    outputs: ``predictions/<trial_id>.parquet`` (the file's stem is the trial id)."""
+    return Path(root) / PREDICTIONS_DIR / f"{trial_id}.parquet"
+
+
+def prediction_column(probe: str) -> str:
+    """The column of probe ``probe``'s predictions (a key of ``hinr.metrics.PROBES``)."""
+    return PRED_PREFIX + probe
+
+
+def predictions_table(trial_id: str, outputs: dict[str, Any]) -> pa.Table:
+    """A trial's per-image test outputs (``hinr.Experiment.test_outputs()``: ``label``,
+    ``psnr`` and one array per probe, each of length N, as tensors or anything numpy reads)
+    as the predictions file's table, columns in the contract's order."""
+    import numpy as np
+
+    from hinr.metrics import PROBES
+
+    unknown = sorted(set(outputs) - {"label", "psnr"} - set(PROBES))
+    if unknown:
+        raise SchemaError(f"per-image outputs {', '.join(unknown)} are not probes of "
+                          f"hinr.metrics.PROBES ({', '.join(PROBES)})")
+
+    def array(name: str, dtype) -> np.ndarray:
+        value = outputs[name]
+        value = value.numpy() if hasattr(value, "numpy") else value
+        return np.asarray(value).astype(dtype)
+
+    n = len(outputs["label"])
+    columns = {"trial_id": pa.array([trial_id] * n, pa.string()),
+               "image": pa.array(np.arange(n, dtype=np.int64)),
+               "label": pa.array(array("label", np.int64)),
+               "psnr": pa.array(array("psnr", np.float64))}
+    fields = list(PREDICTION_CORE)
+    for probe in PROBES:
+        if probe in outputs:
+            columns[prediction_column(probe)] = pa.array(array(probe, np.int64))
+            fields.append(pa.field(prediction_column(probe), pa.int64()))
+    lengths = {name: len(col) for name, col in columns.items()}
+    if len(set(lengths.values())) != 1:
+        raise SchemaError(f"per-image outputs of trial {trial_id} differ in length: {lengths}")
+    schema = pa.schema(fields, metadata={VERSION_KEY: str(SCHEMA_VERSION).encode()})
+    return pa.table(columns, schema=schema)
+
+
+def read_predictions(path: str | os.PathLike) -> pa.Table:
+    """One predictions file, its version and core columns checked (SchemaError otherwise)."""
+    table = pq.read_table(path)
+    check_version(table, path)
+    missing = [f.name for f in PREDICTION_CORE if f.name not in table.column_names]
+    if missing:
+        raise SchemaError(f"{path}: no column {missing[0]}; a predictions file has "
+                          f"{', '.join(PREDICTION_CORE.names)} and pred.<probe> columns")
+    return table
 
 
 def check_version(table_or_schema, path: str | os.PathLike) -> None:

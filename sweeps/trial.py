@@ -23,7 +23,8 @@ import torch
 from hinr import Diverged, Experiment, ExperimentConfig, preset
 from hinr import metrics as metrics_registry
 from hinr.data import ImageData
-from sweeps.schema import IMAGE_SUFFIX, TB_DIR, image_dir, write_bytes_atomic
+from sweeps.schema import (IMAGE_SUFFIX, TB_DIR, image_dir, predictions_path, predictions_table,
+                           write_atomic, write_bytes_atomic)
 
 CHECKPOINT_FILE = "state.pt"
 DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
@@ -48,9 +49,12 @@ def worst(mode: str) -> float:
 def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
               report: Callable[[dict[str, Any], Experiment | None], None],
               restore: Callable[[Experiment], None], objectives: dict[str, str],
-              node: str | None = None, images_dir: Path | None = None) -> None:
+              node: str | None = None, images_dir: Path | None = None,
+              predictions_file: Path | None = None) -> None:
     """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch.
-    ``images_dir``: where the last epoch's example grids go as PNG (``sweeps.schema``)."""
+    ``images_dir``: where the last epoch's example grids go as PNG; ``predictions_file``:
+    where its per-image test outputs go (``sweeps.schema.predictions_path``, whose stem is
+    the trial id)."""
     exp = Experiment(cfg, data=data)
     restore(exp)
     writer = None
@@ -79,6 +83,8 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
                 log_epoch(writer, exp, metrics, last)
             if last and images_dir is not None:
                 save_examples(exp, images_dir)
+            if last and predictions_file is not None:
+                save_predictions(exp, predictions_file)
             report({**info, **metrics, "status": "completed" if last else "running"}, exp)
     finally:
         if writer is not None:
@@ -109,6 +115,19 @@ def save_examples(exp: Experiment, folder: Path) -> None:
             write_bytes_atomic(buffer.getvalue(), folder / f"{name}{IMAGE_SUFFIX}")
         except OSError as err:
             print(f"warning: {folder / name}{IMAGE_SUFFIX}: not written: {err}", file=sys.stderr)
+
+
+def save_predictions(exp: Experiment, path: Path) -> None:
+    """The trial's per-image test outputs (``Experiment.test_outputs``) as one Parquet file,
+    written atomically; named by trial id (``sweeps.schema.predictions_path``).  Like the
+    image grids, a file that cannot be written is a warning line, not a failed trial."""
+    import sys
+
+    table = predictions_table(path.stem, exp.test_outputs())
+    try:
+        write_atomic(table, path)
+    except OSError as err:
+        print(f"warning: {path}: not written: {err}", file=sys.stderr)
 
 
 def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
@@ -173,6 +192,8 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     shared = (data or {}).get(cfg.dataset)
     tb_dir = Path(results_dir) / TB_DIR / ctx.get_trial_id() if results_dir else None
     images_dir = image_dir(results_dir, ctx.get_trial_id()) if results_dir else None
+    predictions_file = (predictions_path(results_dir, ctx.get_trial_id()) if results_dir
+                        else None)
 
     def restore(exp: Experiment) -> None:
         checkpoint = tune.get_checkpoint()
@@ -195,4 +216,5 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     # Several nodes of a cluster on one host share an IP; the node id tells them apart.
     node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node, images_dir)
+    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node, images_dir,
+              predictions_file)

@@ -39,6 +39,13 @@ def test_fidelity_switches_paper_has_siren_values_small_keeps_its_own():
     assert preset("small", pretrained_encoder="frozen").pretrained_encoder == "frozen"
 
 
+def test_fair_comparison_defaults():
+    """Every classifier reads standardised input by default (issue 26); a2's prior stays a
+    mean by default, so results of older sweeps are unchanged."""
+    for cfg in (ExperimentConfig(), *(preset(name) for name in PRESETS)):
+        assert (cfg.pixel_standardization, cfg.theta_prior_norm) == ("channel", "mean")
+
+
 def test_preset_overrides_and_unknown_preset():
     cfg = preset("tiny", lr=0.5, variant="pretrained")
     assert cfg.lr == 0.5 and cfg.variant == "pretrained"
@@ -110,6 +117,8 @@ def test_from_dict_on_a_base_keeps_the_base():
     ("precision", "fp16", ["fp32", "bf16"]),
     ("pretrained_encoder", "thawed", ["finetune", "frozen"]),
     ("bias_head_init", "xavier", ["siren", "fan_in"]),
+    ("theta_prior_norm", "median", ["mean", "sum", "paper"]),
+    ("pixel_standardization", "pixel", ["channel", "position", "none"]),
 ])
 def test_choices_are_validated(key, value, allowed):
     with pytest.raises(ConfigError) as err:

@@ -78,6 +78,9 @@ def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mni
         assert resumed.finish() == pytest.approx(straight.finish(), rel=1e-6, abs=1e-9)
     if variant == "pretrained":
         assert "pretrain_mlp_acc" in resumed.extra
+        # the pre-trained MLP's per-image predictions travel in the checkpoint with its accuracy
+        assert torch.equal(resumed.extra_predictions["pretrain_mlp"],
+                           straight.extra_predictions["pretrain_mlp"])
     if variant == "classifier_loss":
         assert "train_cls_ce" in second and "val_joint_acc" in second
 
@@ -431,3 +434,86 @@ def test_prototype_measures_separate_collapse_from_blur():
     target = torch.rand(len(test_x)) * 0.3 + 0.1
     got = (matched_blur(test_x, target) - test_x).flatten(1).pow(2).mean(1).sqrt()
     torch.testing.assert_close(got, target, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_test_outputs_are_per_image_and_reproduce_the_metrics(finished, variant):
+    """One value per test image: the label, its PSNR (test_psnr is their mean) and each probe's
+    prediction, whose accuracy is exactly the probe's metric (hinr.metrics.PROBES)."""
+    from hinr.metrics import PROBES
+
+    exp, _, results = finished[variant]
+    outputs = exp.test_outputs()
+    probes = {"latent_mlp", "weight_cnn", "pixel_mlp", "pixel_cnn"}
+    probes |= {"classifier_loss": {"joint"}, "pretrained": {"pretrain_mlp"}}.get(variant, set())
+    assert set(outputs) == {"label", "psnr"} | probes
+    torch.testing.assert_close(outputs["label"], exp.test_y.cpu(), rtol=0, atol=0)
+    assert outputs["psnr"].shape == (128,) and torch.isfinite(outputs["psnr"]).all()
+    assert float(outputs["psnr"].double().mean()) == pytest.approx(results["test_psnr"], rel=1e-5)
+    for probe in probes:
+        pred = outputs[probe]
+        assert pred.dtype == torch.int64 and pred.shape == (128,), probe
+        assert 0 <= int(pred.min()) and int(pred.max()) < 10, probe
+        assert int((pred == outputs["label"]).sum()) / 128 == results[PROBES[probe]], probe
+    outputs.clear()  # a copy: the experiment keeps its own
+    assert exp.test_outputs()
+
+
+def test_every_pixel_classifier_reads_pixels_standardised_with_training_statistics(mnist5k):
+    """The one input convention (hinr.standardize): per channel with training-split statistics
+    by default, and the pretrained encoder reads what its pixel MLP was pre-trained on."""
+    from hinr import standardize
+
+    exp = Experiment(tiny(variant="pretrained", pixel_baselines=False), data=mnist5k)
+    scaled = exp.pixel_input(exp.train_x)
+    assert scaled.mean((0, 2, 3)).abs().max() < 1e-4
+    assert (scaled.std((0, 2, 3)) - 1).abs().max() < 1e-4
+    # statistics of the training split only: validation and test images are scored, not fitted
+    assert exp.pixel_input.mean.flatten().item() == pytest.approx(exp.train_x.mean().item())
+    assert exp.pixel_input.mean.flatten().item() != pytest.approx(exp.val_x.mean().item())
+    exp.train_epoch()  # pre-trains the pixel MLP, then trains the HyperINR on its encoder
+    x = exp.test_x[:4]
+    with torch.no_grad():
+        torch.testing.assert_close(exp.model.encoder(x), exp.pixel_mlp.hidden(
+            (x - exp.pixel_input.mean) / exp.pixel_input.std))
+    # none: raw [-1, 1] pixels (the results before issue 26); position: one scale per pixel
+    assert standardize.pixels(exp.train_x, "none")(x) is x
+    per_pixel = standardize.pixels(exp.train_x, "position")
+    assert per_pixel.mean.shape == (1, 1, 28, 28)
+    # the statistics are recomputed from the data, never stored: checkpoints keep their keys
+    assert not [k for k in exp.model.state_dict() if "standardize" in k]
+
+
+def test_cached_pixel_baselines_are_keyed_by_standardisation_and_code_version(
+        mnist5k, hinr_data, monkeypatch):
+    """A change of the standardisation, or of the code (BASELINE_VERSION), computes the
+    baselines afresh: a cache entry of other settings or older code is never read."""
+    from hinr import experiment
+
+    raw = Experiment(tiny(pixel_standardization="none"), data=mnist5k)
+    scaled = Experiment(tiny(), data=mnist5k)
+    assert raw.baseline_cache_path() != scaled.baseline_cache_path()
+    before, after = raw.pixel_baselines(), scaled.pixel_baselines()
+    assert raw.baseline_cache_path().exists() and scaled.baseline_cache_path().exists()
+    assert before != after  # measured on tiny: pixel MLP 0.570 -> 0.648, CNN 0.078 -> 0.219
+    assert scaled.pixel_baselines() == after  # the cached entry, read back
+    # an entry that is damaged or lacks the per-image predictions is recomputed, not trusted
+    scaled.baseline_cache_path().write_text('{"metrics": {"pixel_mlp_acc": 0.5}}')
+    assert scaled.pixel_baselines() == after
+    old = scaled.baseline_cache_path()
+    monkeypatch.setattr(experiment, "BASELINE_VERSION", experiment.BASELINE_VERSION + 1)
+    assert scaled.baseline_cache_path() != old
+
+
+@pytest.mark.parametrize("norm", ["mean", "sum", "paper"])
+def test_theta_prior_norm_is_what_a2_weighs_in_the_loss(norm, mnist5k):
+    """config theta_prior_norm reaches the loss; the reported theta prior stays mean(theta^2)."""
+    from hinr.losses import paper_theta_count
+
+    exp = Experiment(tiny(theta_prior_norm=norm, pixel_baselines=False), data=mnist5k)
+    out = exp.evaluate()  # 27 validation images: one batch, so the relation holds exactly
+    per_image = sum(out_f * in_f + out_f for out_f, in_f in exp.model.shapes)  # 337 on tiny
+    scale = {"mean": 1.0, "sum": per_image, "paper": per_image / paper_theta_count(1)}[norm]
+    cfg = exp.cfg
+    assert out["val_loss"] == pytest.approx(out["val_mse"] + cfg.a1 * out["val_latent_prior"]
+                                            + cfg.a2 * scale * out["val_theta_prior"], rel=1e-5)

@@ -154,6 +154,10 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     (out / "tb" / "orphan_00009").mkdir(parents=True)
     shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "ghost_00010.parquet")
     (out / "images" / "ghost_00010").mkdir(parents=True)
+    # per-image predictions: the orphan's, and one of a trial known by nothing else
+    for ghost in ("orphan_00009", "phantom_00011"):
+        shutil.copy(schema.predictions_path(out, model["trial_id"]),
+                    schema.predictions_path(out, ghost))
 
     proc = run_ok("resume", str(out))
     statuses = [(t["trial_id"], t["status"]) for t in pq.read_table(out / "trials.parquet").to_pylist()]
@@ -162,6 +166,9 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     assert not (out / "tb" / "orphan_00009").exists()
     assert not (out / "epochs" / "ghost_00010.parquet").exists()
     assert not (out / "images" / "ghost_00010").exists()
+    assert not schema.predictions_path(out, "orphan_00009").exists()
+    assert not schema.predictions_path(out, "phantom_00011").exists()
+    assert schema.predictions_path(out, model["trial_id"]).exists()
     assert_same_results(reference, out)
 
 

@@ -7,7 +7,9 @@ import math
 import pytest
 import torch
 
-from hinr.losses import hyperinr_loss, latent_prior, mse_to_psnr, psnr, theta_prior
+from hinr import preset
+from hinr.losses import (hyperinr_loss, latent_prior, mse_to_psnr, normalized_theta_prior,
+                         paper_theta_count, psnr, theta_prior)
 
 
 def _theta():
@@ -127,3 +129,60 @@ def test_masked_psnr_scores_only_the_masked_pixels():
     # an empty mask gives no error (huge PSNR), not a division by zero
     empty = psnr(pred, target, torch.zeros_like(mask))
     assert torch.isfinite(empty).all() and (empty >= 99.0).all()
+
+
+def _random_theta(depth: int, width: int, images: int = 2, channels: int = 1, seed: int = 0):
+    from hinr.models import siren_shapes
+
+    gen = torch.Generator().manual_seed(seed)
+    return [(torch.randn(images, out, inp, generator=gen), torch.randn(images, out, generator=gen))
+            for out, inp in siren_shapes(depth, width, 2, channels)]
+
+
+def test_theta_prior_norms_by_hand():
+    theta = _theta()  # two images
+    assert normalized_theta_prior(theta, "mean").item() == theta_prior(theta).item()
+    assert normalized_theta_prior(theta, "sum").item() == pytest.approx(THETA_SQ_SUM / 2)
+    assert normalized_theta_prior(theta, "paper").item() == pytest.approx(
+        THETA_SQ_SUM / (2 * 198_401))
+    assert paper_theta_count(1) == 198_401  # the paper's SIREN on MNIST
+    assert paper_theta_count(3) == 198_401 + 2 * 256 + 2  # on CIFAR-10: two more outputs
+    with pytest.raises(ValueError, match="theta_prior_norm='median'.*mean, sum, paper"):
+        normalized_theta_prior(theta, "median")
+
+
+def test_paper_norm_on_the_paper_preset_is_mean_exactly():
+    cfg = preset("paper")
+    theta = _random_theta(cfg.inr_depth, cfg.inr_width)
+    assert torch.equal(normalized_theta_prior(theta, "paper"), normalized_theta_prior(theta, "mean"))
+
+
+def test_paper_norm_pulls_each_parameter_equally_at_every_size():
+    """Under paper, d(a2 R)/d theta_i = 2 a2 theta_i / (B P_paper) on any model; under mean it
+    is 2 a2 theta_i / (B P): the smaller model's parameters are pulled P_big/P_small harder."""
+    sizes = {"small": (3, 16), "big": (5, 64)}  # P = 337 and 12,737 parameters per image
+
+    def grad_of_first_weight(size, norm):
+        theta = _random_theta(*sizes[size])
+        theta[0][0][0, 0, 0] = 0.5  # the same parameter value in both models
+        for w, b in theta:
+            w.requires_grad_(True)
+            b.requires_grad_(True)
+        normalized_theta_prior(theta, norm).backward()
+        return theta[0][0].grad[0, 0, 0].item()
+
+    paper = grad_of_first_weight("small", "paper")
+    assert paper == pytest.approx(grad_of_first_weight("big", "paper"), rel=1e-6)
+    assert paper == pytest.approx(2 * 0.5 / (2 * 198_401), rel=1e-6)  # two images
+    ratio = grad_of_first_weight("small", "mean") / grad_of_first_weight("big", "mean")
+    assert ratio == pytest.approx(12_737 / 337, rel=1e-5)
+
+
+def test_hyperinr_loss_weighs_the_normalised_prior_and_reports_the_mean():
+    images, recon, v = torch.zeros(2, 1, 2, 2), torch.zeros(2, 1, 2, 2), torch.zeros(2, 3)
+    theta, a2 = _theta(), 10.0
+    for norm, prior in (("mean", THETA_SQ_SUM / THETA_COUNT), ("sum", THETA_SQ_SUM / 2),
+                        ("paper", THETA_SQ_SUM / (2 * 198_401))):
+        terms = hyperinr_loss(recon, images, v, theta, 0.1, a2, theta_norm=norm)
+        assert terms["theta_prior"].item() == pytest.approx(THETA_SQ_SUM / THETA_COUNT)
+        assert terms["loss"].item() == pytest.approx(a2 * prior)

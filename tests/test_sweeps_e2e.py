@@ -90,6 +90,42 @@ def test_epochs_parquet(smoke_dir):
         assert (r["metric.test_psnr"] is not None) == (r["epoch"] == 2)
 
 
+def test_predictions_parquet(smoke_dir):
+    """One file per completed trial, one row per test image: label, PSNR and each probe's
+    prediction, consistent with the trial's own metrics in trials.parquet."""
+    import math
+
+    from sweeps import schema
+
+    trials = {r["trial_id"]: r for r in pq.read_table(smoke_dir / "trials.parquet").to_pylist()}
+    files = sorted((smoke_dir / "predictions").glob("*.parquet"))
+    assert {p.stem for p in files} == set(trials)
+    # classifier_loss with the pixel baselines on: every probe but variant pretrained's
+    probes = ["latent_mlp", "weight_cnn", "joint", "pixel_mlp", "pixel_cnn"]
+    for path in files:
+        table = schema.read_predictions(path)
+        assert table.schema.metadata[b"hinr_schema_version"] == b"1"
+        assert table.column_names == ["trial_id", "image", "label", "psnr",
+                                      *(f"pred.{p}" for p in probes)]
+        assert [str(t) for t in table.schema.types] == ["string"] + ["int64"] * 2 + [
+            "double"] + ["int64"] * len(probes)
+        rows, trial = table.to_pydict(), trials[path.stem]
+        assert len(rows["image"]) == 128  # the smoke sweep's test images (tiny: test_subset)
+        assert rows["image"] == list(range(128)) and set(rows["trial_id"]) == {path.stem}
+        assert all(math.isfinite(x) for x in rows["psnr"])
+        # test_psnr is the mean of the per-image PSNRs (summed per batch in float32)
+        assert sum(rows["psnr"]) / 128 == pytest.approx(trial["metric.test_psnr"], rel=1e-5)
+        for probe in probes:
+            pred = rows[f"pred.{probe}"]
+            assert all(0 <= p < 10 for p in pred), probe
+            correct = sum(p == y for p, y in zip(pred, rows["label"]))
+            assert correct / 128 == trial[f"metric.{_ACC[probe]}"], probe
+
+
+_ACC = {"latent_mlp": "latent_acc", "weight_cnn": "weight_acc", "joint": "joint_acc",
+        "pixel_mlp": "pixel_mlp_acc", "pixel_cnn": "pixel_cnn_acc"}
+
+
 def test_tensorboard_events(smoke_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
