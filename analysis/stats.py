@@ -11,6 +11,11 @@
   stays the arithmetic mean over seeds, which is what the tables and the paper report.
   What it does not capture: the test set is shared by every seed, so its own sampling error
   (binomial over n test images) is common to all trials and not part of the spread.
+* Where trials saved per-image test outputs, ``two_level_bootstrap`` puts it in: seeds and
+  test images resampled (scipy.stats.bootstrap), the interval the union with the seed-only
+  one (``union``), for one variant and for paired differences on the same images.
+* Equivalence with a pre-stated margin (``equivalence``): two one-sided tests (TOST), read
+  as "equivalent", "better", "worse" or "inconclusive".
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ EPS = 1e-3
 METHOD = ("95% intervals over seeds: t-based for PSNR and for every difference; for "
           "accuracies and other proportions a logit-scale t-interval (each seed's value "
           f"clipped to [{EPS:g}, {1 - EPS:g}], the t-interval taken on log(p/(1-p)) and "
-          "mapped back), so an accuracy's interval never leaves [0, 100]%. The test set is "
-          "shared by all seeds: its own sampling error is not in these intervals.")
+          "mapped back), so an accuracy's interval never leaves [0, 100]%. Over seeds alone, "
+          "the test set's own sampling error (the set is shared by all seeds) is not in an "
+          "interval.")
 
 
 class Interval(NamedTuple):

@@ -485,7 +485,7 @@ def paper_comparison(results: Results) -> pd.DataFrame:
             match = match[cls_loss_on(match)]
             if match.empty:
                 rows.append({**base, "ours": math.nan, "ci_low": math.nan,
-                             "ci_high": math.nan, "interval": "", "n": 0, "diff": math.nan,
+                             "ci_high": math.nan, "interval": "-", "n": 0, "diff": math.nan,
                              "dataset": "", "budget": "", "comparable": "", "selection":
                              "left out: every such trial has cls_weight 0, so its head and v "
                              "got no classifier gradient (an untrained head is not the "

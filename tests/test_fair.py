@@ -207,3 +207,77 @@ def test_no_effect_claim_is_paired_on_the_same_images(tmp_path):
     assert row["estimate"] == pytest.approx(0.05) and row["n"] == 3
     # the per-image offsets cancel in the paired difference: equivalent inside +- 0.3 dB
     assert row["interval"] == "seeds and test images" and row["verdict"] == "equivalent"
+
+
+# ------------------------------------------------------------------------------------
+# One Holm family per report
+
+def _p_holm_column(md: str, header_start: str) -> list[str]:
+    """The 'p (Holm)' cells of the first Markdown table whose header starts so."""
+    lines = md.splitlines()
+    start = next(i for i, l in enumerate(lines) if l.startswith(header_start))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    col = header.index("p (Holm)")
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")][col])
+    return rows
+
+
+def test_every_verdict_of_a_report_is_in_one_holm_family(tmp_path):
+    """The effects table, the claims and the equivalence tests of a document share one Holm
+    correction; the preamble says how many tests and which.  The same p that a 6-row effects
+    table would call 0.0012 is corrected over all of them."""
+    from tests.test_claims import write_claims
+
+    root = fx.write_paper_results(tmp_path / "p", equivalence={"latent_acc": PLAIN_LATENT,
+                                                               "psnr": NO_PSNR_COST})
+    res = analysis.load_results(root)
+    alone = analysis.effects_table(res)
+    claims = analysis.claims_table(res)
+    paper = analysis.paper_comparison(res)
+    others = equivalence_table(res)
+    pooled = np.concatenate([alone["p"], claims["p"].dropna(), paper["p"].dropna(),
+                             others["p"].dropna()])
+    md = analysis.build_report([root], formats="md")[0].read_text()
+    assert (f"Holm's correction over the same {len(pooled)} tests ({len(alone)} paired "
+            f"effects against the reference setting; {claims['p'].notna().sum()} the paper's "
+            "claims; 1 equivalence tests of the paper's numbers; 1 other pre-stated "
+            "equivalence tests)") in md
+    family = analysis.stats.holm(pooled)
+    expected = sorted(f"{p:.4f}" if 1e-4 <= p < 0.01 else f"{p:.3f}" if p >= 0.01 else "< 0.0001"
+                      for p in family[:len(alone)])
+    assert sorted(_p_holm_column(md, "| factor | level vs reference")) == expected
+    assert max(family[:len(alone)]) > 0 and not np.allclose(family[:len(alone)],
+                                                            alone["p_holm"])
+    # two sweeps in one report: one family over both
+    second = write_claims(tmp_path / "claims")
+    md2 = analysis.build_report([root, second], out=tmp_path / "both", formats="md")[0]
+    text = md2.read_text()
+    n2 = len(analysis.effects_table(analysis.load_results(second))) + int(
+        analysis.claims_table(analysis.load_results(second))["p"].notna().sum())
+    assert f"over the same {len(pooled) + n2} tests" in text and "from claims, paper" in text
+    assert "wrong" not in text and "matched" not in text
+
+
+def test_conditional_effects_of_an_interaction_come_from_the_model(tmp_path):
+    """The design fixture's truth: a2 -1.5 dB, latent_dim +1.0 dB, a2:latent_dim +0.8 dB, so
+    latent_dim gains 0.2 dB at a2 = 1 and 1.8 dB at a2 = 100 (and a2 costs 2.3 / 0.7 dB)."""
+    res = analysis.load_results(fx.write_design_results(tmp_path / "d"))
+    da = analysis.design_analysis(res)
+    cond = da.conditional_for("val_psnr", "a2:latent_dim").set_index(["factor", "at_level"])
+    truth = {("latent_dim", 1.0): 0.2, ("latent_dim", 100.0): 1.8, ("a2", 16): -2.3,
+             ("a2", 64): -0.7}
+    for key, value in truth.items():
+        row = cond.loc[key]
+        assert row["ci_low"] < value < row["ci_high"]
+    # the main effect is their average: the conditional effects are not a relabelling of it
+    main = da.effects.set_index(["metric", "term"]).loc[("val_psnr", "latent_dim"), "effect"]
+    assert cond.loc[("latent_dim", 1.0), "effect"] < main < cond.loc[("latent_dim", 100.0),
+                                                                       "effect"]
+    md = analysis.build_report([res], out=tmp_path / "r", formats="md")[0].read_text()
+    assert "### Conditional effects where factors interact" in md
+    assert "| validation PSNR | a2:latent_dim | latent_dim (16 -> 64) | a2 = 100 | +1.7" in md
+    assert "it interacts with a2: +0.2" in md  # the headline says it too
