@@ -281,3 +281,47 @@ def test_conditional_effects_of_an_interaction_come_from_the_model(tmp_path):
     assert "### Conditional effects where factors interact" in md
     assert "| validation PSNR | a2:latent_dim | latent_dim (16 -> 64) | a2 = 100 | +1.7" in md
     assert "it interacts with a2: +0.2" in md  # the headline says it too
+
+
+# ------------------------------------------------------------------------------------
+# A real sweep: the margins travel from the sweep file to the report
+
+def test_a_real_sweep_carries_its_margins_into_the_report(tmp_path):
+    """A tiny real sweep (Ray Tune, 4 trials of one epoch) with two pre-stated margins: they
+    are in sweep.yaml and in trials.parquet's contract, and the report (the real CLI) tests
+    them in its one family and prints margin, source and date.  Without per-image files
+    (results of trials that do not save them) every interval says 'seeds only'."""
+    import pyarrow.parquet as pq
+
+    from sweeps.schema import read_contract
+
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    section = {"latent_acc": {**PLAIN_LATENT, "stated": today},
+               "psnr": {"metric": "test_psnr", "where": {"a2": 1.0}, "versus": {"a2": 100.0},
+                        "margin": 50.0, "source": "plumbing check", "stated": today}}
+    doc = {"name": "fair-tiny", "base": {"preset": "tiny", "dataset": "mnist-5k",
+                                         "variant": "plain", "epochs": 1},
+           "axes": {"a2": [1.0, 100.0]}, "seeds": [0, 1], "metric": "val_psnr", "mode": "max",
+           "resources": {"cpus": 1}, "budget": {"max_concurrent": 2, "max_failures": 0},
+           "equivalence": section}
+    sweep = tmp_path / "fair.yaml"
+    sweep.write_text(yaml.safe_dump(doc, sort_keys=False))
+    out = tmp_path / "results"
+    run = subprocess.run([sys.executable, "launch.py", "run", str(sweep), "--results", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    written = {**section, "latent_acc": {**section["latent_acc"]}}
+    contract = read_contract(pq.read_schema(out / "trials.parquet"))
+    assert contract["spec"]["equivalence"] == written
+    assert yaml.safe_load((out / "sweep.yaml").read_text())["equivalence"] == written
+    report = subprocess.run([sys.executable, "-m", "analysis", str(out), "--format", "md"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert report.returncode == 0, report.stderr[-3000:]
+    md = (out / "report" / "report.md").read_text()
+    assert "no per-image test outputs (predictions/): every interval below is over seeds only" in md
+    assert "+-0.50 (paper sec. 4.1; stated " + today + ")" in md
+    assert "| psnr | test PSNR | a2=1 minus a2=100, paired by seed | 0.00 +- 50.00 dB |" in md
+    assert "1 equivalence tests of the paper's numbers; 1 other pre-stated" in md
+    res = analysis.load_results(out)
+    assert set(analysis.paper_comparison(res)["verdict"]) <= {
+        "equivalent", "better", "worse", "inconclusive", NO_MARGIN}
