@@ -142,6 +142,18 @@ class Results:
         return self.path.name
 
     @cached_property
+    def started(self) -> str | None:
+        """The day the sweep first ran (YYYY-MM-DD, UTC), from sweep.yaml's provenance; None
+        when unknown.  A margin stated after it was not stated before the run."""
+        try:
+            import yaml
+            doc = yaml.safe_load((self.path / SPEC_FILE).read_text())
+            started = str(doc["provenance"]["started"])
+        except Exception:  # noqa: BLE001 - missing file, no provenance: the day is unknown
+            return None
+        return started[:10] if len(started) >= 10 and started[4] == "-" else None
+
+    @cached_property
     def completed(self) -> pd.DataFrame:
         """Trials that finished normally: the ones whose final metrics are comparable."""
         if "status" not in self.trials:

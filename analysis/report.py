@@ -10,7 +10,9 @@ comparisons for one-factor sweeps and grids, the linear model of ``analysis.desi
 sweep that declares ``search: design``), then each
 sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
 factor level's best trial's originals against reconstructions, and the image operations
-beside their baselines.  The preamble states the interval method (``analysis.stats``).
+beside their baselines.  The preamble states the interval method (``analysis.stats``), the
+equivalence tests against the sweep file's pre-stated margins, and the one Holm family every
+bold verdict of the document belongs to (``analysis.family``).
 """
 
 from __future__ import annotations

@@ -390,6 +390,17 @@ PAPER_COLUMNS = ["sweep", "claim", "variant", "metric", "paper", "ours", "ci_low
                  "p_holm", "verdict"]
 #: a paper row without a margin in the sweep file: no test, and no verdict drawn by eye
 NO_MARGIN = "not tested: no margin stated before the run"
+#: a margin dated after the sweep began: it may have been chosen knowing the result
+LATE_MARGIN = "not tested: margin stated after the run began"
+
+
+def _late(results: Results, entry: dict[str, Any] | None) -> bool:
+    """The entry's ``stated`` day is after the day the sweep first ran (sweep.yaml's
+    provenance); unknown days count as in time (the sweep file's own check refused future
+    dates)."""
+    started = results.started
+    stated = str((entry or {}).get("stated", ""))
+    return bool(started and stated and stated > started)
 
 
 def equivalence_entries(results: Results) -> dict[str, dict[str, Any]]:
@@ -468,7 +479,8 @@ def paper_comparison(results: Results) -> pd.DataFrame:
     sweep file stated before the run (``equivalence:``, ``sweeps.equivalence``): equivalent,
     better, worse or inconclusive, Holm-corrected over this table's tested rows (``p_holm``;
     the report corrects over the whole document).  A row without a stated margin is not
-    tested (``NO_MARGIN``); nothing is "matched" by eye."""
+    tested (``NO_MARGIN``), nor is one whose margin is dated after the sweep first ran
+    (``LATE_MARGIN``: sweep.yaml's provenance); nothing is "matched" by eye."""
     done = results.completed
     rows = []
     need = [CONFIG_PREFIX + c for c in ("variant", "dataset")]
@@ -504,15 +516,19 @@ def paper_comparison(results: Results) -> pd.DataFrame:
         boot = paired_bootstrap(results, match["trial_id"], None, claim.metric)
         iv = union(seed_iv, boot)
         entry = next((e for e in entries.values() if _matches_claim(e, claim)), None)
-        eq = None if entry is None else _test(results, match, claim.metric, claim.value,
-                                              float(entry["margin"]) * info.scale)
+        late = _late(results, entry)
+        eq = None if entry is None or late else _test(
+            results, match, claim.metric, claim.value, float(entry["margin"]) * info.scale)
         budget, comparable = _budget(match, claim.family)
         rows.append({**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
                      "interval": OVER_IMAGES if boot is not None else OVER_SEEDS,
                      "n": len(match), "diff": iv.mean - claim.value,
                      "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
                      "budget": budget, "comparable": comparable, "selection": selection,
-                     **_tested(eq, entry, info.scale)})
+                     **_tested(eq, entry, info.scale),
+                     **({"verdict": LATE_MARGIN, "stated": str(entry["stated"]),
+                         "margin": float(entry["margin"]) * info.scale,
+                         "margin_source": str(entry.get("source", ""))} if late else {})})
     out = pd.DataFrame(rows, columns=PAPER_COLUMNS)
     tested = out["verdict"] == ""
     out.loc[tested] = _verdicts(out.loc[tested].copy())
@@ -540,6 +556,7 @@ def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame
         if skip_paper and any(_matches_claim(entry, c) for c in PAPER):
             continue
         info = metric_info(metric)
+        late = _late(results, entry)
         where, versus = dict(entry.get("where") or {}), entry.get("versus")
         sel = _at(results, done, where, exclude=list(where) + list(versus or {}))
         base = {"sweep": results.name, "name": name, "metric": metric,
@@ -551,7 +568,8 @@ def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame
             ref = float(entry.get("reference", math.nan)) * info.scale
             sel = sel[values(sel, metric).notna()]
             compared = _setting_text(where) + " vs the stated reference"
-            eq = _test(results, sel, metric, ref, base["margin"]) if len(sel) else None
+            eq = _test(results, sel, metric, ref, base["margin"]) if len(sel) and not late \
+                else None
             n = len(sel)
         else:
             ref = 0.0
@@ -563,7 +581,7 @@ def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame
                            np.flatnonzero(pos["trial_id"].isin(other["trial_id"])), keys)
             compared = f"{_setting_text(where)} minus {_setting_text(versus)}, paired by seed"
             eq = _test(results, pos.iloc[ia], metric, 0.0, base["margin"], pos.iloc[ib]) \
-                if len(ia) else None
+                if len(ia) and not late else None
             n = len(ia)
         rows.append({**base, "compared": compared, "reference": ref, "n": n,
                      "estimate": eq.estimate if eq else math.nan,
@@ -571,7 +589,7 @@ def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame
                      "tost_high": eq.high if eq else math.nan,
                      "interval": eq.evidence if eq else "", "p": eq.p if eq else math.nan,
                      "candidate": eq.candidate if eq else "",
-                     "verdict": "" if eq else "no trials to test"})
+                     "verdict": "" if eq else LATE_MARGIN if late else "no trials to test"})
     out = pd.DataFrame(rows, columns=EQUIVALENCE_COLUMNS)
     tested = out["verdict"] == ""
     out.loc[tested] = _verdicts(out.loc[tested].copy())

@@ -325,3 +325,20 @@ def test_a_real_sweep_carries_its_margins_into_the_report(tmp_path):
     res = analysis.load_results(out)
     assert set(analysis.paper_comparison(res)["verdict"]) <= {
         "equivalent", "better", "worse", "inconclusive", NO_MARGIN}
+
+
+def test_a_margin_dated_after_the_run_is_not_a_test(tmp_path):
+    root = fx.write_paper_results(tmp_path / "p", equivalence={
+        "latent_acc": {**PLAIN_LATENT, "stated": "2026-12-04"},
+        "psnr": {**NO_PSNR_COST, "stated": "2026-12-04"}})
+    doc = yaml.safe_load((root / "sweep.yaml").read_text())
+    doc["provenance"] = {"started": "2026-12-03T09:00:00+00:00"}  # the run came first
+    (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    res = analysis.load_results(root)
+    row = analysis.paper_comparison(res).set_index("metric").loc["latent_acc"].iloc[0]
+    assert row["verdict"] == "not tested: margin stated after the run began"
+    assert math.isnan(row["p"]) and row["stated"] == "2026-12-04"
+    assert equivalence_table(res).iloc[0]["verdict"] == "not tested: margin stated after the run began"
+    doc["provenance"]["started"] = "2026-12-05T09:00:00+00:00"  # stated the day before
+    (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    assert equivalence_table(analysis.load_results(root)).iloc[0]["verdict"] == "equivalent"
