@@ -318,8 +318,14 @@ def paired_bootstrap(results: Results, trials_a: Iterable[str], trials_b: Iterab
         return None
     trials_a = list(trials_a)
     rows = list(zip(trials_a, list(trials_b) if trials_b is not None else [None] * len(trials_a)))
-    cells = images.cells(preds, rows, metric, metric_info(metric).scale, metric_b)
-    return None if cells is None else two_level_bootstrap(cells)
+    # the paper table, its equivalence test, the claims and the effects ask for the same
+    # comparisons; a bootstrap of 10,000 images costs seconds, so each is drawn once
+    cache = results.__dict__.setdefault("_bootstraps", {})
+    key = (tuple(rows), metric, metric_b)
+    if key not in cache:
+        cells = images.cells(preds, rows, metric, metric_info(metric).scale, metric_b)
+        cache[key] = None if cells is None else two_level_bootstrap(cells)
+    return cache[key]
 
 
 #: how an interval was computed, for the tables' "interval over" column
