@@ -286,6 +286,17 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
     # One CPU per trial: tiny mode is for laptops and CI, which have no GPU.
     doc.update(name=f"{spec.name}-tiny", base=base, axes=axes, seeds=spec.seeds[:1],
                resources={"cpus": 1.0, "gpus": 0.0})
+    if doc.get("equivalence"):
+        # a margin about a level the shrunk sweep no longer runs has nothing to test
+        from . import equivalence
+        kept = {}
+        for name, entry in doc["equivalence"].items():
+            try:
+                equivalence.parse({name: entry}, {"preset": "tiny", **base}, axes)
+                kept[name] = entry
+            except ValueError:
+                continue
+        doc["equivalence"] = kept or None
     doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], 2),
                      "time_limit_s": 0.0}
     return parse_spec(doc, spec.path)

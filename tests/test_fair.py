@@ -342,3 +342,16 @@ def test_a_margin_dated_after_the_run_is_not_a_test(tmp_path):
     doc["provenance"]["started"] = "2026-12-05T09:00:00+00:00"  # stated the day before
     (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
     assert equivalence_table(analysis.load_results(root)).iloc[0]["verdict"] == "equivalent"
+
+
+def test_tiny_mode_keeps_only_the_margins_it_can_still_test():
+    """Tiny mode keeps one value of most axes: a margin about a level it drops goes with it
+    (instead of refusing the shrunk sweep), one about a level it keeps stays."""
+    from sweeps.spec import tiny_mode
+
+    doc = _doc(latent_acc=PLAIN_LATENT, psnr=NO_PSNR_COST,
+               deep={**PLAIN_LATENT, "where": {"inr_depth": 5}})
+    doc["axes"]["inr_depth"] = [3, 5]  # a second axis: tiny mode keeps its first value only
+    tiny = tiny_mode(parse_spec(doc, "s.yaml"))
+    assert tiny.axes["inr_depth"] == [3]
+    assert set(tiny.equivalence) == {"latent_acc", "psnr"}
