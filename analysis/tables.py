@@ -847,5 +847,5 @@ def compare_sweeps(all_results: Iterable[Results],
 def all_tables(results: Results) -> dict[str, pd.DataFrame]:
     """Every table of one sweep, by name (what the report prints; the benchmark's unit)."""
     return {"factors": factor_table(results), "effects": effects_table(results),
-            "paper": paper_comparison(results), "pareto": pareto_front(results),
-            "failures": failures_table(results)}
+            "paper": paper_comparison(results), "equivalence": equivalence_table(results),
+            "pareto": pareto_front(results), "failures": failures_table(results)}
