@@ -46,7 +46,7 @@ class Family:
         counts: dict[str, int] = {}
         for _, key, n in self.parts:
             counts[key] = counts.get(key, 0) + n
-        which = "; ".join(f"{n} {KINDS[k]}" for k, n in counts.items() if n)
+        which = "; ".join(f"{KINDS[k]}: {n}" for k, n in counts.items() if n)
         sweeps = sorted({s for s, _, n in self.parts if n})
         return (f"One testing family for the whole report: every bold verdict below (a "
                 f"significant effect or term, a supported or contradicted claim, an "
