@@ -22,7 +22,11 @@ one linear model instead (statsmodels OLS)::
   trials (to failures, or to early stopping at a later rung).
 * 95% CIs and p-values are the model's t-based ones (residual degrees of freedom);
   p-values are Holm-corrected over every term and metric of one table (``analysis.stats``),
-  as the paired effects table is.
+  as the paired effects table is (the report: over all of its tests, ``analysis.family``).
+  They are over seeds: the test set's own sampling error is not in them.
+* Where two factors interact, a main effect averages over the other factor's levels; each
+  factor's effect at each level of the other (``DesignAnalysis.conditional``) comes from the
+  same fit, 2 (b_f -+ b_fg), with a CI from the coefficients' covariance.
 * Share of variance: each term's type-II sum of squares (``anova_lm(typ=2)``) over the
   total sum of squares of the metric about its mean.  The seed block and the residual get
   rows too; in a balanced design the shares add to 100%.

@@ -25,7 +25,14 @@ Statistics (why these):
 * Many effects are tested at once (factors x levels x metrics), so p-values are corrected by
   Holm's step-down method over the whole effects table of a sweep: it controls the
   family-wise error like Bonferroni but is uniformly more powerful, and needs no
-  independence assumption between the tests (metrics of one trial are correlated).
+  independence assumption between the tests (metrics of one trial are correlated).  The
+  report corrects once over every test it prints instead (``analysis.family``).
+* Where trials saved per-image test outputs (``analysis.images``), paired effects and the
+  paper's rows also carry the test set's sampling error (``stats.two_level_bootstrap``);
+  an ``interval`` column says "seeds and test images" or "seeds only".
+* A comparison with the paper's number, or a no-effect claim, is an equivalence test
+  against the margin the sweep file stated before the run (``paper_comparison``,
+  ``equivalence_table``; ``stats.equivalence``).
 """
 
 from __future__ import annotations
