@@ -22,6 +22,7 @@ _EXPORTS = {
     "factor_table": "tables", "effects_table": "tables", "paper_comparison": "tables",
     "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
     "status_counts": "tables", "all_tables": "tables", "best_config": "tables",
+    "equivalence_table": "tables",
     "claims_table": "claims",
     "design_analysis": "design", "detect_design": "design",
     "build_report": "report",

@@ -24,9 +24,14 @@ library baselines on the image operations):
    inpainting and TV denoising), one-sample over the seeds of each variant.
 
 Per-epoch rows read ``val_psnr``, or ``test_psnr`` in older results that scored test every
-epoch.  Verdicts are Holm-corrected over every row of the table (``p_holm``): "supported"
+epoch.  Rows of test accuracy and test PSNR also carry the test set's sampling error where
+the trials saved per-image outputs (``interval`` = "seeds and test images": the t-interval
+widened to the two-level bootstrap's, p the larger; ``analysis.stats``); the other rows are
+over seeds only and say so.  Verdicts are Holm-corrected over every row of the table
+(``p_holm``; the report corrects over every test of the document instead): "supported"
 when the Holm-adjusted p is below 0.05 and the estimate lies on the predicted side,
-"contradicted" when it is significant on the other side, "inconclusive" otherwise.
+"contradicted" when it is significant on the other side, "inconclusive" otherwise (a
+non-significant estimate on the wrong side is inconclusive, never "wrong").
 """
 
 from __future__ import annotations
@@ -39,8 +44,8 @@ import pandas as pd
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
-from .stats import ALPHA, holm, t_interval
-from .tables import cls_loss_on
+from .stats import ALPHA, Boot, holm, t_interval, union
+from .tables import OVER_IMAGES, OVER_SEEDS, cls_loss_on, paired_bootstrap
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
@@ -96,12 +101,32 @@ def _by_seed(frame: pd.DataFrame, variant: str, column: str) -> pd.Series:
 
 
 def _row(claim: str, question: str, diffs: pd.Series | np.ndarray, unit: str, scale: float,
-         predicted: int, source: str, detail: str) -> dict[str, Any]:
+         predicted: int, source: str, detail: str, boot: Boot | None = None) -> dict[str, Any]:
+    """One claim: a t-interval over seeds, widened by the two-level bootstrap over seeds and
+    test images where ``boot`` is given (per-image files; ``stats.union``)."""
     values = np.asarray(diffs, dtype=float) * scale
-    mean, low, high, p = t_interval(values)  # a difference: unbounded, t-based
+    mean, low, high, p = union(t_interval(values), boot)  # a difference: unbounded, t-based
     return {"claim": claim, "question": question, "source": source, "predicted": predicted,
             "estimate": mean, "ci_low": low, "ci_high": high, "unit": unit,
-            "n": int(np.isfinite(values).sum()), "p": p, "detail": detail}
+            "n": int(np.isfinite(values).sum()), "p": p, "detail": detail,
+            "interval": OVER_IMAGES if boot is not None else OVER_SEEDS}
+
+
+def _boot(results: Results, done: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]
+          ) -> Boot | None:
+    """The two-level bootstrap of (variant, metric) a minus b, trials paired by seed (the same
+    trial when the variants agree: two probes on the same images)."""
+    ta, tb = _trials_by_seed(done, a[0]), _trials_by_seed(done, b[0])
+    both = ta.index.intersection(tb.index)
+    if not len(both):
+        return None
+    return paired_bootstrap(results, ta[both], tb[both], a[1], b[1])
+
+
+def _trials_by_seed(frame: pd.DataFrame, variant: str) -> pd.Series:
+    rows = frame[frame[VARIANT] == variant] if VARIANT in frame else frame.iloc[0:0]
+    rows = rows.drop_duplicates(SEED, keep=False)  # several trials per seed: no clean pairing
+    return pd.Series(rows["trial_id"].to_numpy(), index=rows[SEED].to_numpy())
 
 
 def _paired(done: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]) -> pd.Series:
@@ -183,16 +208,21 @@ def claims_table(results: Results, early_epochs: tuple[int, ...] = (1, 2),
                 rows.append(_row("1. representations beat pixels",
                                  f"{name} on HyperINR ({'v' if probe == 'latent_acc' else 'theta*'})"
                                  f" minus {base_name}", d, "pp", 100.0, +1, S4,
-                                 "variant plain, paired by seed"))
+                                 "variant plain, paired by seed",
+                                 _boot(results, done, ("plain", probe), ("plain", base))))
     if "classifier_loss" in variants:
         claim = "2. classifier loss: better embeddings, clearer reconstructions earlier"
         rows.append(_row(claim, "latent-MLP accuracy: classifier_loss minus plain",
                          _paired(done, ("classifier_loss", m + "latent_acc"), ("plain", m + "latent_acc")),
-                         "pp", 100.0, +1, S5_ACC, "paired by seed; test split"))
+                         "pp", 100.0, +1, S5_ACC, "paired by seed; test split",
+                         _boot(results, done, ("classifier_loss", "latent_acc"),
+                               ("plain", "latent_acc"))))
         rows += _early(results, done, "classifier_loss", early_epochs, claim, S5_CLEAR)
         rows.append(_row(claim, "test PSNR at the end: classifier_loss minus plain",
                          _paired(done, ("classifier_loss", m + "test_psnr"), ("plain", m + "test_psnr")),
-                         "dB", 1.0, +1, S7, "paired by seed; test split, scored once"))
+                         "dB", 1.0, +1, S7, "paired by seed; test split, scored once",
+                         _boot(results, done, ("classifier_loss", "test_psnr"),
+                               ("plain", "test_psnr"))))
     if "pretrained" in variants:
         rows += _early(results, done, "pretrained", early_epochs,
                        "3. pretrained embeddings converge faster", S42_FAST)

@@ -22,7 +22,11 @@ one linear model instead (statsmodels OLS)::
   trials (to failures, or to early stopping at a later rung).
 * 95% CIs and p-values are the model's t-based ones (residual degrees of freedom);
   p-values are Holm-corrected over every term and metric of one table (``analysis.stats``),
-  as the paired effects table is.
+  as the paired effects table is (the report: over all of its tests, ``analysis.family``).
+  They are over seeds: the test set's own sampling error is not in them.
+* Where two factors interact, a main effect averages over the other factor's levels; each
+  factor's effect at each level of the other (``DesignAnalysis.conditional``) comes from the
+  same fit, 2 (b_f -+ b_fg), with a CI from the coefficients' covariance.
 * Share of variance: each term's type-II sum of squares (``anova_lm(typ=2)``) over the
   total sum of squares of the metric about its mean.  The seed block and the residual get
   rows too; in a balanced design the shares add to 100%.
@@ -138,6 +142,8 @@ class Fit:
     variance: pd.DataFrame  # source, sum_sq, share, df
     aliased: dict[str, list[str]]  # term -> the estimated terms it is confounded with
     df_resid: float
+    #: each factor's effect at each level of a factor it has an estimated interaction with
+    conditional: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _terms(design: Design) -> list[tuple[str, ...]]:
@@ -202,7 +208,43 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
                              "sum_sq": table["sum_sq"].to_numpy(), "share": share.to_numpy(),
                              "df": table["df"].to_numpy()})
     return Fit(metric, int(ok.sum()), pd.DataFrame(rows), variance, aliased,
-               float(model.df_resid))
+               float(model.df_resid), _conditional(design, model, names, metric))
+
+
+CONDITIONAL_COLUMNS = ["metric", "factor", "at", "at_level", "interaction", "effect", "ci_low",
+                       "ci_high", "df_resid"]
+
+
+def _conditional(design: Design, model: Any, names: dict[str, str],
+                 metric: str) -> pd.DataFrame:
+    """Where two factors interact, neither has one effect: f's effect at g's low level is
+    2 (b_f - b_fg), at its high level 2 (b_f + b_fg) (coded -1 / +1), with the model's
+    t-based 95% CI from the coefficients' covariance.  One row per (factor, the other factor's
+    level) of every estimated interaction whose main effects are estimated too.  These are
+    the model's estimates, not further tests (no p-value: nothing new is tested)."""
+    from scipy import stats
+
+    col = {term: c for c, term in names.items()}
+    cov = model.cov_params()
+    q = stats.t.ppf(1 - ALPHA / 2, model.df_resid) if model.df_resid > 0 else np.nan
+    rows = []
+    for term, c in col.items():
+        if ":" not in term:
+            continue
+        f, g = term.split(":")
+        for factor, other in ((f, g), (g, f)):
+            if factor not in col:
+                continue
+            a = col[factor]
+            for sign, level in zip((-1, 1), design.levels[other]):
+                effect = 2 * (model.params[a] + sign * model.params[c])
+                var = 4 * (cov.loc[a, a] + cov.loc[c, c] + 2 * sign * cov.loc[a, c])
+                half = q * math.sqrt(max(var, 0.0))
+                rows.append({"metric": metric, "factor": factor, "at": other,
+                             "at_level": level, "interaction": term, "effect": effect,
+                             "ci_low": effect - half, "ci_high": effect + half,
+                             "df_resid": float(model.df_resid)})
+    return pd.DataFrame(rows, columns=CONDITIONAL_COLUMNS)
 
 
 def _alias_partners(col: np.ndarray, columns: list[np.ndarray], n_base: int,
@@ -233,6 +275,15 @@ class DesignAnalysis:
     rung_source: str  # where the rung epochs came from ("" without early stopping)
     trials_label: str  # which trials the final effects use
     selected: list[Best] = field(default_factory=list)
+    #: the final models' conditional effects (``_conditional``): a factor's effect at each level
+    #: of a factor it interacts with; the report shows those of significant interactions
+    conditional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=CONDITIONAL_COLUMNS))
+
+    def conditional_for(self, metric: str, term: str) -> pd.DataFrame:
+        """The conditional effects of one interaction term (``f:g``) on ``metric``."""
+        c = self.conditional
+        return c[(c["metric"] == metric) & (c["interaction"] == term)] if len(c) else c
 
     @property
     def significant_pairs(self) -> list[tuple[str, str, str]]:
@@ -346,8 +397,11 @@ def design_analysis(results: Results) -> DesignAnalysis | None:
                            columns=["metric", "term", "aliased with"])
     rungs = _rung_tables(results, design, rung_epochs, n_all)
     selected = [b for b in (best_config(results, m) for m in REPORTED) if b]
+    conditional = pd.concat([f.conditional for f in fits if len(f.conditional)],
+                            ignore_index=True) if any(len(f.conditional) for f in fits) else \
+        pd.DataFrame(columns=CONDITIONAL_COLUMNS)
     return DesignAnalysis(design, effects, variance, aliased, rungs, rung_epochs, source, label,
-                          selected)
+                          selected, conditional)
 
 
 def _rung_tables(results: Results, design: Design, rung_epochs: list[int],

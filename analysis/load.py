@@ -54,7 +54,8 @@ class Results:
     parsed sweep.yaml; {} when neither exists).  ``contract``: the factors, their reference
     levels and the seeds (``sweeps.schema.sweep_contract``; derived from ``spec`` when not
     given).  ``problems``: one human-readable line
-    per file that could not be read, each naming the file.  ``images``: trial id -> {grid
+    per file that could not be read, each naming the file.  ``predictions``: trial id -> its
+    per-image test outputs (``analysis.images``; {} for older results), read on first use.  ``images``: trial id -> {grid
     name -> PNG path}, the example grids each trial wrote under ``images/<trial>/``.
     Joint-head metrics are null in both frames where cls_weight is 0 (an untrained head).
 
@@ -110,8 +111,22 @@ class Results:
         return self._epochs is not None
 
     @property
+    def predictions(self) -> dict[str, pd.DataFrame]:
+        """trial id -> its per-image test outputs indexed by image (``analysis.images``); {}
+        for results written before trials saved them.  Read on first access; unreadable
+        files become ``problems``."""
+        cache = self.__dict__.get("_predictions")
+        if cache is None:
+            from . import images  # the per-image layout lives with its reader
+            cache, problems = images.read(images.files(self.path))
+            self._problems += problems
+            self.__dict__["_predictions"] = cache
+        return cache
+
+    @property
     def problems(self) -> list[str]:
         self.epochs  # noqa: B018 - reading them is how their problems become known
+        self.predictions  # noqa: B018 - and the per-image files' too
         return self._problems
 
     # --------------------------------------------------------------------------------
@@ -125,6 +140,18 @@ class Results:
             if "sweep" in frame and frame["sweep"].notna().any():
                 return str(frame["sweep"].dropna().iloc[0])
         return self.path.name
+
+    @cached_property
+    def started(self) -> str | None:
+        """The day the sweep first ran (YYYY-MM-DD, UTC), from sweep.yaml's provenance; None
+        when unknown.  A margin stated after it was not stated before the run."""
+        try:
+            import yaml
+            doc = yaml.safe_load((self.path / SPEC_FILE).read_text())
+            started = str(doc["provenance"]["started"])
+        except Exception:  # noqa: BLE001 - missing file, no provenance: the day is unknown
+            return None
+        return started[:10] if len(started) >= 10 and started[4] == "-" else None
 
     @cached_property
     def completed(self) -> pd.DataFrame:

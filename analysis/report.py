@@ -10,7 +10,9 @@ comparisons for one-factor sweeps and grids, the linear model of ``analysis.desi
 sweep that declares ``search: design``), then each
 sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
 factor level's best trial's originals against reconstructions, and the image operations
-beside their baselines.  The preamble states the interval method (``analysis.stats``).
+beside their baselines.  The preamble states the interval method (``analysis.stats``), the
+equivalence tests against the sweep file's pre-stated margins, and the one Holm family every
+bold verdict of the document belongs to (``analysis.family``).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from . import plots
 from .design import DesignAnalysis, design_analysis, detect_design
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
-from .stats import METHOD
+from . import family as families
+from .stats import BOOT_METHOD, EQUIVALENCE_METHOD, METHOD
 from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, OP_DIFFERENCES, best_config, compare_sweeps,
-                     effects_table, factor_table, failures_table, metric_info,
+                     effects_table, equivalence_table, factor_table, failures_table, metric_info,
                      fmt_level, paper_comparison, pareto_front, selection_metric,
                      status_counts,
                      _sorted_levels)
@@ -165,6 +168,7 @@ def _effects_print(eff: pd.DataFrame) -> pd.DataFrame:
         "metric": [metric_info(m).label for m in eff["metric"]],
         "difference [95% CI]": [f"{_num(r.diff, sign=True)} {r.unit} [{_num(r.ci_low, sign=True)}"
                                 f", {_num(r.ci_high, sign=True)}]" for r in eff.itertuples()],
+        "interval over": eff["interval"] if "interval" in eff else "seeds only",
         "test (n)": [f"{r.test} ({r.n_pairs} pairs)" if r.test == "paired t" else
                      f"{r.test} ({r.n_level} vs {r.n_ref})" for r in eff.itertuples()],
         "p": [_p(p) for p in eff["p"]],
@@ -182,16 +186,77 @@ def _effect_sentence(r: Any) -> str:
             f"{r.test} over {n}, Holm-corrected p {_p_eq(r.p_holm)}")
 
 
+#: verdicts a report may bold: each one survived the document's Holm family
+BOLD_VERDICTS = ("equivalent", "better", "worse")
+
+
+def _verdict_cell(verdict: str) -> str:
+    return f"**{verdict}**" if verdict in BOLD_VERDICTS else verdict
+
+
+def _margin_cell(r: Any) -> str:
+    if not isinstance(r.margin, float) or math.isnan(r.margin):
+        return "-"
+    return f"+-{_num(r.margin)} ({r.margin_source}; stated {r.stated})"
+
+
 def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({
         "result": pc["claim"], "variant": pc["variant"],
         "paper (%)": pc["paper"],
         "ours (%) [95% CI]": [f"{_num(r.ours)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
                               if r.n else "left out" for r in pc.itertuples()],
+        "interval over": pc["interval"],
         "n": pc["n"], "ours - paper (pp)": [_num(d, sign=True) for d in pc["diff"]],
+        "margin (pp; source; stated)": [_margin_cell(r) for r in pc.itertuples()],
+        "90% interval (TOST)": [f"[{_num(r.tost_low)}, {_num(r.tost_high)}]"
+                                if isinstance(r.tost_low, float) and not math.isnan(r.tost_low)
+                                else "-" for r in pc.itertuples()],
+        "p (Holm)": [_p(p) for p in pc["p_holm"]],
+        "verdict": [_verdict_cell(v) for v in pc["verdict"]],
         "our data and budget": pc["budget"], "comparable?": pc["comparable"],
         "trials used": pc["selection"],
     })
+
+
+#: how captions name the one testing family of a report (analysis.family)
+FAMILY = "the report's single testing family, stated in the preamble"
+
+
+def _tested_tables(res: Results, eff: pd.DataFrame,
+                   da: DesignAnalysis | None) -> dict[str, pd.DataFrame]:
+    """The tables of one sweep whose verdicts the report prints (``analysis.family``'s keys):
+    the paired effects where they are printed (not for a fraction: its model answers), the
+    model's terms and rungs, the claims and the equivalence tests."""
+    designed = da is not None and da.design.kind == "design"
+    return {"effects": eff if not designed else eff.iloc[0:0],
+            "design": da.effects if da is not None else pd.DataFrame(),
+            "rungs": da.rungs if da is not None else pd.DataFrame(),
+            "claims": claims_table(res), "paper": paper_comparison(res),
+            "equivalence": equivalence_table(res)}
+
+
+def _equivalence_section(doc: Doc, eq: pd.DataFrame) -> None:
+    """The sweep file's pre-stated equivalence tests that are not paper rows (no-effect
+    claims, other references)."""
+    if not len(eq):
+        return
+    doc.h(3, "Equivalence tests stated before the run")
+    doc.table(pd.DataFrame({
+        "name": eq["name"], "metric": [metric_info(m).label for m in eq["metric"]],
+        "compared": eq["compared"],
+        "reference +- margin": [f"{_num(r.reference)} +- {_num(r.margin)} {r.unit}"
+                                for r in eq.itertuples()],
+        "margin from (stated)": [f"{r.margin_source} ({r.stated})" for r in eq.itertuples()],
+        "estimate [90% interval]": [f"{_num(r.estimate)} [{_num(r.tost_low)}, "
+                                    f"{_num(r.tost_high)}]" for r in eq.itertuples()],
+        "interval over": eq["interval"], "n": eq["n"],
+        "p (Holm)": [_p(p) for p in eq["p_holm"]],
+        "verdict": [_verdict_cell(v) for v in eq["verdict"]]}),
+        "Each row a margin written in the sweep file's equivalence: section before the run "
+        "(source and date beside it). TOST: equivalent when the 90% interval lies inside "
+        "reference +- margin; better / worse when it lies wholly beyond it; otherwise "
+        f"inconclusive. p (Holm) over {FAMILY}.")
 
 
 # ------------------------------------------------------------------------------------
@@ -219,12 +284,13 @@ def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool,
               "section gives the effects from every trial at the first rung.")
     sig = eff[eff["significant"]] if len(eff) else eff
     if len(sig):
-        _findings(doc, f"**{len(sig)} significant effect(s)** (Holm-corrected p < 0.05 over "
-                  f"all {len(eff)} comparisons against the reference setting), largest evidence "
-                  "first:", [_effect_sentence(r) for r in sig.itertuples()], "effects table")
+        _findings(doc, f"**{len(sig)} significant effect(s)** of the {len(eff)} comparisons "
+                  f"against the reference setting (Holm-corrected p < 0.05 over {FAMILY}), "
+                  "largest evidence first:", [_effect_sentence(r) for r in sig.itertuples()],
+                  "effects table")
     else:
         doc.p(f"**No significant effect**: none of the {len(eff)} comparisons against the "
-              f"reference setting survives Holm correction at p < 0.05.")
+              f"reference setting survives Holm correction at p < 0.05 ({FAMILY}).")
     quiet = [f for f in res.factors if f not in set(sig["factor"])]
     if quiet and len(eff):
         doc.p("No significant effect on any metric: " + ", ".join(f"**{f}**" for f in quiet)
@@ -254,26 +320,54 @@ def _findings(doc: Doc, intro: str, sentences: list[str], table: str) -> None:
     doc.bullets(items)
 
 
-def _term_sentence(r: Any) -> str:
+def _term_sentence(r: Any, da: DesignAnalysis | None = None) -> str:
     levels = f" ({r.high} vs {r.low})" if r.kind == "main" else " (interaction)"
-    return (f"**{r.term}**{levels}: {metric_info(r.metric).label} "
+    text = (f"**{r.term}**{levels}: {metric_info(r.metric).label} "
             f"**{_num(r.effect, sign=True)} {r.unit}** [95% CI {_num(r.ci_low, sign=True)}, "
             f"{_num(r.ci_high, sign=True)}], {_num(100 * r.share, 1)}% of the variance, "
             f"Holm-corrected p {_p_eq(r.p_holm)}")
+    if r.kind == "main" and da is not None:
+        # an average over a factor it interacts with is no one setting's effect: say both
+        for metric, f, g in da.significant_pairs:
+            if metric != r.metric or r.term not in (f, g):
+                continue
+            cond = da.conditional_for(metric, f"{f}:{g}")
+            cond = cond[cond["factor"] == r.term]
+            if len(cond):
+                text += (f"; it interacts with {cond['at'].iloc[0]}: " + ", ".join(
+                    f"{_num(c.effect, sign=True)} {r.unit} at {c.at}={fmt_level(c.at_level)}"
+                    for c in cond.itertuples()))
+    return text
+
+
+def _conditional_print(da: DesignAnalysis) -> pd.DataFrame:
+    """Each factor of a significant interaction, its effect at each level of the other."""
+    rows = []
+    for metric, f, g in da.significant_pairs:
+        for c in da.conditional_for(metric, f"{f}:{g}").itertuples():
+            lo, hi = da.design.levels[c.factor]
+            rows.append({"metric": metric_info(metric).label, "interaction": c.interaction,
+                         "effect of": f"{c.factor} ({fmt_level(lo)} -> {fmt_level(hi)})",
+                         "at": f"{c.at} = {fmt_level(c.at_level)}",
+                         "effect [95% CI]": f"{_num(c.effect, sign=True)} {_unit(metric)} "
+                                            f"[{_num(c.ci_low, sign=True)}, "
+                                            f"{_num(c.ci_high, sign=True)}]"})
+    return pd.DataFrame(rows)
 
 
 def _design_headline(doc: Doc, da: DesignAnalysis) -> None:
     eff = da.effects
     sig = eff[eff["significant"]] if len(eff) else eff
     if len(sig):
-        _findings(doc, f"**{len(sig)} significant term(s)** of a linear model over the design "
-                  f"(Holm-corrected p < 0.05 over all {len(eff)} terms and metrics; "
+        _findings(doc, f"**{len(sig)} significant term(s)** of the {len(eff)} of a linear model "
+                  f"over the design (Holm-corrected p < 0.05 over {FAMILY}; "
                   f"{da.trials_label}), largest evidence first:",
-                  [_term_sentence(r) for r in sig.sort_values("p", kind="stable").itertuples()],
+                  [_term_sentence(r, da)
+                   for r in sig.sort_values("p", kind="stable").itertuples()],
                   "model's table")
     else:
         doc.p(f"**No significant term**: none of the {len(eff)} terms of the linear model "
-              f"survives Holm correction at p < 0.05 ({da.trials_label}).")
+              f"survives Holm correction at p < 0.05 ({FAMILY}; {da.trials_label}).")
     if da.rung_epochs:
         doc.p("Early stopping: these final-epoch numbers use only the trials the scheduler let "
               "finish, which favours the settings' lucky seeds; the rung table below gives "
@@ -391,8 +485,17 @@ def _design_section(doc: Doc, da: DesignAnalysis,
         doc.table(_terms_print(eff), f"Trials: {da.trials_label}. Effects on the validation "
                   "split (the split that chooses settings); 95% CIs and p-values from the "
                   f"model's t-statistics ({df} residual degrees of freedom); p (Holm) "
-                  f"corrected over all {len(eff)} rows of this table. Share of variance: the "
+                  f"corrected over {FAMILY}. Share of variance: the "
                   "term's type-II sum of squares over the metric's total sum of squares.")
+    conditional = _conditional_print(da)
+    if len(conditional):
+        doc.h(3, "Conditional effects where factors interact")
+        doc.table(conditional, "Where an interaction is significant, a factor's main effect "
+                  "averages over the other factor's levels and describes neither: each row is "
+                  "the factor's effect at one level of the other, from the same model (2 x "
+                  "(b_factor -+ b_interaction), 95% CI from the coefficients' covariance). "
+                  "Estimates, not further tests. In a fraction, the interaction's estimate "
+                  "also holds the terms it is aliased with (the design's resolution).")
     if len(da.aliased):
         doc.table(pd.DataFrame({"metric": [metric_info(m).label for m in da.aliased["metric"]],
                                 "term not estimated": da.aliased["term"],
@@ -423,7 +526,7 @@ def _design_section(doc: Doc, da: DesignAnalysis,
               "lean towards zero for a setting whose bad seeds were stopped. Each rung's "
               "effects below use every trial that reached that rung's epoch, at that epoch "
               "(the first rung: every trial, no selection yet); the final rows use only the "
-              "survivors. Holm is applied within each rung.")
+              f"survivors. p (Holm) is corrected over {FAMILY}, rungs included.")
         if len(da.rungs):
             doc.table(_terms_print(da.rungs, with_rung=True),
                       "Per-epoch validation metric at each rung's epoch; accuracies are "
@@ -452,7 +555,11 @@ def _interaction_figures(res: Results, da: DesignAnalysis | None, folder: Path,
 
 def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
                    pictures: Pictures = ("", []), da: DesignAnalysis | None = None,
-                   design_figures: Sequence[tuple[Path, str]] = ()) -> None:
+                   design_figures: Sequence[tuple[Path, str]] = (),
+                   tested: dict[str, pd.DataFrame] | None = None) -> None:
+    """One sweep's section; ``tested``: its tables with the report's one Holm family applied
+    (``analysis.family``; computed here, each table corrected alone, when not given)."""
+    tested = tested if tested is not None else _tested_tables(res, eff, da)
     doc.h(2, f"Sweep {res.name}")
     if res.problems:
         doc.warn("Parts of this results directory are missing or could not be read; "
@@ -489,15 +596,21 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         else:
             doc.table(_effects_print(eff), "Difference = level minus reference (accuracy in "
                       "percentage points). Paired t-test over trials sharing seed and other "
-                      "factors' levels, Welch's t-test otherwise; p (Holm) corrected over this "
-                      "table. Significant effects first.")
+                      "factors' levels, Welch's t-test otherwise; 'interval over' says whether "
+                      "the test set's sampling error is in it (per-image files) or the seeds "
+                      f"alone. p (Holm) corrected over {FAMILY}. Significant effects first.")
 
-    pc = paper_comparison(res)
+    pc = tested["paper"]
     if len(pc):
         doc.h(3, "The paper's numbers beside ours")
         doc.table(_paper_print(pc), "Paper: Egri, Hyper-network based Implicit Neural "
                   "Representations for Image Classification (MNIST; CIFAR-10 in its appendix B). "
-                  "Ours: mean [bounded 95% CI] over seeds. 'comparable?' says whether our data "
+                  "Ours: mean [bounded 95% CI]; 'interval over' says whether it holds the test "
+                  "set's sampling error (seeds and test images) or the seeds alone. Verdict: "
+                  "an equivalence test (TOST) against the margin the sweep file stated before "
+                  "the run (its source and date beside it), on the 90% interval shown, Holm-"
+                  f"corrected over {FAMILY}: equivalent, better, worse or inconclusive; a row "
+                  "without a stated margin is not tested. 'comparable?' says whether our data "
                   "and model match the paper's; a subset or a small preset is a reduced budget, "
                   "not a reproduction. Classifier-loss rows use only trials that ran that loss "
                   "(cls_weight > 0); 'trials used' says how the setting was chosen, or why a "
@@ -505,7 +618,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         notes = [f"{r.claim}: {r.note}" for r in pc.itertuples() if r.note]
         doc.bullets(notes)
 
-    claims = claims_table(res)
+    _equivalence_section(doc, tested["equivalence"])
+
+    claims = tested["claims"]
     if len(claims):
         doc.h(3, "The paper's claims, measured")
         shown = pd.DataFrame({
@@ -515,16 +630,17 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
             "estimate [95% CI]": [f"{_num(r.estimate, sign=True)} {r.unit} "
                                   f"[{_num(r.ci_low, sign=True)}, {_num(r.ci_high, sign=True)}]"
                                   for r in claims.itertuples()],
+            "interval over": claims["interval"] if "interval" in claims else "seeds only",
             "n": claims["n"], "p": claims["p"].map(_p), "p (Holm)": claims["p_holm"].map(_p),
             # bold only what survives Holm: an uncorrected 'supported' is not a finding
             "verdict": [f"**{v}**" if v in ("supported", "contradicted") else v
                         for v in claims["verdict"]],
             "how": claims["detail"]})
-        doc.table(shown, "Each row a difference whose sign was predicted in advance, over "
-                  "seeds (t-based 95% CI); the third column quotes the paper's statement with "
-                  "its section, or says the comparison is this project's own test. p (Holm) "
-                  f"is corrected over all {int(claims['p'].notna().sum())} rows of this table "
-                  "that have a p-value. supported = Holm p "
+        doc.table(shown, "Each row a difference whose sign was predicted in advance (t-based "
+                  "95% CI over seeds, widened to the two-level bootstrap's over seeds and test "
+                  "images where 'interval over' says so); the third column quotes the paper's "
+                  "statement with its section, or says the comparison is this project's own "
+                  f"test. p (Holm) is corrected over {FAMILY}. supported = Holm p "
                   "< 0.05 with the estimate on the predicted side; contradicted = Holm p < "
                   "0.05 on the other side; inconclusive = not significant after correction.")
 
@@ -567,23 +683,34 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
 def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]],
               pictures: dict[int, Pictures] | None = None,
               designs: dict[int, DesignAnalysis | None] | None = None,
-              design_figures: dict[int, list[tuple[Path, str]]] | None = None) -> Doc:
+              design_figures: dict[int, list[tuple[Path, str]]] | None = None,
+              tested: list[dict[str, pd.DataFrame]] | None = None,
+              family: families.Family | None = None) -> Doc:
+    """The report's content.  ``tested``/``family``: each sweep's tables with the one Holm
+    family already applied (``build_report`` does it before drawing the interaction figures,
+    which show only significant interactions); computed here when not given."""
     doc = Doc()
     names = ", ".join(r.name for r in all_results)
+    designs = designs if designs is not None else {
+        i: design_analysis(r) for i, r in enumerate(all_results)}
+    if tested is None:
+        tested, family = _family(all_results, designs)
+    effects = [t["effects"] for t in tested]
     doc.h(1, f"HyperINR sweep report: {names}")
+    images = any(r.predictions for r in all_results)
     doc.p(f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from "
-          + ", ".join(f"`{r.path}`" for r in all_results) + ". " + METHOD + " Effects are "
-          "tested with paired t-tests where seeds match (Welch's t-test otherwise) and "
-          "Holm-corrected per sweep. Joint-head accuracy is left out (null) for trials with "
+          + ", ".join(f"`{r.path}`" for r in all_results) + ". " + METHOD + " "
+          + (BOOT_METHOD if images else "These results have no per-image test outputs "
+             "(predictions/): every interval below is over seeds only.") + " Effects are "
+          "tested with paired t-tests where seeds match (Welch's t-test otherwise). "
+          + EQUIVALENCE_METHOD + " Joint-head accuracy is left out (null) for trials with "
           "cls_weight 0, whose head was never trained. " + _selection_text(all_results))
+    doc.p(family.text() if family is not None else "")
     problems = [p for r in all_results for p in r.problems]
     if problems:
         doc.warn(f"{len(problems)} file(s) missing or unreadable; the report uses the rest. "
                  "Details in each sweep's section.")
-    effects = [effects_table(r) for r in all_results]
     doc.h(2, "Headline: which factors changed accuracy and PSNR")
-    designs = designs if designs is not None else {
-        i: design_analysis(r) for i, r in enumerate(all_results)}
     for i, (res, eff) in enumerate(zip(all_results, effects)):
         _headline(doc, res, eff, multi=len(all_results) > 1, da=designs.get(i))
     if len(all_results) > 1:
@@ -592,8 +719,16 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
                   "Each sweep at its reference setting: mean [95% CI] [n].")
     for i, (res, eff) in enumerate(zip(all_results, effects)):
         _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])),
-                       designs.get(i), (design_figures or {}).get(i, []))
+                       designs.get(i), (design_figures or {}).get(i, []), tested[i])
     return doc
+
+
+def _family(all_results: list[Results], designs: dict[int, DesignAnalysis | None]
+            ) -> tuple[list[dict[str, pd.DataFrame]], families.Family]:
+    """Every sweep's tested tables, with one Holm correction over all of them."""
+    tested = [_tested_tables(r, effects_table(r), designs.get(i))
+              for i, r in enumerate(all_results)]
+    return tested, families.apply(tested, [r.name for r in all_results])
 
 
 def _compare_print(cmp: pd.DataFrame) -> pd.DataFrame:
@@ -775,6 +910,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     figures: dict[int, list[tuple[Path, str]]] = {}
     pictures: dict[int, Pictures] = {}
     designs = {i: design_analysis(res) for i, res in enumerate(all_results)}
+    tested, family = _family(all_results, designs)  # before the figures of significant terms
     design_figures: dict[int, list[tuple[Path, str]]] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
@@ -785,7 +921,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         figures[i] = plots.sweep_figures(res, figdir, prefix)
         pictures[i] = plots.example_pictures(res, figdir, prefix)
         design_figures[i] = _interaction_figures(res, designs[i], figdir, prefix)
-    doc = _document(all_results, figures, pictures, designs, design_figures)
+    doc = _document(all_results, figures, pictures, designs, design_figures, tested, family)
     files = [p for paths in list(figures.values()) + list(design_figures.values())
              for p, _ in paths] + [
         p for _, groups in pictures.values() for _, items in groups for p, _ in items]

@@ -25,7 +25,14 @@ Statistics (why these):
 * Many effects are tested at once (factors x levels x metrics), so p-values are corrected by
   Holm's step-down method over the whole effects table of a sweep: it controls the
   family-wise error like Bonferroni but is uniformly more powerful, and needs no
-  independence assumption between the tests (metrics of one trial are correlated).
+  independence assumption between the tests (metrics of one trial are correlated).  The
+  report corrects once over every test it prints instead (``analysis.family``).
+* Where trials saved per-image test outputs (``analysis.images``), paired effects and the
+  paper's rows also carry the test set's sampling error (``stats.two_level_bootstrap``);
+  an ``interval`` column says "seeds and test images" or "seeds only".
+* A comparison with the paper's number, or a no-effect claim, is an equivalence test
+  against the margin the sweep file stated before the run (``paper_comparison``,
+  ``equivalence_table``; ``stats.equivalence``).
 """
 
 from __future__ import annotations
@@ -41,9 +48,11 @@ from hinr import metrics as metrics_registry
 from hinr.metrics import Metric
 from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
 
+from . import images
 from .load import Results
-from .stats import (ALPHA, holm, interval, proportion_interval, t_halfwidth,  # noqa: F401
-                    t_interval, welch_interval)
+from .stats import (ALPHA, Boot, Equivalence, Interval, equivalence, holm,  # noqa: F401
+                    interval, proportion_interval, t_halfwidth, t_interval, two_level_bootstrap, union,
+                    welch_interval)
 
 
 #: every registered metric by name (hinr.metrics, the one registry: names, labels, units)
@@ -229,7 +238,7 @@ def _level_rank(levels: pd.Series) -> pd.Series:
 
 EFFECT_COLUMNS = ["sweep", "factor", "level", "reference", "reference_source", "metric",
                   "unit", "n_level", "n_ref", "test", "n_pairs", "diff", "ci_low", "ci_high",
-                  "p", "p_holm", "significant"]
+                  "interval", "p", "p_holm", "significant"]
 
 
 def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
@@ -239,8 +248,12 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
     ``diff`` = mean(level) - mean(reference) in the metric's unit (accuracy: percentage
     points), with its 95% CI and the p-value of a paired t-test on trials matched by seed
     and the other factors' levels (``test`` = "paired t") or of Welch's t-test
-    ("Welch t").  ``p_holm`` is Holm-corrected over the whole table; ``significant`` means
-    p_holm < alpha.  Sorted: significant effects first, then by p."""
+    ("Welch t").  Paired rows whose trials saved per-image test outputs also carry the test
+    set's sampling error (``interval`` = "seeds and test images": the CI widened to the
+    two-level bootstrap's, p the larger of the two; ``analysis.stats``); the others say
+    "seeds only".  ``p_holm`` is Holm-corrected over the whole table (the report corrects
+    over all of a document's tests instead); ``significant`` means p_holm < alpha.  Sorted:
+    significant effects first, then by p."""
     done = results.completed.reset_index(drop=True)
     metrics = present_metrics(done, metrics)
     shown = scaled(done, metrics).to_numpy()  # positional: rows of done, columns of metrics
@@ -268,6 +281,10 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
                     continue
                 d = shown[i_lvl, j] - shown[i_ref, j]
                 test = _compare(a, b, d[~np.isnan(d)])
+                boot = paired_bootstrap(results, done["trial_id"].to_numpy()[i_lvl[~np.isnan(d)]],
+                                        done["trial_id"].to_numpy()[i_ref[~np.isnan(d)]], metric) \
+                    if test["test"] == "paired t" else None
+                test = _with_images(test, boot)
                 rows.append({"sweep": results.name, "factor": factor, "level": level,
                              "reference": ref, "reference_source": source, "metric": metric,
                              "unit": "pp" if metric_info(metric).unit == "%" else
@@ -295,6 +312,40 @@ def _pair(done: pd.DataFrame, lvl_pos: np.ndarray, ref_pos: np.ndarray,
     right = done.iloc[ref_pos][key_cols].assign(_j=ref_pos).drop_duplicates(key_cols, keep=False)
     both = left.merge(right, on=key_cols, how="inner")
     return both["_i"].to_numpy(dtype=int), both["_j"].to_numpy(dtype=int)
+
+
+def paired_bootstrap(results: Results, trials_a: Iterable[str], trials_b: Iterable[str] | None,
+                     metric: str, metric_b: str | None = None) -> Boot | None:
+    """The two-level bootstrap (``stats.two_level_bootstrap``) of ``metric`` over the trials
+    ``trials_a`` (display units), or of its paired difference from ``trials_b`` (same seed,
+    same images; ``metric_b`` of those trials, default ``metric``); None without per-image
+    files for all of them."""
+    preds = results.predictions
+    if not preds:
+        return None
+    trials_a = list(trials_a)
+    rows = list(zip(trials_a, list(trials_b) if trials_b is not None else [None] * len(trials_a)))
+    # the paper table, its equivalence test, the claims and the effects ask for the same
+    # comparisons; a bootstrap of 10,000 images costs seconds, so each is drawn once
+    cache = results.__dict__.setdefault("_bootstraps", {})
+    key = (tuple(rows), metric, metric_b)
+    if key not in cache:
+        cells = images.cells(preds, rows, metric, metric_info(metric).scale, metric_b)
+        cache[key] = None if cells is None else two_level_bootstrap(cells)
+    return cache[key]
+
+
+#: how an interval was computed, for the tables' "interval over" column
+OVER_IMAGES, OVER_SEEDS = "seeds and test images", "seeds only"
+
+
+def _with_images(test: dict[str, Any], boot: Boot | None) -> dict[str, Any]:
+    """A paired comparison's CI and p widened by the two-level bootstrap when there is one."""
+    if boot is None:
+        return {**test, "interval": OVER_SEEDS}
+    iv = union(Interval(test["diff"], test["ci_low"], test["ci_high"], test["p"]), boot)
+    return {**test, "diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "p": iv.p,
+            "interval": OVER_IMAGES}
 
 
 def _compare(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
@@ -347,7 +398,79 @@ DATASET_FAMILY = {"mnist": "mnist", "mnist-5k": "mnist", "cifar10": "cifar10"}
 PAPER_DATA = {"mnist": "MNIST 60,000 train / 10,000 test", "cifar10": "CIFAR-10 50,000 / 10,000"}
 
 PAPER_COLUMNS = ["sweep", "claim", "variant", "metric", "paper", "ours", "ci_low", "ci_high",
-                 "n", "diff", "dataset", "budget", "comparable", "selection", "note"]
+                 "interval", "n", "diff", "dataset", "budget", "comparable", "selection", "note",
+                 "margin", "margin_source", "stated", "tost_low", "tost_high", "p", "candidate",
+                 "p_holm", "verdict"]
+#: a paper row without a margin in the sweep file: no test, and no verdict drawn by eye
+NO_MARGIN = "not tested: no margin stated before the run"
+#: a margin dated after the sweep began: it may have been chosen knowing the result
+LATE_MARGIN = "not tested: margin stated after the run began"
+
+
+def _late(results: Results, entry: dict[str, Any] | None) -> bool:
+    """The entry's ``stated`` day is after the day the sweep first ran (sweep.yaml's
+    provenance); unknown days count as in time (the sweep file's own check refused future
+    dates)."""
+    started = results.started
+    stated = str((entry or {}).get("stated", ""))
+    return bool(started and stated and stated > started)
+
+
+def equivalence_entries(results: Results) -> dict[str, dict[str, Any]]:
+    """The sweep file's pre-stated margins (``sweeps.equivalence``), as run; {} for a sweep
+    without them (every result before issue 26)."""
+    section = results.spec.get("equivalence")
+    return {str(k): v for k, v in section.items() if isinstance(v, dict)} \
+        if isinstance(section, dict) else {}
+
+
+def _matches_claim(entry: dict[str, Any], claim: PaperClaim) -> bool:
+    """An entry is about a paper row when it names the row's metric and number (and, if it
+    names one, its variant)."""
+    ref = entry.get("reference")
+    if entry.get("metric") != claim.metric or not isinstance(ref, (int, float)):
+        return False
+    variant = (entry.get("where") or {}).get("variant", claim.variant)
+    return variant == claim.variant and \
+        abs(float(ref) * metric_info(claim.metric).scale - claim.value) < 1e-6
+
+
+def _test(results: Results, trials: pd.DataFrame, metric: str, reference: float,
+          margin: float, versus: pd.DataFrame | None = None) -> Equivalence:
+    """TOST of ``metric`` over ``trials`` (or of its difference from the paired ``versus``
+    trials) against ``reference`` +- ``margin`` (display units)."""
+    info = metric_info(metric)
+    if versus is None:
+        vals = values(trials, metric)
+        ok = vals.notna()
+        boot = paired_bootstrap(results, trials.loc[ok, "trial_id"], None, metric)
+        return equivalence(vals[ok], reference, margin, boot, bounded=info.bounded,
+                           scale=info.scale)
+    d = values(trials, metric).to_numpy() - values(versus, metric).to_numpy()
+    ok = ~np.isnan(d)
+    boot = paired_bootstrap(results, trials["trial_id"].to_numpy()[ok],
+                            versus["trial_id"].to_numpy()[ok], metric)
+    return equivalence(d[ok], reference, margin, boot)
+
+
+def _tested(eq: Equivalence | None, entry: dict[str, Any] | None, scale: float) -> dict[str, Any]:
+    if eq is None:
+        return {"margin": math.nan, "margin_source": "", "stated": "", "tost_low": math.nan,
+                "tost_high": math.nan, "p": math.nan, "candidate": "", "verdict": NO_MARGIN}
+    return {"margin": float(entry["margin"]) * scale, "margin_source": str(entry.get("source", "")),
+            "stated": str(entry.get("stated", "")), "tost_low": eq.low, "tost_high": eq.high,
+            "p": eq.p, "candidate": eq.candidate, "verdict": ""}
+
+
+def _verdicts(frame: pd.DataFrame, alpha: float = ALPHA) -> pd.DataFrame:
+    """p_holm over the rows with a test and the verdict each then supports."""
+    if not len(frame):
+        return frame
+    frame["p_holm"] = holm(frame["p"])
+    frame["verdict"] = [r.verdict if r.verdict == NO_MARGIN else
+                        (r.candidate if np.isfinite(r.p_holm) and r.p_holm < alpha
+                         else "inconclusive") for r in frame.itertuples()]
+    return frame
 
 
 def paper_comparison(results: Results) -> pd.DataFrame:
@@ -359,14 +482,24 @@ def paper_comparison(results: Results) -> pd.DataFrame:
     ran it (cls_weight > 0), at the best such setting on the selection metric
     (``selection_metric``: the validation split when the results have it); when no trial ran
     it the row is kept with no number and ``selection`` saying why it is left out.  The
-    interval is the bounded (logit-scale) one of ``analysis.stats``.  ``budget`` states our
-    data, model preset and epochs; ``comparable`` says "paper setting" only for the full
-    dataset with the paper preset, otherwise names what is reduced."""
+    interval is the bounded (logit-scale) one of ``analysis.stats`` over seeds, widened to the
+    two-level bootstrap's over seeds and test images where the trials saved per-image outputs
+    (``interval`` says which).  ``budget`` states our data, model preset and epochs;
+    ``comparable`` says "paper setting" only for the full dataset with the paper preset,
+    otherwise names what is reduced.
+
+    The verdict is an equivalence test (``stats.equivalence``, TOST) against the margin the
+    sweep file stated before the run (``equivalence:``, ``sweeps.equivalence``): equivalent,
+    better, worse or inconclusive, Holm-corrected over this table's tested rows (``p_holm``;
+    the report corrects over the whole document).  A row without a stated margin is not
+    tested (``NO_MARGIN``), nor is one whose margin is dated after the sweep first ran
+    (``LATE_MARGIN``: sweep.yaml's provenance); nothing is "matched" by eye."""
     done = results.completed
     rows = []
     need = [CONFIG_PREFIX + c for c in ("variant", "dataset")]
     if not all(c in done for c in need):
         return pd.DataFrame(columns=PAPER_COLUMNS)
+    entries = equivalence_entries(results)
     family = done[CONFIG_PREFIX + "dataset"].map(DATASET_FAMILY)
     for claim in PAPER:
         match = done[(done[CONFIG_PREFIX + "variant"] == claim.variant) & (family == claim.family)]
@@ -377,11 +510,12 @@ def paper_comparison(results: Results) -> pd.DataFrame:
             match = match[cls_loss_on(match)]
             if match.empty:
                 rows.append({**base, "ours": math.nan, "ci_low": math.nan,
-                             "ci_high": math.nan, "n": 0, "diff": math.nan, "dataset": "",
-                             "budget": "", "comparable": "", "selection":
+                             "ci_high": math.nan, "interval": "-", "n": 0, "diff": math.nan,
+                             "dataset": "", "budget": "", "comparable": "", "selection":
                              "left out: every such trial has cls_weight 0, so its head and v "
                              "got no classifier gradient (an untrained head is not the "
-                             "paper's experiment)"})
+                             "paper's experiment)", **_tested(None, None, 1.0),
+                             "verdict": "left out"})
                 continue
         match = match[values(match, claim.metric).notna()]
         if match.empty:
@@ -390,14 +524,107 @@ def paper_comparison(results: Results) -> pd.DataFrame:
             match, selection = _best_setting(results, match)
         else:
             match, selection = _reference_setting(results, match)
-        iv = interval(values(match, claim.metric), metric_info(claim.metric).bounded,
-                      metric_info(claim.metric).scale)
+        info = metric_info(claim.metric)
+        seed_iv = interval(values(match, claim.metric), info.bounded, info.scale)
+        boot = paired_bootstrap(results, match["trial_id"], None, claim.metric)
+        iv = union(seed_iv, boot)
+        entry = next((e for e in entries.values() if _matches_claim(e, claim)), None)
+        late = _late(results, entry)
+        eq = None if entry is None or late else _test(
+            results, match, claim.metric, claim.value, float(entry["margin"]) * info.scale)
         budget, comparable = _budget(match, claim.family)
         rows.append({**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
+                     "interval": OVER_IMAGES if boot is not None else OVER_SEEDS,
                      "n": len(match), "diff": iv.mean - claim.value,
                      "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
-                     "budget": budget, "comparable": comparable, "selection": selection})
-    return pd.DataFrame(rows, columns=PAPER_COLUMNS)
+                     "budget": budget, "comparable": comparable, "selection": selection,
+                     **_tested(eq, entry, info.scale),
+                     **({"verdict": LATE_MARGIN, "stated": str(entry["stated"]),
+                         "margin": float(entry["margin"]) * info.scale,
+                         "margin_source": str(entry.get("source", ""))} if late else {})})
+    out = pd.DataFrame(rows, columns=PAPER_COLUMNS)
+    tested = out["verdict"] == ""
+    out.loc[tested] = _verdicts(out.loc[tested].copy())
+    return out
+
+
+EQUIVALENCE_COLUMNS = ["sweep", "name", "metric", "unit", "compared", "reference", "margin",
+                       "margin_source", "stated", "n", "estimate", "tost_low", "tost_high",
+                       "interval", "p", "candidate", "p_holm", "verdict"]
+
+
+def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame:
+    """Every pre-stated equivalence of the sweep file (``equivalence:``), tested.
+
+    A ``reference`` entry: the mean of ``metric`` over the completed trials at ``where``
+    (the other factors at their reference setting when such trials exist) against
+    reference +- margin.  A ``versus`` entry (a no-effect claim): ``where`` minus ``versus``,
+    paired by seed and the levels of the factors neither names, against 0 +- margin.  Values
+    in display units (accuracy: %, its margin in pp).  ``skip_paper``: leave out entries
+    that a row of ``paper_comparison`` already tests (one test per entry in a report)."""
+    done = results.completed
+    rows = []
+    for name, entry in equivalence_entries(results).items():
+        metric = str(entry.get("metric", name))
+        if skip_paper and any(_matches_claim(entry, c) for c in PAPER):
+            continue
+        info = metric_info(metric)
+        late = _late(results, entry)
+        where, versus = dict(entry.get("where") or {}), entry.get("versus")
+        sel = _at(results, done, where, exclude=list(where) + list(versus or {}))
+        base = {"sweep": results.name, "name": name, "metric": metric,
+                "unit": "pp" if info.unit == "%" and versus else info.unit,
+                "margin": float(entry.get("margin", math.nan)) * info.scale,
+                "margin_source": str(entry.get("source", "")),
+                "stated": str(entry.get("stated", ""))}
+        if versus is None:
+            ref = float(entry.get("reference", math.nan)) * info.scale
+            sel = sel[values(sel, metric).notna()]
+            compared = _setting_text(where) + " vs the stated reference"
+            eq = _test(results, sel, metric, ref, base["margin"]) if len(sel) and not late \
+                else None
+            n = len(sel)
+        else:
+            ref = 0.0
+            other = _at(results, done, dict(versus), exclude=list(where) + list(versus))
+            keys = [c for c in [CONFIG_PREFIX + "seed"] + [CONFIG_PREFIX + f for f in
+                    results.factors if f not in where and f not in versus] if c in done]
+            pos = done.reset_index(drop=True)
+            ia, ib = _pair(pos, np.flatnonzero(pos["trial_id"].isin(sel["trial_id"])),
+                           np.flatnonzero(pos["trial_id"].isin(other["trial_id"])), keys)
+            compared = f"{_setting_text(where)} minus {_setting_text(versus)}, paired by seed"
+            eq = _test(results, pos.iloc[ia], metric, 0.0, base["margin"], pos.iloc[ib]) \
+                if len(ia) and not late else None
+            n = len(ia)
+        rows.append({**base, "compared": compared, "reference": ref, "n": n,
+                     "estimate": eq.estimate if eq else math.nan,
+                     "tost_low": eq.low if eq else math.nan,
+                     "tost_high": eq.high if eq else math.nan,
+                     "interval": eq.evidence if eq else "", "p": eq.p if eq else math.nan,
+                     "candidate": eq.candidate if eq else "",
+                     "verdict": "" if eq else LATE_MARGIN if late else "no trials to test"})
+    out = pd.DataFrame(rows, columns=EQUIVALENCE_COLUMNS)
+    tested = out["verdict"] == ""
+    out.loc[tested] = _verdicts(out.loc[tested].copy())
+    return out
+
+
+def _at(results: Results, frame: pd.DataFrame, levels: dict[str, Any],
+        exclude: list[str]) -> pd.DataFrame:
+    """Rows of ``frame`` at ``levels``, and at the reference of every other factor when any
+    such row exists."""
+    mask = pd.Series(True, index=frame.index)
+    for field_, level in levels.items():
+        col = frame.get(CONFIG_PREFIX + field_)
+        if col is None:
+            return frame.iloc[0:0]
+        mask &= col == level
+    ref = at_reference(results, frame, exclude=exclude)
+    return frame[mask & ref] if (mask & ref).any() else frame[mask]
+
+
+def _setting_text(levels: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={fmt_level(v)}" for k, v in levels.items()) or "all trials"
 
 
 def cls_loss_on(frame: pd.DataFrame) -> pd.Series:
@@ -627,5 +854,5 @@ def compare_sweeps(all_results: Iterable[Results],
 def all_tables(results: Results) -> dict[str, pd.DataFrame]:
     """Every table of one sweep, by name (what the report prints; the benchmark's unit)."""
     return {"factors": factor_table(results), "effects": effects_table(results),
-            "paper": paper_comparison(results), "pareto": pareto_front(results),
-            "failures": failures_table(results)}
+            "paper": paper_comparison(results), "equivalence": equivalence_table(results),
+            "pareto": pareto_front(results), "failures": failures_table(results)}

@@ -17,6 +17,9 @@ allowed; it is raised before anything starts or is written.  The file format::
     resources: {cpus: 1, gpus: 0}    # per trial; gpus may be a fraction (0.25: 4 trials per GPU)
     budget: {num_samples: 1, max_concurrent: 0, time_limit_s: 0, max_failures: 2,
              checkpoint_every_s: 60}
+    equivalence:                     # optional: margins stated before the run (sweeps/equivalence.py)
+      latent_acc: {where: {variant: plain}, reference: 0.9842, margin: 0.005,
+                   source: "paper sec. 4.1", stated: 2026-12-04}
 
 ``num_samples`` repeats the search (grid: the whole grid; random/optuna: points drawn).
 ``checkpoint_every_s``: a trial checkpoints its last epoch and otherwise at most once per that
@@ -47,7 +50,7 @@ from . import search as searches
 from .search import SEARCHES  # noqa: F401 - the names a sweep file may give, re-exported
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
-            "resources", "budget")
+            "resources", "budget", "equivalence")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 SCHEDULERS = ("fifo", "asha")
 MODES = ("max", "min")
@@ -215,6 +218,8 @@ class SweepSpec:
     budget: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)  # the resolved document, as written back
     design: dict[str, Any] | None = None  # search: design's section (sweeps/design.py)
+    #: name -> pre-stated equivalence margin (sweeps/equivalence.py); None when absent
+    equivalence: dict[str, dict[str, Any]] | None = None
 
     def design_points(self) -> list[dict[str, Any]]:
         """search: design: the points (real values of every list axis), one dict per point."""
@@ -281,6 +286,17 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
     # One CPU per trial: tiny mode is for laptops and CI, which have no GPU.
     doc.update(name=f"{spec.name}-tiny", base=base, axes=axes, seeds=spec.seeds[:1],
                resources={"cpus": 1.0, "gpus": 0.0})
+    if doc.get("equivalence"):
+        # a margin about a level the shrunk sweep no longer runs has nothing to test
+        from . import equivalence
+        kept = {}
+        for name, entry in doc["equivalence"].items():
+            try:
+                equivalence.parse({name: entry}, {"preset": "tiny", **base}, axes)
+                kept[name] = entry
+            except ValueError:
+                continue
+        doc["equivalence"] = kept or None
     doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], 2),
                      "time_limit_s": 0.0}
     return parse_spec(doc, spec.path)
@@ -379,13 +395,26 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     from .design import parse as parse_design
     design = parse_design(doc.get("design"), search, axes, where)
     _check_size(search, axes, seeds, budget, design, where)
+    equivalence = _equivalence(doc, {"preset": preset_name, **base}, axes, where)
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": axes,
            "seeds": seeds, "search": search, **({"design": design} if design else {}),
            "metric": metrics if len(metrics) > 1 else metrics[0],
            "mode": modes if len(modes) > 1 else modes[0],
-           "scheduler": sched, "resources": resources, "budget": budget}
+           "scheduler": sched, "resources": resources, "budget": budget,
+           **({"equivalence": equivalence} if equivalence else {})}
     return SweepSpec(where, name, preset_name, base, axes, seeds, search, metrics, modes,
-                     sched, resources, budget, raw, design)
+                     sched, resources, budget, raw, design, equivalence)
+
+
+def _equivalence(doc: dict, base: dict[str, Any], axes: dict[str, Any],
+                 where: str) -> dict[str, dict[str, Any]] | None:
+    """The pre-stated margins (sweeps/equivalence.py); kept in raw, so sweep.yaml and
+    trials.parquet's contract carry them to analysis."""
+    from . import equivalence
+    try:
+        return equivalence.parse(doc.get("equivalence"), base, axes)
+    except ValueError as err:
+        raise SpecError(f"{where}: {err}") from None
 
 
 def _check(problem: str | None, where: str) -> None:

@@ -389,7 +389,7 @@ def test_paper_rows_left_out_when_only_untrained_heads(tmp_path):
     md = analysis.build_report([root], formats="md")[0].read_text()
     assert "left out: every such trial has cls_weight 0" in md
     assert "-87" not in md and "11.2" not in md  # no untrained-head number anywhere
-    assert "| left out | 0 | - |" in md
+    assert "| left out | - | 0 | - |" in md  # no interval, no n, no difference
 
 
 def test_joint_acc_is_null_where_the_head_was_untrained(tmp_path):
