@@ -23,16 +23,15 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-#: results/<sweep>/predictions/<trial_id>.parquet (written by the trial, read here)
-PREDICTIONS_DIR = "predictions"
-CORE = ("trial_id", "image", "label", "psnr")
-PRED_PREFIX = "pred."
-#: metric -> the per-image column it is the mean of (a ``pred.*`` column: of its correctness)
-PER_IMAGE = {"latent_acc": "pred.latent_mlp", "weight_acc": "pred.weight_cnn",
-             "joint_acc": "pred.joint", "pixel_mlp_acc": "pred.pixel_mlp",
-             "pixel_cnn_acc": "pred.pixel_cnn", "pretrain_mlp_acc": "pred.pretrain_mlp",
+from hinr.metrics import PROBES
+from sweeps.schema import (PRED_PREFIX, PREDICTION_CORE, PREDICTIONS_DIR, SchemaError,
+                           prediction_column, read_predictions)
+
+CORE = tuple(PREDICTION_CORE.names)
+#: metric -> the per-image column it is the mean of (a ``pred.*`` column: of its correctness),
+#: from the registry's probe -> metric table, the one the writer names its columns by
+PER_IMAGE = {**{metric: prediction_column(probe) for probe, metric in PROBES.items()},
              "test_psnr": "psnr"}
 
 
@@ -51,14 +50,12 @@ def read(paths: Iterable[str]) -> tuple[dict[str, pd.DataFrame], list[str]]:
     problems = []
     for path in paths:
         try:
-            frame = pq.read_table(path).to_pandas()
+            frame = read_predictions(path).to_pandas()
+        except SchemaError as exc:  # another schema version, or a core column missing
+            problems.append(f"{exc}; per-image file ignored")
+            continue
         except (OSError, pa.ArrowException) as exc:
             problems.append(f"{path}: unreadable (truncated or corrupted Parquet?): {exc}")
-            continue
-        missing = [c for c in CORE if c not in frame]
-        if missing:
-            problems.append(f"{path}: no {', '.join(missing)} column; per-image file ignored "
-                            f"(expected {', '.join(CORE)} and {PRED_PREFIX}<probe>)")
             continue
         if frame["image"].duplicated().any():
             problems.append(f"{path}: an image appears twice; per-image file ignored")

@@ -26,7 +26,7 @@ import yaml
 from PIL import Image
 
 from sweeps.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, build_table, image_path,
-                           write_atomic, write_bytes_atomic)
+                           predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
 SEEDS = [0, 1, 2, 3, 4]
 REF_PSNR = [20.0, 20.5, 21.0, 19.5, 20.2]  # a2 = 100 (the reference)
@@ -335,9 +335,6 @@ def write_asha_results(root: Path, scheduler: bool = True) -> Path:
 # Per-image test outputs (predictions/<trial>.parquet, analysis.images) and a variant sweep
 # with the paper's numbers and pre-stated equivalence margins (sweeps.equivalence).
 
-#: the per-image file's columns, as the trainer writes them
-PREDICTION_SCHEMA = [("trial_id", "string"), ("image", "int64"), ("label", "int64"),
-                     ("psnr", "float64")]
 #: metric -> its per-image prediction column (analysis.images.PER_IMAGE, written out here so a
 #: rename there fails these tests instead of following silently)
 PRED_COLUMNS = {"latent_acc": "pred.latent_mlp", "weight_acc": "pred.weight_cnn",
@@ -350,7 +347,7 @@ def write_predictions(root: Path, rows: list[dict], images: int = 400, seed: int
     round(acc x images) correct images per probe (the easiest ones first: image difficulty is
     shared by every trial, as on a real test set, plus a little per-trial jitter), and
     per-image PSNRs whose mean is the trial's test_psnr (a shared per-image offset)."""
-    import pyarrow as pa
+    import zlib
 
     rng = np.random.default_rng(seed)
     difficulty = rng.permutation(images).astype(float)
@@ -360,9 +357,9 @@ def write_predictions(root: Path, rows: list[dict], images: int = 400, seed: int
     for row in rows:
         if row["status"] != "completed":
             continue
-        own = np.random.default_rng(abs(hash(row["trial_id"])) % 2**32)
-        cols = {"trial_id": [row["trial_id"]] * images, "image": np.arange(images),
-                "label": labels, "psnr": row.get("metric.test_psnr", 15.0) + offset}
+        # crc32, not hash(): str hashes change from process to process (PYTHONHASHSEED)
+        own = np.random.default_rng(zlib.crc32(row["trial_id"].encode()))
+        outputs = {"label": labels, "psnr": row.get("metric.test_psnr", 15.0) + offset}
         for metric, col in PRED_COLUMNS.items():
             acc = row.get(f"metric.{metric}")
             if acc is None or not np.isfinite(acc):
@@ -370,11 +367,10 @@ def write_predictions(root: Path, rows: list[dict], images: int = 400, seed: int
             order = np.argsort(difficulty + own.normal(0, images / 20, images))
             correct = np.zeros(images, dtype=bool)
             correct[order[:int(round(acc * images))]] = True
-            cols[col] = np.where(correct, labels, (labels + 1) % 10)
-        fields = [(n, getattr(pa, t)()) for n, t in PREDICTION_SCHEMA] + \
-            [(c, pa.int64()) for c in cols if c.startswith("pred.")]
-        table = pa.table({n: cols[n] for n, _ in fields}, schema=pa.schema(fields))
-        write_atomic(table, Path(root) / "predictions" / f"{row['trial_id']}.parquet")
+            outputs[col.removeprefix("pred.")] = np.where(correct, labels, (labels + 1) % 10)
+        # the writer's own table builder: the files are in exactly the trainer's format
+        write_atomic(predictions_table(row["trial_id"], outputs),
+                     predictions_path(root, row["trial_id"]))
 
 
 PAPER_SEEDS = [0, 1, 2]

@@ -289,8 +289,8 @@ def test_conditional_effects_of_an_interaction_come_from_the_model(tmp_path):
 def test_a_real_sweep_carries_its_margins_into_the_report(tmp_path):
     """A tiny real sweep (Ray Tune, 4 trials of one epoch) with two pre-stated margins: they
     are in sweep.yaml and in trials.parquet's contract, and the report (the real CLI) tests
-    them in its one family and prints margin, source and date.  Without per-image files
-    (results of trials that do not save them) every interval says 'seeds only'."""
+    them in its one family and prints margin, source and date.  Every trial saves its
+    per-image test outputs, so the paper row's interval takes in the test set's error too."""
     import pyarrow.parquet as pq
 
     from sweeps.schema import read_contract
@@ -318,7 +318,9 @@ def test_a_real_sweep_carries_its_margins_into_the_report(tmp_path):
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert report.returncode == 0, report.stderr[-3000:]
     md = (out / "report" / "report.md").read_text()
-    assert "no per-image test outputs (predictions/): every interval below is over seeds only" in md
+    assert len(list((out / "predictions").glob("*.parquet"))) == 4
+    assert "no per-image test outputs" not in md
+    assert "seeds and test images" in md
     assert "+-0.50 (paper sec. 4.1; stated " + today + ")" in md
     assert "| psnr | test PSNR | a2=1 minus a2=100, paired by seed | 0.00 +- 50.00 dB |" in md
     assert "equivalence tests of the paper's numbers: 1; other pre-stated equivalence " \
