@@ -32,6 +32,7 @@ from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
 from .design import DesignAnalysis, design_analysis, detect_design
+from .explore import Explore, prepare as prepare_explore, section as explore_section
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
 from .stats import METHOD
@@ -53,7 +54,7 @@ MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
 
 @dataclass
 class Block:
-    kind: str  # h1 h2 h3 p warn bullets table figure gallery
+    kind: str  # h1 h2 h3 p warn bullets table figure gallery raw
     text: str = ""
     items: Sequence[Any] = ()  # bullets: str; gallery: (path, caption)
     table: pd.DataFrame | None = None
@@ -82,6 +83,11 @@ class Doc:
 
     def figure(self, path: Path, caption: str) -> None:
         self.blocks.append(Block("figure", caption, path=path))
+
+    def raw(self, markup: str, markdown: str) -> None:
+        """Ready HTML (an interactive widget, ``analysis.explore``); Markdown shows the
+        ``markdown`` text in its place (nothing when empty)."""
+        self.blocks.append(Block("raw", markdown, items=[markup]))
 
     def gallery(self, title: str, items: Sequence[tuple[Path, str]]) -> None:
         """Small pictures side by side (HTML) or in sequence (Markdown), under a title."""
@@ -452,7 +458,8 @@ def _interaction_figures(res: Results, da: DesignAnalysis | None, folder: Path,
 
 def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
                    pictures: Pictures = ("", []), da: DesignAnalysis | None = None,
-                   design_figures: Sequence[tuple[Path, str]] = ()) -> None:
+                   design_figures: Sequence[tuple[Path, str]] = (),
+                   explore: Explore | None = None) -> None:
     doc.h(2, f"Sweep {res.name}")
     if res.problems:
         doc.warn("Parts of this results directory are missing or could not be read; "
@@ -491,6 +498,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                       "percentage points). Paired t-test over trials sharing seed and other "
                       "factors' levels, Welch's t-test otherwise; p (Holm) corrected over this "
                       "table. Significant effects first.")
+
+    if explore is not None:
+        explore_section(doc, explore)  # importance, parallel coordinates, every trial
 
     pc = paper_comparison(res)
     if len(pc):
@@ -567,7 +577,8 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
 def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, str]]],
               pictures: dict[int, Pictures] | None = None,
               designs: dict[int, DesignAnalysis | None] | None = None,
-              design_figures: dict[int, list[tuple[Path, str]]] | None = None) -> Doc:
+              design_figures: dict[int, list[tuple[Path, str]]] | None = None,
+              explores: dict[int, Explore | None] | None = None) -> Doc:
     doc = Doc()
     names = ", ".join(r.name for r in all_results)
     doc.h(1, f"HyperINR sweep report: {names}")
@@ -592,7 +603,8 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
                   "Each sweep at its reference setting: mean [95% CI] [n].")
     for i, (res, eff) in enumerate(zip(all_results, effects)):
         _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])),
-                       designs.get(i), (design_figures or {}).get(i, []))
+                       designs.get(i), (design_figures or {}).get(i, []),
+                       (explores or {}).get(i))
     return doc
 
 
@@ -639,6 +651,8 @@ def to_markdown(doc: Doc, out: Path) -> str:
         elif b.kind == "figure":
             rel = os.path.relpath(b.path, out)
             lines += [f"![{b.text}]({Path(rel).as_posix()})", "", f"*{b.text}*", ""]
+        elif b.kind == "raw" and b.text:
+            lines += [f"*{b.text}*", ""]
         elif b.kind == "gallery":
             lines += [f"**{b.text}**", ""]
             for path, caption in b.items:
@@ -728,6 +742,8 @@ def to_html(doc: Doc) -> str:
         elif b.kind == "figure":
             parts.append(f"<figure>{_img(b.path, b.text)}"
                          f"<figcaption>{_inline(b.text)}</figcaption></figure>")
+        elif b.kind == "raw":
+            parts.append(b.items[0])
         elif b.kind == "gallery":
             figs = "".join(f"<figure>{_img(path, caption, PIXEL_ZOOM)}<figcaption>"
                            f"{_inline(caption)}</figcaption></figure>"
@@ -776,6 +792,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     pictures: dict[int, Pictures] = {}
     designs = {i: design_analysis(res) for i, res in enumerate(all_results)}
     design_figures: dict[int, list[tuple[Path, str]]] = {}
+    explores: dict[int, Explore | None] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
         prefix = plots.slug(res.name)
@@ -785,9 +802,10 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         figures[i] = plots.sweep_figures(res, figdir, prefix)
         pictures[i] = plots.example_pictures(res, figdir, prefix)
         design_figures[i] = _interaction_figures(res, designs[i], figdir, prefix)
-    doc = _document(all_results, figures, pictures, designs, design_figures)
+        explores[i] = prepare_explore(res, figdir, prefix, designs[i])
+    doc = _document(all_results, figures, pictures, designs, design_figures, explores)
     files = [p for paths in list(figures.values()) + list(design_figures.values())
-             for p, _ in paths] + [
+             for p, _ in paths] + [p for ex in explores.values() if ex for p in ex.files] + [
         p for _, groups in pictures.values() for _, items in groups for p, _ in items]
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)

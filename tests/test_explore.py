@@ -17,6 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -169,3 +170,110 @@ def test_export_optuna_bad_input_is_one_line(tmp_path, random_sweep):
     bad = _launch("export-optuna", random_sweep.path, "--storage", folder)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
     assert "is a directory" in bad.stderr and not any(folder.iterdir())
+
+
+# ------------------------------------------------------------------------------------
+# The report's interactive views, in a real headless Chromium
+
+from test_report_browser import browser  # noqa: E402,F401 - the fixture (Debian's chromium)
+
+import analysis  # noqa: E402
+from analysis.explore import PC_ASSETS, PC_H, PC_BOTTOM, PC_TOP, TABLE_ASSETS  # noqa: E402
+
+
+def _visible_rows(driver, box: int) -> list[list[str]]:
+    return driver.execute_script(
+        "var t=document.querySelectorAll('table.trials')[arguments[0]];"
+        "return [].slice.call(t.tBodies[0].rows).filter(r=>r.style.display!='none')"
+        ".map(r=>[].slice.call(r.cells).map(c=>c.hasAttribute('data-v')?c.getAttribute('data-v')"
+        ":c.textContent));", box)
+
+
+def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep):  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    design = load_results(fx.write_design_results(tmp_path / "design"))
+    out = tmp_path / "report"
+    analysis.build_report([random_sweep, design], out, "html")
+    browser.get((out / "index.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(u.startswith(("data:", "file:")) for u in resources), resources
+    # the embedded code stays small: "a few KB"
+    assert len(PC_ASSETS) + len(TABLE_ASSETS) < 6000
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('h3')).map(h => h.textContent)")
+    assert headings.count("Explore: importance, parallel coordinates, every trial") == 2
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "fANOVA [95% interval]" in text and "PED-ANOVA [95% interval]" in text
+    assert "linear model: effect [95% CI] (share of variance)" in text  # the design, beside
+
+    # -- the trial table: every trial, sorted and filtered for real
+    n_random = len(random_sweep.trials)
+    counts = browser.execute_script(
+        "return [].slice.call(document.querySelectorAll('.tt-count')).map(p=>p.textContent)")
+    assert counts == [f"{n_random} of {n_random} trials shown",
+                      f"{len(design.trials)} of {len(design.trials)} trials shown"]
+    table = browser.find_elements(By.CSS_SELECTOR, "table.trials")[0]
+    header = [th.text for th in table.find_elements(By.CSS_SELECTOR, "thead tr:first-child th")]
+    col = header.index("validation PSNR (dB)")
+    th = table.find_elements(By.CSS_SELECTOR, "thead tr:first-child th")[col]
+    th.click()
+    psnr = [float(r[col]) for r in _visible_rows(browser, 0)]
+    assert psnr == sorted(psnr) and len(psnr) == n_random
+    th.click()
+    psnr = [float(r[col]) for r in _visible_rows(browser, 0)]
+    assert psnr == sorted(psnr, reverse=True)
+    assert psnr[0] == pytest.approx(random_sweep.trials["metric.val_psnr"].max())
+    box = table.find_elements(By.CSS_SELECTOR, "input.tf")[col]
+    box.send_keys(">21")
+    rows = _visible_rows(browser, 0)
+    expected = int((random_sweep.trials["metric.val_psnr"] > 21).sum())
+    assert 0 < len(rows) == expected < n_random
+    assert all(float(r[col]) > 21 for r in rows)
+    seed_col = header.index("seed")
+    table.find_elements(By.CSS_SELECTOR, "input.tf")[seed_col].send_keys("=2")
+    rows = _visible_rows(browser, 0)
+    assert len(rows) == int(((random_sweep.trials["metric.val_psnr"] > 21)
+                             & (random_sweep.trials["config.seed"] == 2)).sum())
+    assert all(float(r[seed_col]) == 2 for r in rows)
+    assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[0].text == \
+        f"{len(rows)} of {n_random} trials shown"
+
+    # -- parallel coordinates: brush the lr axis with the mouse, check the selected lines
+    svg = browser.find_elements(By.CSS_SELECTOR, "svg.pc")[0]
+    labels = browser.execute_script(
+        "return [].slice.call(arguments[0].querySelectorAll('.pc-label')).map(t=>t.textContent)",
+        svg)
+    axis = labels.index("lr (log)")
+    hit = svg.find_elements(By.CSS_SELECTOR, f".pc-hit[data-axis='{axis}']")[0]
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{n_random} of {n_random} trials selected"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
+    height = hit.rect["height"]
+    ActionChains(browser).move_to_element_with_offset(hit, 0, -height / 2 + 4).click_and_hold() \
+        .move_by_offset(0, height * 0.3).move_by_offset(0, height * 0.1).release().perform()
+    top, size = (float(browser.execute_script(
+        f"return arguments[0].querySelector('.pc-brush[data-axis=\"{axis}\"]')"
+        f".getAttribute('{a}')", svg)) for a in ("y", "height"))
+    assert size > 0
+    span = PC_H - PC_TOP - PC_BOTTOM
+    # the brushed range in lr: the axis is log10(lr) from its lowest (bottom) to highest (top)
+    lr = random_sweep.trials["config.lr"]
+    lo, hi = np.log10(lr.min()), np.log10(lr.max())
+    p_high, p_low = 1 - (top - PC_TOP) / span, 1 - (top + size - PC_TOP) / span
+    pos = (np.log10(lr) - lo) / (hi - lo)
+    # the SVG keeps one decimal of each line's y: compare on those, as the page does
+    y = np.round(PC_TOP + (1 - pos) * span, 1)
+    inside = int(((y >= top) & (y <= top + size)).sum())
+    assert 0 < inside < n_random, (p_low, p_high)
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{inside} of {n_random} trials selected"
+    off = browser.execute_script("return arguments[0].querySelectorAll('.pc-line.pc-off')"
+                                 ".length", svg)
+    assert off == n_random - inside
+    ActionChains(browser).move_to_element(hit).click().perform()  # a click clears the axis
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{n_random} of {n_random} trials selected"
