@@ -105,6 +105,7 @@ def _launch(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # a real optuna-dashboard server
 def test_export_optuna_opens_in_optuna_dashboard(tmp_path, random_sweep):
     db = tmp_path / "sweep.db"
     url = f"sqlite:///{db}"
@@ -189,6 +190,7 @@ def _visible_rows(driver, box: int) -> list[list[str]]:
         ":c.textContent));", box)
 
 
+@pytest.mark.slow  # a real browser
 def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep):  # noqa: F811
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -277,3 +279,42 @@ def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep)
     ActionChains(browser).move_to_element(hit).click().perform()  # a click clears the axis
     assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
         f"{n_random} of {n_random} trials selected"
+
+
+def test_export_a_pareto_sweep_keeps_both_objectives_on_validation(tmp_path):
+    import optuna
+    import yaml
+
+    from analysis.optuna_export import export
+    root = ef.write_random_results(tmp_path / "pareto")
+    spec = ef.random_spec()
+    spec.update(metric=["val_latent_acc", "test_psnr"], mode=["max", "min"])
+    (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    done = export(root, url)
+    assert done.trials == ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS) and done.left_out == 0
+    study = optuna.load_study(study_name="random", storage=url)
+    # test_psnr is chosen on its validation twin, as the report chooses
+    assert study.metric_names == ["val_latent_acc", "val_psnr"]
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trial = study.trials[5]
+    row = load_results(root).trials.set_index("trial_id").loc[trial.user_attrs["trial_id"]]
+    assert trial.values == pytest.approx([row["metric.val_latent_acc"], row["metric.val_psnr"]])
+    assert trial.user_attrs["test_psnr"] == pytest.approx(row["metric.test_psnr"])
+
+
+def test_export_failed_trials_are_fail_and_keep_their_curves(tmp_path):
+    import optuna
+
+    from analysis.optuna_export import export
+    root = fx.write_results(tmp_path / "fixture")
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    export(root, url)
+    trials = optuna.load_study(study_name="fixture", storage=url).trials
+    states = {t.user_attrs["trial_id"]: t.state.name for t in trials}
+    assert states["err_s5"] == states["div_s6"] == "FAIL"
+    assert sum(s == "COMPLETE" for s in states.values()) == 10
+    diverged = next(t for t in trials if t.user_attrs["trial_id"] == "div_s6")
+    assert diverged.values is None and list(diverged.intermediate_values) == [1]
+    # no validation metric in these older-style results: the sweep's test_psnr it is
+    assert all(t.intermediate_values for t in trials if t.state.name == "COMPLETE")
