@@ -52,6 +52,7 @@ class Explore:
     color_by: str
     figures: list[tuple[Path, str]] = field(default_factory=list)
     model: pd.DataFrame | None = None  # a designed sweep's main effects on the same metric
+    key: str = ""  # pairs the sweep's parallel coordinates with its table (figure prefix)
 
     @property
     def files(self) -> list[Path]:
@@ -140,7 +141,7 @@ def prepare(results: Results, folder: Path, prefix: str, da: Any = None) -> Expl
     if da is not None and imp is not None and len(da.effects):
         eff = da.effects
         model = eff[(eff["metric"] == imp.metric) & (eff["kind"] == "main")]
-    ex = Explore(results, imp, metrics, frame, axes, chosen, model=model)
+    ex = Explore(results, imp, metrics, frame, axes, chosen, model=model, key=prefix)
     if imp is not None:
         fig = importance_figure(imp)
         ex.figures.append((plots.save(fig, folder / f"{prefix}-importance.png"),
@@ -333,10 +334,12 @@ def parallel_html(ex: Explore) -> str:
         parts.append(f"<rect class=\"pc-hit\" data-axis=\"{i}\" x=\"{x - 12:.1f}\" "
                      f"y=\"{PC_TOP - 5}\" width=\"24\" height=\"{span + 10}\"></rect>")
     parts.append("</svg>")
-    return ("<div class=\"pc-box\"><p class=\"pc-count\"></p>" + "".join(parts)
+    return (f"<div class=\"pc-box\" data-key=\"{html.escape(ex.key)}\"><p class=\"pc-count\">"
+            "</p>" + "".join(parts)
             + f"<p class=\"pc-help\">Drag along an axis to select a range (on several axes: "
               f"trials inside all of them); click an axis to clear it. Colour: "
-              f"{html.escape(metric_info(ex.color_by).label)}. Hover a line for its trial."
+              f"{html.escape(metric_info(ex.color_by).label)}. Hover a line for its trial. The "
+              f"trial table below lists only the selected trials while there is a selection."
               f"</p></div>" + PC_ASSETS)
 
 
@@ -370,10 +373,12 @@ def table_html(ex: Explore) -> str:
             else:
                 cells.append(f"<td>{html.escape(_show(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return ("<div class=\"tt-box\"><p class=\"tt-count\"></p><table class=\"trials\"><thead>"
+    return (f"<div class=\"tt-box\" data-key=\"{html.escape(ex.key)}\"><p class=\"tt-count\"></p>"
+            "<table class=\"trials\"><thead>"
             f"<tr>{head}</tr><tr class=\"tt-filters\">{filters}</tr></thead><tbody>"
             + "".join(body) + "</tbody></table><p class=\"tt-help\">Every trial (all "
-            "statuses; metrics in display units). Click a header to sort; under it, filter "
+            "statuses, unless the parallel coordinates above hold a selection; metrics in display "
+            "units). Click a header to sort; under it, filter "
             "with text, <code>&gt;20</code>, <code>&lt;=0.5</code> or <code>1..10</code>.</p>"
             "</div>" + TABLE_ASSETS)
 
@@ -391,10 +396,12 @@ var svg=s.querySelector('svg.pc'),L=[].slice.call(svg.querySelectorAll('.pc-line
 cnt=s.querySelector('.pc-count'),act=null,y0=0,moved=false;
 function Y(e){var p=svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;
 return p.matrixTransform(svg.getScreenCTM().inverse()).y;}
-function upd(){var n=0;L.forEach(function(l){var y=l.getAttribute('data-y').split(','),on=true;
+function upd(){var n=0,ids=[];L.forEach(function(l){var y=l.getAttribute('data-y').split(','),on=true;
 for(var k in B){var v=+y[k];if(!(v>=B[k][0]&&v<=B[k][1]))on=false;}
-l.classList.toggle('pc-off',!on);if(on)n++;});
-cnt.textContent=n+' of '+L.length+' trials selected';}
+l.classList.toggle('pc-off',!on);if(on){n++;ids.push(l.getAttribute('data-id'));}});
+cnt.textContent=n+' of '+L.length+' trials selected';
+s.dispatchEvent(new CustomEvent('pc-select',{bubbles:true,detail:{key:s.getAttribute('data-key'),
+ids:Object.keys(B).length?ids:null}}));}
 function box(k){return svg.querySelector('.pc-brush[data-axis="'+k+'"]');}
 svg.querySelectorAll('.pc-hit').forEach(function(h){h.addEventListener('mousedown',
 function(e){act=h.getAttribute('data-axis');y0=Y(e);moved=false;e.preventDefault();});});
@@ -413,7 +420,9 @@ table.trials th.asc::after{content:" \\25B2"}table.trials th.desc::after{content
 (function(){var box=document.currentScript.previousElementSibling.previousElementSibling;
 var t=box.querySelector('table.trials'),tb=t.tBodies[0],R=[].slice.call(tb.rows),
 F=[].slice.call(t.querySelectorAll('input.tf')),H=[].slice.call(t.tHead.rows[0].cells),
-cnt=box.querySelector('.tt-count'),dir={};
+cnt=box.querySelector('.tt-count'),dir={},S=null;
+document.addEventListener('pc-select',function(e){if(e.detail.key!==box.getAttribute('data-key'))
+return;S=e.detail.ids&&new Set(e.detail.ids);filt();});
 function V(r,i){var c=r.cells[i];return c.hasAttribute('data-v')?c.getAttribute('data-v'):c.textContent;}
 var N='(-?[0-9.]+(?:e[-+]?[0-9]+)?)';
 function ok(q,s){q=q.trim();if(!q)return true;var x=parseFloat(s),m=q.match(new RegExp('^(<=|>=|<|>|=)\\\\s*'+N+'$','i'));
@@ -422,7 +431,7 @@ m[1]=='<='?x<=y:m[1]=='>='?x>=y:x==y;}
 m=q.match(new RegExp('^'+N+'\\\\s*\\\\.\\\\.\\\\s*'+N+'$','i'));if(m)return x>=parseFloat(m[1])&&x<=parseFloat(m[2]);
 return String(s).toLowerCase().indexOf(q.toLowerCase())>=0;}
 function filt(){var n=0;R.forEach(function(r){var on=F.every(function(f){
-return ok(f.value,V(r,+f.getAttribute('data-col')));});r.style.display=on?'':'none';if(on)n++;});
+return ok(f.value,V(r,+f.getAttribute('data-col')));})&&(!S||S.has(r.cells[0].textContent));r.style.display=on?'':'none';if(on)n++;});
 cnt.textContent=n+' of '+R.length+' trials shown';}
 F.forEach(function(f){f.addEventListener('input',filt);});
 H.forEach(function(th,i){th.addEventListener('click',function(){var d=dir[i]=dir[i]==1?-1:1;

@@ -158,6 +158,9 @@ def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
     import optuna
     from optuna.importance import get_param_importances
 
+    unknown = [e for e in evaluators if e not in EVALUATORS]
+    if unknown:
+        raise ValueError(f"evaluator {unknown[0]!r}: allowed {', '.join(EVALUATORS)}")
     chosen, mode, _ = selection_metric(results)
     metric = metric or chosen
     factors = list(results.factors)

@@ -245,6 +245,7 @@ def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep)
         f"{len(rows)} of {n_random} trials shown"
 
     # -- parallel coordinates: brush the lr axis with the mouse, check the selected lines
+    browser.get((out / "index.html").as_uri())  # the table's filters from above cleared
     svg = browser.find_elements(By.CSS_SELECTOR, "svg.pc")[0]
     labels = browser.execute_script(
         "return [].slice.call(arguments[0].querySelectorAll('.pc-label')).map(t=>t.textContent)",
@@ -276,9 +277,19 @@ def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep)
     off = browser.execute_script("return arguments[0].querySelectorAll('.pc-line.pc-off')"
                                  ".length", svg)
     assert off == n_random - inside
+    # the sweep's trial table follows the selection; the other sweep's table does not
+    selected = set(browser.execute_script(
+        "return [].slice.call(arguments[0].querySelectorAll('.pc-line:not(.pc-off)'))"
+        ".map(l => l.getAttribute('data-id'))", svg))
+    assert {r[0] for r in _visible_rows(browser, 0)} == selected and len(selected) == inside
+    assert [p.text for p in browser.find_elements(By.CSS_SELECTOR, ".tt-count")] == [
+        f"{inside} of {n_random} trials shown",
+        f"{len(design.trials)} of {len(design.trials)} trials shown"]
     ActionChains(browser).move_to_element(hit).click().perform()  # a click clears the axis
     assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
         f"{n_random} of {n_random} trials selected"
+    assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[0].text == \
+        f"{n_random} of {n_random} trials shown"
 
 
 def test_export_a_pareto_sweep_keeps_both_objectives_on_validation(tmp_path):
