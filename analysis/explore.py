@@ -3,8 +3,9 @@ intervals over seeds (``analysis.importance``), parallel coordinates of every tr
 matplotlib figure in both formats; in index.html also an interactive SVG whose axes can be
 brushed), and a sortable, filterable table of every trial (index.html).
 
-Everything interactive is inline SVG plus about 3 KB of plain JavaScript written here, so the
-HTML stays one offline file: no CDN, no library.  Continuous factors stay continuous in all
+Everything interactive is inline SVG plus about 4 KB of plain JavaScript and CSS written
+here, so the HTML stays one offline file: no CDN, no library.  Brushing the parallel
+coordinates filters the same sweep's trial table.  Continuous factors stay continuous in all
 three (a log-sampled factor on a log axis); only the per-level tables elsewhere in the report
 bin them, and this section says so.
 """
