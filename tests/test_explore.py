@@ -314,14 +314,14 @@ def test_export_a_pareto_sweep_keeps_both_objectives_on_validation(tmp_path):
     assert trial.user_attrs["test_psnr"] == pytest.approx(row["metric.test_psnr"])
 
 
-def test_export_failed_trials_are_fail_and_keep_their_curves(tmp_path):
+def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_path):
     import optuna
 
-    from analysis.optuna_export import export
+    from analysis.optuna_export import export, open_storage
     root = fx.write_results(tmp_path / "fixture")
-    url = f"sqlite:///{tmp_path / 'f.db'}"
-    export(root, url)
-    trials = optuna.load_study(study_name="fixture", storage=url).trials
+    journal = str(tmp_path / "f.journal")  # the other kind of storage: a journal file
+    export(root, journal)
+    trials = optuna.load_study(study_name="fixture", storage=open_storage(journal)).trials
     states = {t.user_attrs["trial_id"]: t.state.name for t in trials}
     assert states["err_s5"] == states["div_s6"] == "FAIL"
     assert sum(s == "COMPLETE" for s in states.values()) == 10
