@@ -13,6 +13,7 @@ Other commands:
     python launch.py resume RESULTS_DIR [--address auto] [--verbose]
     python launch.py status RESULTS_DIR
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
+    python launch.py export-optuna RESULTS_DIR [--storage URL|JOURNAL_FILE] [--study NAME]
 
 Results go to results/<sweep name>/ (trials.parquet, epochs/, tb/, tune/, sweep.yaml).
 TensorBoard: tensorboard --logdir results/<sweep name>/tb
@@ -93,6 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results_dirs", nargs="+")
     report.add_argument("-o", "--out")
     report.add_argument("--format", choices=("md", "html", "both"), default="both")
+
+    export = sub.add_parser("export-optuna", help="write a sweep's trials into an Optuna "
+                            "storage, for optuna-dashboard")
+    export.add_argument("results_dir")
+    export.add_argument("--storage", help="sqlite:///file.db (any RDB URL) or a journal file "
+                        "path (default: sqlite:///RESULTS_DIR/report/optuna.db)")
+    export.add_argument("--study", help="study name (default: the sweep's name)")
+    export.add_argument("--replace", action="store_true",
+                        help="rewrite a study of that name already in the storage")
     return parser
 
 
@@ -484,6 +494,12 @@ def cmd_report(args) -> int:
     return analysis_main(argv)
 
 
+def cmd_export_optuna(args) -> int:
+    from analysis.optuna_export import main as export_main  # the work lives in analysis
+
+    return export_main(args.results_dir, args.storage, args.study, args.replace)
+
+
 def main(argv: list[str] | None = None) -> int:
     # First, before any command imports Ray: Ray reads its settings (token authentication)
     # once, at import (sweeps/rayenv.py).
@@ -501,7 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             return _fail(str(err))
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
-            "report": cmd_report}[args.command](args)
+            "report": cmd_report, "export-optuna": cmd_export_optuna}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ works on a results directory copied to a laptop.  In a notebook::
     res = analysis.load_results("results/mnist-ablation")
     analysis.factor_table(res); analysis.effects_table(res)
     analysis.design_analysis(res)  # designed sweeps: effects from a linear model, per rung
+    analysis.importance(res).table  # any sweep: fANOVA / PED-ANOVA, 95% interval over seeds
     analysis.build_report(["results/mnist-ablation", "results/cifar10-ablation"])
 
 Names are imported on first use (PEP 562), so ``python -m analysis`` answers a mistyped path
@@ -25,6 +26,7 @@ _EXPORTS = {
     "equivalence_table": "tables",
     "claims_table": "claims",
     "design_analysis": "design", "detect_design": "design",
+    "importance": "importance",
     "build_report": "report",
     "main": "cli",
 }

@@ -185,8 +185,10 @@ def metric_vs_factor(results: Results, factor: str,
         xs = rows["level"].map(pos).to_numpy(dtype=float)
         mean = rows["mean"].to_numpy(dtype=float)
         # asymmetric bars: an accuracy's interval is the bounded one, inside [0, 100]%
-        yerr = np.nan_to_num([mean - rows["ci_low"].to_numpy(dtype=float),
-                              rows["ci_high"].to_numpy(dtype=float) - mean])
+        # (clipped at 0: a constant proportion's logit interval comes back a rounding error
+        # off its mean, and matplotlib refuses a negative bar)
+        yerr = np.clip(np.nan_to_num([mean - rows["ci_low"].to_numpy(dtype=float),
+                                      rows["ci_high"].to_numpy(dtype=float) - mean]), 0, None)
         ax.errorbar(xs, mean, yerr=yerr, fmt="o", color="C3", capsize=4, ms=5,
                     label="mean, 95% CI")
         ax.set_ylabel(_axis_label(metric))

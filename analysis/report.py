@@ -34,6 +34,7 @@ from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
 from .design import DesignAnalysis, design_analysis, detect_design
+from .explore import Explore, prepare as prepare_explore, section as explore_section
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
 from . import family as families
@@ -56,7 +57,7 @@ MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
 
 @dataclass
 class Block:
-    kind: str  # h1 h2 h3 p warn bullets table figure gallery
+    kind: str  # h1 h2 h3 p warn bullets table figure gallery raw
     text: str = ""
     items: Sequence[Any] = ()  # bullets: str; gallery: (path, caption)
     table: pd.DataFrame | None = None
@@ -85,6 +86,11 @@ class Doc:
 
     def figure(self, path: Path, caption: str) -> None:
         self.blocks.append(Block("figure", caption, path=path))
+
+    def raw(self, markup: str, markdown: str) -> None:
+        """Ready HTML (an interactive widget, ``analysis.explore``); Markdown shows the
+        ``markdown`` text in its place (nothing when empty)."""
+        self.blocks.append(Block("raw", markdown, items=[markup]))
 
     def gallery(self, title: str, items: Sequence[tuple[Path, str]]) -> None:
         """Small pictures side by side (HTML) or in sequence (Markdown), under a title."""
@@ -556,7 +562,8 @@ def _interaction_figures(res: Results, da: DesignAnalysis | None, folder: Path,
 def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tuple[Path, str]],
                    pictures: Pictures = ("", []), da: DesignAnalysis | None = None,
                    design_figures: Sequence[tuple[Path, str]] = (),
-                   tested: dict[str, pd.DataFrame] | None = None) -> None:
+                   tested: dict[str, pd.DataFrame] | None = None,
+                   explore: Explore | None = None) -> None:
     """One sweep's section; ``tested``: its tables with the report's one Holm family applied
     (``analysis.family``; computed here, each table corrected alone, when not given)."""
     tested = tested if tested is not None else _tested_tables(res, eff, da)
@@ -599,6 +606,9 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                       "factors' levels, Welch's t-test otherwise; 'interval over' says whether "
                       "the test set's sampling error is in it (per-image files) or the seeds "
                       f"alone. p (Holm) corrected over {FAMILY}. Significant effects first.")
+
+    if explore is not None:
+        explore_section(doc, explore)  # importance, parallel coordinates, every trial
 
     pc = tested["paper"]
     if len(pc):
@@ -685,7 +695,8 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
               designs: dict[int, DesignAnalysis | None] | None = None,
               design_figures: dict[int, list[tuple[Path, str]]] | None = None,
               tested: list[dict[str, pd.DataFrame]] | None = None,
-              family: families.Family | None = None) -> Doc:
+              family: families.Family | None = None,
+              explores: dict[int, Explore | None] | None = None) -> Doc:
     """The report's content.  ``tested``/``family``: each sweep's tables with the one Holm
     family already applied (``build_report`` does it before drawing the interaction figures,
     which show only significant interactions); computed here when not given."""
@@ -719,7 +730,8 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
                   "Each sweep at its reference setting: mean [95% CI] [n].")
     for i, (res, eff) in enumerate(zip(all_results, effects)):
         _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])),
-                       designs.get(i), (design_figures or {}).get(i, []), tested[i])
+                       designs.get(i), (design_figures or {}).get(i, []), tested[i],
+                       (explores or {}).get(i))
     return doc
 
 
@@ -774,6 +786,8 @@ def to_markdown(doc: Doc, out: Path) -> str:
         elif b.kind == "figure":
             rel = os.path.relpath(b.path, out)
             lines += [f"![{b.text}]({Path(rel).as_posix()})", "", f"*{b.text}*", ""]
+        elif b.kind == "raw" and b.text:
+            lines += [f"*{b.text}*", ""]
         elif b.kind == "gallery":
             lines += [f"**{b.text}**", ""]
             for path, caption in b.items:
@@ -863,6 +877,8 @@ def to_html(doc: Doc) -> str:
         elif b.kind == "figure":
             parts.append(f"<figure>{_img(b.path, b.text)}"
                          f"<figcaption>{_inline(b.text)}</figcaption></figure>")
+        elif b.kind == "raw":
+            parts.append(b.items[0])
         elif b.kind == "gallery":
             figs = "".join(f"<figure>{_img(path, caption, PIXEL_ZOOM)}<figcaption>"
                            f"{_inline(caption)}</figcaption></figure>"
@@ -912,6 +928,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     designs = {i: design_analysis(res) for i, res in enumerate(all_results)}
     tested, family = _family(all_results, designs)  # before the figures of significant terms
     design_figures: dict[int, list[tuple[Path, str]]] = {}
+    explores: dict[int, Explore | None] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
         prefix = plots.slug(res.name)
@@ -921,9 +938,11 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         figures[i] = plots.sweep_figures(res, figdir, prefix)
         pictures[i] = plots.example_pictures(res, figdir, prefix)
         design_figures[i] = _interaction_figures(res, designs[i], figdir, prefix)
-    doc = _document(all_results, figures, pictures, designs, design_figures, tested, family)
+        explores[i] = prepare_explore(res, figdir, prefix, designs[i])
+    doc = _document(all_results, figures, pictures, designs, design_figures, tested, family,
+                    explores)
     files = [p for paths in list(figures.values()) + list(design_figures.values())
-             for p, _ in paths] + [
+             for p, _ in paths] + [p for ex in explores.values() if ex for p in ex.files] + [
         p for _, groups in pictures.values() for _, items in groups for p, _ in items]
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,331 @@
+"""Exploring any sweep: importance with intervals over seeds (analysis.importance), the export
+into an Optuna storage read back by a real optuna-dashboard (analysis.optuna_export through
+``launch.py export-optuna``), and the report's parallel coordinates and trial table.
+
+The importance tests use sweeps whose truth is known (tests/explore_fixtures.py and the
+designed fixture of tests/analysis_fixtures.py): the dominant factor must come first, with an
+interval clear of the inert factors', for both of Optuna's evaluators.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import analysis_fixtures as fx  # noqa: E402
+import explore_fixtures as ef  # noqa: E402
+
+from analysis.design import design_analysis  # noqa: E402
+from analysis.importance import importance  # noqa: E402
+from analysis.load import load_results  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def random_sweep(tmp_path_factory):
+    return load_results(ef.write_random_results(tmp_path_factory.mktemp("random")))
+
+
+@pytest.fixture(scope="module")
+def random_importance(random_sweep):
+    return importance(random_sweep, replicates=30)
+
+
+@pytest.mark.parametrize("evaluator", ["fanova", "ped_anova"])
+def test_importance_finds_the_dominant_and_the_inert_factor(random_importance, evaluator):
+    imp = random_importance
+    assert imp.metric == "val_psnr" and imp.points == ef.RANDOM_POINTS
+    assert imp.seeds == len(ef.RANDOM_SEEDS) and imp.replicates == 30
+    rows = imp.table[imp.table["evaluator"] == evaluator].set_index("factor")
+    assert set(rows.index) == {"lr", "a1", "latent_dim"}
+    assert rows["rank"].idxmin() == "lr"
+    # the dominant factor's whole interval lies above the inert factor's whole interval
+    assert rows.loc["lr", "ci_low"] > rows.loc["a1", "ci_high"], rows
+    assert rows.loc["lr", "mean"] > 0.6 and rows.loc["a1", "mean"] < 0.2, rows
+    for f in rows.index:
+        assert rows.loc[f, "ci_low"] <= rows.loc[f, "mean"] <= rows.loc[f, "ci_high"]
+    # seeds resampled: a real interval, not a point
+    assert (rows["ci_high"] - rows["ci_low"]).max() > 0
+    # continuous factors stay continuous, on the scale the search sampled them on
+    assert rows.loc["lr", "scale"] == "continuous, log scale"
+    assert rows.loc["a1", "scale"] == "continuous"
+
+
+def test_importance_ranks_a_design_like_its_linear_model(tmp_path):
+    res = load_results(fx.write_design_results(tmp_path / "design"))
+    imp = importance(res, replicates=20)
+    effects = design_analysis(res).effects
+    mains = effects[(effects["metric"] == "val_psnr") & (effects["kind"] == "main")]
+    by_model = mains.assign(size=mains["effect"].abs()).sort_values("size", ascending=False)
+    model_order = [str(t) for t in by_model["term"]]
+    assert model_order[0] == "a2"  # the fixture's largest true effect
+    for evaluator in ("fanova", "ped_anova"):
+        rows = imp.table[imp.table["evaluator"] == evaluator].set_index("factor")
+        assert rows["mean"].idxmax() == model_order[0], (evaluator, rows)
+        # the factors with no true effect (a1, cls_weight) are the least important
+        inert = rows.loc[["a1", "cls_weight"], "mean"].max()
+        assert inert < rows.loc["a2", "ci_low"], (evaluator, rows)
+    fanova = imp.table[imp.table["evaluator"] == "fanova"]
+    assert list(fanova["factor"][:3]) == model_order[:3], (fanova, model_order)
+
+
+def test_importance_of_a_sweep_without_factors_is_none(tmp_path):
+    rows = [r for r in fx.trial_rows() if r["config.a2"] == 100.0]
+    res = load_results(fx.write_results(tmp_path / "one", rows=rows))
+    assert importance(res) is None
+
+
+# ------------------------------------------------------------------------------------
+# launch.py export-optuna, read back by a real optuna-dashboard
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.loads(reply.read())
+
+
+def _launch(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "launch.py", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow  # a real optuna-dashboard server
+def test_export_optuna_opens_in_optuna_dashboard(tmp_path, random_sweep):
+    db = tmp_path / "sweep.db"
+    url = f"sqlite:///{db}"
+    done = _launch("export-optuna", random_sweep.path, "--storage", url)
+    assert done.returncode == 0, done.stderr
+    assert f"exported {len(random_sweep.trials)} trial(s)" in done.stdout
+    # a second export into the same study is refused, and changes nothing
+    before = db.stat().st_mtime_ns, db.stat().st_size
+    again = _launch("export-optuna", random_sweep.path, "--storage", url)
+    assert again.returncode == 2 and again.stderr.startswith("error: ")
+    assert len(again.stderr.strip().splitlines()) == 1 and "--replace" in again.stderr
+    assert (db.stat().st_mtime_ns, db.stat().st_size) == before
+
+    dashboard = Path(sys.executable).parent / "optuna-dashboard"
+    if not dashboard.exists():
+        pytest.fail(f"{dashboard} missing: pip install -e '.[dev]' (optuna-dashboard)")
+    port = _free_port()
+    proc = subprocess.Popen([str(dashboard), url, "--host", "127.0.0.1", "--port", str(port),
+                             "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                studies = _get(f"{base}/api/studies")["study_summaries"]
+                break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.monotonic() < deadline, "optuna-dashboard did not answer in 60 s"
+                time.sleep(0.3)
+        assert [s["study_name"] for s in studies] == ["random"]
+        detail = _get(f"{base}/api/studies/{studies[0]['study_id']}")
+        trials = detail["trials"]
+        assert len(trials) == len(random_sweep.trials) == ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS)
+        frame = random_sweep.trials.set_index("trial_id")
+        one = trials[0]
+        attrs = {a["key"]: a["value"] for a in one["user_attrs"]}
+        tid = attrs["trial_id"]
+        assert float(attrs["seed"]) == frame.loc[tid, "config.seed"]
+        assert one["values"][0] == pytest.approx(frame.loc[tid, "metric.val_psnr"])
+        params = {p["name"]: p["param_internal_value"] for p in one["params"]}
+        assert params["lr"] == pytest.approx(frame.loc[tid, "config.lr"])
+        # the per-epoch validation PSNR, from epochs/
+        epochs = random_sweep.epochs.set_index(["trial_id", "epoch"])
+        steps = {v["step"]: v["value"] for v in one["intermediate_values"]}
+        assert sorted(steps) == [1, 2, 3]
+        assert steps[2] == pytest.approx(epochs.loc[(tid, 2), "metric.val_psnr"])
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_export_optuna_bad_input_is_one_line(tmp_path, random_sweep):
+    missing = _launch("export-optuna", tmp_path / "nothing")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nothing'}: no such directory"
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    bad = _launch("export-optuna", random_sweep.path, "--storage", folder)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1
+    assert "is a directory" in bad.stderr and not any(folder.iterdir())
+
+
+# ------------------------------------------------------------------------------------
+# The report's interactive views, in a real headless Chromium
+
+from test_report_browser import browser  # noqa: E402,F401 - the fixture (Debian's chromium)
+
+import analysis  # noqa: E402
+from analysis.explore import PC_ASSETS, PC_H, PC_BOTTOM, PC_TOP, TABLE_ASSETS  # noqa: E402
+
+
+def _visible_rows(driver, box: int) -> list[list[str]]:
+    return driver.execute_script(
+        "var t=document.querySelectorAll('table.trials')[arguments[0]];"
+        "return [].slice.call(t.tBodies[0].rows).filter(r=>r.style.display!='none')"
+        ".map(r=>[].slice.call(r.cells).map(c=>c.hasAttribute('data-v')?c.getAttribute('data-v')"
+        ":c.textContent));", box)
+
+
+@pytest.mark.slow  # a real browser
+def test_report_explore_views_in_a_real_browser(browser, tmp_path, random_sweep):  # noqa: F811
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    design = load_results(fx.write_design_results(tmp_path / "design"))
+    out = tmp_path / "report"
+    analysis.build_report([random_sweep, design], out, "html")
+    browser.get((out / "index.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    resources = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert all(u.startswith(("data:", "file:")) for u in resources), resources
+    # the embedded code stays small: "a few KB"
+    assert len(PC_ASSETS) + len(TABLE_ASSETS) < 6000
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('h3')).map(h => h.textContent)")
+    assert headings.count("Explore: importance, parallel coordinates, every trial") == 2
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "fANOVA [95% interval]" in text and "PED-ANOVA [95% interval]" in text
+    assert "linear model: effect [95% CI] (share of variance)" in text  # the design, beside
+
+    # -- the trial table: every trial, sorted and filtered for real
+    n_random = len(random_sweep.trials)
+    counts = browser.execute_script(
+        "return [].slice.call(document.querySelectorAll('.tt-count')).map(p=>p.textContent)")
+    assert counts == [f"{n_random} of {n_random} trials shown",
+                      f"{len(design.trials)} of {len(design.trials)} trials shown"]
+    table = browser.find_elements(By.CSS_SELECTOR, "table.trials")[0]
+    header = [th.text for th in table.find_elements(By.CSS_SELECTOR, "thead tr:first-child th")]
+    col = header.index("validation PSNR (dB)")
+    th = table.find_elements(By.CSS_SELECTOR, "thead tr:first-child th")[col]
+    th.click()
+    psnr = [float(r[col]) for r in _visible_rows(browser, 0)]
+    assert psnr == sorted(psnr) and len(psnr) == n_random
+    th.click()
+    psnr = [float(r[col]) for r in _visible_rows(browser, 0)]
+    assert psnr == sorted(psnr, reverse=True)
+    assert psnr[0] == pytest.approx(random_sweep.trials["metric.val_psnr"].max())
+    box = table.find_elements(By.CSS_SELECTOR, "input.tf")[col]
+    box.send_keys(">21")
+    rows = _visible_rows(browser, 0)
+    expected = int((random_sweep.trials["metric.val_psnr"] > 21).sum())
+    assert 0 < len(rows) == expected < n_random
+    assert all(float(r[col]) > 21 for r in rows)
+    seed_col = header.index("seed")
+    table.find_elements(By.CSS_SELECTOR, "input.tf")[seed_col].send_keys("=2")
+    rows = _visible_rows(browser, 0)
+    assert len(rows) == int(((random_sweep.trials["metric.val_psnr"] > 21)
+                             & (random_sweep.trials["config.seed"] == 2)).sum())
+    assert all(float(r[seed_col]) == 2 for r in rows)
+    assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[0].text == \
+        f"{len(rows)} of {n_random} trials shown"
+
+    # -- parallel coordinates: brush the lr axis with the mouse, check the selected lines
+    browser.get((out / "index.html").as_uri())  # the table's filters from above cleared
+    svg = browser.find_elements(By.CSS_SELECTOR, "svg.pc")[0]
+    labels = browser.execute_script(
+        "return [].slice.call(arguments[0].querySelectorAll('.pc-label')).map(t=>t.textContent)",
+        svg)
+    axis = labels.index("lr (log)")
+    hit = svg.find_elements(By.CSS_SELECTOR, f".pc-hit[data-axis='{axis}']")[0]
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{n_random} of {n_random} trials selected"
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", svg)
+    height = hit.rect["height"]
+    ActionChains(browser).move_to_element_with_offset(hit, 0, -height / 2 + 4).click_and_hold() \
+        .move_by_offset(0, height * 0.3).move_by_offset(0, height * 0.1).release().perform()
+    top, size = (float(browser.execute_script(
+        f"return arguments[0].querySelector('.pc-brush[data-axis=\"{axis}\"]')"
+        f".getAttribute('{a}')", svg)) for a in ("y", "height"))
+    assert size > 0
+    span = PC_H - PC_TOP - PC_BOTTOM
+    # the brushed range in lr: the axis is log10(lr) from its lowest (bottom) to highest (top)
+    lr = random_sweep.trials["config.lr"]
+    lo, hi = np.log10(lr.min()), np.log10(lr.max())
+    p_high, p_low = 1 - (top - PC_TOP) / span, 1 - (top + size - PC_TOP) / span
+    pos = (np.log10(lr) - lo) / (hi - lo)
+    # the SVG keeps one decimal of each line's y: compare on those, as the page does
+    y = np.round(PC_TOP + (1 - pos) * span, 1)
+    inside = int(((y >= top) & (y <= top + size)).sum())
+    assert 0 < inside < n_random, (p_low, p_high)
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{inside} of {n_random} trials selected"
+    off = browser.execute_script("return arguments[0].querySelectorAll('.pc-line.pc-off')"
+                                 ".length", svg)
+    assert off == n_random - inside
+    # the sweep's trial table follows the selection; the other sweep's table does not
+    selected = set(browser.execute_script(
+        "return [].slice.call(arguments[0].querySelectorAll('.pc-line:not(.pc-off)'))"
+        ".map(l => l.getAttribute('data-id'))", svg))
+    assert {r[0] for r in _visible_rows(browser, 0)} == selected and len(selected) == inside
+    assert [p.text for p in browser.find_elements(By.CSS_SELECTOR, ".tt-count")] == [
+        f"{inside} of {n_random} trials shown",
+        f"{len(design.trials)} of {len(design.trials)} trials shown"]
+    ActionChains(browser).move_to_element(hit).click().perform()  # a click clears the axis
+    assert browser.find_elements(By.CSS_SELECTOR, ".pc-count")[0].text == \
+        f"{n_random} of {n_random} trials selected"
+    assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[0].text == \
+        f"{n_random} of {n_random} trials shown"
+
+
+def test_export_a_pareto_sweep_keeps_both_objectives_on_validation(tmp_path):
+    import optuna
+    import yaml
+
+    from analysis.optuna_export import export
+    root = ef.write_random_results(tmp_path / "pareto")
+    spec = ef.random_spec()
+    spec.update(metric=["val_latent_acc", "test_psnr"], mode=["max", "min"])
+    (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    done = export(root, url)
+    assert done.trials == ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS) and done.left_out == 0
+    study = optuna.load_study(study_name="random", storage=url)
+    # test_psnr is chosen on its validation twin, as the report chooses
+    assert study.metric_names == ["val_latent_acc", "val_psnr"]
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trial = study.trials[5]
+    row = load_results(root).trials.set_index("trial_id").loc[trial.user_attrs["trial_id"]]
+    assert trial.values == pytest.approx([row["metric.val_latent_acc"], row["metric.val_psnr"]])
+    assert trial.user_attrs["test_psnr"] == pytest.approx(row["metric.test_psnr"])
+
+
+def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_path):
+    import optuna
+
+    from analysis.optuna_export import export, open_storage
+    root = fx.write_results(tmp_path / "fixture")
+    journal = str(tmp_path / "f.journal")  # the other kind of storage: a journal file
+    export(root, journal)
+    trials = optuna.load_study(study_name="fixture", storage=open_storage(journal)).trials
+    states = {t.user_attrs["trial_id"]: t.state.name for t in trials}
+    assert states["err_s5"] == states["div_s6"] == "FAIL"
+    assert sum(s == "COMPLETE" for s in states.values()) == 10
+    diverged = next(t for t in trials if t.user_attrs["trial_id"] == "div_s6")
+    assert diverged.values is None and list(diverged.intermediate_values) == [1]
+    # no validation metric in these older-style results: the sweep's test_psnr it is
+    assert all(t.intermediate_values for t in trials if t.state.name == "COMPLETE")
