@@ -48,6 +48,38 @@ os.environ.setdefault("RAY_worker_niceness", "0")
 torch.set_num_threads(int(os.environ.get("HINR_TEST_THREADS", "1")))
 
 
+# The fast tier (`make test-fast`, `pytest -m "not slow"`, under 3 minutes on 2 idle cores)
+# leaves out what takes tens of seconds to minutes a test: whole sweeps through the CLI, Ray
+# clusters, faults, full disks, browsers.  A test is slow when its module is below, when it
+# uses a fixture below, or when it says @pytest.mark.slow itself; `make test`'s durations
+# (test-results/junit.xml) show what else has grown slow.
+SLOW_MODULES = {
+    "test_faults.py": "kills drivers, trial workers and nodes mid-sweep, then resumes",
+    "test_cluster.py": "starts a 2-node Ray cluster on loopback",
+    "test_disk.py": "fills a real tmpfs under a running sweep",
+    "test_driver_lock.py": "keeps a live sweep running while a second driver is refused",
+    "test_checkpoints.py": "whole sweeps, checkpointing and restoring trials",
+    "test_sweeps_e2e.py": "smoke.yaml through the CLI, Parquet and TensorBoard read back",
+    "test_report_browser.py": "drives Chromium over a real report",
+}
+SLOW_FIXTURES = {
+    "reference": "runs smoke.yaml to the end (once per session)",
+    "ray_embedded": "runs whole sweeps on an embedded Ray",
+    "small_disk": "mounts and fills a tmpfs",
+}
+# The fast tier keeps one tiny real Ray Tune sweep, the demo's, so it still runs Tune, the
+# trainable and the Parquet writer end to end.
+FAST_RAY_SWEEP = "tests/test_sweep_files.py::test_tiny_mode_runs[demo]"
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid == FAST_RAY_SWEEP:
+            continue
+        if item.path.name in SLOW_MODULES or SLOW_FIXTURES.keys() & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def hinr_data(tmp_path_factory: pytest.TempPathFactory):
     """Point $HINR_DATA at a session temp dir (inherited by subprocesses); restore afterwards."""
