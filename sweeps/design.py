@@ -375,7 +375,10 @@ def describe(design: Design, seeds: list[int], repeats: int = 1, max_order: int 
                          for j, w in design.generators.items())
         if design.fraction != "principal":
             gens += f" ({design.fraction} fraction{'s' if design.fraction == 'both' else ''})"
-        shortest = sorted(_name(w, letters) for w in design.words if len(w) == design.resolution)
+        # A word's sign on this fraction (I = -ABCDE on the complementary half): the product
+        # of its columns, the same on every point.
+        shortest = sorted(("-" if math.prod(design.coded[0][i] for i in w) < 0 else "")
+                          + _name(w, letters) for w in design.words if len(w) == design.resolution)
         lines.append(f"design: 2^({k}-{p}) fractional factorial, resolution "
                      f"{roman(design.resolution)}, {design.runs} points (full 2^{k}: {2 ** k}); "
                      f"generators {gens}; shortest words I = {' = '.join(shortest)}")

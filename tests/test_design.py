@@ -194,7 +194,7 @@ def test_complementary_fraction_is_the_other_half_and_both_are_the_full_factoria
     assert [key(p) for p in both.points] == [key(p) for p in half.points + other.points]
     x = model_matrix(np.asarray(both.coded), order=2)
     assert np.linalg.matrix_rank(x) == x.shape[1]
-    assert "E = -ABCD (complementary fraction)" in describe(other, [0])
+    assert "E = -ABCD (complementary fraction); shortest words I = -ABCDE" in describe(other, [0])
     assert "full factorial, 32 points (both fractions" in describe(both, [0])
 
 
