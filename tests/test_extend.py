@@ -92,6 +92,12 @@ def test_extend_by_seeds_then_by_a_level_pools_one_sweep_and_keeps_old_trials(fi
     assert results.spec["axes"]["a2"] == [1.0, 100.0, 10.0] and results.spec["seeds"] == [0, 1, 2]
     assert results.trials.groupby("config.a2")["config.seed"].nunique().to_dict() == \
         {1.0: 3, 10.0: 3, 100.0: 3}
+    from analysis.extended import extension_lines  # what the report lists above its tables
+    lines = extension_lines(results)
+    assert [line.split(" (")[0] for line in lines] == [
+        "extension 1: seeds [0, 1] -> [0, 1, 2]",
+        "extension 2: axes.a2 [1.0, 100.0] -> [1.0, 100.0, 10.0]"]
+    assert "2 trial(s), started 20" in lines[0] and "3 trial(s)" in lines[1]
     # status counts the pooled sweep; resume of the finished extension adds nothing
     status = subprocess.run(launch_cmd("status", str(out)), cwd=ROOT, capture_output=True,
                             text=True, timeout=120)
