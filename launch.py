@@ -11,6 +11,8 @@ Other commands:
                                     [--max-concurrent N] [--dry-run] [--tiny] [--overwrite]
                                     [--verbose]
     python launch.py resume RESULTS_DIR [--address auto] [--verbose]
+    python launch.py extend RESULTS_DIR [--seeds N] [--set axes.NAME=[...]]
+                                        [--fraction complementary]
     python launch.py status RESULTS_DIR
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
     python launch.py export-optuna RESULTS_DIR [--storage URL|JOURNAL_FILE] [--study NAME]
@@ -73,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                           "structure) and their cost, and exit; writes nothing")
     run.add_argument("--gpu-tflops", type=float, default=None,
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
+    run.add_argument("--pilot", metavar="RESULTS_DIR",
+                     help="with --dry-run: from an earlier sweep's results, the seeds per point "
+                          "a target interval half-width needs, the smallest effect detectable "
+                          "at 80%% power and the checkpoint disk (sweeps/power.py)")
+    run.add_argument("--halfwidth", type=float, default=None,
+                     help="with --pilot: the target 95%% half-width (default: the sweep's "
+                          "adaptive seeds' target, else half the width its seeds give)")
     run.add_argument("--tiny", action="store_true",
                      help="tiny mode: tiny preset, 1 epoch, first seed, up to 3 values of the "
                           "first axis and 1 of the others; a design keeps both levels of its "
@@ -87,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("--address")
     resume.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
+    extend = sub.add_parser("extend", help="add seeds, axis levels or the complementary "
+                            "fraction to a sweep, pooled with its trials (sweeps/extend.py)")
+    extend.add_argument("results_dir")
+    extend.add_argument("--seeds", type=int, metavar="N",
+                        help="every point ends with N seeds (the next unused seed numbers)")
+    extend.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="axes.NAME=[...]",
+                        help="a grid axis's levels: the old ones first, then the new")
+    extend.add_argument("--fraction", choices=("complementary",),
+                        help="a fractional design's other fraction (a half becomes the full 2^k)")
+    extend.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
+    extend.add_argument("--address")
+    extend.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
     status = sub.add_parser("status", help="trials by status, best so far, what remains")
     status.add_argument("results_dir")
 
@@ -127,8 +149,18 @@ def cmd_run(args) -> int:
     refusal = unsafe_results_dir(results_dir)
     if refusal:
         return _fail(refusal)
+    if (args.pilot or args.halfwidth is not None) and not args.dry_run:
+        return _fail("--pilot, --halfwidth: allowed only with --dry-run")
     if args.dry_run:
+        if args.pilot or args.halfwidth is not None:
+            from sweeps.power import PilotError, cli as pilot_cli
+            try:
+                pilot = pilot_cli(spec, args.pilot, args.halfwidth)
+            except (PilotError, SpecError) as err:
+                return _fail(str(err))
         print_dry_run(spec, results_dir, args.gpu_tflops)
+        if args.pilot:
+            print(pilot)
         return 0
     from sweeps.lock import SweepInUse, driver_lock
     from sweeps.run import SweepError, prepare, run_sweep, write_spec
@@ -426,6 +458,11 @@ def read_trials(results_dir: Path) -> list[dict]:
     return rows
 
 
+def cmd_extend(args) -> int:
+    from sweeps.extend import cli
+    return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped)
+
+
 def cmd_status(args) -> int:
     from sweeps.lock import describe_holder, running_driver
     from sweeps.progress import (axis_values, duration, epoch_seconds, eta_seconds, metric_text,
@@ -510,13 +547,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    if args.command in ("run", "resume"):
+    if args.command in ("run", "resume", "extend"):
         from sweeps.progress import progress_seconds
         try:
             progress_seconds()
         except ValueError as err:
             return _fail(str(err))
-    return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status,
+    return {"run": cmd_run, "resume": cmd_resume, "extend": cmd_extend, "status": cmd_status,
             "report": cmd_report, "export-optuna": cmd_export_optuna}[args.command](args)
 
 

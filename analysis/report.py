@@ -573,6 +573,8 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                  "everything below comes from the readable rest:")
         doc.bullets([f"`{p}`" for p in summarize_problems(res.problems, 20)])
     _overview(doc, res)
+    from .extended import section as extended_section
+    extended_section(doc, res)  # its extensions, and adaptive seeds' rule and intervals
 
     ft = factor_table(res)
     doc.h(3, "Results per factor level" if res.factors else "Results over seeds")

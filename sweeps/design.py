@@ -18,6 +18,10 @@
   ``fracfact_by_res(5, 5)`` raises "design not possible" because ``_n_fac_at_res`` and its
   generator list sum over ``range(res - 1, n)``, never offering the word of all n base
   factors, which is exactly the 2^(5-1) resolution-V generator E = ABCD.
+  ``fraction: complementary`` runs the other fraction (every generator negated, E = -ABCD),
+  ``fraction: both`` the two together: for a half-fraction the full 2^k, so a sweep of one
+  half extended by the other (``launch.py extend --fraction complementary``) has every
+  interaction clear.
 * ``lhs``: a Latin hypercube of ``runs`` points (``scipy.stats.qmc``, fixed seed 0, so a
   resumed sweep draws the same points) over ``uniform`` / ``loguniform`` / ``randint`` axes.
 
@@ -36,7 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TYPES = ("full", "fractional", "lhs")
-KEYS = {"full": ("type", "factors"), "fractional": ("type", "resolution", "runs", "factors"),
+KEYS = {"full": ("type", "factors"),
+        "fractional": ("type", "resolution", "runs", "factors", "fraction"),
         "lhs": ("type", "runs", "factors")}
 ROMAN = {"III": 3, "IV": 4, "V": 5}
 LHS_DISTRIBUTIONS = ("uniform", "loguniform", "randint")
@@ -47,6 +52,11 @@ MAX_FACTORS = 15
 # Generator sets tried per fraction size before a larger one is taken (bounds the search).
 SEARCH_BUDGET = 20_000
 LHS_SEED = 0
+# Which fraction of a 2^(k-p) design runs: the principal one (every generator +: E = ABCD),
+# the complementary one (every generator -: E = -ABCD; for a half-fraction, the other half),
+# or both (for a half-fraction, the full 2^k; ``launch.py extend --fraction complementary``
+# turns a sweep of the principal fraction into this).
+FRACTIONS = ("principal", "complementary", "both")
 
 
 @dataclass
@@ -59,6 +69,7 @@ class Design:
     words: list[frozenset] = field(default_factory=list)  # defining relation (factor indices)
     generators: dict[int, frozenset] = field(default_factory=dict)  # added factor -> base word
     resolution: int | None = None  # None: full factorial (no defining word)
+    fraction: str = "principal"  # FRACTIONS; the words above are those of this fraction
 
     @property
     def runs(self) -> int:
@@ -139,6 +150,12 @@ def parse(section: Any, search: str, axes: dict[str, Any], where: str) -> dict |
             raise _error(where, f"design.resolution: {show(section['resolution'])} is not allowed; "
                          "allowed: III, IV, V (or 3, 4, 5)")
         out["resolution"] = roman(res)
+        if "fraction" in section:
+            if section["fraction"] not in FRACTIONS:
+                raise _error(where, f"design.fraction: {show(section['fraction'])} is not a "
+                             f"fraction; allowed: {', '.join(FRACTIONS)}")
+            if section["fraction"] != "principal":  # the default is left unwritten
+                out["fraction"] = section["fraction"]
         if len(factors) < 3:
             raise _error(where, f"design: a fractional design needs at least 3 two-level factors "
                          f"(got {len(factors)}); allowed: design: full")
@@ -232,9 +249,30 @@ def _build(section: dict, axes: dict[str, Any], where: str) -> Design:
         gen = " ".join([letters[i] for i in range(base)]
                        + ["".join(letters[i] for i in sorted(generators[j]))
                           for j in range(base, k)])
-        coded = pyDOE3.fracfact(gen)  # (2^base, k)
+        principal = pyDOE3.fracfact(gen)  # (2^base, k)
+        _verify(principal, words, base)
+        fraction = section.get("fraction", "principal")
+        # The complementary fraction negates every generated column (E = -ABCD): the same
+        # base-factor runs, the generated factors at their other level.
+        other = np.array(principal, copy=True)
+        other[:, base:] *= -1
+        coded = {"principal": principal, "complementary": other,
+                 "both": np.concatenate([principal, other])}[fraction]
+        # The complementary fraction has the principal's aliases, with signs (I = -ABCDE):
+        # every word's product is constant on its points.  Both together keep only the words
+        # that are +1 on both (an even number of generators), so a half-fraction's two halves
+        # have none: the full 2^k.
+        for word in words:
+            if len(set(np.prod(coded[:, sorted(word)], axis=1))) != 1 and fraction != "both":
+                raise AssertionError(f"fractional design: word {sorted(word)} is not constant")
+        if fraction == "both":
+            words = [w for w in words if np.all(np.prod(coded[:, sorted(w)], axis=1) == 1)]
+            if not words:
+                generators = {}
         res = min(map(len, words)) if words else None
-        _verify(coded, words, base)
+        points = [{name: axes[name][int(c > 0)] for name, c in zip(factors, row)} for row in coded]
+        return Design(kind, factors, np.asarray(coded).tolist(), points, crossed, words,
+                      generators, res, fraction)
     points = [{name: axes[name][int(c > 0)] for name, c in zip(factors, row)} for row in coded]
     return Design(kind, factors, np.asarray(coded).tolist(), points, crossed, words, generators, res)
 
@@ -328,11 +366,19 @@ def describe(design: Design, seeds: list[int], repeats: int = 1, max_order: int 
     elif design.kind == "full" or not design.words:
         lines.append(f"design: 2^{k} full factorial, {design.runs} points"
                      + ("" if design.kind == "full" else
-                        " (no smaller fraction reaches the resolution asked for)"))
+                        " (both fractions of a half-fraction together)" if design.fraction == "both"
+                        else " (no smaller fraction reaches the resolution asked for)"))
     else:
-        p = len(design.generators)
-        gens = ", ".join(f"{letters[j]} = {_name(w, letters)}" for j, w in design.generators.items())
-        shortest = sorted(_name(w, letters) for w in design.words if len(w) == design.resolution)
+        p = k - int(math.log2(design.runs))  # "both" of a 2^(k-p) is a 2^(k-p+1)
+        sign = "-" if design.fraction == "complementary" else ""
+        gens = ", ".join(f"{letters[j]} = {sign}{_name(w, letters)}"
+                         for j, w in design.generators.items())
+        if design.fraction != "principal":
+            gens += f" ({design.fraction} fraction{'s' if design.fraction == 'both' else ''})"
+        # A word's sign on this fraction (I = -ABCDE on the complementary half): the product
+        # of its columns, the same on every point.
+        shortest = sorted(("-" if math.prod(design.coded[0][i] for i in w) < 0 else "")
+                          + _name(w, letters) for w in design.words if len(w) == design.resolution)
         lines.append(f"design: 2^({k}-{p}) fractional factorial, resolution "
                      f"{roman(design.resolution)}, {design.runs} points (full 2^{k}: {2 ** k}); "
                      f"generators {gens}; shortest words I = {' = '.join(shortest)}")

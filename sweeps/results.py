@@ -109,6 +109,10 @@ class ParquetResults(tune.Callback):
         # What the writer cost (benchmarks/scale.py reads it): seconds in Tune hooks, and
         # number / seconds / slowest / rows of the trials.parquet and epochs/ writes.
         self.stats: dict[str, float] = dict.fromkeys(STATS, 0)
+        # Trials of earlier runs of an extended sweep (sweeps/extend.py): this Tune experiment
+        # does not know them, and reconciling must not drop them; their rows are written back
+        # as read.  Pickled with the callback, so a resumed extension keeps the same set.
+        self.kept: frozenset[str] = frozenset()
         self._reset()
 
     def _reset(self) -> None:
@@ -328,6 +332,7 @@ class ParquetResults(tune.Callback):
         # Rows, and files a trial writes before its (batched) row: an epochs file, TensorBoard
         # and images of a trial Tune never recorded would sit beside its rerun under a new id.
         seen = set(self.trials) | self._ids_on_disk()
+        known |= getattr(self, "kept", frozenset())  # getattr: a callback pickled before it
         for trial_id in sorted(i for i in seen if i not in known):
             self._forget(trial_id)
         for trial in trials:

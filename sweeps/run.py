@@ -196,16 +196,52 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
             if data is None:
                 data = prepare(spec, address, datasets)
             console.after_init()
-            return _run(spec, results_dir, max_concurrent, verbose, data,
+            grid = _run(spec, results_dir, max_concurrent, verbose, data,
                         trainable_fn or train_hinr, writer, reuse_actors, checkpoints_kept)
     finally:
         _ray_started_here = False  # ray_console shut down the Ray this process started
+    return adaptive_stage(results_dir, address, max_concurrent, verbose) or grid
+
+
+def adaptive_stage(results_dir: Path, address: str | None, max_concurrent: int | None,
+                   verbose: bool) -> tune.ResultGrid | None:
+    """Adaptive seeds' second stage (sweeps/adaptive.py), once the first has finished: the
+    seeds each point needs, recorded in sweep.yaml as an extension and run (None: nothing to
+    run: not adaptive, already recorded, the first stage unfinished, or no point needs more)."""
+    import pyarrow.parquet as pq
+
+    from .adaptive import second_stage
+    from .extend import extensions, read_doc, record, sweep_part, write_doc
+
+    if not (results_dir / schema.SPEC_FILE).is_file():
+        return None  # benchmarks' sweeps write no sweep.yaml
+    spec = read_spec(results_dir)
+    doc = read_doc(results_dir)
+    if spec.adaptive is None or extensions(doc):
+        return None
+    rows = pq.read_table(results_dir / schema.TRIALS_FILE).to_pylist() \
+        if (results_dir / schema.TRIALS_FILE).exists() else []
+    if sum(r["status"] in ("completed", "stopped", "diverged") for r in rows) < spec.num_trials():
+        return None  # an interrupted first stage: resume finishes it, then comes here
+    added, table = second_stage(spec, rows)
+    rule = spec.adaptive
+    entry = record(doc, sweep_part(doc), f"adaptive seeds, second stage: {len(added)} trial(s) "
+                   f"for a 95% half-width of {rule['until']['halfwidth']:g} on "
+                   f"{rule['until']['metric']}", added, sys.argv)
+    entry["extensions"][-1]["adaptive"] = table
+    write_doc(entry, results_dir)
+    if not added:
+        return None
+    return run_stage(results_dir, address, max_concurrent, verbose)
 
 
 def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
          data: dict[str, hinr_data.ImageData], trainable_fn,
          writer: ParquetResults | None, reuse_actors: bool = True,
-         checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.ResultGrid:
+         checkpoints_kept: int = CHECKPOINTS_KEPT, space: dict[str, Any] | None = None,
+         experiment: str = schema.TUNE_DIR) -> tune.ResultGrid:
+    """``space`` and ``experiment`` (Tune's param_space and its experiment directory under the
+    results directory): an extension's (``run_stage``); by default the sweep's."""
     epochs = spec.base_config.epochs
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec)
@@ -214,8 +250,9 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         num_samples=tune_num_samples(spec),
         max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None, reuse_actors=reuse_actors)
+    where = results_dir / experiment
     run_config = tune.RunConfig(
-        name=schema.TUNE_DIR, storage_path=str(results_dir.resolve()),
+        name=where.name, storage_path=str(where.parent.resolve()),
         storage_filesystem=storage_filesystem(),  # whole files only (sweeps/storage.py)
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
@@ -224,17 +261,70 @@ def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose
         writer.contract = schema.contract_metadata(spec.raw)
     _console(run_config, spec, verbose)
     tuner = tune.Tuner(trainable(spec, results_dir, data, trainable_fn),
-                       param_space=param_space(spec),
+                       param_space=space or param_space(spec),
                        tune_config=tune_config, run_config=run_config)
     return tuner.fit()
 
 
 def resume_sweep(results_dir: Path, address: str | None = None,
                  verbose: bool = False) -> tune.ResultGrid:
+    """Continue the sweep's last Tune experiment: its first run's (``tune/``), or, once it has
+    been extended, its last extension's (the earlier ones finished before it started)."""
+    from .extend import extensions, read_doc
+
+    if extensions(read_doc(results_dir)):
+        if extensions(read_doc(results_dir))[-1].get("trials", 1) == 0:
+            return None  # adaptive seeds' second stage that needed no trial
+        return run_stage(results_dir, address, None, verbose)
     spec = read_spec(results_dir)
+    grid = _restore(results_dir, spec, schema.TUNE_DIR, address, verbose,
+                    param_space(spec) if spec.search == "design" else None)
+    return adaptive_stage(results_dir, address, None, verbose) or grid
+
+
+def stage_space(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """An extension's param_space: the base, and a grid over its list of points (axis values
+    and seed each), as a design's points are (``sweeps.design.tune_space``)."""
+    from .design import tune_space
+
+    return {"preset": spec.preset, **spec.base, **tune_space(points)}
+
+
+def run_stage(results_dir: Path, address: str | None = None, max_concurrent: int | None = None,
+              verbose: bool = False) -> tune.ResultGrid:
+    """The last extension recorded in sweep.yaml (``sweeps.extend``): started, or resumed when
+    its Tune experiment already exists (an interrupted extension)."""
+    from .extend import extensions, read_doc
+
+    spec = read_spec(results_dir)
+    stage = extensions(read_doc(results_dir))[-1]
+    experiment = stage["tune_dir"]
+    space = stage_space(spec, stage["points"])
+    if (results_dir / experiment / "tuner.pkl").exists():
+        return _restore(results_dir, spec, experiment, address, verbose, space)
+    # Every trial on disk now belongs to an earlier run: kept as it is (ParquetResults.kept).
+    trials_file = results_dir / schema.TRIALS_FILE
+    import pyarrow.parquet as pq
+    kept = (frozenset(pq.read_table(trials_file, columns=["trial_id"]).column(0).to_pylist())
+            if trials_file.exists() else frozenset())
+    writer = ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)
+    writer.kept = kept
+    global _ray_started_here
+    try:
+        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
+            data = prepare(spec, address)
+            console.after_init()
+            return _run(spec, results_dir, max_concurrent, verbose, data, train_hinr, writer,
+                        space=space, experiment=experiment)
+    finally:
+        _ray_started_here = False
+
+
+def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str | None,
+             verbose: bool, space: dict[str, Any] | None) -> tune.ResultGrid:
     # Tune restarts a sweep whose state it cannot read from scratch (and with the grid lost),
     # and the restart would drop every row as unknown to Tune: refuse before Ray starts.
-    damage = damaged_state(results_dir / schema.TUNE_DIR)
+    damage = damaged_state(results_dir / experiment)
     if damage:
         raise SweepError(f"{damage}: Tune's saved state is damaged and this sweep cannot be "
                          f"resumed; its results so far are intact (python launch.py report "
@@ -252,14 +342,15 @@ def resume_sweep(results_dir: Path, address: str | None = None,
             data = prepare(spec, address)
             console.after_init()
             # A design's space holds functions (sweeps.design.tune_space), which Tune saves as
-            # placeholders only: the space itself is given again, rebuilt from sweep.yaml.
-            space = {"param_space": param_space(spec)} if spec.search == "design" else {}
+            # placeholders only: the space itself is given again, rebuilt from sweep.yaml (an
+            # extension's too: its points are in sweep.yaml).
+            given = {"param_space": space} if space is not None else {}
             # The file system is given again: Tune replaces the pickled one with this argument
             # (None would be plain local writes), and a sweep started before it gets it now.
-            tuner = tune.Tuner.restore(str((results_dir / schema.TUNE_DIR).resolve()),
+            tuner = tune.Tuner.restore(str((results_dir / experiment).resolve()),
                                        trainable(spec, results_dir, data),
                                        resume_unfinished=True, resume_errored=True,
-                                       storage_filesystem=storage_filesystem(), **space)
+                                       storage_filesystem=storage_filesystem(), **given)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
             # verbosity the sweep started with) is only reachable on the internal tuner.  A
             # private attribute, with no public equivalent in Ray 2.60.0 (the pinned version).
@@ -298,6 +389,10 @@ def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
     if not isinstance(doc, dict):
         raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
     doc.pop("provenance", None)
+    # What extended it (sweeps/extend.py); the rest is the pooled sweep, except for the
+    # trials adaptive seeds added, which no field of the sweep counts.
+    extra = sum(int(e.get("trials", 0)) for e in doc.pop("extensions", None) or []
+                if isinstance(e, dict) and "adaptive" in e)
     metrics = doc.get("metric") if isinstance(doc.get("metric"), list) else [doc.get("metric")]
     legacy = [m for m in metrics if isinstance(m, str) and m in TEST_METRICS]
     if legacy and not legacy_ok:
@@ -308,9 +403,11 @@ def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
         twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
         doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
     try:
-        return parse_spec(doc, str(path))
+        spec = parse_spec(doc, str(path))
     except SpecError as err:
         raise SweepError(f"{err}; the sweep file is damaged: {fix}") from None
+    spec.extra_trials = extra
+    return spec
 
 
 def provenance(argv: list[str]) -> dict[str, Any]:

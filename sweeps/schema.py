@@ -9,6 +9,7 @@ Layout of one results directory::
     results/<sweep>/
       sweep.yaml            the resolved spec as run + provenance
       tune/                 Ray Tune's experiment directory (what resume restores from)
+      extensions/<n>/       the Tune experiment of the sweep's n-th extension (launch.py extend)
       trials.parquet        one row per trial
       epochs/<trial>.parquet  one row per (trial, epoch), one file per trial
       tb/<trial>/           TensorBoard event files
@@ -110,6 +111,7 @@ TRIALS_FILE = "trials.parquet"
 EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
+EXTENSIONS_DIR = "extensions"  # one Tune experiment per extension (sweeps/extend.py)
 TB_DIR = "tb"
 IMAGES_DIR = "images"
 #: the example grids every completed trial writes (names of ``Experiment.examples()``)
@@ -120,7 +122,7 @@ DRIVER_LOG = "driver.log"
 REPORT_DIR = "report"  # written by ``python launch.py report`` (analysis), not by the sweep
 #: everything a sweep (and its report) writes in its results directory: ``--overwrite`` may
 #: delete these and nothing else (a file of any other name is the user's)
-SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR,
+SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, EXTENSIONS_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR,
                  PREDICTIONS_DIR, DRIVER_LOG, REPORT_DIR)
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
@@ -227,6 +229,8 @@ def sweep_contract(doc: dict[str, Any]) -> dict[str, Any]:
         elif value:
             references[name] = {"value": value[0], "source": "first axis value"}
     seeds = spec.get("seeds") if isinstance(spec.get("seeds"), list) else []
+    if isinstance(spec.get("seeds"), dict) and isinstance(spec["seeds"].get("max"), int):
+        seeds = list(range(spec["seeds"]["max"]))  # adaptive: the seeds a point may get
     return {"spec": spec, "factors": factors, "references": references, "seeds": seeds}
 
 

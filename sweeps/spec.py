@@ -9,6 +9,8 @@ allowed; it is raised before anything starts or is written.  The file format::
       a2: [1.0, 100.0]               #   a grid (list) ...
       lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
     seeds: [0, 1]                    # replicates of every point (own trials, never averaged away)
+                                     # or {min: 3, max: 10, until: {metric: val_psnr, halfwidth: 0.2}}
+                                     # (adaptive, sweeps/adaptive.py)
     search: grid                     # grid | random | optuna | design (see sweeps/search.py)
     design: {type: fractional, resolution: V}   # search: design only (sweeps/design.py)
     metric: val_psnr                 # what search and scheduler optimise (or a list for optuna)
@@ -220,6 +222,10 @@ class SweepSpec:
     design: dict[str, Any] | None = None  # search: design's section (sweeps/design.py)
     #: name -> pre-stated equivalence margin (sweeps/equivalence.py); None when absent
     equivalence: dict[str, dict[str, Any]] | None = None
+    # seeds: {min, max, until} (sweeps/adaptive.py); ``seeds`` is then the first stage's
+    adaptive: dict[str, Any] | None = None
+    # trials decided after the sweep started (adaptive seeds' second stage: sweeps.run.read_spec)
+    extra_trials: int = 0
 
     def design_points(self) -> list[dict[str, Any]]:
         """search: design: the points (real values of every list axis), one dict per point."""
@@ -242,7 +248,7 @@ class SweepSpec:
 
     def num_trials(self) -> int:
         return searches.num_trials(self.search, self.axes, len(self.seeds), self.num_samples,
-                                   self.design)
+                                   self.design) + self.extra_trials
 
     def trial_configs(self) -> list[dict[str, Any]]:
         """For --dry-run: the trials a grid search would run (distributions shown as drawn)."""
@@ -384,26 +390,39 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     name = _name(doc, where)
     preset_name, base, base_cfg = _base(doc, where)
     axes = _axes(doc, preset_name, base, where)
-    seeds = _seeds(doc, where)
+    # seeds: a list, or adaptive seeds (a mapping, sweeps/adaptive.py: its first stage's
+    # seeds run first, the rest once their spread is known)
+    adaptive = isinstance(doc.get("seeds"), dict)
+    seeds = _seeds(doc, where) if not adaptive else []
     search = _search(doc, where)
     metrics, modes = _objectives(doc, search, base_cfg, axes, where)
+    if adaptive:
+        from .adaptive import parse as parse_adaptive
+        adaptive = parse_adaptive(doc["seeds"], EPOCH_METRICS + FINAL_METRICS, where)
+        seeds = list(range(adaptive["min"]))
+        if search not in searches.GRID_SEARCHES:
+            raise SpecError(f"{where}: seeds: adaptive seeds need search: grid or design "
+                            f"(points known in advance), not {show(search)}")
     _check(searches.axes_problem(search, axes), where)
     sched = _scheduler(doc, metrics, where)
     _check_reported(metrics, base_cfg, axes, where)
     resources = _resources(doc, where)
     budget = _budget(doc, where)
+    if adaptive and budget["num_samples"] != 1:
+        raise SpecError(f"{where}: budget.num_samples: adaptive seeds add seeds to each point "
+                        "once; allowed: 1")
     from .design import parse as parse_design
     design = parse_design(doc.get("design"), search, axes, where)
     _check_size(search, axes, seeds, budget, design, where)
     equivalence = _equivalence(doc, {"preset": preset_name, **base}, axes, where)
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": axes,
-           "seeds": seeds, "search": search, **({"design": design} if design else {}),
+           "seeds": adaptive or seeds, "search": search, **({"design": design} if design else {}),
            "metric": metrics if len(metrics) > 1 else metrics[0],
            "mode": modes if len(modes) > 1 else modes[0],
            "scheduler": sched, "resources": resources, "budget": budget,
            **({"equivalence": equivalence} if equivalence else {})}
     return SweepSpec(where, name, preset_name, base, axes, seeds, search, metrics, modes,
-                     sched, resources, budget, raw, design, equivalence)
+                     sched, resources, budget, raw, design, equivalence, adaptive or None)
 
 
 def _equivalence(doc: dict, base: dict[str, Any], axes: dict[str, Any],

@@ -176,3 +176,36 @@ def test_designed_sweep_resumes_to_the_same_trials(tmp_path):
     assert all(t["status"] == "completed" for t in trials)
     epochs = pq.read_table(out / "epochs").to_pylist()
     assert len(epochs) == len({(e["trial_id"], e["epoch"]) for e in epochs}) == 8 * 3
+
+
+def test_complementary_fraction_is_the_other_half_and_both_are_the_full_factorial():
+    """fraction: complementary negates the generator (E = -ABCD): 16 points, none of them in
+    the principal half, the same resolution; the two halves together are all 32 points of the
+    2^5 with no defining word left, so no interaction is aliased."""
+    half = build({"type": "fractional", "resolution": "V"}, FIVE)
+    other = build({"type": "fractional", "resolution": "V", "fraction": "complementary"}, FIVE)
+    both = build({"type": "fractional", "resolution": "V", "fraction": "both"}, FIVE)
+    key = lambda p: tuple(sorted(p.items()))  # noqa: E731
+    assert other.runs == 16 and other.resolution == 5
+    assert not {key(p) for p in half.points} & {key(p) for p in other.points}
+    coded = np.asarray(other.coded)
+    assert np.all(np.prod(coded, axis=1) == -1)  # I = -ABCDE
+    assert both.runs == 32 and not both.words and both.resolution is None
+    assert [key(p) for p in both.points] == [key(p) for p in half.points + other.points]
+    x = model_matrix(np.asarray(both.coded), order=2)
+    assert np.linalg.matrix_rank(x) == x.shape[1]
+    assert "E = -ABCD (complementary fraction); shortest words I = -ABCDE" in describe(other, [0])
+    assert "full factorial, 32 points (both fractions" in describe(both, [0])
+
+
+def test_fraction_is_validated_and_the_default_is_not_written():
+    spec = parse_spec(doc({"type": "fractional", "resolution": "V", "fraction": "principal"}), "f.yaml")
+    assert spec.raw["design"] == {"type": "fractional", "resolution": "V"}
+    assert spec.num_trials() == 48
+    spec = parse_spec(doc({"type": "fractional", "resolution": "V", "fraction": "both"}), "f.yaml")
+    assert spec.num_trials() == 96
+    with pytest.raises(SpecError, match=r"f.yaml: design.fraction: 'other' is not a fraction; "
+                                        r"allowed: principal, complementary, both"):
+        parse_spec(doc({"type": "fractional", "resolution": "V", "fraction": "other"}), "f.yaml")
+    with pytest.raises(SpecError, match="design.fraction: not a key of a full design"):
+        parse_spec(doc({"type": "full", "fraction": "both"}), "f.yaml")

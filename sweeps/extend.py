@@ -1,0 +1,306 @@
+"""``launch.py extend RESULTS_DIR``: more of a finished sweep, in its own results directory.
+
+An extension adds trials to a grid or designed sweep and pools them with the old ones as one
+sweep: ``--seeds N`` (every point ends with N seeds: the next unused seed numbers),
+``--set axes.X=[old levels..., new levels]`` (a grid axis gains levels; every new point runs
+with every seed) or ``--fraction complementary`` (a fractional design gains the other
+fraction: a half-fraction becomes the full 2^k, ``sweeps.design``).
+
+How the pooled result stays one sweep:
+
+* ``sweep.yaml`` becomes the pooled sweep (what ``status``, ``report`` and ``resume`` read),
+  with its first run's ``provenance`` kept and one ``extensions`` entry per extension: what
+  was added, when, at which commit, by which command, the Tune experiment that runs it
+  (``extensions/<n>/``) and its points.
+* Each extension is its own Tune experiment over exactly the trials it adds (a grid over the
+  list of its points, ``sweeps.design.tune_space``), so Tune's state of the earlier runs is
+  never touched, and a resume of an interrupted extension is a resume of that experiment.
+* Old trials are kept by id (``ParquetResults.kept``): their rows in ``trials.parquet`` are
+  written back as they were read, their ``epochs/``, ``tb/`` and ``images/`` files are not
+  touched.  trials.parquet's contract metadata becomes the pooled sweep's, so ``analysis``
+  reads one sweep.
+
+Refused, with one line and nothing changed, where pooling would be wrong.  The product knows
+by comparing, not by trust:
+
+* the sweep's settings: only axes (levels appended), seeds and the design fraction may
+  change; ``--set`` of anything else (a base field, the preset, the dataset, the validation
+  split's ``val_fraction``, epochs, the metric...) is refused;
+* the code that computes the numbers: the git trees of ``NUMERIC_CODE`` at the commit in the
+  sweep's provenance and at HEAD must be the same objects (``git rev-parse COMMIT:hinr``), the
+  working tree may hold no uncommitted change there, and ``NUMERIC_PACKAGES`` must be the
+  versions the sweep recorded.  A sweep whose commit is unknown (none recorded, or not in this
+  repository) is refused too: whether its numbers would change cannot be told;
+* what a design cannot absorb: a third level of a two-level factor, a new axis.
+
+The dataset's files are identified by name (and ``download``'s md5 check for full MNIST), not
+hashed here.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import datetime as dt
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import schema
+from .spec import SpecError, apply_override, parse_spec, safe_load, show
+
+ROOT = Path(__file__).resolve().parent.parent
+#: the paths whose code computes a trial's numbers (hinr: data, model, training, metrics;
+#: sweeps/trial.py: a trial's config -> ExperimentConfig); a change there changes results
+NUMERIC_CODE = ("hinr", "sweeps/trial.py")
+#: packages whose version changes the numbers (kernels, data transforms)
+NUMERIC_PACKAGES = ("torch", "torchvision")
+EXTENSIONS_KEY = "extensions"  # in sweep.yaml, beside provenance
+FRACTIONS = ("complementary",)
+
+
+class ExtendError(ValueError):
+    """An extension refused before anything changed; one line."""
+
+
+# ------------------------------------------------------------------------------ sweep.yaml
+def read_doc(results_dir: Path) -> dict[str, Any]:
+    """sweep.yaml as written (provenance and extensions included)."""
+    path = results_dir / schema.SPEC_FILE
+    try:
+        doc = safe_load(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError) as err:
+        raise ExtendError(f"{path}: cannot read the sweep file ({type(err).__name__})") from None
+    if not isinstance(doc, dict):
+        raise ExtendError(f"{path}: damaged sweep file (not a YAML mapping)")
+    return doc
+
+
+def sweep_part(doc: dict[str, Any]) -> dict[str, Any]:
+    """The sweep itself: sweep.yaml without provenance and extensions."""
+    return {k: v for k, v in doc.items() if k not in ("provenance", EXTENSIONS_KEY)}
+
+
+def extensions(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    value = doc.get(EXTENSIONS_KEY)
+    return value if isinstance(value, list) else []
+
+
+def stage_dir(results_dir: Path, number: int) -> Path:
+    """Tune's experiment of extension ``number`` (1, 2, ...)."""
+    return results_dir / schema.EXTENSIONS_DIR / str(number)
+
+
+def write_doc(doc: dict[str, Any], results_dir: Path) -> None:
+    schema.write_text_atomic(f"# The sweep as run (resolved); python launch.py resume "
+                             f"{results_dir}\n" + yaml.safe_dump(doc, sort_keys=False),
+                             results_dir / schema.SPEC_FILE)
+
+
+# ------------------------------------------------------------------------------ planning
+def _point_key(row: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, repr(v)) for k, v in row.items()))
+
+
+def trial_points(spec) -> list[dict[str, Any]]:
+    """Every trial of a grid or designed sweep as its axis values and seed."""
+    return [dict(r) for r in spec.trial_configs()]
+
+
+def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
+         sets: list[str] | None = None, fraction: str | None = None
+         ) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
+    """(the pooled sweep document, what was added in words, the added trials' points).
+    ``doc`` is the sweep as run so far (``sweep_part``)."""
+    old = parse_spec(copy.deepcopy(doc), where)
+    if old.search not in ("grid", "design"):
+        raise ExtendError(f"{where}: search: {old.search}: extend adds trials to grid and design "
+                          "sweeps (a searched sweep's points depend on its results so far); "
+                          "allowed: grid, design")
+    if old.adaptive is not None:
+        raise ExtendError(f"{where}: seeds: adaptive seeds choose each point's seeds by their "
+                          "own rule (sweeps/adaptive.py), and added trials would break it; run a "
+                          "new sweep instead")
+    if seeds is None and not sets and fraction is None:
+        raise ExtendError(f"{where}: nothing to add; allowed: --seeds N, --set axes.NAME=[...], "
+                          "--fraction complementary")
+    new = copy.deepcopy(doc)
+    what = []
+    if seeds is not None:
+        have = list(old.seeds)
+        if seeds <= len(have):
+            raise ExtendError(f"--seeds {seeds}: the sweep already runs {len(have)} seeds per point "
+                              f"({show(have)}); allowed: more than {len(have)}")
+        more = [max(have) + 1 + i for i in range(seeds - len(have))]
+        new["seeds"] = have + more
+        what.append(f"seeds {show(have)} -> {show(new['seeds'])}")
+    for item in sets or []:
+        key = item.partition("=")[0].strip()
+        parts = key.split(".")
+        if len(parts) != 2 or parts[0] != "axes":
+            raise ExtendError(f"--set {key}: extend changes only axis levels (--set axes.NAME=[...]), "
+                              "seeds (--seeds) or the fraction (--fraction); a changed "
+                              f"{key} would pool trials run under different settings: run a new "
+                              "sweep (--results NEW_DIR) instead")
+        name = parts[1]
+        if name not in old.axes:
+            raise ExtendError(f"--set {key}: {name} is not an axis of this sweep (its trials ran "
+                              f"at one value of it); allowed: {', '.join(old.axes)}")
+        if old.search == "design":
+            raise ExtendError(f"--set {key}: a two-level design cannot absorb a third level of "
+                              f"{name}; allowed for a design: --seeds N, --fraction complementary")
+        try:
+            apply_override(new, item, where)
+        except SpecError as err:
+            raise ExtendError(str(err)) from None
+        levels, before = new["axes"][name], old.axes[name]
+        if not isinstance(levels, list) or levels[:len(before)] != before or len(levels) == len(before):
+            raise ExtendError(f"--set {key}: the old levels {show(before)} first, in their order, "
+                              f"then at least one new one (got {show(levels)})")
+        what.append(f"axes.{name} {show(before)} -> {show(levels)}")
+    if fraction is not None:
+        section = dict(old.design or {})
+        if old.search != "design" or section.get("type") != "fractional":
+            raise ExtendError(f"--fraction {fraction}: only a fractional design has another "
+                              f"fraction (this sweep's design: {show(section.get('type'))})")
+        if section.get("fraction", "principal") == "both":
+            raise ExtendError(f"--fraction {fraction}: this sweep already runs both fractions")
+        section["fraction"] = "both"
+        new["design"] = section
+        what.append(f"the complementary fraction of the {section['resolution']} design")
+    try:
+        pooled = parse_spec(new, where)
+    except SpecError as err:
+        raise ExtendError(str(err)) from None
+    have = collections.Counter(_point_key(p) for p in trial_points(old))
+    added = []
+    for point in trial_points(pooled):
+        key = _point_key(point)
+        if have[key]:
+            have[key] -= 1
+        else:
+            added.append(point)
+    if not added:
+        raise ExtendError(f"{where}: the extension adds no trial")
+    return pooled.raw, "; ".join(what), added
+
+
+# ------------------------------------------------------------------------------ code version
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
+    """Why this checkout may compute different numbers than the one that ran the sweep (None:
+    it computes the same: same git objects for NUMERIC_CODE, no uncommitted change there, same
+    NUMERIC_PACKAGES)."""
+    provenance = provenance if isinstance(provenance, dict) else {}
+    commit = provenance.get("git_commit")
+    if not isinstance(commit, str) or not commit:
+        return (f"{where}: provenance records no git commit, so whether this code computes the "
+                "same numbers cannot be told; run a new sweep instead")
+    head = _git("rev-parse", "HEAD")
+    if head is None:
+        return f"{ROOT}: not a git checkout, so its code cannot be compared with the sweep's"
+    for path in NUMERIC_CODE:
+        then = _git("rev-parse", f"{commit}:{path}")
+        if then is None:
+            return (f"{where}: commit {commit[:12]} (the sweep's) is not in this repository, so "
+                    f"its {path} cannot be compared with this one's; run a new sweep instead")
+        if then != _git("rev-parse", f"HEAD:{path}"):
+            files = (_git("diff", "--name-only", commit, "HEAD", "--", path) or path).split()
+            return (f"{where}: the code that computes the numbers changed since the sweep ran "
+                    f"(commit {commit[:12]} -> {head[:12]}: {', '.join(files[:3])}"
+                    + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+                    + "); pooled trials would not be comparable: run a new sweep")
+    dirty = _git("status", "--porcelain", "--", *NUMERIC_CODE)
+    if dirty:
+        first = dirty.splitlines()[0][3:]
+        return (f"{first}: uncommitted change in the code that computes the numbers; commit or "
+                "revert it first, so that the extension records the code that ran")
+    packages = provenance.get("packages") if isinstance(provenance.get("packages"), dict) else {}
+    for name in NUMERIC_PACKAGES:
+        try:
+            now = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            now = None
+        if packages.get(name) != now:
+            return (f"{where}: {name} {packages.get(name)} ran the sweep, this is {name} {now}; "
+                    "pooled trials would not be comparable: run a new sweep")
+    return None
+
+
+def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[dict[str, Any]],
+           command: list[str]) -> dict[str, Any]:
+    """sweep.yaml after recording an extension: the pooled sweep, the first run's provenance,
+    the extensions so far and this one (its Tune experiment is extensions/<n>/)."""
+    done = extensions(doc)
+    entry = {"number": len(done) + 1, "added": what, "trials": len(points),
+             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+             "git_commit": _git("rev-parse", "HEAD"),
+             "git_dirty": bool(_git("status", "--porcelain")),
+             "command": " ".join(command),
+             "tune_dir": f"{schema.EXTENSIONS_DIR}/{len(done) + 1}", "points": points}
+    out = dict(pooled)
+    if "provenance" in doc:
+        out["provenance"] = doc["provenance"]
+    out[EXTENSIONS_KEY] = done + [entry]
+    return out
+
+
+# ------------------------------------------------------------------------------ the command
+def _remaining(spec, results_dir: Path) -> int:
+    import pyarrow.parquet as pq
+
+    path = results_dir / schema.TRIALS_FILE
+    rows = pq.read_table(path, columns=["status"]).to_pylist() if path.exists() else []
+    return spec.num_trials() - sum(r["status"] in ("completed", "stopped", "diverged") for r in rows)
+
+
+def cli(args, command: list[str], summary, fail, stopped) -> int:
+    """``launch.py extend``: refuse (``fail``, exit 2) or finish what is unfinished, record the
+    extension, run it, and print ``summary``; ``stopped`` for a sweep that had to stop."""
+    import time
+
+    from .lock import SweepInUse, driver_lock
+    from .run import SweepError, read_spec, resume_sweep, run_stage
+
+    results_dir = Path(args.results_dir)
+    if args.seeds is not None and args.seeds < 1:
+        return fail(f"--seeds: allowed integers >= 1 (got {args.seeds})")
+    if args.max_concurrent is not None and args.max_concurrent < 0:
+        return fail("--max-concurrent: allowed integers >= 0")
+    try:
+        read_spec(results_dir)  # not a results directory, or damaged: before any lock
+        with driver_lock(results_dir, command):
+            doc = read_doc(results_dir)
+            where = str(results_dir / schema.SPEC_FILE)
+            pooled, what, points = plan(sweep_part(doc), where, args.seeds, args.overrides,
+                                        args.fraction)
+            problem = code_problem(doc.get("provenance"), where)
+            if problem:
+                raise ExtendError(problem)
+            started = time.monotonic()
+            spec = read_spec(results_dir)
+            left = _remaining(spec, results_dir)
+            if left > 0:  # an interrupted sweep (or extension) is finished first
+                print(f"sweep {spec.name}: finishing its {left} remaining trial(s) first")
+                resume_sweep(results_dir, args.address, args.verbose)
+            doc = record(read_doc(results_dir), pooled, what, points, command)
+            write_doc(doc, results_dir)
+            print(f"sweep {spec.name}: extension {len(extensions(doc))} adds {len(points)} "
+                  f"trial(s): {what}")
+            run_stage(results_dir, args.address, args.max_concurrent, args.verbose)
+    except (ExtendError, SweepError, SweepInUse, SpecError) as err:
+        return fail(str(err))
+    except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
+        return stopped(err)
+    summary(results_dir, time.monotonic() - started)
+    return 0

@@ -1,0 +1,107 @@
+"""--dry-run --pilot: seeds needed for a target half-width and the smallest effect detectable
+at 80% power, from a real pilot sweep, through the real CLI; and the arithmetic itself."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from scipy import stats
+
+from sweeps.power import detectable, halfwidth, seeds_needed
+
+from .sweep_helpers import launch_cmd, run_ok
+
+ROOT = Path(__file__).resolve().parent.parent
+PILOT = {"name": "pilot", "base": {"preset": "tiny", "epochs": 1}, "axes": {"a2": [1.0, 100.0]},
+         "seeds": [0, 1, 2], "search": "grid", "metric": "val_psnr", "mode": "max",
+         "resources": {"cpus": 1}, "budget": {"max_concurrent": 2}}
+
+
+def test_seeds_needed_is_the_fewest_that_reach_the_half_width():
+    s = 0.8
+    for target in (0.2, 0.5, 1.0):
+        n = seeds_needed(s, target)
+        assert stats.t.ppf(0.975, n - 1) * s / math.sqrt(n) <= target
+        assert n == 2 or stats.t.ppf(0.975, n - 2) * s / math.sqrt(n - 1) > target
+    assert seeds_needed(1.0, 1e-4) is None  # more than the cap: said, not computed forever
+    assert halfwidth(1.0, 1) == math.inf
+
+
+def test_detectable_effect_has_80_percent_power():
+    """At the detectable difference a two-sample t-test with n per group rejects with
+    probability 0.8: the noncentral t's tail, computed here without statsmodels."""
+    s, n = 0.5, 6
+    delta = detectable(s, n)
+    df, nc = 2 * n - 2, delta / (s * math.sqrt(2 / n))
+    crit = stats.t.ppf(0.975, df)
+    power = stats.nct.sf(crit, df, nc) + stats.nct.cdf(-crit, df, nc)
+    assert power == pytest.approx(0.8, abs=1e-3)
+
+
+@pytest.fixture(scope="module")
+def pilot(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("pilot")
+    (tmp / "pilot.yaml").write_text(yaml.safe_dump(PILOT))
+    out = tmp / "results"
+    run_ok("run", str(tmp / "pilot.yaml"), "--results", str(out))
+    return out
+
+
+def dry_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(launch_cmd("run", *args), cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_dry_run_with_a_pilot_prints_seeds_needed_and_detectable_effects(pilot, tmp_path):
+    proc = dry_run(str(ROOT / "sweeps" / "smoke.yaml"), "--dry-run", "--pilot", str(pilot),
+                   "--halfwidth", "0.3")
+    assert proc.returncode == 0, proc.stderr
+    # the pooled within-point SD, recomputed from the pilot's rows
+    rows = pq.read_table(pilot / "trials.parquet").to_pylist()
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(r["config.a2"], []).append(r["metric.val_psnr"])
+    ss = sum(sum((x - sum(v) / len(v)) ** 2 for x in v) for v in groups.values())
+    s = math.sqrt(ss / (len(rows) - len(groups)))
+    got = float(re.search(r"s = ([0-9.e-]+) dB \(pooled over 2 points, 6 completed trials, df 4",
+                          proc.stdout).group(1))
+    assert got == pytest.approx(s, rel=5e-3)
+    need = seeds_needed(s, 0.3)
+    assert f"seeds per point needed for a 95% half-width of 0.3 dB: {need or 'more than'}" \
+        in proc.stdout
+    assert "smallest difference detectable at 80% power" in proc.stdout
+    assert f"between two points (2 seeds each): {detectable(s, 2):.3g} dB" in proc.stdout
+    assert f"between two levels of a2 (2 trials each): {detectable(s, 2):.3g} dB" in proc.stdout
+    assert re.search(r"checkpoint disk: .* per checkpoint x 2 kept x 4 trials = .* bytes per "
+                     r"parameter measured on the pilot's checkpoints", proc.stdout)
+    assert "GPU" in proc.stdout or "hours of training" in proc.stdout  # the cost lines beside
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dry-run", "--pilot", "/nonexistent/pilot"], "/nonexistent/pilot: --pilot: no such "
+                                                     "results directory"),
+    (["--dry-run", "--halfwidth", "0.2"], "--halfwidth: needs --pilot"),
+    (["--pilot", "PILOT"], "--pilot, --halfwidth: allowed only with --dry-run"),
+    (["--dry-run", "--pilot", "PILOT", "--halfwidth", "-1"], "--halfwidth: allowed finite numbers > 0"),
+])
+def test_pilot_refusals(pilot, tmp_path, args, message):
+    args = [str(pilot) if a == "PILOT" else a for a in args]
+    proc = dry_run(str(ROOT / "sweeps" / "smoke.yaml"), "--results", str(tmp_path / "r"), *args)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert message in proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_pilot_with_one_seed_per_point_is_refused(tmp_path):
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump({**PILOT, "seeds": [0]}))
+    out = tmp_path / "results"
+    run_ok("run", str(tmp_path / "one.yaml"), "--results", str(out))
+    proc = dry_run(str(ROOT / "sweeps" / "smoke.yaml"), "--dry-run", "--pilot", str(out))
+    assert proc.returncode == 2
+    assert "every point has at most one completed seed" in proc.stderr
