@@ -50,8 +50,8 @@ torch.set_num_threads(int(os.environ.get("HINR_TEST_THREADS", "1")))
 
 # The fast tier (`make test-fast`, `pytest -m "not slow"`, under 3 minutes on 2 idle cores)
 # leaves out what takes tens of seconds to minutes a test: whole sweeps through the CLI, Ray
-# clusters, faults, full disks, browsers.  A test is slow when its module is below, when it
-# uses a fixture below, or when it says @pytest.mark.slow itself; `make test`'s durations
+# clusters, faults, full disks, browsers.  A test is slow when its module, its name or a fixture
+# it uses is below, or when it says @pytest.mark.slow itself; `make test`'s durations
 # (test-results/junit.xml) show what else has grown slow.
 SLOW_MODULES = {
     "test_faults.py": "kills drivers, trial workers and nodes mid-sweep, then resumes",
@@ -61,6 +61,35 @@ SLOW_MODULES = {
     "test_checkpoints.py": "whole sweeps, checkpointing and restoring trials",
     "test_sweeps_e2e.py": "smoke.yaml through the CLI, Parquet and TensorBoard read back",
     "test_report_browser.py": "drives Chromium over a real report",
+    "test_console.py": "reads the console of real sweeps, killed trials and resumes included",
+    "test_extend.py": "extends real sweeps, interrupted ones included",
+    "test_pilot.py": "runs pilot sweeps for the dry-run's power lines",
+}
+# Single tests of otherwise fast modules: each runs a sweep, a benchmark or Ray, and took
+# 10-170 s in a full suite on a loaded machine (3-50 s idle).  Names without parameters.
+SLOW_TESTS = {
+    "test_adversarial.py::test_overwrite_never_deletes_what_is_not_its_own",
+    "test_adversarial.py::test_refused_after_ray_starts_writes_nothing",
+    "test_adversarial.py::test_adversarial_runs_are_refused_cleanly",
+    "test_adversarial.py::test_adversarial_dry_runs_are_refused_cleanly",
+    "test_adversarial.py::test_dry_run_random_search_with_fewer_trials_than_rows",
+    "test_analysis.py::test_report_best_setting_is_chosen_on_val_and_reports_test",
+    "test_benchmark_sweep.py::test_tiny_run_end_to_end",
+    "test_benchmark_sweep.py::test_gpu_share_arm_on_a_logical_gpu",
+    "test_benchmark_sweep.py::test_tiny_cut_arm_exits_0",
+    "test_benchmarks_reference.py::test_step_benchmark_runs_end_to_end",
+    "test_design.py::test_designed_sweep_resumes_to_the_same_trials",
+    "test_design.py::test_dry_run_prints_the_design_and_its_aliases",
+    "test_design_analysis.py::test_report_under_early_stopping_and_for_one_factor",
+    "test_design_analysis.py::test_report_of_a_designed_sweep",
+    "test_estimate.py::test_dry_run_prints_the_estimate",
+    "test_scale.py::test_tiny_replay",
+    "test_scale.py::test_tiny_through_run_sweep",
+    "test_security.py::test_embedded_ray_has_no_dashboard_and_uses_tokens",
+    "test_spec.py::test_launch_run_bad_file_exits_2",
+    "test_storage.py::test_resume_refuses_an_optuna_sweep_saved_before_seeds_were_a_config_field",
+    "test_sweep_files.py::test_a_reused_worker_process_gives_the_same_results",
+    "test_sweep_files.py::test_diverged_trial_is_recorded_and_sweep_goes_on",
 }
 SLOW_FIXTURES = {
     "reference": "runs smoke.yaml to the end (once per session)",
@@ -76,7 +105,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.nodeid == FAST_RAY_SWEEP:
             continue
-        if item.path.name in SLOW_MODULES or SLOW_FIXTURES.keys() & set(item.fixturenames):
+        if (item.path.name in SLOW_MODULES or f"{item.path.name}::{item.originalname}" in SLOW_TESTS
+                or SLOW_FIXTURES.keys() & set(item.fixturenames)):
             item.add_marker(pytest.mark.slow)
 
 
