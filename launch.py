@@ -383,13 +383,15 @@ def summary(results_dir: Path, wall_s: float | None = None) -> None:
 
 
 def cmd_resume(args) -> int:
+    results_dir = Path(args.results_dir)
+    refusal = _check_results(results_dir, epochs=True)  # before Ray starts, not inside it
+    if refusal:
+        return _fail(refusal)
     from sweeps.lock import SweepInUse, driver_lock
     from sweeps.run import SweepError, read_spec, resume_sweep
 
-    results_dir = Path(args.results_dir)
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
-        read_trials(results_dir, epochs=True)  # damaged: say so before Ray starts, not inside it
         with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
             started = time.monotonic()
             resume_sweep(results_dir, args.address, args.verbose)
@@ -404,26 +406,43 @@ def cmd_resume(args) -> int:
 STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
 
 
-def read_trials(results_dir: Path, epochs: bool = False) -> list[dict]:
+def read_trials(results_dir: Path) -> list[dict]:
     """trials.parquet's rows ([] before any trial started), read by the one reader of a results
     directory (sweeps/resultsdir.py), which checks the whole directory first: damage is a
-    SweepError naming the file.  ``epochs``: check every epochs file too (resume)."""
+    SweepError naming the file."""
     from sweeps.resultsdir import ResultsDirError, check
     from sweeps.run import SweepError
 
     try:
-        return check(results_dir, epochs=epochs).rows()
+        return check(results_dir).rows()
     except ResultsDirError as err:
         raise SweepError(str(err)) from None
 
 
+def _check_results(results_dir: Path, epochs: bool = False) -> str | None:
+    """Why ``results_dir`` breaks the results contract (sweeps/resultsdir.py), or None.  Run
+    first: it imports no Ray, so a damaged directory is answered at once."""
+    from sweeps.resultsdir import ResultsDirError, check
+
+    if not results_dir.is_dir():
+        return None  # not a results directory at all: read_spec says so, and what to run
+    try:
+        check(results_dir, epochs=epochs)
+    except ResultsDirError as err:
+        return str(err)
+    return None
+
+
 def cmd_status(args) -> int:
+    results_dir = Path(args.results_dir)
+    refusal = _check_results(results_dir)
+    if refusal:
+        return _fail(refusal)
     from sweeps.lock import describe_holder, running_driver
     from sweeps.progress import (axis_values, duration, epoch_seconds, eta_seconds, metric_text,
                                  planned_epochs, trial_label)
     from sweeps.run import SweepError, read_spec
 
-    results_dir = Path(args.results_dir)
     try:
         spec = read_spec(results_dir, legacy_ok=True)
     except SweepError as err:
