@@ -147,9 +147,16 @@ def check_entries(root: str | os.PathLike, names: tuple[str, ...] = schema.SWEEP
             stack.append((path, 1))
     while stack:
         folder, depth = stack.pop()
+        found = []
         try:
             with os.scandir(folder) as entries:
-                found = [(Path(e.path), e.stat(follow_symlinks=False).st_mode) for e in entries]
+                for entry in entries:
+                    try:
+                        found.append((Path(entry.path), entry.stat(follow_symlinks=False).st_mode))
+                    except FileNotFoundError:  # a live sweep deleted it (an old checkpoint)
+                        continue
+        except FileNotFoundError:
+            continue
         except OSError as err:
             raise ResultsDirError(f"{shown(folder)}: cannot be read ({err.strerror}); "
                                   "check its permissions") from None
