@@ -266,8 +266,8 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
         # Only regular files and directories, no deeper than a sweep writes: a link or a
         # strange tree inside is refused, never followed or walked by the delete.
         from sweeps.resultsdir import ResultsDirError, check_entries
-        try:
-            check_entries(results_dir)
+        try:  # every entry: the sweep's, and the hidden temp files of its atomic writes
+            check_entries(results_dir, tuple(p.name for p in results_dir.iterdir()))
         except ResultsDirError as err:
             return str(err)
         return None

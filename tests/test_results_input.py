@@ -252,12 +252,31 @@ def test_overwrite_refuses_a_link_inside_and_deletes_nothing(copy_of, entry):
     assert snapshot(results.parent) == before
 
 
+def test_overwrite_walks_the_hidden_temp_files_too(copy_of):
+    """A hidden atomic-write temp name is the sweep's to delete, so it is checked like the
+    rest: a link under that name is refused, not deleted through."""
+    results, outside = copy_of
+    (results / ".trials.parquet.x1.tmp").symlink_to(outside, target_is_directory=True)
+    before = snapshot(results.parent)
+    code, text = in_process("run", SMOKE, "--results", str(results), "--overwrite")
+    assert_one_line_refusal(code, text, ".trials.parquet.x1.tmp", "symbolic link")
+    assert snapshot(results.parent) == before
+
+
 # ------------------------------------------------------------------------------ contracts from elsewhere
 def test_a_future_schema_version_is_refused(copy_of):
     results, outside = copy_of
     rewrite_trials(results, lambda t: t.replace_schema_metadata(
         {**t.schema.metadata, schema.VERSION_KEY: b"99"}))
     assert_every_command_refuses(results, outside, "trials.parquet", "schema version 99")
+
+
+@pytest.mark.parametrize("key,value", [(b"hinr_factors", b"5"), (b"hinr_spec", b"[1]"),
+                                       (b"hinr_seeds", b"{not json")])
+def test_contract_metadata_of_the_wrong_shape_is_refused(copy_of, key, value):
+    results, outside = copy_of
+    rewrite_trials(results, lambda t: t.replace_schema_metadata({**t.schema.metadata, key: value}))
+    assert_every_command_refuses(results, outside, "trials.parquet", key.decode())
 
 
 @pytest.mark.parametrize("keep", [0.0, 0.5, 0.97])
