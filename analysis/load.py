@@ -365,8 +365,9 @@ def _read_epochs(folder: Path, files: list[str], threads: int | None, sweep: str
 
 
 def _try_read(path: str, root: Path, sweep: str | None) -> pa.Table | Exception:
-    """One epochs file, or why it was skipped.  The fast reader first (see ``_open_fast``);
-    the contract's checks (``check_epochs_table``) for every file, so a file of the wrong types or of another trial is skipped, not mixed in."""
+    """One epochs file, or why it was skipped: the fast reader (see ``_open_fast``), then
+    the contract's checks (``check_epochs_table``), so a file of the wrong types or of
+    another trial is skipped, not mixed in."""
     try:
         return check_epochs_table(_read_checked(Path(path)), Path(path), root, sweep)
     except (SchemaError, OSError, pa.ArrowException, ResultsDirError) as exc:

@@ -396,7 +396,7 @@ def check(root: str | os.PathLike, epochs: bool = False) -> ResultsDir:
                                                     else ""))
     names = _sweep_names(table) if table is not None else []
     contract = schema.read_contract(table) if table is not None else None
-    stored = contract["spec"].get("name") if contract and isinstance(contract["spec"], dict) else None
+    stored = contract["spec"].get("name") if contract else None  # spec: an object, checked
     if names and isinstance(stored, str) and stored != names[0]:
         raise _damaged(trials_path, f"its metadata names sweep {stored!r}, its rows {names[0]!r}",
                        root)

@@ -263,7 +263,7 @@ def test_overwrite_walks_the_hidden_temp_files_too(copy_of):
     assert snapshot(results.parent) == before
 
 
-# ------------------------------------------------------------------------------ contracts from elsewhere
+# ------------------------------------------------------------------------------ foreign contracts
 def test_a_future_schema_version_is_refused(copy_of):
     results, outside = copy_of
     rewrite_trials(results, lambda t: t.replace_schema_metadata(
@@ -518,7 +518,8 @@ def run_all(results: Path, out_dir: Path, refused: bool) -> list[tuple]:
             try:
                 out, err = proc.communicate(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{command} hung (over {TIMEOUT} s): it opened a FIFO or followed a link")
+                pytest.fail(f"{command} hung (over {TIMEOUT} s): it opened a FIFO or "
+                            "followed a link")
             done.append((command, proc.returncode, out + err))
     finally:
         for _, proc in procs:
