@@ -246,6 +246,12 @@ def unsafe_results_dir(results_dir: Path) -> str | None:
     through it reaches elsewhere), the working directory, or one of its ancestors."""
     import os
 
+    from sweeps.resultsdir import ResultsDirError, check_path
+
+    try:
+        check_path(results_dir)  # Parquet, the report and the console need a text path
+    except ResultsDirError as err:
+        return str(err)
     if results_dir.is_symlink():
         return f"{results_dir}: is a symbolic link; give the real directory with --results"
     if results_dir.parts and results_dir.parts[0].startswith("~"):
@@ -299,6 +305,13 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
             return (f"{results_dir}: holds {show(foreign[0])}, which a sweep does not write; "
                     "--overwrite deletes only a sweep's own results: move it, or choose "
                     "--results elsewhere")
+        # Only regular files and directories, no deeper than a sweep writes: a link or a
+        # strange tree inside is refused, never followed or walked by the delete.
+        from sweeps.resultsdir import ResultsDirError, check_entries
+        try:  # every entry: the sweep's, and the hidden temp files of its atomic writes
+            check_entries(results_dir, tuple(p.name for p in results_dir.iterdir()))
+        except ResultsDirError as err:
+            return str(err)
         return None
     if not locked:
         return None
@@ -412,13 +425,15 @@ def summary(results_dir: Path, wall_s: float | None = None) -> None:
 
 
 def cmd_resume(args) -> int:
+    results_dir = Path(args.results_dir)
+    refusal = _check_results(results_dir, epochs=True)  # before Ray starts, not inside it
+    if refusal:
+        return _fail(refusal)
     from sweeps.lock import SweepInUse, driver_lock
     from sweeps.run import SweepError, read_spec, resume_sweep
 
-    results_dir = Path(args.results_dir)
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
-        read_trials(results_dir)  # damaged: say so before Ray starts, not inside it
         with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
             started = time.monotonic()
             resume_sweep(results_dir, args.address, args.verbose)
@@ -434,28 +449,30 @@ STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
 
 
 def read_trials(results_dir: Path) -> list[dict]:
-    """trials.parquet's rows ([] before any trial started); a damaged file is a SweepError."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from sweeps import schema
+    """trials.parquet's rows ([] before any trial started), read by the one reader of a results
+    directory (sweeps/resultsdir.py), which checks the whole directory first: damage is a
+    SweepError naming the file."""
+    from sweeps.resultsdir import ResultsDirError, check
     from sweeps.run import SweepError
 
-    path = results_dir / schema.TRIALS_FILE
-    if not path.exists():
-        return []
     try:
-        table = pq.read_table(str(path.absolute()))  # pyarrow would expand a leading ~
-        schema.check_version(table, path)
-        rows = table.to_pylist()
-        if any(not schema.is_trial_id(r.get("trial_id")) or r.get("status") not in schema.STATUSES
-               for r in rows):
-            raise ValueError("rows without a valid trial_id or a known status")
-    except (OSError, ValueError, pa.ArrowException) as err:
-        reason = (str(err).splitlines() or [type(err).__name__])[0].split(". ")[0][:160]
-        raise SweepError(f"{path}: damaged results file ({reason}); restore it, or start the "
-                         f"sweep again with: python launch.py run SWEEP.yaml --results "
-                         f"{results_dir} --overwrite") from None
-    return rows
+        return check(results_dir).rows()
+    except ResultsDirError as err:
+        raise SweepError(str(err)) from None
+
+
+def _check_results(results_dir: Path, epochs: bool = False) -> str | None:
+    """Why ``results_dir`` breaks the results contract (sweeps/resultsdir.py), or None.  Run
+    first: it imports no Ray, so a damaged directory is answered at once."""
+    from sweeps.resultsdir import ResultsDirError, check
+
+    if not results_dir.is_dir():
+        return None  # not a results directory at all: read_spec says so, and what to run
+    try:
+        check(results_dir, epochs=epochs)
+    except ResultsDirError as err:
+        return str(err)
+    return None
 
 
 def cmd_extend(args) -> int:
@@ -464,12 +481,15 @@ def cmd_extend(args) -> int:
 
 
 def cmd_status(args) -> int:
+    results_dir = Path(args.results_dir)
+    refusal = _check_results(results_dir)
+    if refusal:
+        return _fail(refusal)
     from sweeps.lock import describe_holder, running_driver
     from sweeps.progress import (axis_values, duration, epoch_seconds, eta_seconds, metric_text,
                                  planned_epochs, trial_label)
     from sweeps.run import SweepError, read_spec
 
-    results_dir = Path(args.results_dir)
     try:
         spec = read_spec(results_dir, legacy_ok=True)
     except SweepError as err:

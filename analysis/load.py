@@ -1,11 +1,14 @@
 """The Parquet contract -> pandas DataFrames.
 
 ``load_results(dir)`` reads one results directory (see ``sweeps.schema``) into a ``Results``
-object.  It never raises on a damaged directory: every file it cannot read (missing,
-truncated, corrupted, unknown schema version) becomes one line in ``Results.problems`` naming
-the file, and the rest is loaded, so a report can still be written from what is readable and
-say what is missing.  Only a path that is not a directory at all raises
-(``ResultsNotFound``), because then there is nothing to report on.
+object, through the one reader of results directories (``sweeps.resultsdir``), which checks
+the directory first.  A directory that breaks the contract raises ``ResultsDirError`` (one
+line naming the file): a link or FIFO among the sweep's entries, a trials.parquet that is
+truncated, of another schema version, with a column of the wrong type or repeated or unsafe
+trial ids, a sweep.yaml of another sweep.  A path that is not a directory at all raises
+``ResultsNotFound``.  What a report can do without becomes one line in ``Results.problems``
+naming the file, and the rest is loaded: a missing trials.parquet or sweep.yaml, an epochs
+file that is damaged (skipped), columns outside the contract (ignored).
 
 Speed matters (a sweep may hold 10,000 trials x 100 epochs, one epochs file per trial).
 Every table needs trials.parquet only, so epochs/ is read when first asked for.  Then the
@@ -28,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hinr import metrics as metrics_registry
+from sweeps.resultsdir import ResultsDir, ResultsDirError, check, check_epochs_table
 from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
                            SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
                            metric_name, read_contract, sweep_contract)
@@ -249,17 +253,21 @@ def summarize_problems(problems: list[str], limit: int = 8) -> list[str]:
 
 # ------------------------------------------------------------------------------------
 def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
-                 threads: int | None = None) -> Results:
-    """Read one results directory.  Damaged files become ``problems``; see the module doc.
+                 threads: int | None = None, checked: ResultsDir | None = None) -> Results:
+    """Read one results directory; see the module doc for what raises and what becomes
+    ``problems``.
 
     ``lazy_epochs``: read epochs/ on first access of ``Results.epochs`` (default) or now.
-    ``threads``: readers for the epochs files (default: 2 per CPU, at most 16)."""
+    ``threads``: readers for the epochs files (default: 2 per CPU, at most 16).
+    ``checked``: the directory as ``sweeps.resultsdir.check`` read it (the CLI checks all
+    directories before loading any); checked here otherwise."""
     root = Path(path)
     if not root.is_dir():
         raise ResultsNotFound(f"{root}: not a directory (expected a results directory with "
                               f"{TRIALS_FILE} and {EPOCHS_DIR}/)")
-    problems: list[str] = []
-    trials, contract = _read_trials(root / TRIALS_FILE, problems)
+    checked = checked if checked is not None else check(root)
+    problems: list[str] = list(checked.notes)
+    trials, contract = _read_trials(root / TRIALS_FILE, problems, checked.trials)
     files = _epoch_files(root / EPOCHS_DIR, problems)
     if contract is None:
         # Results written before trials.parquet carried its contract (or without a readable
@@ -269,7 +277,8 @@ def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
         spec = contract["spec"]
     results = Results(root, trials, spec=spec, problems=problems, images=_images(root),
                       epoch_files=len(files),
-                      epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads),
+                      epochs_loader=partial(_read_epochs, root / EPOCHS_DIR, files, threads,
+                                            checked.name),
                       contract=contract)
     if not lazy_epochs:
         results.epochs  # noqa: B018
@@ -307,27 +316,27 @@ def _images(root: Path) -> dict[str, dict[str, Path]]:
     if not folder.is_dir():
         return {}
     out = {}
+    # follow_symlinks=False: the report embeds these files, so never one a link leads to
+    # (sweeps.resultsdir refuses links here; this keeps a race from changing that).
     for trial in sorted(os.scandir(folder), key=lambda e: e.name):
-        if trial.is_dir():
+        if trial.is_dir(follow_symlinks=False):
             pngs = {Path(e.name).stem: Path(e.path) for e in os.scandir(trial.path)
-                    if e.name.endswith(IMAGE_SUFFIX) and not e.name.startswith(".")}
+                    if e.name.endswith(IMAGE_SUFFIX) and not e.name.startswith(".")
+                    and e.is_file(follow_symlinks=False)}
             if pngs:
                 out[trial.name] = dict(sorted(pngs.items()))
     return out
 
 
-def _read_trials(path: Path, problems: list[str]) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """trials.parquet as a frame, and the contract in its metadata (None: an older file)."""
-    if not path.exists():
+def _read_trials(path: Path, problems: list[str], table: pa.Table | None,
+                 ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
+    """trials.parquet (``table``, as sweeps.resultsdir read and checked it) as a frame, and
+    the contract in its metadata (None: an older file)."""
+    if table is None:
         problems.append(f"{path}: missing; no per-trial configs or final metrics "
                         f"(tables need it; learning curves come from {EPOCHS_DIR}/)")
         return pd.DataFrame(columns=["trial_id", "status"]), None
-    try:
-        table = _read_checked(path)
-        contract = read_contract(table)
-    except (SchemaError, OSError, pa.ArrowException, ValueError) as exc:  # ValueError: bad JSON
-        problems.append(_describe(path, exc))
-        return pd.DataFrame(columns=["trial_id", "status"]), None
+    contract = read_contract(table)
     frame = _current_names(table.to_pandas())
     if frame["trial_id"].duplicated().any():  # the contract says unique; keep the last write
         problems.append(f"{path}: duplicate trial_id rows; kept the last of each")
@@ -345,10 +354,11 @@ def _epoch_files(folder: Path, problems: list[str]) -> list[str]:
     # os.scandir is several times faster than Path.glob on 10k files; temp files of an
     # in-flight atomic write (".name.xxx.tmp") are skipped by the suffix and dot tests.
     return sorted(e.path for e in os.scandir(folder)
-                  if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file())
+                  if e.name.endswith(".parquet") and not e.name.startswith(".")
+                  and e.is_file(follow_symlinks=False))
 
 
-def _read_epochs(folder: Path, files: list[str], threads: int | None,
+def _read_epochs(folder: Path, files: list[str], threads: int | None, sweep: str | None = None,
                  ) -> tuple[pd.DataFrame, list[str]]:
     """All epochs files as one frame, plus a problem line per file that could not be read."""
     problems: list[str] = []
@@ -357,7 +367,7 @@ def _read_epochs(folder: Path, files: list[str], threads: int | None,
         return empty, problems
     workers = threads or min(16, 2 * (os.cpu_count() or 1))  # I/O + GIL-free decode
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        outcomes = list(pool.map(_try_read, files))
+        outcomes = list(pool.map(partial(_try_read, root=folder.parent, sweep=sweep), files))
     tables = []
     for file, outcome in zip(files, outcomes):
         if isinstance(outcome, Exception):
@@ -381,10 +391,13 @@ def _read_epochs(folder: Path, files: list[str], threads: int | None,
     return frame.reset_index(drop=True), problems
 
 
-def _try_read(path: str) -> pa.Table | Exception:
+def _try_read(path: str, root: Path, sweep: str | None) -> pa.Table | Exception:
+    """One epochs file, or why it was skipped: the fast reader (see ``_open_fast``), then
+    the contract's checks (``check_epochs_table``), so a file of the wrong types or of
+    another trial is skipped, not mixed in."""
     try:
-        return _read_checked(Path(path))
-    except (SchemaError, OSError, pa.ArrowException) as exc:
+        return check_epochs_table(_read_checked(Path(path)), Path(path), root, sweep)
+    except (SchemaError, OSError, pa.ArrowException, ResultsDirError) as exc:
         return exc
 
 
@@ -430,6 +443,8 @@ def _open_fast(path: Path):
 
 
 def _describe(path: Path, exc: Exception) -> str:
+    if isinstance(exc, ResultsDirError):
+        return str(exc).split("; restore it")[0] + "; skipped"
     if isinstance(exc, SchemaError):
         return str(exc)  # already names the file and says what is wrong
     return f"{path}: unreadable (truncated or corrupted Parquet?): {exc}"

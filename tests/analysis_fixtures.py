@@ -174,7 +174,7 @@ def cls_rows(sweep: str = "cls", with_val: bool = True) -> list[dict]:
                            "joint_acc": (0.96 + 0.01 * i) if trained else CHANCE}
                 if with_val:
                     metrics["val_psnr"] = 18.0 + (1.0 if a2 == 100.0 else 0.0) + 0.1 * i
-                row = _row(sweep, f"a{a2:g}_w{weight:g}_s{seed}", "completed", a2, seed,
+                row = _row(sweep, f"a{a2:g}_w{weight:g}_s{seed}".replace(".", "p"), "completed", a2, seed,
                            metrics=metrics)
                 row["config.variant"], row["config.cls_weight"] = "classifier_loss", weight
                 rows.append(row)
@@ -294,7 +294,7 @@ def asha_rows(sweep: str = "asha") -> tuple[list[dict], list[list[dict]]]:
     cut = np.median([d[3] + 1.0 for d in draws])
     trials, epochs = [], []
     for seed, a1, a2, start in draws:
-        tid = f"a1_{a1:g}_a2_{a2:g}_s{seed}"
+        tid = f"a1_{a1:g}_a2_{a2:g}_s{seed}".replace(".", "p")  # an id is never a path: no "."
         stopped = start + 1.0 < cut
         last = 1 if stopped else ASHA_EPOCHS
         curve = [start + e for e in range(1, last + 1)]

@@ -229,15 +229,29 @@ def test_two_sweeps_side_by_side(tmp_path):
 # ------------------------------------------------------------------------------------
 # Robustness: damaged, foreign and empty results
 
-def test_truncated_trials_parquet(results_dir, tmp_path):
+def test_truncated_trials_parquet_is_refused(results_dir, tmp_path):
+    """A damaged trials.parquet is the contract broken, not a part to do without (issue 32):
+    the report refuses in one line naming it, and writes nothing."""
+    from sweeps.resultsdir import ResultsDirError
+
     path = results_dir / "trials.parquet"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    res = analysis.load_results(results_dir)
-    assert any(p.startswith(str(path)) and "unreadable" in p for p in res.problems)
-    assert len(res.epochs) == 31  # the rest is still read
+    with pytest.raises(ResultsDirError, match="trials.parquet: damaged"):
+        analysis.load_results(results_dir)
+    proc = run_cli(results_dir, "-o", tmp_path / "rep", "--format", "html")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: damaged"), proc.stderr
+    assert not (tmp_path / "rep").exists()
+
+
+def test_report_from_epochs_alone(results_dir, tmp_path):
+    """Without trials.parquet (what the refusal above suggests), the learning curves still
+    come from epochs/ and the report says what is missing."""
+    (results_dir / "trials.parquet").unlink()
     proc = run_cli(results_dir, "-o", tmp_path / "rep", "--format", "html")
     assert proc.returncode == 0, proc.stderr
-    assert "warning:" in proc.stderr and str(path) in proc.stderr
+    assert "warning:" in proc.stderr and "trials.parquet: missing" in proc.stderr
     html = (tmp_path / "rep" / "index.html").read_text()
     assert "trials.parquet" in html and "missing or could not be read" in html
     assert "No trial finished" in html
@@ -257,13 +271,13 @@ def test_garbage_epochs_file(results_dir):
 
 
 def test_unknown_schema_version(results_dir):
+    from sweeps.resultsdir import ResultsDirError
+
     table = build_table(fx.trial_rows(), TRIAL_CORE)
     table = table.replace_schema_metadata({VERSION_KEY: b"99"})
     write_atomic(table, results_dir / "trials.parquet")
-    res = analysis.load_results(results_dir)
-    assert any("trials.parquet" in p and "schema version 99 is not supported" in p
-               for p in res.problems)
-    assert res.trials.empty and len(res.epochs) == 31
+    with pytest.raises(ResultsDirError, match="trials.parquet.*schema version 99 is not supported"):
+        analysis.load_results(results_dir)
 
 
 def test_empty_sweep_says_so(tmp_path):

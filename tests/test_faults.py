@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .raycluster import LocalCluster, cmdline, descendants
@@ -150,9 +151,18 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     orphan = {**model, "trial_id": "orphan_00009", "status": "running", "epochs_done": 1}
     schema.write_atomic(schema.build_table(rows + [orphan], schema.TRIAL_CORE),
                         out / "trials.parquet")
-    shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "orphan_00009.parquet")
+
+    def epochs_of(trial_id: str) -> None:
+        """The model trial's epochs as trial ``trial_id``'s own (resume refuses a file whose
+        rows are another trial's)."""
+        table = pq.read_table(out / "epochs" / f"{model['trial_id']}.parquet")
+        ids = pa.array([trial_id] * table.num_rows)
+        table = table.set_column(table.schema.get_field_index("trial_id"), "trial_id", ids)
+        schema.write_atomic(table, out / "epochs" / f"{trial_id}.parquet")
+
+    epochs_of("orphan_00009")
     (out / "tb" / "orphan_00009").mkdir(parents=True)
-    shutil.copy(out / "epochs" / f"{model['trial_id']}.parquet", out / "epochs" / "ghost_00010.parquet")
+    epochs_of("ghost_00010")
     (out / "images" / "ghost_00010").mkdir(parents=True)
     # per-image predictions: the orphan's, and one of a trial known by nothing else
     for ghost in ("orphan_00009", "phantom_00011"):
