@@ -83,6 +83,7 @@ SLOW_TESTS = {
     "test_design_analysis.py::test_report_under_early_stopping_and_for_one_factor",
     "test_design_analysis.py::test_report_of_a_designed_sweep",
     "test_estimate.py::test_dry_run_prints_the_estimate",
+    "test_fair.py::test_a_real_sweep_carries_its_margins_into_the_report",
     "test_scale.py::test_tiny_replay",
     "test_scale.py::test_tiny_through_run_sweep",
     "test_security.py::test_embedded_ray_has_no_dashboard_and_uses_tokens",
