@@ -114,3 +114,15 @@ def fill(disk: Path) -> Path:
         except OSError as err:
             assert err.errno == errno.ENOSPC
     return filler
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` (links not followed) with its type, size, mtime and target."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath, name)
+            st_ = path.lstat()
+            target = os.readlink(path) if path.is_symlink() else None
+            out[str(path.relative_to(root))] = (st_.st_mode, st_.st_size, st_.st_mtime_ns, target)
+    return out

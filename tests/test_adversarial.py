@@ -26,6 +26,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from .sweep_helpers import snapshot
+
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = str(ROOT / "launch.py")
 MAX_LINES = 3
@@ -33,18 +35,6 @@ MAX_LINE = 1100  # "error: " + a message capped at 1000 characters, whatever it 
 
 VALID = {"name": "mine", "base": {"preset": "tiny", "epochs": 1},
          "axes": {"a2": [1.0, 100.0]}, "seeds": [0], "resources": {"cpus": 1}}
-
-
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under ``root`` (links not followed) with its type, size, mtime and target."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st_ = path.lstat()
-            target = os.readlink(path) if path.is_symlink() else None
-            out[str(path.relative_to(root))] = (st_.st_mode, st_.st_size, st_.st_mtime_ns, target)
-    return out
 
 
 def assert_refused(code: int, out: str, err: str) -> None:

@@ -32,6 +32,8 @@ from hypothesis import strategies as st
 from sweeps import schema
 from sweeps.resultsdir import MAX_DEPTH, ResultsDirError, check, check_entries
 
+from .sweep_helpers import snapshot
+
 ROOT = Path(__file__).resolve().parent.parent
 LAUNCH = str(ROOT / "launch.py")
 SMOKE = str(ROOT / "sweeps" / "smoke.yaml")
@@ -40,18 +42,6 @@ TIMEOUT = 120  # per command: a FIFO opened by mistake hangs until this
 
 
 # ------------------------------------------------------------------------------ helpers
-def snapshot(root: Path) -> dict[str, tuple]:
-    """Every path under ``root`` (links not followed): type, size, mtime, link target."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath, name)
-            st_ = path.lstat()
-            target = os.readlink(path) if path.is_symlink() else None
-            out[str(path.relative_to(root))] = (st_.st_mode, st_.st_size, st_.st_mtime_ns, target)
-    return out
-
-
 @pytest.fixture
 def copy_of(reference, tmp_path):
     """A fresh copy of the real smoke sweep's results, and an outside folder beside it whose
