@@ -126,3 +126,19 @@ def snapshot(root: Path) -> dict[str, tuple]:
             target = os.readlink(path) if path.is_symlink() else None
             out[str(path.relative_to(root))] = (st_.st_mode, st_.st_size, st_.st_mtime_ns, target)
     return out
+
+
+def running_trial(driver_pid: int, timeout: float = 120) -> int:
+    """The pid of a process running a trial right now (titled "ray::ImplicitFunc.train"), not
+    one that Tune keeps idle for reuse ("ray::ImplicitFunc"): the OOM killer's victim in the
+    fault tests.  Killing an idle cached actor instead (seen under load) gave its dead actor to
+    the next trial, which then failed on it twice and ran out of retries."""
+    from .raycluster import cmdline, descendants
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pids = [p for p in descendants(driver_pid) if "ray::ImplicitFunc.train" in cmdline(p)]
+        if pids:
+            return pids[0]
+        time.sleep(0.2)
+    raise TimeoutError(f"no process running a trial under driver {driver_pid} after {timeout} s")

@@ -139,8 +139,7 @@ def test_a_killed_trial_is_one_warning_line(tmp_path):
     no traceback and no raylet message on the console, and the sweep completes."""
     import signal
 
-    from .raycluster import cmdline, descendants
-    from .sweep_helpers import wait_for_epochs
+    from .sweep_helpers import running_trial, wait_for_epochs
 
     out, log = tmp_path / "results", tmp_path / "console.txt"
     env = {**os.environ, "HINR_PROGRESS_SECONDS": "100000"}
@@ -150,10 +149,7 @@ def test_a_killed_trial_is_one_warning_line(tmp_path):
                                   env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
         try:
             wait_for_epochs(out, rows=1)
-            victims = [p for p in descendants(driver.pid) if "ray::ImplicitFunc" in cmdline(p)
-                       or "ray::train_hinr" in cmdline(p)]
-            assert victims, "no trial process found"
-            os.kill(victims[0], signal.SIGKILL)
+            os.kill(running_trial(driver.pid), signal.SIGKILL)
             assert driver.wait(timeout=500) == 0
         finally:
             if driver.poll() is None:

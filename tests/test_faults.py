@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .raycluster import LocalCluster, cmdline, descendants
+from .raycluster import LocalCluster
 from .sweep_helpers import (EPOCHS, ROOT, SMOKE, assert_same_results, interrupt_then_resume,
-                            kill_family, run_ok, start_run, wait_for_epochs)
+                            kill_family, run_ok, running_trial, start_run, wait_for_epochs)
 
 
 def test_driver_killed_then_resumed(reference, tmp_path):
@@ -46,10 +46,7 @@ def test_trial_process_killed_is_retried(reference, tmp_path):
     driver = start_run("run", SMOKE, "--results", str(out), "--set", f"epochs={EPOCHS}")
     try:
         wait_for_epochs(out, rows=2)
-        trial_pids = [p for p in descendants(driver.pid) if "ray::ImplicitFunc" in cmdline(p)
-                      or "ray::train_hinr" in cmdline(p)]
-        assert trial_pids, "no trial process found"
-        os.kill(trial_pids[0], signal.SIGKILL)  # what the OOM killer does
+        os.kill(running_trial(driver.pid), signal.SIGKILL)  # what the OOM killer does
         assert driver.wait(timeout=500) == 0
     finally:
         if driver.poll() is None:
