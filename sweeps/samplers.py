@@ -20,6 +20,9 @@ import threading
 import optuna
 
 _NSGA2 = optuna.samplers.NSGAIISampler
+# Whether this Optuna's genetic samplers hold a lock (5.x) or not (4.x): asked once, not at
+# every unpickling (each snapshot of a resumed sweep unpickles the study).
+_HAS_LOCK = hasattr(_NSGA2(), "_thread_lock")
 
 
 class PicklableNSGAIISampler(_NSGA2):
@@ -43,5 +46,5 @@ class PicklableNSGAIISampler(_NSGA2):
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
-        if hasattr(_NSGA2(), "_thread_lock"):  # only where this Optuna's sampler has one
+        if _HAS_LOCK:
             self._thread_lock = threading.Lock()
