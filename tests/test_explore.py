@@ -329,3 +329,90 @@ def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_pa
     assert diverged.values is None and list(diverged.intermediate_values) == [1]
     # no validation metric in these older-style results: the sweep's test_psnr it is
     assert all(t.intermediate_values for t in trials if t.state.name == "COMPLETE")
+
+
+# ------------------------------------------------------------------------------------
+# The same views on real sweeps: the demo's, optuna_pareto's and a random search, each run
+# for real on an embedded Ray in tiny mode, reported together and read in Chromium.
+
+def _tiny_explorable(path: Path, **changes):
+    """``path``'s tiny mode with enough points (the whole grid, or 4 searched points) and two
+    seeds, so importance has an interval over seeds (tiny mode alone keeps 2 points, 1 seed)."""
+    import copy
+
+    from sweeps.spec import load_spec, parse_spec, tiny_mode
+    full = load_spec(path)
+    doc = copy.deepcopy(tiny_mode(full).raw)
+    doc.update(seeds=[0, 1], **changes)
+    if doc["search"] == "grid":
+        doc["axes"] = copy.deepcopy(full.raw["axes"])  # the whole grid: the demo's 4 points
+    else:
+        doc["budget"] = {**doc["budget"], "num_samples": 4}
+    return parse_spec(doc, str(path))
+
+
+@pytest.fixture(scope="module")
+def real_sweeps(tmp_path_factory, ray_embedded):
+    from sweeps.run import run_sweep
+
+    out = tmp_path_factory.mktemp("real")
+    specs = {
+        "demo": _tiny_explorable(ROOT / "sweeps" / "demo.yaml"),
+        "optuna": _tiny_explorable(ROOT / "sweeps" / "optuna_pareto.yaml"),
+        "random": _tiny_explorable(ROOT / "sweeps" / "optuna_pareto.yaml", search="random",
+                                   name="optuna_pareto-random", metric="val_psnr",
+                                   mode="max"),
+    }
+    loaded = {}
+    for key, spec in specs.items():
+        run_sweep(spec, out / spec.name)
+        loaded[key] = load_results(out / spec.name)
+    return loaded
+
+
+@pytest.mark.slow  # three real sweeps and a real browser
+def test_real_sweeps_explore_in_a_real_browser(browser, tmp_path, real_sweeps):  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    sweeps = [real_sweeps[k] for k in ("demo", "optuna", "random")]
+    # importance with an interval over the two seeds, on every search type
+    for res in sweeps:
+        imp = importance(res, replicates=10)
+        assert imp is not None and imp.seeds == 2 and imp.points >= 3, res.path
+        assert set(imp.table["evaluator"]) == {"fanova", "ped_anova"}
+        assert (imp.table["ci_low"] <= imp.table["mean"]).all()
+        assert (imp.table["mean"] <= imp.table["ci_high"]).all()
+    cont = importance(real_sweeps["optuna"], replicates=10).table.set_index("factor")
+    assert cont.loc["a2", "scale"].iloc[0] == "continuous, log scale"  # not binned
+
+    out = tmp_path / "report"
+    analysis.build_report(sweeps, out, "html")
+    browser.get((out / "index.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    headings = browser.execute_script(
+        "return Array.from(document.querySelectorAll('h3')).map(h => h.textContent)")
+    assert headings.count("Explore: importance, parallel coordinates, every trial") == 3
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert text.count("fANOVA [95% interval]") == 3 and text.count("PED-ANOVA [95% interval]") == 3
+
+    # parallel coordinates: one line per trial in each sweep's figure
+    lines = browser.execute_script(
+        "return [].slice.call(document.querySelectorAll('svg.pc'))"
+        ".map(s => s.querySelectorAll('.pc-line').length)")
+    assert lines == [len(r.trials) for r in sweeps]
+
+    # the trial table of the Optuna sweep: sorted and filtered in the page
+    n = len(sweeps[1].trials)
+    table = browser.find_elements(By.CSS_SELECTOR, "table.trials")[1]
+    heads = table.find_elements(By.CSS_SELECTOR, "thead tr:first-child th")
+    header = [th.text for th in heads]
+    col = header.index("validation PSNR (dB)")
+    heads[col].click()
+    psnr = [float(r[col]) for r in _visible_rows(browser, 1)]
+    assert psnr == sorted(psnr) and len(psnr) == n
+    seed_col = header.index("seed")
+    table.find_elements(By.CSS_SELECTOR, "input.tf")[seed_col].send_keys("=1")
+    rows = _visible_rows(browser, 1)
+    assert len(rows) == int((sweeps[1].trials["config.seed"] == 1).sum()) == n // 2
+    assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[1].text == \
+        f"{n // 2} of {n} trials shown"
