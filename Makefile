@@ -75,7 +75,7 @@ lock:
 data: $(STAMP)
 	$(BIN)/python -m hinr.data fetch mnist $(if $(ROOT),--root $(ROOT))
 
-# Speed, measured side by side and printed as tables (README, Performance): ~8 min on 2 cores
+# Speed, measured side by side and printed as tables (docs/performance.md): ~8 min on 2 cores
 # for step.py and sweep.py; scale.py here at sizes a small machine runs in minutes (its writer
 # replay to 10,000 trials, the real pipeline to 300: one process start per trial is the cost).
 bench: $(STAMP)
