@@ -44,7 +44,6 @@ from ray import tune
 from hinr import metrics as metrics_registry
 
 from . import schema
-from .trial import config_from_trial
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
     """The metric columns of one Tune result: the registered metrics (hinr.metrics) it holds.
@@ -176,11 +175,11 @@ class ParquetResults(tune.Callback):
         if row is None:
             row = {"trial_id": trial.trial_id, "sweep": self.sweep, "status": "pending",
                    "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
-            # Every ExperimentConfig field, resolved as the trial sees it (preset defaults and
-            # the replicate's seed included), so analysis never has to know the presets.
-            cfg = config_from_trial(trial.config, cpus=_trial_cpus(trial))
-            for key, value in cfg.to_dict().items():
-                row[schema.CONFIG_PREFIX + key] = value
+            # Until the trial's first result (which carries its resolved config: see
+            # _record_config) the row holds the sweep's own values for it: its point and seed.
+            for key, value in trial.config.items():
+                if key not in schema.NOT_FIELDS:
+                    row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
             self._catch_up(row)  # a trial a died driver reported but never batched out
@@ -246,9 +245,20 @@ class ParquetResults(tune.Callback):
             row["status"] = "running"
         self._write_trials()
 
+    @staticmethod
+    def _record_config(row: dict[str, Any], result: dict[str, Any]) -> None:
+        """Every ExperimentConfig field as the trial resolved it (preset defaults, the
+        replicate's seed, the threads its CPU share gave it), from its first result, so that
+        analysis never has to know the presets."""
+        resolved = result.get(schema.RESOLVED_CONFIG_KEY)
+        if isinstance(resolved, dict):
+            for key, value in resolved.items():
+                row[schema.CONFIG_PREFIX + key] = value
+
     @_timed
     def on_trial_result(self, iteration, trials, trial, result, **info):
         row = self._trial_row(trial)
+        self._record_config(row, result)
         # "node" is ours (ip/node id: several nodes on one host share an ip); Tune's node_ip
         # stands in for a trainable that reports none (benchmarks/scale.py's no-op trials)
         row["node"] = result.get("node") or result.get("node_ip")
@@ -397,14 +407,6 @@ def _forget_missing_checkpoint(trial) -> None:
         # against Ray 2.60.0, the pinned version; test_faults covers this path).
         manager._latest_checkpoint_result = None
         manager._checkpoint_results = []
-
-
-def _trial_cpus(trial) -> float:
-    """The trial's CPU request, so config.threads records the thread count it really used."""
-    try:
-        return float(trial.placement_group_factory.required_resources.get("CPU", 0.0))
-    except AttributeError:
-        return 0.0
 
 
 def _error_message(trial) -> str:

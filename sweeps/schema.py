@@ -107,6 +107,11 @@ VERSION_KEY = b"hinr_schema_version"
 CONFIG_PREFIX = "config."
 METRIC_PREFIX = "metric."
 PRED_PREFIX = "pred."
+# The key of a trial's first result (in each process it runs in) holding its resolved config,
+# every ExperimentConfig field as the trial used it: the writer's config.* columns come from it.
+RESOLVED_CONFIG_KEY = "resolved_config"
+# Keys of a trial's Tune config that are not ExperimentConfig fields (a sweep's own values).
+NOT_FIELDS = ("preset", "design_point")
 TRIALS_FILE = "trials.parquet"
 EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"

@@ -23,13 +23,13 @@ import torch
 from hinr import Diverged, Experiment, ExperimentConfig, preset
 from hinr import metrics as metrics_registry
 from hinr.data import ImageData
-from sweeps.schema import (IMAGE_SUFFIX, TB_DIR, image_dir, predictions_path, predictions_table,
-                           write_atomic, write_bytes_atomic)
+from sweeps.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, TB_DIR, image_dir,
+                           predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
 CHECKPOINT_FILE = "state.pt"
 DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
 # in a trial's config, not ExperimentConfig fields
-RESERVED = ("preset", DESIGN_POINT)
+RESERVED = NOT_FIELDS  # DESIGN_POINT among them
 
 
 def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:
@@ -62,6 +62,9 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(tb_dir))
     info = {"device": str(exp.device), "node": node or socket.gethostname()}
+    # The config as this trial resolved it travels with its first result, so the driver
+    # records it without resolving it again (or importing this worker-side module).
+    first = {RESOLVED_CONFIG_KEY: cfg.to_dict()}
     start = time.perf_counter()
     try:
         while exp.epoch < cfg.epochs:
@@ -69,7 +72,7 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
                 metrics = exp.train_epoch()
             except Diverged as err:
                 # A recorded outcome, not a crash: the search sees the worst value.
-                out = {**info, "status": "diverged", "diverged_epoch": err.epoch,
+                out = {**info, **first, "status": "diverged", "diverged_epoch": err.epoch,
                        "diverged_step": err.step, "error": str(err), "epoch": float(exp.epoch)}
                 out.update({m: worst(mode) for m, mode in objectives.items()})
                 report(out, None)
@@ -85,7 +88,9 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
                 save_examples(exp, images_dir)
             if last and predictions_file is not None:
                 save_predictions(exp, predictions_file)
-            report({**info, **metrics, "status": "completed" if last else "running"}, exp)
+            report({**info, **first, **metrics, "status": "completed" if last else "running"},
+                   exp)
+            first = {}
     finally:
         if writer is not None:
             writer.close()

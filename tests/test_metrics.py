@@ -49,7 +49,14 @@ def test_every_reported_metric_is_registered_and_every_registered_one_is_reporte
     # The writer drops what is not registered: a new metric computed in hinr but missing
     # from the registry would vanish from Parquet without this check.
     not_columns = {k for k in reported_keys if k not in metrics.REGISTRY}
-    assert not_columns == {"epoch", "status", "device", "node"}, not_columns
+    assert not_columns == {"epoch", "status", "device", "node", schema.RESOLVED_CONFIG_KEY}, \
+        not_columns
+    # the resolved config rides on the first result only
+    assert [schema.RESOLVED_CONFIG_KEY in r for r in joint_reports] == \
+        [True] + [False] * (len(joint_reports) - 1)
+    assert joint_reports[0][schema.RESOLVED_CONFIG_KEY] == preset(
+        "tiny", device="cpu", epochs=1, variant="classifier_loss", cls_weight=0.1,
+        pixel_baselines=True).to_dict()
     assert joint | pretrained == set(metrics.REGISTRY)
     # and the registry's variant restrictions hold: only the joint trial has the head's metrics
     assert {m for m in metrics.REGISTRY if "classifier_loss" in metrics.REGISTRY[m].variants} \

@@ -53,6 +53,28 @@ def test_trials_parquet(smoke_dir):
         assert r["error"] is None and r["retries"] == 0
 
 
+def test_the_driver_records_the_config_each_trial_reports(smoke_dir):
+    """config.* comes from the trial's own first result (every field it resolved, preset
+    defaults included), not from the driver resolving it again: the writer does not even
+    load the worker-side module."""
+    import subprocess
+    import sys
+
+    code = ("import sys, sweeps.results; "
+            "print(sorted(m for m in sys.modules if m in ('sweeps.trial', 'hinr.experiment')))")
+    loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.strip()
+    assert loaded == "[]"
+    from hinr import ExperimentConfig
+    rows = pq.read_table(smoke_dir / "trials.parquet").to_pylist()
+    fields = set(ExperimentConfig().to_dict())
+    for r in rows:
+        assert {k[len("config."):] for k in r if k.startswith("config.")} >= fields
+        assert all(r[f"config.{f}"] is not None or ExperimentConfig().to_dict()[f] is None
+                   for f in fields)
+        assert r["config.inr_width"] == 16  # the tiny preset's, not the dataclass default
+
+
 def test_trials_parquet_carries_its_meaning(smoke_dir, tmp_path):
     """Factors, reference levels, seeds and the spec travel in trials.parquet's metadata:
     analysis reads them from there, and a copy without sweep.yaml reads the same."""
