@@ -34,7 +34,6 @@ from pathlib import Path
 
 EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or results directory
 EXIT_STOPPED = 1  # a sweep that started and had to stop (results disk full, ...)
-MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
 
 
 VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
@@ -145,8 +144,10 @@ def cmd_run(args) -> int:
         check_model_size(spec, None if args.address else _memory_bytes())
     except SpecError as err:
         return _fail(str(err))
+    from sweeps import guard
+
     results_dir = Path(args.results or Path("results") / spec.name)
-    refusal = unsafe_results_dir(results_dir)
+    refusal = guard.unsafe_results_dir(results_dir)
     if refusal:
         return _fail(refusal)
     if (args.pilot or args.halfwidth is not None) and not args.dry_run:
@@ -158,6 +159,7 @@ def cmd_run(args) -> int:
                 pilot = pilot_cli(spec, args.pilot, args.halfwidth)
             except (PilotError, SpecError) as err:
                 return _fail(str(err))
+        from sweeps.dryrun import print_dry_run
         print_dry_run(spec, results_dir, args.gpu_tflops)
         if args.pilot:
             print(pilot)
@@ -165,11 +167,8 @@ def cmd_run(args) -> int:
     from sweeps.lock import SweepInUse, driver_lock
     from sweeps.run import SweepError, prepare, run_sweep, write_spec
 
-    try:
-        writable_check(results_dir)
-    except SweepError as err:
-        return _fail(str(err))
-    refusal = check_results_dir(spec, results_dir, args.overwrite, locked=False)
+    refusal = (guard.unwritable(results_dir)
+               or guard.check_results_dir(spec, results_dir, args.overwrite, locked=False))
     if refusal:
         return _fail(refusal)
     command = ["launch.py"] + sys.argv[1:]
@@ -177,7 +176,7 @@ def cmd_run(args) -> int:
         # The lock first: a live driver is the answer to give before "already holds this
         # sweep; resume it", and --overwrite must not delete a directory in use.
         with driver_lock(results_dir, command):
-            refusal = check_results_dir(spec, results_dir, args.overwrite)
+            refusal = guard.check_results_dir(spec, results_dir, args.overwrite)
             if refusal:
                 return _fail(refusal)
             # Data, Ray and resources before the first write: a sweep refused here leaves
@@ -210,161 +209,12 @@ def _stopped(err: Exception) -> int:
     return EXIT_STOPPED
 
 
-def writable_check(results_dir: Path) -> None:
-    """Refuse a results directory that cannot be written, or whose disk is nearly full,
-    before Ray starts (root ignores permission bits, so probe with a real write)."""
-    import shutil
-    import tempfile
-    from sweeps.run import SweepError
-
-    probe = results_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise SweepError(f"{results_dir}: cannot create results directory ({probe} is not a directory)")
-    try:
-        with tempfile.TemporaryFile(dir=probe):
-            pass
-    except OSError as err:
-        raise SweepError(f"{probe}: results directory is not writable ({err.strerror})") from None
-    free = shutil.disk_usage(probe).free
-    if free < MIN_FREE_BYTES:
-        raise SweepError(f"{probe}: only {free >> 20} MiB free; a sweep needs at least "
-                         f"{MIN_FREE_BYTES >> 20} MiB for results and checkpoints")
-
-
 def _memory_bytes() -> int | None:
     import os
     try:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):  # not a POSIX system that says
         return None
-
-
-def unsafe_results_dir(results_dir: Path) -> str | None:
-    """A results directory is a directory of its own: never a symlink (deleting or writing
-    through it reaches elsewhere), the working directory, or one of its ancestors."""
-    import os
-
-    from sweeps.resultsdir import ResultsDirError, check_path
-
-    try:
-        check_path(results_dir)  # Parquet, the report and the console need a text path
-    except ResultsDirError as err:
-        return str(err)
-    if results_dir.is_symlink():
-        return f"{results_dir}: is a symbolic link; give the real directory with --results"
-    if results_dir.parts and results_dir.parts[0].startswith("~"):
-        # A quoted ~ reaches us unexpanded: Python would create "./~", pyarrow reads $HOME.
-        return f"{results_dir}: starts with ~, which the shell did not expand; write the path out"
-    here = Path.cwd().resolve()
-    target = results_dir.resolve()
-    if target == here or target in here.parents:
-        return (f"{results_dir}: is the working directory or one above it; results need a "
-                "directory of their own (--results DIR)")
-    if target == Path(os.path.expanduser("~")).resolve():
-        return f"{results_dir}: is the home directory; results need a directory of their own"
-    return None
-
-
-def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = True) -> str | None:
-    """Refuse to mix two sweeps in one directory, and to overwrite without being told.
-    --overwrite deletes only a results directory of this product holding this sweep's name.
-    Unless ``locked``, only what --overwrite may not delete and what is not a sweep's results
-    are refused (before the lock: they leave not even a lock file); "holds this sweep" or "a
-    different one" wait for the lock, since a live driver is the better answer then."""
-    from sweeps import schema
-    from sweeps.spec import safe_load, show
-
-    existing = results_dir / schema.SPEC_FILE
-    if results_dir.exists() and not results_dir.is_dir():
-        return f"{results_dir}: is not a directory; choose --results elsewhere"
-    if not results_dir.exists() or not any(results_dir.iterdir()):
-        return None
-    if not existing.is_file() or existing.is_symlink():
-        return (f"{results_dir}: exists and is not a sweep results directory (no "
-                f"{schema.SPEC_FILE}); choose --results elsewhere (--overwrite deletes only a "
-                "sweep's own results)")
-    try:
-        doc = safe_load(existing.read_text())
-    except Exception:  # noqa: BLE001 - any damage reads the same: not ours to delete
-        doc = None
-    if not isinstance(doc, dict):
-        return (f"{existing}: damaged sweep file; choose --results elsewhere, or remove "
-                f"{results_dir} yourself if it is a sweep you no longer need")
-    doc.pop("provenance", None)
-    if overwrite:
-        if doc.get("name") != spec.name:
-            return (f"{results_dir}: holds sweep {show(doc.get('name'))}, not {spec.name}; "
-                    "--overwrite replaces only the same sweep: choose --results elsewhere")
-        # What a sweep writes there (and atomic writes' hidden temp files); anything else is
-        # the user's, and not ours to delete.
-        foreign = sorted(p.name for p in results_dir.iterdir() if p.name not in schema.SWEEP_ENTRIES
-                         and not (p.name.startswith(".") and p.name.endswith(".tmp")))
-        if foreign:
-            return (f"{results_dir}: holds {show(foreign[0])}, which a sweep does not write; "
-                    "--overwrite deletes only a sweep's own results: move it, or choose "
-                    "--results elsewhere")
-        # Only regular files and directories, no deeper than a sweep writes: a link or a
-        # strange tree inside is refused, never followed or walked by the delete.
-        from sweeps.resultsdir import ResultsDirError, check_entries
-        try:  # every entry: the sweep's, and the hidden temp files of its atomic writes
-            check_entries(results_dir, tuple(p.name for p in results_dir.iterdir()))
-        except ResultsDirError as err:
-            return str(err)
-        return None
-    if not locked:
-        return None
-    started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
-    if doc != spec.raw:
-        hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
-                else "pass --results NEW_DIR or give the sweep a new name")
-        return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
-    if not started:  # written, then refused before Tune began (no tune/): run it again
-        return None
-    return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
-            f"{results_dir} (or pass --overwrite to start again)")
-
-
-def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
-    from sweeps.search import GRID_SEARCHES
-
-    rows = spec.trial_configs()
-    keys = list(rows[0]) if rows else []
-    print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
-          f"{spec.scheduler['type']} scheduler), preset {spec.preset}, "
-          f"{spec.base_config.epochs} epochs each, resources {spec.resources}")
-    if spec.search not in GRID_SEARCHES:
-        print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
-    if spec.search == "design":  # the design matrix and its aliases, not one row per trial
-        from sweeps.design import build, describe as describe_design
-        print(describe_design(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
-    else:
-        widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
-        print("  " + "  ".join(k.ljust(w) for k, w in zip(keys, widths)))
-        for r in rows:
-            print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
-    print(f"results would go to {results_dir}")
-    from sweeps.estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
-
-    # Price one trial per distinct model shape; other axes change the cost negligibly.
-    shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_layers",
-                  "encoder_channels", "encoder_blocks", "encoder_kernel", "dataset", "epochs",
-                  "train_subset")
-    cache, costs = {}, []
-    for row in rows:
-        fields = {k: v for k, v in row.items() if k in shape_keys and not isinstance(v, str)
-                  or k == "dataset"}
-        cfg = spec.base_config.replace(**fields)
-        key = tuple(getattr(cfg, k) for k in shape_keys)
-        if key not in cache:
-            cache[key] = trial_cost(cfg)
-        costs.append(cache[key])
-    # The rows are one pass (grid: every trial; random/optuna: seeds x grid axes of one draw),
-    # so price num_trials() trials by cycling through them, whichever is longer.
-    costs = [costs[i % len(costs)] for i in range(spec.num_trials())]
-    print(describe(costs, measured_gflops(spec.base_config), spec.resources["gpus"],
-                   gpu_tflops or DEFAULT_GPU_TFLOPS))
 
 
 def _remaining(spec, trials: list[dict]) -> int:
@@ -426,7 +276,9 @@ def summary(results_dir: Path, wall_s: float | None = None) -> None:
 
 def cmd_resume(args) -> int:
     results_dir = Path(args.results_dir)
-    refusal = _check_results(results_dir, epochs=True)  # before Ray starts, not inside it
+    from sweeps.guard import damaged
+
+    refusal = damaged(results_dir, epochs=True)  # before Ray starts, not inside it
     if refusal:
         return _fail(refusal)
     from sweeps.lock import SweepInUse, driver_lock
@@ -461,20 +313,6 @@ def read_trials(results_dir: Path) -> list[dict]:
         raise SweepError(str(err)) from None
 
 
-def _check_results(results_dir: Path, epochs: bool = False) -> str | None:
-    """Why ``results_dir`` breaks the results contract (sweeps/resultsdir.py), or None.  Run
-    first: it imports no Ray, so a damaged directory is answered at once."""
-    from sweeps.resultsdir import ResultsDirError, check
-
-    if not results_dir.is_dir():
-        return None  # not a results directory at all: read_spec says so, and what to run
-    try:
-        check(results_dir, epochs=epochs)
-    except ResultsDirError as err:
-        return str(err)
-    return None
-
-
 def cmd_extend(args) -> int:
     from sweeps.extend import cli
     return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped)
@@ -482,7 +320,9 @@ def cmd_extend(args) -> int:
 
 def cmd_status(args) -> int:
     results_dir = Path(args.results_dir)
-    refusal = _check_results(results_dir)
+    from sweeps.guard import damaged
+
+    refusal = damaged(results_dir)
     if refusal:
         return _fail(refusal)
     from sweeps.lock import describe_holder, running_driver

@@ -1,0 +1,132 @@
+"""The results directory as a driver meets it, before Ray starts: may this run use it?
+
+A results directory is a directory of its own (never a symlink, the working directory or an
+ancestor of it, or the home directory), writable, with room, and empty or holding this sweep;
+``--overwrite`` deletes only a directory holding this sweep's name and nothing a sweep does not
+write.  A directory that exists is checked against the results contract before ``resume`` or
+``status`` read it (``sweeps.resultsdir``).  Each check returns why it refuses, one line naming
+the path, or None.  The lock that makes one driver the directory's owner is ``sweeps.lock``.
+No Ray, no torch: refusals come at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import schema
+from .resultsdir import ResultsDirError, check, check_entries, check_path
+from .spec import safe_load, show
+
+MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
+
+
+def unsafe_results_dir(results_dir: Path) -> str | None:
+    """A results directory is a directory of its own: never a symlink (deleting or writing
+    through it reaches elsewhere), the working directory, or one of its ancestors."""
+    try:
+        check_path(results_dir)  # Parquet, the report and the console need a text path
+    except ResultsDirError as err:
+        return str(err)
+    if results_dir.is_symlink():
+        return f"{results_dir}: is a symbolic link; give the real directory with --results"
+    if results_dir.parts and results_dir.parts[0].startswith("~"):
+        # A quoted ~ reaches us unexpanded: Python would create "./~", pyarrow reads $HOME.
+        return f"{results_dir}: starts with ~, which the shell did not expand; write the path out"
+    here = Path.cwd().resolve()
+    target = results_dir.resolve()
+    if target == here or target in here.parents:
+        return (f"{results_dir}: is the working directory or one above it; results need a "
+                "directory of their own (--results DIR)")
+    if target == Path(os.path.expanduser("~")).resolve():
+        return f"{results_dir}: is the home directory; results need a directory of their own"
+    return None
+
+
+def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = True) -> str | None:
+    """Refuse to mix two sweeps in one directory, and to overwrite without being told.
+    --overwrite deletes only a results directory of this product holding this sweep's name.
+    Unless ``locked``, only what --overwrite may not delete and what is not a sweep's results
+    are refused (before the lock: they leave not even a lock file); "holds this sweep" or "a
+    different one" wait for the lock, since a live driver is the better answer then."""
+    existing = results_dir / schema.SPEC_FILE
+    if results_dir.exists() and not results_dir.is_dir():
+        return f"{results_dir}: is not a directory; choose --results elsewhere"
+    if not results_dir.exists() or not any(results_dir.iterdir()):
+        return None
+    if not existing.is_file() or existing.is_symlink():
+        return (f"{results_dir}: exists and is not a sweep results directory (no "
+                f"{schema.SPEC_FILE}); choose --results elsewhere (--overwrite deletes only a "
+                "sweep's own results)")
+    try:
+        doc = safe_load(existing.read_text())
+    except Exception:  # noqa: BLE001 - any damage reads the same: not ours to delete
+        doc = None
+    if not isinstance(doc, dict):
+        return (f"{existing}: damaged sweep file; choose --results elsewhere, or remove "
+                f"{results_dir} yourself if it is a sweep you no longer need")
+    doc.pop("provenance", None)
+    if overwrite:
+        if doc.get("name") != spec.name:
+            return (f"{results_dir}: holds sweep {show(doc.get('name'))}, not {spec.name}; "
+                    "--overwrite replaces only the same sweep: choose --results elsewhere")
+        # What a sweep writes there (and atomic writes' hidden temp files); anything else is
+        # the user's, and not ours to delete.
+        foreign = sorted(p.name for p in results_dir.iterdir() if p.name not in schema.SWEEP_ENTRIES
+                         and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+        if foreign:
+            return (f"{results_dir}: holds {show(foreign[0])}, which a sweep does not write; "
+                    "--overwrite deletes only a sweep's own results: move it, or choose "
+                    "--results elsewhere")
+        # Only regular files and directories, no deeper than a sweep writes: a link or a
+        # strange tree inside is refused, never followed or walked by the delete.
+        try:  # every entry: the sweep's, and the hidden temp files of its atomic writes
+            check_entries(results_dir, tuple(p.name for p in results_dir.iterdir()))
+        except ResultsDirError as err:
+            return str(err)
+        return None
+    if not locked:
+        return None
+    started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
+    if doc != spec.raw:
+        hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
+                else "pass --results NEW_DIR or give the sweep a new name")
+        return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
+    if not started:  # written, then refused before Tune began (no tune/): run it again
+        return None
+    return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
+            f"{results_dir} (or pass --overwrite to start again)")
+
+
+def unwritable(results_dir: Path) -> str | None:
+    """Why a results directory cannot be written, or its disk is nearly full (before Ray
+    starts; root ignores permission bits, so this probes with a real write), or None."""
+    probe = results_dir
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return (f"{results_dir}: cannot create results directory ({probe} is not a directory)")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        return f"{probe}: results directory is not writable ({err.strerror})"
+    free = shutil.disk_usage(probe).free
+    if free < MIN_FREE_BYTES:
+        return (f"{probe}: only {free >> 20} MiB free; a sweep needs at least "
+                f"{MIN_FREE_BYTES >> 20} MiB for results and checkpoints")
+    return None
+
+
+def damaged(results_dir: Path, epochs: bool = False) -> str | None:
+    """Why ``results_dir`` breaks the results contract (sweeps/resultsdir.py), or None.  Run
+    first: it imports no Ray, so a damaged directory is answered at once."""
+    if not results_dir.is_dir():
+        return None  # not a results directory at all: read_spec says so, and what to run
+    try:
+        check(results_dir, epochs=epochs)
+    except ResultsDirError as err:
+        return str(err)
+    return None
