@@ -327,7 +327,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
 
 
 def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
-    from sweeps.search import GRID_SEARCHES
+    from sweeps.searchtypes import GRID_SEARCHES
 
     rows = spec.trial_configs()
     keys = list(rows[0]) if rows else []

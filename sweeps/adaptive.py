@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .specerror import MAX_SEED, SpecError, show
+
 KEYS = ("min", "max", "until")
 UNTIL_KEYS = ("metric", "halfwidth")
 RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258): the first "
@@ -37,8 +39,6 @@ RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258
 
 def parse(value: Any, allowed_metrics: list[str], where: str) -> dict[str, Any]:
     """The ``seeds:`` mapping, validated: {min, max, until: {metric, halfwidth}}."""
-    from .spec import MAX_SEED, SpecError, show
-
     def bad(field: str, message: str) -> SpecError:
         return SpecError(f"{where}: seeds.{field}: {message}")
 
@@ -95,6 +95,8 @@ def point_key(row: dict[str, Any], axes: list[str], prefix: str = "") -> tuple:
 def second_stage(spec, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict]]:
     """(the trials to add: point values and seed each, one line per point: its values, s0 and
     n) from the first stage's rows of trials.parquet."""
+    # sweeps.schema imports pyarrow, and sweeps.spec imports this module to validate every
+    # sweep file: only the second stage, which runs after a sweep, needs it.
     from .schema import CONFIG_PREFIX, metric_column
 
     rule = spec.adaptive
