@@ -19,6 +19,9 @@ distribution with ``min - 1`` degrees of freedom: the interval keeps its 95% cov
 ``n`` the rule picked, capped or not.  Where the cap binds, the half-width is
 ``t * s0 / sqrt(max)``, above the target, and the report says so point by point.  The price:
 ``min - 1`` degrees of freedom instead of ``n - 1`` (a wider t), and normality within a point.
+
+The report states this rule in one sentence (``analysis.extended.RULE``: analysis reads no
+module of sweeps but the results contract) and computes the intervals itself.
 """
 
 from __future__ import annotations
@@ -30,11 +33,6 @@ from .specerror import MAX_SEED, SpecError, show
 
 KEYS = ("min", "max", "until")
 UNTIL_KEYS = ("metric", "halfwidth")
-RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258): the first "
-        "{min} seeds at every point, then n = max({min}, floor((t * s0 / {halfwidth})^2) + 1) "
-        "seeds in all, at most {max}, where s0 is the point's standard deviation over its first "
-        "{min} seeds and t = t(0.975, {df}); the interval is mean +- t * s0 / sqrt(n), exact "
-        "95% coverage under this stopping rule for normal seed-to-seed variation")
 
 
 def parse(value: Any, allowed_metrics: list[str], where: str) -> dict[str, Any]:
