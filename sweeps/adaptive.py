@@ -19,6 +19,9 @@ distribution with ``min - 1`` degrees of freedom: the interval keeps its 95% cov
 ``n`` the rule picked, capped or not.  Where the cap binds, the half-width is
 ``t * s0 / sqrt(max)``, above the target, and the report says so point by point.  The price:
 ``min - 1`` degrees of freedom instead of ``n - 1`` (a wider t), and normality within a point.
+
+The report states this rule in one sentence (``analysis.extended.RULE``: analysis reads no
+module of sweeps but the results contract) and computes the intervals itself.
 """
 
 from __future__ import annotations
@@ -26,19 +29,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .specerror import MAX_SEED, SpecError, show
+
 KEYS = ("min", "max", "until")
 UNTIL_KEYS = ("metric", "halfwidth")
-RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258): the first "
-        "{min} seeds at every point, then n = max({min}, floor((t * s0 / {halfwidth})^2) + 1) "
-        "seeds in all, at most {max}, where s0 is the point's standard deviation over its first "
-        "{min} seeds and t = t(0.975, {df}); the interval is mean +- t * s0 / sqrt(n), exact "
-        "95% coverage under this stopping rule for normal seed-to-seed variation")
 
 
 def parse(value: Any, allowed_metrics: list[str], where: str) -> dict[str, Any]:
     """The ``seeds:`` mapping, validated: {min, max, until: {metric, halfwidth}}."""
-    from .spec import MAX_SEED, SpecError, show
-
     def bad(field: str, message: str) -> SpecError:
         return SpecError(f"{where}: seeds.{field}: {message}")
 
@@ -95,6 +93,8 @@ def point_key(row: dict[str, Any], axes: list[str], prefix: str = "") -> tuple:
 def second_stage(spec, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict]]:
     """(the trials to add: point values and seed each, one line per point: its values, s0 and
     n) from the first stage's rows of trials.parquet."""
+    # sweeps.schema imports pyarrow, and sweeps.spec imports this module to validate every
+    # sweep file: only the second stage, which runs after a sweep, needs it.
     from .schema import CONFIG_PREFIX, metric_column
 
     rule = spec.adaptive

@@ -39,6 +39,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .specerror import SpecError, show
+
 TYPES = ("full", "fractional", "lhs")
 KEYS = {"full": ("type", "factors"),
         "fractional": ("type", "resolution", "runs", "factors", "fraction"),
@@ -85,8 +87,7 @@ class Design:
         return [{**point, **combo} for point in self.points for combo in combos]
 
 
-def _error(where: str, message: str):
-    from .spec import SpecError
+def _error(where: str, message: str) -> SpecError:
     return SpecError(f"{where}: {message}")
 
 
@@ -101,8 +102,6 @@ def roman(n: int) -> str:
 
 def parse(section: Any, search: str, axes: dict[str, Any], where: str) -> dict | None:
     """The ``design`` section, validated against ``search`` and the axes; None without one."""
-    from .spec import show
-
     if search != "design":
         if section is not None:
             raise _error(where, f"design: a design needs search: design (got search: {show(search)})")
@@ -460,7 +459,7 @@ def tune_space(points: list[dict[str, Any]]) -> dict[str, Any]:
     saved state (placeholders), so a resume passes this space again (``sweeps.run``)."""
     from ray import tune
 
-    from .trial import DESIGN_POINT
+    from .trial import DESIGN_POINT  # sweeps.trial imports torch: only when Tune needs the space
 
     space: dict[str, Any] = {DESIGN_POINT: tune.grid_search(list(range(len(points))))}
     for name in points[0]:
@@ -475,7 +474,7 @@ class _Pick:
         self.values = [p[name] for p in points]
 
     def __call__(self, spec) -> Any:
-        from .trial import DESIGN_POINT
+        from .trial import DESIGN_POINT  # torch, as in tune_space
         return self.values[spec.config[DESIGN_POINT]]
 
 

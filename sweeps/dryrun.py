@@ -8,7 +8,7 @@ from pathlib import Path
 def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
     """The trials (a design: its matrix and aliases instead), where they would go, and what
     they would cost (sweeps/estimate.py); writes nothing."""
-    from .search import GRID_SEARCHES
+    from .searchtypes import GRID_SEARCHES
 
     rows = spec.trial_configs()
     keys = list(rows[0]) if rows else []

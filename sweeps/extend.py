@@ -11,7 +11,7 @@ How the pooled result stays one sweep:
 * ``sweep.yaml`` becomes the pooled sweep (what ``status``, ``report`` and ``resume`` read),
   with its first run's ``provenance`` kept and one ``extensions`` entry per extension: what
   was added, when, at which commit, by which command, the Tune experiment that runs it
-  (``extensions/<n>/``) and its points.
+  (``extensions/<n>/``) and its points (``sweeps.sweepdoc``, which ``sweeps.run`` shares).
 * Each extension is its own Tune experiment over exactly the trials it adds (a grid over the
   list of its points, ``sweeps.design.tune_space``), so Tune's state of the earlier runs is
   never touched, and a resume of an interrupted extension is a resume of that experiment.
@@ -41,63 +41,26 @@ from __future__ import annotations
 
 import collections
 import copy
-import datetime as dt
-import subprocess
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from . import schema
-from .spec import SpecError, apply_override, parse_spec, safe_load, show
+from .lock import SweepInUse, driver_lock
+from .run import SweepError, read_spec, resume_sweep, run_stage
+from .spec import SpecError, apply_override, parse_spec, show
+# sweep.yaml's bookkeeping, shared with sweeps.run (adaptive seeds record their second stage
+# the same way, and resume reads the records): there, so that run need not import this module
+from .sweepdoc import (ROOT, ExtendError, extensions, git, read_doc, record, sweep_part,
+                       write_doc)
 
-ROOT = Path(__file__).resolve().parent.parent
 #: the paths whose code computes a trial's numbers (hinr: data, model, training, metrics;
 #: sweeps/trial.py: a trial's config -> ExperimentConfig); a change there changes results
 NUMERIC_CODE = ("hinr", "sweeps/trial.py")
 #: packages whose version changes the numbers (kernels, data transforms)
 NUMERIC_PACKAGES = ("torch", "torchvision")
-EXTENSIONS_KEY = "extensions"  # in sweep.yaml, beside provenance
 FRACTIONS = ("complementary",)
-
-
-class ExtendError(ValueError):
-    """An extension refused before anything changed; one line."""
-
-
-# ------------------------------------------------------------------------------ sweep.yaml
-def read_doc(results_dir: Path) -> dict[str, Any]:
-    """sweep.yaml as written (provenance and extensions included)."""
-    path = results_dir / schema.SPEC_FILE
-    try:
-        doc = safe_load(path.read_text())
-    except (OSError, ValueError, yaml.YAMLError) as err:
-        raise ExtendError(f"{path}: cannot read the sweep file ({type(err).__name__})") from None
-    if not isinstance(doc, dict):
-        raise ExtendError(f"{path}: damaged sweep file (not a YAML mapping)")
-    return doc
-
-
-def sweep_part(doc: dict[str, Any]) -> dict[str, Any]:
-    """The sweep itself: sweep.yaml without provenance and extensions."""
-    return {k: v for k, v in doc.items() if k not in ("provenance", EXTENSIONS_KEY)}
-
-
-def extensions(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    value = doc.get(EXTENSIONS_KEY)
-    return value if isinstance(value, list) else []
-
-
-def stage_dir(results_dir: Path, number: int) -> Path:
-    """Tune's experiment of extension ``number`` (1, 2, ...)."""
-    return results_dir / schema.EXTENSIONS_DIR / str(number)
-
-
-def write_doc(doc: dict[str, Any], results_dir: Path) -> None:
-    schema.write_text_atomic(f"# The sweep as run (resolved); python launch.py resume "
-                             f"{results_dir}\n" + yaml.safe_dump(doc, sort_keys=False),
-                             results_dir / schema.SPEC_FILE)
 
 
 # ------------------------------------------------------------------------------ planning
@@ -189,14 +152,6 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
 
 
 # ------------------------------------------------------------------------------ code version
-def _git(*args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() if out.returncode == 0 else None
-
-
 def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
     """Why this checkout may compute different numbers than the one that ran the sweep (None:
     it computes the same: same git objects for NUMERIC_CODE, no uncommitted change there, same
@@ -206,21 +161,21 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
     if not isinstance(commit, str) or not commit:
         return (f"{where}: provenance records no git commit, so whether this code computes the "
                 "same numbers cannot be told; run a new sweep instead")
-    head = _git("rev-parse", "HEAD")
+    head = git("rev-parse", "HEAD")
     if head is None:
         return f"{ROOT}: not a git checkout, so its code cannot be compared with the sweep's"
     for path in NUMERIC_CODE:
-        then = _git("rev-parse", f"{commit}:{path}")
+        then = git("rev-parse", f"{commit}:{path}")
         if then is None:
             return (f"{where}: commit {commit[:12]} (the sweep's) is not in this repository, so "
                     f"its {path} cannot be compared with this one's; run a new sweep instead")
-        if then != _git("rev-parse", f"HEAD:{path}"):
-            files = (_git("diff", "--name-only", commit, "HEAD", "--", path) or path).split()
+        if then != git("rev-parse", f"HEAD:{path}"):
+            files = (git("diff", "--name-only", commit, "HEAD", "--", path) or path).split()
             return (f"{where}: the code that computes the numbers changed since the sweep ran "
                     f"(commit {commit[:12]} -> {head[:12]}: {', '.join(files[:3])}"
                     + (f" and {len(files) - 3} more" if len(files) > 3 else "")
                     + "); pooled trials would not be comparable: run a new sweep")
-    dirty = _git("status", "--porcelain", "--", *NUMERIC_CODE)
+    dirty = git("status", "--porcelain", "--", *NUMERIC_CODE)
     if dirty:
         first = dirty.splitlines()[0][3:]
         return (f"{first}: uncommitted change in the code that computes the numbers; commit or "
@@ -237,24 +192,6 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
     return None
 
 
-def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[dict[str, Any]],
-           command: list[str]) -> dict[str, Any]:
-    """sweep.yaml after recording an extension: the pooled sweep, the first run's provenance,
-    the extensions so far and this one (its Tune experiment is extensions/<n>/)."""
-    done = extensions(doc)
-    entry = {"number": len(done) + 1, "added": what, "trials": len(points),
-             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-             "git_commit": _git("rev-parse", "HEAD"),
-             "git_dirty": bool(_git("status", "--porcelain")),
-             "command": " ".join(command),
-             "tune_dir": f"{schema.EXTENSIONS_DIR}/{len(done) + 1}", "points": points}
-    out = dict(pooled)
-    if "provenance" in doc:
-        out["provenance"] = doc["provenance"]
-    out[EXTENSIONS_KEY] = done + [entry]
-    return out
-
-
 # ------------------------------------------------------------------------------ the command
 def _remaining(spec, results_dir: Path) -> int:
     import pyarrow.parquet as pq
@@ -267,11 +204,6 @@ def _remaining(spec, results_dir: Path) -> int:
 def cli(args, command: list[str], summary, fail, stopped) -> int:
     """``launch.py extend``: refuse (``fail``, exit 2) or finish what is unfinished, record the
     extension, run it, and print ``summary``; ``stopped`` for a sweep that had to stop."""
-    import time
-
-    from .lock import SweepInUse, driver_lock
-    from .run import SweepError, read_spec, resume_sweep, run_stage
-
     results_dir = Path(args.results_dir)
     if args.seeds is not None and args.seeds < 1:
         return fail(f"--seeds: allowed integers >= 1 (got {args.seeds})")

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+
 from . import schema
+from .spec import model_params, parse_spec
+from .sweepdoc import read_doc, sweep_part
 
 MAX_SEEDS_SHOWN = 1000
 POWER, ALPHA = 0.8, 0.05
@@ -100,9 +103,6 @@ def pilot_spread(pilot: Path, metric: str) -> tuple[float, int, int, int]:
 def checkpoint_bytes_per_param(pilot: Path) -> float | None:
     """Bytes per model parameter of the pilot's checkpoints (their mean size over the pilot's
     largest model's parameters), or None without any."""
-    from .extend import read_doc, sweep_part
-    from .spec import model_params, parse_spec
-
     files = [p for p in (pilot / schema.TUNE_DIR).rglob("state.pt") if p.is_file()]
     if not files:
         return None
@@ -115,8 +115,6 @@ def checkpoint_bytes_per_param(pilot: Path) -> float | None:
 
 def describe(spec, pilot: Path, target: float | None = None) -> str:
     """The --dry-run --pilot lines for ``spec``."""
-    from .spec import model_params
-
     metric = spec.metric[0]
     s, df, points, trials = pilot_spread(pilot, metric)
     seeds = len(spec.seeds)

@@ -25,12 +25,15 @@ from hinr import metrics as metrics_registry
 from hinr.fetch import FetchError
 
 from . import schema
+from .adaptive import second_stage
+from .design import tune_space
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
 from .search import param_space, search_alg, tune_num_samples
 from .storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
                       storage_filesystem)
 from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
+from .sweepdoc import extensions, read_doc, record, sweep_part, write_doc
 from .trial import train_hinr
 
 # Ray's verbose table: val_psnr every epoch (what searches select on); test_psnr and the
@@ -210,9 +213,6 @@ def adaptive_stage(results_dir: Path, address: str | None, max_concurrent: int |
     run: not adaptive, already recorded, the first stage unfinished, or no point needs more)."""
     import pyarrow.parquet as pq
 
-    from .adaptive import second_stage
-    from .extend import extensions, read_doc, record, sweep_part, write_doc
-
     if not (results_dir / schema.SPEC_FILE).is_file():
         return None  # benchmarks' sweeps write no sweep.yaml
     spec = read_spec(results_dir)
@@ -270,8 +270,6 @@ def resume_sweep(results_dir: Path, address: str | None = None,
                  verbose: bool = False) -> tune.ResultGrid:
     """Continue the sweep's last Tune experiment: its first run's (``tune/``), or, once it has
     been extended, its last extension's (the earlier ones finished before it started)."""
-    from .extend import extensions, read_doc
-
     if extensions(read_doc(results_dir)):
         if extensions(read_doc(results_dir))[-1].get("trials", 1) == 0:
             return None  # adaptive seeds' second stage that needed no trial
@@ -285,17 +283,13 @@ def resume_sweep(results_dir: Path, address: str | None = None,
 def stage_space(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
     """An extension's param_space: the base, and a grid over its list of points (axis values
     and seed each), as a design's points are (``sweeps.design.tune_space``)."""
-    from .design import tune_space
-
     return {"preset": spec.preset, **spec.base, **tune_space(points)}
 
 
 def run_stage(results_dir: Path, address: str | None = None, max_concurrent: int | None = None,
               verbose: bool = False) -> tune.ResultGrid:
-    """The last extension recorded in sweep.yaml (``sweeps.extend``): started, or resumed when
+    """The last extension recorded in sweep.yaml (``sweeps.sweepdoc``): started, or resumed when
     its Tune experiment already exists (an interrupted extension)."""
-    from .extend import extensions, read_doc
-
     spec = read_spec(results_dir)
     stage = extensions(read_doc(results_dir))[-1]
     experiment = stage["tune_dir"]

@@ -1,13 +1,11 @@
-"""The search: which points a sweep runs, each axis as a Tune domain, and every point once per seed.
+"""The search as Ray Tune runs it: each axis as a Tune domain, the searcher that draws the
+points, and every point once per seed.
 
-A search type is a name in ``SEARCHES`` plus, here:
-
-1. its rules on the sweep file, if any (``objectives_problem``, ``axes_problem``: checked by
-   ``sweeps.spec`` while it validates, and reported as one ``error:`` line);
-2. how many trials it runs (``num_trials``; ``tune_num_samples`` is what Tune is told);
-3. the Tune searcher that draws its points (``searcher``: None for Tune's own grid).
-
-Nothing else in the project branches on the search type, so adding one is these three places.
+A search type is a name in ``sweeps.searchtypes.SEARCHES`` plus its rules on the sweep file
+and its trial count (there, below ``sweeps.spec``, which validates with them) and, here, the
+Tune searcher that draws its points (``searcher``: None for Tune's own grid) and what Tune is
+told (``tune_num_samples``).  Nothing else in the project branches on the search type, so
+adding one is those two modules.
 
 Seeds: one path for every search type.  A trial's config carries its replicate's ``seed`` as
 a plain ``ExperimentConfig`` field, and the trainable, the Parquet writer and the console
@@ -25,68 +23,27 @@ searcher too would change the order in which Tune creates trials, and with it th
 that results are keyed by.  The trial configs are the same as before the seed path was one
 (config.seed, the set of trials), so results are bit-identical.
 
-Importing this module imports no Ray (``sweeps.spec`` uses it to validate, before Ray is
-needed); Ray is imported where a Tune object is built.
+Importing this module imports no Ray; Ray is imported where a Tune object is built.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from .spec import SweepSpec
-
-SEARCHES = ("grid", "random", "optuna", "design")  # design: the points come from sweeps/design.py
-# Searches whose points are known before the sweep starts, which Tune expands as a grid (seeds
-# are one more grid axis), and num_samples repeats the whole grid.  The others draw num_samples points.
-GRID_SEARCHES = ("grid", "design")
-# Searches that take several metrics (a Pareto front); the others optimise one.
-MULTI_OBJECTIVE = ("optuna",)
+from .design import tune_space
+from .searchtypes import GRID_SEARCHES
+from .spec import SweepSpec
 
 
-# ------------------------------------------------------------------------------ the sweep file
-def objectives_problem(search: str, metrics: list[str]) -> str | None:
-    """What is wrong with optimising ``metrics`` by ``search`` (``field: message``), or None."""
-    if len(metrics) > 1 and search not in MULTI_OBJECTIVE:
-        return "metric: several metrics need search: optuna (multi-objective)"
-    return None
-
-
-def axes_problem(search: str, axes: dict[str, Any]) -> str | None:
-    """What is wrong with searching ``axes`` (validated, ``sweeps.spec``) by ``search``, or None."""
-    if search == "grid":  # a design checks its own axes (sweeps.design.parse): lhs takes ranges
-        dists = [k for k, v in axes.items() if not isinstance(v, list)]
-        if dists:
-            return (f"axes.{dists[0]}: a distribution needs search: random or optuna; grid "
-                    "search takes lists")
-    if search == "optuna" and not axes:  # a study of nothing: TPE has no parameter to model
-        return "axes: optuna needs at least one axis to search over"
-    return None
-
-
-def num_trials(search: str, axes: dict[str, Any], seeds: int, num_samples: int,
-               design: dict | None = None) -> int:
-    """Trials a sweep runs: every grid (or design) point per seed per sample (counted, not
-    expanded: a grid may be refused for its size), or each drawn point per seed."""
-    if search == "design":
-        from .design import build
-        return build(design, axes).num_points * seeds * num_samples
-    if search in GRID_SEARCHES:
-        points = math.prod(len(v) for v in axes.values() if isinstance(v, list))
-        return points * seeds * num_samples
-    return num_samples * seeds
-
-
+# ------------------------------------------------------------------------------ Tune objects
 def tune_num_samples(spec: SweepSpec) -> int:
     """``TuneConfig.num_samples``: for a grid, how often Tune repeats the whole grid (seeds are
     in it); for a searcher, every trial it hands out, replicates included."""
     return spec.num_samples if spec.search in GRID_SEARCHES else spec.num_trials()
 
 
-# ------------------------------------------------------------------------------ Tune objects
 def domain(value: Any, search: str):
     """One axis of the sweep file as a Tune domain: a list is a grid axis for grid search and a
     uniform choice for the searchers (which cannot take grid axes)."""
@@ -107,7 +64,6 @@ def param_space(spec: SweepSpec) -> dict[str, Any]:
 
     space: dict[str, Any] = {"preset": spec.preset, **spec.base}
     if spec.search == "design":  # its points, not the product of its axes (sweeps.design)
-        from .design import tune_space
         return {**space, **tune_space(spec.design_points()), "seed": tune.grid_search(spec.seeds)}
     for key, value in spec.axes.items():
         space[key] = domain(value, spec.search)
@@ -231,9 +187,9 @@ def _define_seed_repeater():
 
 
 def _seed_repeater_class():
-    # ``SeedRepeater`` subclasses Ray's Searcher, and importing Ray Tune takes a second: this
-    # module is imported by sweeps.spec to validate every sweep file (--dry-run and refusals
-    # included), so the class is defined on first use, once.
+    # ``SeedRepeater`` subclasses Ray's Searcher, and importing Ray Tune takes a second: the
+    # class is defined on first use, once, so importing this module imports no Ray (a Tune
+    # object is built only when a sweep runs).
     if "SeedRepeater" not in globals():
         globals()["SeedRepeater"] = _define_seed_repeater()
     return globals()["SeedRepeater"]

@@ -11,7 +11,7 @@ allowed; it is raised before anything starts or is written.  The file format::
     seeds: [0, 1]                    # replicates of every point (own trials, never averaged away)
                                      # or {min: 3, max: 10, until: {metric: val_psnr, halfwidth: 0.2}}
                                      # (adaptive, sweeps/adaptive.py)
-    search: grid                     # grid | random | optuna | design (see sweeps/search.py)
+    search: grid                     # grid | random | optuna | design (see sweeps/searchtypes.py)
     design: {type: fractional, resolution: V}   # search: design only (sweeps/design.py)
     metric: val_psnr                 # what search and scheduler optimise (or a list for optuna)
     mode: max                        # max | min (a list matching metric for optuna)
@@ -29,7 +29,10 @@ many seconds (0: every epoch); a crash loses at most that much training or one e
 longer of the two.  Why not every epoch: ``sweeps.run.CHECKPOINTS_KEPT``.
 
 ``parse_spec`` checks one section at a time, in file order (a small validator each); what is
-particular to a search type is asked of ``sweeps.search``.
+particular to a search type is asked of ``sweeps.searchtypes``, the ``design:``, adaptive
+``seeds:`` and ``equivalence:`` sections of ``sweeps.design``, ``sweeps.adaptive`` and
+``sweeps.equivalence``.  Every refusal is a ``SpecError`` (``sweeps.specerror``, below all of
+them).
 """
 
 from __future__ import annotations
@@ -48,8 +51,15 @@ from hinr import metrics as metrics_registry
 from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, ExperimentConfig,
                          coerce, preset)
 
-from . import search as searches
-from .search import SEARCHES  # noqa: F401 - the names a sweep file may give, re-exported
+from . import equivalence
+from . import searchtypes as searches
+from .adaptive import parse as parse_adaptive
+from .design import build as build_design
+from .design import parse as parse_design
+from .design import tiny as tiny_design
+from .estimate import DATASET_SHAPES
+from .searchtypes import SEARCHES
+from .specerror import MAX_SEED, MAX_SHOWN, SpecError, show
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
             "resources", "budget", "equivalence")
@@ -86,9 +96,7 @@ MAX_TRIALS = 10_000
 # holds at least 16 bytes per parameter (weights, gradients, two Adam moments).
 MAX_MODEL_PARAMS = 1_000_000_000
 TRAIN_BYTES_PER_PARAM = 16
-# Seeds go to torch.manual_seed and numpy's RandomState (which takes < 2**32); other integers
-# land in int64 Parquet columns.
-MAX_SEED = 2**32 - 1
+# Integers other than seeds (MAX_SEED, sweeps.specerror) land in int64 Parquet columns.
 MAX_INT = 2**63 - 1
 # Ray tracks resources in units of 1e-4; a smaller request rounds to nothing.
 RESOURCE_PRECISION = 1e-4
@@ -99,8 +107,6 @@ SIZE_FIELDS = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_la
 # A name is one directory under results/: one path component, never "." or "..", no option-like
 # or hidden name.
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-MAX_SHOWN = 80  # characters of a user's value echoed in an error message
-MAX_MESSAGE = 1000  # characters of a whole error message
 
 
 class SafeLoaderWithFloats(yaml.SafeLoader):
@@ -181,29 +187,6 @@ def safe_load(text: str) -> Any:
     return yaml.load(text, Loader=SafeLoaderWithFloats)  # noqa: S506 - a SafeLoader subclass
 
 
-def show(value: Any, limit: int = MAX_SHOWN) -> str:
-    """``repr(value)``, cut to ``limit`` characters: error messages echo what the user wrote,
-    and what the user wrote may be a megabyte."""
-    try:
-        text = repr(value)
-    except ValueError:  # an int past Python's digit limit for str()
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def _short(text: str, limit: int = MAX_MESSAGE) -> str:
-    return text if len(text) <= limit else text[:limit - 15] + "... (truncated)"
-
-
-class SpecError(ValueError):
-    """An invalid sweep file; the message is one line naming file, field and allowed values."""
-
-    def __init__(self, message: str) -> None:
-        # One line whatever a user-written key or value holds (a YAML key may contain "\n").
-        # A message is also bounded in length, whatever it quotes.
-        super().__init__(_short(str(message).replace("\r", "\\r").replace("\n", "\\n")))
-
-
 @dataclass
 class SweepSpec:
     path: str
@@ -229,8 +212,7 @@ class SweepSpec:
 
     def design_points(self) -> list[dict[str, Any]]:
         """search: design: the points (real values of every list axis), one dict per point."""
-        from .design import build
-        return build(self.design, self.axes).crossed_points()
+        return build_design(self.design, self.axes).crossed_points()
 
     @property
     def base_config(self) -> ExperimentConfig:
@@ -280,7 +262,6 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
     base = {k: v for k, v in doc["base"].items() if k not in TINY_FIELDS}
     base.update(preset="tiny", epochs=1)
     base["dataset"] = TINY_DATASETS.get(base.get("dataset", "mnist-5k"), base.get("dataset", "mnist-5k"))
-    from .design import tiny as tiny_design
     keep = tiny_design(doc)  # a design's factors keep both levels
     axes = {}
     for key, value in doc["axes"].items():
@@ -294,7 +275,6 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
                resources={"cpus": 1.0, "gpus": 0.0})
     if doc.get("equivalence"):
         # a margin about a level the shrunk sweep no longer runs has nothing to test
-        from . import equivalence
         kept = {}
         for name, entry in doc["equivalence"].items():
             try:
@@ -397,7 +377,6 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     search = _search(doc, where)
     metrics, modes = _objectives(doc, search, base_cfg, axes, where)
     if adaptive:
-        from .adaptive import parse as parse_adaptive
         adaptive = parse_adaptive(doc["seeds"], EPOCH_METRICS + FINAL_METRICS, where)
         seeds = list(range(adaptive["min"]))
         if search not in searches.GRID_SEARCHES:
@@ -411,7 +390,6 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if adaptive and budget["num_samples"] != 1:
         raise SpecError(f"{where}: budget.num_samples: adaptive seeds add seeds to each point "
                         "once; allowed: 1")
-    from .design import parse as parse_design
     design = parse_design(doc.get("design"), search, axes, where)
     _check_size(search, axes, seeds, budget, design, where)
     equivalence = _equivalence(doc, {"preset": preset_name, **base}, axes, where)
@@ -429,7 +407,6 @@ def _equivalence(doc: dict, base: dict[str, Any], axes: dict[str, Any],
                  where: str) -> dict[str, dict[str, Any]] | None:
     """The pre-stated margins (sweeps/equivalence.py); kept in raw, so sweep.yaml and
     trials.parquet's contract carry them to analysis."""
-    from . import equivalence
     try:
         return equivalence.parse(doc.get("equivalence"), base, axes)
     except ValueError as err:
@@ -437,7 +414,8 @@ def _equivalence(doc: dict, base: dict[str, Any], axes: dict[str, Any],
 
 
 def _check(problem: str | None, where: str) -> None:
-    """A ``field: message`` from a checker that knows no file (``sweeps.search``) -> SpecError."""
+    """A ``field: message`` from a checker that knows no file (``sweeps.searchtypes``) ->
+    SpecError."""
     if problem:
         raise SpecError(f"{where}: {problem}")
 
@@ -752,11 +730,11 @@ def model_params(spec: SweepSpec) -> int:
     """Parameters of the sweep's largest model, counted on torch's meta device (shapes only,
     nothing allocated): every size field at its largest value in the sweep, for each dataset
     and variant it runs."""
+    # torch and the model take seconds to import: only for the sweep's size check, never
+    # to validate a sweep file
     import torch
 
     from hinr.models import HyperINR
-
-    from .estimate import DATASET_SHAPES
 
     sizes = {}
     for key in SIZE_FIELDS:

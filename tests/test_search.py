@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sweeps import search
+from sweeps import search, searchtypes
 from sweeps.spec import parse_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,14 +84,16 @@ def test_a_restored_searcher_continues_the_point_in_flight(tmp_path):
 
 
 def test_num_trials_counts_grids_and_draws():
-    assert search.num_trials("grid", {"a2": [1, 2, 3], "lr": [1, 2]}, seeds=2, num_samples=2) == 24
-    assert search.num_trials("optuna", {"a2": [1, 2, 3]}, seeds=2, num_samples=5) == 10
+    assert searchtypes.num_trials("grid", {"a2": [1, 2, 3], "lr": [1, 2]}, seeds=2,
+                                  num_samples=2) == 24
+    assert searchtypes.num_trials("optuna", {"a2": [1, 2, 3]}, seeds=2, num_samples=5) == 10
     assert search.tune_num_samples(_spec()) == 6  # every replicate is a sample to Tune
     assert search.tune_num_samples(_spec(search="grid", axes={"a2": [1.0]})) == 2
 
 
 def test_validating_a_sweep_imports_no_ray():
-    """spec (and through it search) runs before Ray is needed: --dry-run, every refusal."""
+    """spec (and through it the search types' rules) runs before Ray is needed: --dry-run,
+    every refusal."""
     code = ("import sys; from sweeps.spec import load_spec; "
             "load_spec(sys.argv[1]); print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(ROOT / "sweeps" / "optuna_pareto.yaml")],

@@ -1,0 +1,324 @@
+"""The project's import graph: no import circle, and each layer imports only the layers below it.
+
+The graph is read from the source with ``ast``, not by importing anything: every ``import`` and
+``from ... import`` in every .py file under hinr/, sweeps/, analysis/ and launch.py, wherever it
+stands (module level, inside a function, under ``if TYPE_CHECKING:`` or ``if __name__ ==
+"__main__":``), relative imports resolved, only edges to the project's own modules kept.  A
+function-local import hides a circle from Python's import machinery (it runs after both modules
+have loaded) but not from a reader, who still has to understand the two modules together; so it
+counts here like any other.  ``from pkg import name`` is an edge to ``pkg.name`` when that is a
+module of the project, else to ``pkg`` itself; ``importlib.import_module`` (the PEP 562 lazy
+names of ``hinr`` and ``analysis``) is not an import statement and is not read.
+
+The layers, lowest first (issue 27)::
+
+    hinr       the science; imports no other layer
+    sweeps     YAML sweep files + Ray Tune glue; imports hinr
+    analysis   Parquet -> report; imports hinr and, of sweeps, only the results contract
+               (CONTRACT: the Parquet layout and the one checked reader of a results
+               directory), which itself imports nothing of sweeps outside the contract
+    launch.py  the command line; may import anything
+
+``python tests/test_layers.py`` prints the graph's summary: modules, edges (function-local ones
+counted apart), circles and layer violations.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("hinr", "sweeps", "analysis")
+SCRIPTS = ("launch.py",)
+
+# What analysis may read of sweeps: the Parquet contract (sweeps/schema.py) and the one reader
+# that checks a results directory against it (sweeps/resultsdir.py).  Both import pyarrow, yaml
+# and torch-free modules of hinr only.
+CONTRACT = frozenset({"sweeps.schema", "sweeps.resultsdir"})
+
+# Which layers each layer may import (itself included).  A module's layer is its top package
+# (launch.py is the layer "launch").
+ALLOWED = {
+    "hinr": {"hinr"},
+    "sweeps": {"hinr", "sweeps"},
+    "analysis": {"hinr", "analysis"},  # + CONTRACT, below
+    "launch": {"hinr", "sweeps", "analysis", "launch"},
+}
+
+# Imports from a lower layer into a higher one that are still allowed, each with the reason it
+# could not go yet: {(importer, imported): "why (issue N)"}.  Empty since issue 27: keep it so.
+# Circles have no such list: there must be none.
+EXCEPTIONS: dict[tuple[str, str], str] = {}
+
+
+# ------------------------------------------------------------------------------ the graph
+def source_files(root: Path = ROOT) -> dict[str, Path]:
+    """Module name -> file, for every module of the project."""
+    files = [p for pkg in PACKAGES for p in sorted((root / pkg).rglob("*.py"))]
+    files += [root / s for s in SCRIPTS if (root / s).is_file()]
+    return {module_name(p, root): p for p in files}
+
+
+def module_name(path: Path, root: Path = ROOT) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(module: str, is_package: bool, level: int, target: str | None) -> str:
+    """The absolute name of ``from <level dots><target> import ...`` written in ``module``."""
+    if not level:
+        return target or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[:len(base) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def _own(name: str, modules: set[str]) -> str | None:
+    """The project module ``name`` names (its longest prefix that is one), or None."""
+    while name and name not in modules:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
+def imports_of(module: str, path: Path, modules: set[str]) -> list[tuple[str, int, str]]:
+    """(imported project module, line, where) for every import statement in ``path``; where
+    is "function" (inside a function), "TYPE_CHECKING" (under ``if TYPE_CHECKING:``) or
+    "module"."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    where: dict[int, str] = {}  # id of an import node -> where it stands, if not "module"
+    for block in ast.walk(tree):
+        if isinstance(block, ast.If) and _is_type_checking(block):
+            where.update((id(n), "TYPE_CHECKING") for stmt in block.body for n in ast.walk(stmt)
+                         if isinstance(n, (ast.Import, ast.ImportFrom)))
+    for fn in ast.walk(tree):
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            where.update((id(n), "function") for n in ast.walk(fn)
+                         if isinstance(n, (ast.Import, ast.ImportFrom)))
+    out = []
+    for node in ast.walk(tree):
+        targets: list[str | None] = []
+        if isinstance(node, ast.Import):
+            targets = [_own(a.name, modules) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(module, path.name == "__init__.py", node.level, node.module)
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                targets.append(sub if sub in modules else _own(base, modules))
+        for target in targets:
+            if target and target != module:
+                out.append((target, node.lineno, where.get(id(node), "module")))
+    return out
+
+
+def import_graph(root: Path = ROOT) -> tuple[dict[str, set[str]], list[tuple[str, str, int, str]]]:
+    """({module: the project modules it imports}, every import as (from, to, line, where))."""
+    files = source_files(root)
+    modules = set(files)
+    graph: dict[str, set[str]] = {m: set() for m in files}
+    edges = []
+    for module, path in sorted(files.items()):
+        for target, line, where in imports_of(module, path, modules):
+            graph[module].add(target)
+            edges.append((module, target, line, where))
+    return graph, edges
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (or a module importing itself),
+    each sorted: every module of one can reach every other (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    counter = [0]
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return sorted(found)
+
+
+def circle_path(graph: dict[str, set[str]], component: list[str]) -> list[str]:
+    """One closed path through a circle: a -> b -> ... -> a (shortest back to its first module)."""
+    start, members = component[0], set(component)
+    paths = {start: [start]}
+    queue = [start]
+    while queue:
+        v = queue.pop(0)
+        for w in sorted(graph[v] & members):
+            if w == start:
+                return paths[v] + [start]
+            if w not in paths:
+                paths[w] = paths[v] + [w]
+                queue.append(w)
+    raise AssertionError(f"no path back to {start} in {component}")
+
+
+def layer(module: str) -> str:
+    return module.split(".")[0]
+
+
+def violations(edges) -> list[tuple[str, str, int]]:
+    """Imports against the layer rule, exceptions left out: (from, to, line)."""
+    bad = []
+    for src, dst, line, _ in edges:
+        if (src, dst) in EXCEPTIONS:
+            continue
+        allowed = layer(dst) in ALLOWED[layer(src)]
+        if layer(src) == "analysis" and dst in CONTRACT:
+            allowed = True
+        if src in CONTRACT:  # the contract brings nothing else of sweeps into analysis
+            allowed = layer(dst) == "hinr" or dst in CONTRACT
+        if not allowed:
+            bad.append((src, dst, line))
+    return bad
+
+
+def _edge_lines(edges, src: str, dst: str) -> str:
+    found = sorted({(line, where) for s, d, line, where in edges if (s, d) == (src, dst)})
+    return ", ".join(f"line {line}" + {"function": " (in a function)",
+                                        "TYPE_CHECKING": " (under TYPE_CHECKING)"}.get(where, "")
+                     for line, where in found)
+
+
+def summary(root: Path = ROOT) -> str:
+    graph, edges = import_graph(root)
+    pairs = {(s, d) for s, d, _, _ in edges}
+    module_level = {(s, d) for s, d, _, where in edges if where == "module"}
+    lines = [f"modules: {len(graph)}",
+             f"edges (module -> module): {len(pairs)}, of which {len(pairs - module_level)} "
+             "only through imports inside functions or under TYPE_CHECKING"]
+    found = circles(graph)
+    lines.append(f"circles: {len(found)}")
+    for component in found:
+        path = circle_path(graph, component)
+        lines.append(f"  {len(component)} modules: {', '.join(component)}")
+        lines.append(f"    e.g. {' -> '.join(path)}; its imports:")
+        for src, dst in sorted(p for p in pairs if set(p) <= set(component)):
+            lines.append(f"      {src} -> {dst}: {_edge_lines(edges, src, dst)}")
+    bad = violations(edges)
+    lines.append(f"layer violations: {len(bad)}")
+    lines += [f"  {src} -> {dst} (line {line})" for src, dst, line in bad]
+    lines.append(f"layer exceptions: {len(EXCEPTIONS)}")
+    lines += [f"  {src} -> {dst}: {why}" for (src, dst), why in EXCEPTIONS.items()]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ tests
+def test_the_scan_sees_every_kind_of_import():
+    """The graph is not empty by accident: module-level, function-local, relative,
+    ``from pkg import module`` and TYPE_CHECKING imports are all edges."""
+    graph, edges = import_graph()
+    assert {"hinr.data", "sweeps.run", "sweeps.spec", "analysis.report", "launch"} <= set(graph)
+    assert "sweeps.spec" in graph["sweeps.run"]  # from .spec import ... (relative)
+    assert "hinr.metrics" in graph["sweeps.run"]  # from hinr import metrics (a submodule)
+    assert "sweeps.run" in graph["launch"]  # only inside functions
+    assert {w for s, d, _, w in edges if (s, d) == ("launch", "sweeps.run")} == {"function"}
+
+
+def test_circles_are_found_however_the_import_is_hidden(tmp_path):
+    """The detector on a made-up project: circles through a function-local import, a
+    relative one, one under TYPE_CHECKING and one in a ``__main__`` block are all reported,
+    each with a path."""
+    pkg = tmp_path / "sweeps"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("def f():\n    from sweeps.c import x\n")
+    (pkg / "c.py").write_text("from .a import y\n")
+    (pkg / "d.py").write_text("import sweeps.a\nimport sweeps.e\n")
+    (pkg / "e.py").write_text("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from .d import z\n")
+    (pkg / "f.py").write_text("from .g import main\n")
+    (pkg / "g.py").write_text("if __name__ == '__main__':\n    import sweeps.f\n")
+    graph, edges = import_graph(tmp_path)
+    assert circles(graph) == [["sweeps.a", "sweeps.b", "sweeps.c"], ["sweeps.d", "sweeps.e"],
+                              ["sweeps.f", "sweeps.g"]]
+    assert circle_path(graph, ["sweeps.a", "sweeps.b", "sweeps.c"]) == [
+        "sweeps.a", "sweeps.b", "sweeps.c", "sweeps.a"]
+    assert [w for s, d, _, w in edges if s == "sweeps.e"] == ["TYPE_CHECKING"]
+    assert [w for s, d, _, w in edges if s == "sweeps.b"] == ["function"]
+
+
+def test_the_layer_rule_itself():
+    """Upward imports are refused wherever they stand; analysis may read the contract, and the
+    contract nothing else of sweeps."""
+    edges = [("hinr.data", "sweeps.schema", 1, "function"),
+             ("analysis.load", "sweeps.schema", 2, "module"),
+             ("analysis.load", "sweeps.resultsdir", 3, "function"),
+             ("analysis.extended", "sweeps.adaptive", 4, "function"),
+             ("sweeps.resultsdir", "sweeps.spec", 5, "module"),
+             ("sweeps.run", "analysis.load", 6, "TYPE_CHECKING"),
+             ("sweeps.run", "launch", 7, "function"),
+             ("launch", "analysis", 8, "function"),
+             ("sweeps.run", "hinr.data", 9, "module")]
+    assert violations(edges) == [("hinr.data", "sweeps.schema", 1),
+                                 ("analysis.extended", "sweeps.adaptive", 4),
+                                 ("sweeps.resultsdir", "sweeps.spec", 5),
+                                 ("sweeps.run", "analysis.load", 6), ("sweeps.run", "launch", 7)]
+
+
+def test_no_import_circles():
+    graph, edges = import_graph()
+    found = circles(graph)
+    message = []
+    for component in found:
+        path = circle_path(graph, component)
+        message.append(" -> ".join(path) + " ("
+                       + "; ".join(f"{s} -> {d}: {_edge_lines(edges, s, d)}"
+                                   for s, d in zip(path, path[1:])) + ")")
+    assert not found, "import circles (move the shared code into the lower module):\n" \
+        + "\n".join(message)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    _, edges = import_graph()
+    bad = violations(edges)
+    assert not bad, "imports against the layer rule (tests/test_layers.py's docstring):\n" + \
+        "\n".join(f"{src} -> {dst} (line {line})" for src, dst, line in bad)
+
+
+def test_every_layer_exception_is_still_needed():
+    """An exception whose import is gone is deleted, so the list only ever shrinks."""
+    _, edges = import_graph()
+    pairs = {(s, d) for s, d, _, _ in edges}
+    stale = [pair for pair in EXCEPTIONS if pair not in pairs]
+    assert not stale, f"layer exceptions no longer needed, delete them: {stale}"
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    print(summary())
