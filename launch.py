@@ -193,6 +193,7 @@ def cmd_run(args) -> int:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
         return _stopped(err)
+    from sweeps.console import summary
     summary(results_dir, time.monotonic() - started)
     return 0
 
@@ -217,63 +218,6 @@ def _memory_bytes() -> int | None:
         return None
 
 
-def _remaining(spec, trials: list[dict]) -> int:
-    """Trials a resume would still run: not started, running, interrupted or failed.  Stopped
-    (by ASHA) and diverged trials are outcomes, not interruptions: resume never reruns them."""
-    return spec.num_trials() - sum(t["status"] in ("completed", "stopped", "diverged") for t in trials)
-
-
-def _best_text(spec, trials: list[dict]) -> str | None:
-    """``best val_psnr 11.73 dB in ID (a2=100, seed=0); test_psnr 11.9 dB, ...``: chosen on the
-    sweep's (first) metric, with only the metrics that are defined for that trial."""
-    from sweeps.progress import best_row, defined_metrics, metric_text, trial_label
-    from sweeps.schema import metric_column
-
-    metric, mode = spec.metric[0], spec.mode[0]
-    best = best_row(trials, metric, mode)
-    if best is None:
-        return None
-    others = [m for m in defined_metrics(best, spec.metric) if m != metric]
-    text = (f"best {metric_text(metric, best[metric_column(metric)])} ({mode}) in "
-            f"{trial_label(best, list(spec.axes))}")
-    if others:
-        text += "; " + ", ".join(metric_text(m, best[metric_column(m)]) for m in others)
-    if len(spec.metric) > 1:
-        text += f" (first of {len(spec.metric)} objectives; the Pareto front is in the report)"
-    return text
-
-
-def summary(results_dir: Path, wall_s: float | None = None) -> None:
-    """The closing lines of a run or resume: counts by status, time, the best trial, what next."""
-    from sweeps import schema
-    from sweeps.progress import SHOWN, counts, duration
-    from sweeps.run import read_spec
-
-    spec = read_spec(results_dir)
-    trials = read_trials(results_dir)
-    if not trials:
-        print(f"no trial finished; see {results_dir / schema.DRIVER_LOG}")
-        return
-    n = counts(trials, spec.num_trials())
-    timing = f"{duration(sum(t['wall_seconds'] or 0.0 for t in trials))} of training in trials"
-    if wall_s is not None:
-        timing = f"{duration(wall_s)} wall time, {timing}"
-    print(f"\n{spec.num_trials()} trials: " + ", ".join(
-        f"{n[status]} {shown}" for status, shown in SHOWN if n[status]) + f"; {timing}")
-    best = _best_text(spec, trials)
-    if best:
-        print(best)
-    if n["errored"] or n["diverged"]:
-        print(f"failures:    python launch.py status {results_dir}")
-    print(f"results:     {results_dir}/trials.parquet, {results_dir}/epochs/ "
-          f"(Ray's log: {results_dir / schema.DRIVER_LOG})")
-    print(f"tensorboard: tensorboard --logdir {results_dir}/tb")
-    print(f"report:      python launch.py report {results_dir}")
-    remaining = _remaining(spec, trials)
-    if remaining:
-        print(f"resume:      python launch.py resume {results_dir}   ({remaining} trial(s) remain)")
-
-
 def cmd_resume(args) -> int:
     results_dir = Path(args.results_dir)
     from sweeps.guard import damaged
@@ -293,91 +237,30 @@ def cmd_resume(args) -> int:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001
         return _stopped(err)
+    from sweeps.console import summary
     summary(results_dir, time.monotonic() - started)
     return 0
 
 
-STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
-
-
-def read_trials(results_dir: Path) -> list[dict]:
-    """trials.parquet's rows ([] before any trial started), read by the one reader of a results
-    directory (sweeps/resultsdir.py), which checks the whole directory first: damage is a
-    SweepError naming the file."""
-    from sweeps.resultsdir import ResultsDirError, check
-    from sweeps.run import SweepError
-
-    try:
-        return check(results_dir).rows()
-    except ResultsDirError as err:
-        raise SweepError(str(err)) from None
-
-
 def cmd_extend(args) -> int:
     from sweeps.extend import cli
+    from sweeps.console import summary
     return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped)
 
 
 def cmd_status(args) -> int:
-    results_dir = Path(args.results_dir)
+    from sweeps.console import print_status
     from sweeps.guard import damaged
+    from sweeps.sweepdoc import SweepError
 
-    refusal = damaged(results_dir)
-    if refusal:
-        return _fail(refusal)
-    from sweeps.lock import describe_holder, running_driver
-    from sweeps.progress import (axis_values, duration, epoch_seconds, eta_seconds, metric_text,
-                                 planned_epochs, trial_label)
-    from sweeps.run import SweepError, read_spec
-
+    results_dir = Path(args.results_dir)
     try:
-        spec = read_spec(results_dir, legacy_ok=True)
+        refusal = damaged(results_dir)
+        if refusal:
+            return _fail(refusal)
+        print_status(results_dir)
     except SweepError as err:
         return _fail(str(err))
-    from sweeps import schema
-
-    try:
-        trials = read_trials(results_dir)
-    except SweepError as err:
-        return _fail(str(err))
-    counts = {s: sum(t["status"] == s for t in trials) for s in schema.STATUSES}
-    print(f"sweep {spec.name} in {results_dir}: {len(trials)} of {spec.num_trials()} trials started")
-    print("  " + ", ".join(f"{s} {n}" for s, n in counts.items() if n))
-    best = _best_text(spec, trials)
-    if best:
-        print(f"  {best}")
-    axes, metric, epochs = list(spec.axes), spec.metric[0], spec.base_config.epochs
-    listed = [t for t in trials if len(trials) <= STATUS_LIST_MAX or t["status"] != "completed"]
-    if listed:
-        print("  trials:")
-    for t in listed:
-        value = t.get(schema.metric_column(metric))
-        score = f"  {metric_text(metric, value)}" if value is not None else ""
-        print(f"    {t['trial_id']}  {t['status']:<9}  epoch {t['epochs_done'] or 0}/"
-              f"{planned_epochs(t, epochs)}  {axis_values(t, axes)}{score}")
-    if len(listed) < len(trials):
-        print(f"    ({len(trials) - len(listed)} completed trials not listed; all are in "
-              f"{results_dir / schema.TRIALS_FILE})")
-    failures = [t for t in trials if t["status"] in ("errored", "diverged")]
-    if failures:
-        print("  failures:")
-    for t in failures:
-        retries = f" after {t['retries']} retries" if t.get("retries") else ""
-        print(f"    {trial_label(t, axes)} {t['status']}{retries}: {t.get('error') or '?'}")
-    remaining = _remaining(spec, trials)
-    driver = running_driver(results_dir)
-    if driver is not None:
-        print(f"  driver: running now ({describe_holder(driver)})")
-        running = max(1, counts["running"])
-        eta = eta_seconds(trials, spec.num_trials(), epochs, running)
-        per_epoch = epoch_seconds(trials)
-        if eta is not None and per_epoch is not None:
-            print(f"  ETA {duration(eta)} (measured {per_epoch:.1f} s per epoch, {running} "
-                  f"trial(s) at once)")
-        print(f"  remaining: {remaining} trial(s), in the hands of that driver")
-    else:
-        print(f"  remaining: {remaining} trial(s)"
-              + (f"; continue with: python launch.py resume {results_dir}" if remaining else ""))
     return 0
 
 
@@ -408,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if args.command in ("run", "resume", "extend"):
-        from sweeps.progress import progress_seconds
+        from sweeps.console import progress_seconds
         try:
             progress_seconds()
         except ValueError as err:

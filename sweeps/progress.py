@@ -13,8 +13,8 @@ changes closer together share a line) and every ``HINR_PROGRESS_SECONDS`` second
 ``ray_console`` routes Ray's own logging and the trial workers' output to ``driver.log`` in the
 results directory; with ``verbose`` they go to the console as well (Ray's default).
 
-The formatting functions below are plain functions of those rows, shared with
-``launch.py status`` and the closing summary.
+The line's arithmetic is ``sweeps.console``'s (Ray-free, shared with ``launch.py status`` and
+the closing summary).
 """
 
 from __future__ import annotations
@@ -29,184 +29,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from hinr import metrics as metrics_registry
 from ray import tune  # Ray's environment: set by sweeps/__init__ (rayenv.configure) before this
 
 from . import schema
-
-PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
-DEFAULT_PROGRESS_SECONDS = 30.0
-LIVE_REFRESH_SECONDS = 1.0  # a terminal line redrawn more often only flickers
-# State changes closer together than this share one line: a line reads every row (O(trials)),
-# so one per trial start and end was quadratic; at 10,000 no-op trials it was 44% of the
-# driver's time (benchmarks/scale.py).
-STATE_LINE_GAP_SECONDS = 1.0
-# Display names, in display order; "errored" is a failed trial (retries used up).
-SHOWN = (("completed", "completed"), ("running", "running"), ("pending", "pending"),
-         ("errored", "failed"), ("diverged", "diverged"), ("stopped", "stopped"))
-FINISHED = ("completed", "stopped", "diverged", "errored")
-
-
-# ------------------------------------------------------------------------------ formatting
-def duration(seconds: float | None) -> str:
-    """``H:MM:SS`` (``M:SS`` under an hour); ``?`` when unknown."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(round(max(0.0, seconds)))
-    h, rest = divmod(s, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def number(value: float) -> str:
-    """4 significant digits: 11.73 dB, 0.9312 accuracy, 1e+30 learning rate."""
-    return f"{value:.4g}"
-
-
-def metric_text(name: str, value: float) -> str:
-    return f"{name} {number(value)}{' dB' if metrics_registry.is_db(name) else ''}"
-
-
-def counts(rows: list[dict[str, Any]], total: int) -> dict[str, int]:
-    """Trials by status; trials Tune has not created yet are pending."""
-    out = {status: 0 for status, _ in SHOWN}
-    for r in rows:
-        # A status the view does not list has not finished either: count it as running.
-        out[r["status"] if r["status"] in out else "running"] += 1
-    out["pending"] += max(0, total - len(rows))
-    return out
-
-
-def planned_epochs(row: dict[str, Any], default: int) -> int:
-    return int(row.get(schema.CONFIG_PREFIX + "epochs") or default)
-
-
-def epochs_done_total(rows: list[dict[str, Any]], total: int, default: int) -> tuple[int, int]:
-    """(epochs done, epochs the sweep will have run): a trial that ended early (stopped by
-    ASHA, diverged, failed) counts the epochs it ran, the others their planned epochs."""
-    done = sum(int(r.get("epochs_done") or 0) for r in rows)
-    planned = sum(int(r.get("epochs_done") or 0) if r["status"] in FINISHED
-                  else max(planned_epochs(r, default), int(r.get("epochs_done") or 0))
-                  for r in rows)
-    return done, planned + max(0, total - len(rows)) * default
-
-
-def epoch_seconds(rows: list[dict[str, Any]]) -> float | None:
-    """Mean measured seconds per epoch of one trial (as trials ran: concurrently)."""
-    measured = [r for r in rows if (r.get("epochs_done") or 0) > 0 and (r.get("wall_seconds") or 0) > 0]
-    epochs = sum(int(r["epochs_done"]) for r in measured)
-    return sum(float(r["wall_seconds"]) for r in measured) / epochs if epochs else None
-
-
-def eta_seconds(rows: list[dict[str, Any]], total: int, default: int, slots: int,
-                per_epoch: float | None = None) -> float | None:
-    """Remaining epochs x seconds per epoch / trials at once.  ``per_epoch``: measured by the
-    caller (the driver sees start-up and final evaluation too), else from the rows' training
-    time.  ``slots`` is how many trials run at once (the most seen running); the tail of a
-    sweep has fewer left than that.  None before any epoch was measured; 0 when none remain."""
-    done, planned = epochs_done_total(rows, total, default)
-    remaining = planned - done
-    if remaining <= 0:
-        return 0.0
-    per_epoch = per_epoch or epoch_seconds(rows)
-    if per_epoch is None:
-        return None
-    unfinished = sum(r["status"] not in FINISHED for r in rows) + max(0, total - len(rows))
-    return remaining * per_epoch / max(1, min(slots, unfinished))
-
-
-def images_per_s(rows: list[dict[str, Any]]) -> float | None:
-    """Training images/s of the trials running now (their last epoch), summed."""
-    key = schema.METRIC_PREFIX + "train_images_per_s"
-    rates = [r[key] for r in rows if r["status"] == "running" and r.get(key)]
-    return sum(rates) if rates else None
-
-
-def best_row(rows: list[dict[str, Any]], metric: str, mode: str) -> dict[str, Any] | None:
-    """The trial with the best finite last value of ``metric``; among completed trials once
-    any has completed (a diverged trial keeps the value of its last good epoch, and a running
-    one has no test numbers yet), as the report chooses."""
-    key = schema.METRIC_PREFIX + metric
-    scored = [r for r in rows if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
-    finished = [r for r in scored if r.get("status") == "completed"]
-    scored = finished or scored
-    if not scored:
-        return None
-    return (max if mode == "max" else min)(scored, key=lambda r: r[key])
-
-
-def axis_values(row: dict[str, Any], axes: list[str]) -> str:
-    """``a2=100, seed=0``: the trial's values of the sweep's axes, and its seed."""
-    parts = []
-    for name in [*axes, "seed"]:
-        value = row.get(schema.CONFIG_PREFIX + name)
-        parts.append(f"{name}={number(value) if isinstance(value, float) else value}")
-    return ", ".join(parts)
-
-
-def trial_label(row: dict[str, Any], axes: list[str]) -> str:
-    return f"{row['trial_id']} ({axis_values(row, axes)})"
-
-
-def progress_line(rows: list[dict[str, Any]], total: int, epochs: int, metric: str, mode: str,
-                  axes: list[str], elapsed: float, slots: int, rate: float | None = None,
-                  per_epoch: float | None = None) -> str:
-    """The one progress line (``rate``: images/s to show when none is running right now;
-    ``per_epoch``: seconds per epoch as the driver measured them, see eta_seconds)."""
-    n = counts(rows, total)
-    parts = [f"[{duration(elapsed)}] trials " + ", ".join(
-        f"{n[status]} {shown}" for status, shown in SHOWN if n[status] or status != "stopped")]
-    done, planned = epochs_done_total(rows, total, epochs)
-    parts.append(f"epochs {done}/{planned}")
-    ips = images_per_s(rows) or rate
-    if ips:
-        parts.append(f"{ips:.0f} images/s")
-    parts.append(f"ETA {duration(eta_seconds(rows, total, epochs, slots, per_epoch))}")
-    best = best_row(rows, metric, mode)
-    if best is not None:
-        parts.append(f"best {metric_text(metric, best[schema.METRIC_PREFIX + metric])} "
-                     f"in {trial_label(best, axes)}")
-    return " | ".join(parts)
-
-
-def defined_metrics(row: dict[str, Any], first: list[str]) -> list[str]:
-    """The metrics that mean something for this trial, ``first`` (the sweep's) leading: the
-    joint head's accuracy only where it was trained (variant classifier_loss, cls_weight > 0),
-    the pretrained pixel MLP's only for variant pretrained."""
-    variant = row.get(schema.CONFIG_PREFIX + "variant")
-    cls_weight = row.get(schema.CONFIG_PREFIX + "cls_weight") or 0.0
-    names = list(dict.fromkeys([*first, *metrics_registry.names("summary")]))
-    out = []
-    for name in names:
-        info = metrics_registry.get(name)
-        # The sweep's own metrics are always shown; the others only where they mean
-        # something (a chance-level untrained head next to a result would read as one).
-        if info is not None and name not in first and (
-                (info.variants and variant not in info.variants)
-                or (info.needs_head and not cls_weight > 0)):
-            continue
-        value = row.get(schema.METRIC_PREFIX + name)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            out.append(name)
-    return out
-
-
-# ------------------------------------------------------------------------------ the callback
-def progress_seconds() -> float:
-    """Seconds between plain progress lines: ``$HINR_PROGRESS_SECONDS``, default 30.  A value
-    that is not a number > 0 raises ValueError with the one-line message to show."""
-    raw = os.environ.get(PROGRESS_SECONDS_ENV, "").strip()
-    if not raw:
-        return DEFAULT_PROGRESS_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"${PROGRESS_SECONDS_ENV}: {raw!r}: allowed: a number of seconds > 0 "
-                         f"(default {DEFAULT_PROGRESS_SECONDS:g})")
-    return value
-
+from .console import (  # noqa: F401 - the console's arithmetic, shared
+    LIVE_REFRESH_SECONDS, STATE_LINE_GAP_SECONDS, FINISHED, images_per_s, trial_label, progress_line, progress_seconds)
 
 def _is_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"

@@ -277,14 +277,18 @@ def _sweep_names(table: pa.Table) -> list[str]:
     return sorted(v for v in pc.unique(table.column("sweep")).to_pylist() if v is not None)
 
 
-def _read_table(path: Path, root: Path, threads: bool = False) -> pa.Table:
-    """``path`` read whole (version first); ``threads`` for one large file (trials.parquet of
-    a million trials reads in half the time), not for many small ones read in parallel."""
+def _read_table(path: Path, root: Path) -> pa.Table:
+    """``path`` read whole (version first), on this thread only.  Through a Python file
+    handle (``open_regular``: no FIFO, no link) a threaded read can leave one of Arrow's pool
+    threads running when a short command exits, and the process then aborts after its
+    answer ("terminate called without an active exception", exit -6; apache/arrow#34314,
+    #50482): seen here once, in tests/test_results_input.py on a damaged directory under load.
+    The threads halved the read of a million-trial trials.parquet only."""
     try:
         with open_regular(path) as handle:
-            parquet = pq.ParquetFile(handle)
+            parquet = pq.ParquetFile(handle, pre_buffer=False)
             schema.check_version(parquet.schema_arrow, path)
-            return parquet.read(use_threads=threads)
+            return parquet.read(use_threads=False)
     except IsADirectoryError:
         raise _damaged(path, "not a regular file", root) from None
     except schema.SchemaError as err:
@@ -298,7 +302,7 @@ def _read_table(path: Path, root: Path, threads: bool = False) -> pa.Table:
 def read_trials_file(path: Path, root: Path) -> tuple[pa.Table, list[str]]:
     """trials.parquet, checked: version, column types, ids, statuses, counts.  Returns the
     table and the columns outside the contract."""
-    table = _read_table(path, root, threads=True)
+    table = _read_table(path, root)
     extra = check_columns(table.schema, schema.TRIAL_CORE, path, root)
     _check_ids(table, path, root, unique=True)
     status = table.column("status")

@@ -32,18 +32,14 @@ from .results import ParquetResults
 from .search import param_space, search_alg, tune_num_samples
 from .storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
                       storage_filesystem)
-from .spec import TEST_METRICS, SpecError, SweepSpec, check_model_size, parse_spec, safe_load
-from .sweepdoc import extensions, read_doc, record, sweep_part, write_doc
+from .spec import SpecError, SweepSpec, check_model_size
+from .sweepdoc import SweepError, extensions, read_doc, read_spec, record, sweep_part, write_doc  # noqa: F401 - SweepError re-exported
 from .trial import train_hinr
 
 # Ray's verbose table: val_psnr every epoch (what searches select on); test_psnr and the
 # accuracies once, at the end.  "epoch" is a column of its own, not a registered metric.
 PROGRESS_METRICS = ["epoch", *metrics_registry.names("progress", when="epoch"),
                     *metrics_registry.names("progress", when="final")]
-
-
-class SweepError(RuntimeError):
-    """A sweep that cannot start (cluster too small, results dir unusable); one-line message."""
 
 
 # ------------------------------------------------------------------------------ scheduler
@@ -364,46 +360,6 @@ def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str |
 
 
 # ------------------------------------------------------------------------------ sweep.yaml
-def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
-    """The sweep as run, from ``<results>/sweep.yaml``.  A sweep written before the validation
-    split selected on a test metric, which the spec now refuses: such a directory is not
-    damaged, it cannot be resumed (its trials never reported val_*); with ``legacy_ok``
-    (``status``) it is read with each test metric replaced by its validation twin."""
-    path = results_dir / schema.SPEC_FILE
-    if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
-        raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
-                         f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
-    # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
-    fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
-    try:
-        doc = safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
-        reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
-        raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
-    if not isinstance(doc, dict):
-        raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
-    doc.pop("provenance", None)
-    # What extended it (sweeps/extend.py); the rest is the pooled sweep, except for the
-    # trials adaptive seeds added, which no field of the sweep counts.
-    extra = sum(int(e.get("trials", 0)) for e in doc.pop("extensions", None) or []
-                if isinstance(e, dict) and "adaptive" in e)
-    metrics = doc.get("metric") if isinstance(doc.get("metric"), list) else [doc.get("metric")]
-    legacy = [m for m in metrics if isinstance(m, str) and m in TEST_METRICS]
-    if legacy and not legacy_ok:
-        raise SweepError(f"{path}: written by an older hinr-sweeps that selected on the test split "
-                         f"(metric: {legacy[0]}); it cannot be resumed: python launch.py report "
-                         f"{results_dir} still reads it, or run the sweep file again")
-    if legacy:
-        twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
-        doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
-    try:
-        spec = parse_spec(doc, str(path))
-    except SpecError as err:
-        raise SweepError(f"{err}; the sweep file is damaged: {fix}") from None
-    spec.extra_trials = extra
-    return spec
-
-
 def provenance(argv: list[str]) -> dict[str, Any]:
     root = Path(__file__).resolve().parent.parent
     try:

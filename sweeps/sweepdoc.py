@@ -19,10 +19,14 @@ from typing import Any
 import yaml
 
 from . import schema
-from .spec import safe_load
+from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSIONS_KEY = "extensions"  # in sweep.yaml, beside provenance
+
+
+class SweepError(RuntimeError):
+    """A sweep that cannot start (cluster too small, results dir unusable); one-line message."""
 
 
 class ExtendError(ValueError):
@@ -87,3 +91,43 @@ def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[
         out["provenance"] = doc["provenance"]
     out[EXTENSIONS_KEY] = done + [entry]
     return out
+
+
+def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
+    """The sweep as run, from ``<results>/sweep.yaml``.  A sweep written before the validation
+    split selected on a test metric, which the spec now refuses: such a directory is not
+    damaged, it cannot be resumed (its trials never reported val_*); with ``legacy_ok``
+    (``status``) it is read with each test metric replaced by its validation twin."""
+    path = results_dir / schema.SPEC_FILE
+    if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
+        raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
+                         f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
+    # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
+    fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
+    try:
+        doc = safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
+        reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
+        raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
+    if not isinstance(doc, dict):
+        raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
+    doc.pop("provenance", None)
+    # What extended it (sweeps/extend.py); the rest is the pooled sweep, except for the
+    # trials adaptive seeds added, which no field of the sweep counts.
+    extra = sum(int(e.get("trials", 0)) for e in doc.pop("extensions", None) or []
+                if isinstance(e, dict) and "adaptive" in e)
+    metrics = doc.get("metric") if isinstance(doc.get("metric"), list) else [doc.get("metric")]
+    legacy = [m for m in metrics if isinstance(m, str) and m in TEST_METRICS]
+    if legacy and not legacy_ok:
+        raise SweepError(f"{path}: written by an older hinr-sweeps that selected on the test split "
+                         f"(metric: {legacy[0]}); it cannot be resumed: python launch.py report "
+                         f"{results_dir} still reads it, or run the sweep file again")
+    if legacy:
+        twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
+        doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
+    try:
+        spec = parse_spec(doc, str(path))
+    except SpecError as err:
+        raise SweepError(f"{err}; the sweep file is damaged: {fix}") from None
+    spec.extra_trials = extra
+    return spec

@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from sweeps.progress import (best_row, counts, defined_metrics, duration, epochs_done_total,
+from sweeps.console import (best_row, counts, defined_metrics, duration, epochs_done_total,
                              eta_seconds, progress_line, progress_seconds)
 
 ROOT = Path(__file__).resolve().parent.parent
