@@ -179,7 +179,9 @@ class ParquetResults(tune.Callback):
             # Every ExperimentConfig field, resolved as the trial sees it (preset defaults and
             # the replicate's seed included), so analysis never has to know the presets.
             cfg = config_from_trial(trial.config, cpus=_trial_cpus(trial))
-            for key, value in cfg.to_dict().items():
+            for key, value in cfg.flat_dict().items():  # label_counts as "100,all"
+                if key == "label_counts" and not value:
+                    continue  # at its default (none) the columns stay those of before issue 28
                 row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
