@@ -281,16 +281,19 @@ def label_efficiency_plot(results: Results, table: pd.DataFrame | None = None
     variants = [v for v in pd.unique(table["variant"]) if v != PIXELS]
     colors = dict(zip(variants, _colors(max(len(variants), 1))))
     styles = {"v": "-", "theta*": "--", "pixels": ":"}
-    fig, axes = plt.subplots(1, len(LABEL_PANELS), figsize=(6.2 * len(LABEL_PANELS), 4.2),
+    # the pixel probes are one grey each, told apart by shade and marker
+    pixel_looks = {"pixel MLP": ("0.55", "v"), "pixel CNN": ("0.2", "^")}
+    fig, axes = plt.subplots(1, len(LABEL_PANELS), figsize=(6.2 * len(LABEL_PANELS), 5.0),
                              squeeze=False, sharey=True)
     for ax, (title, probes) in zip(axes[0], LABEL_PANELS):
         part = table[table["probe"].isin(probes)]
         for (variant, probe), rows in part.groupby(["variant", "probe"], sort=False):
             rows = rows.sort_values("x")
-            color = "0.35" if variant == PIXELS else colors[variant]
             reads = rows["reads"].iloc[0]
+            color, marker = pixel_looks.get(probe, ("0.4", "o")) if variant == PIXELS else \
+                (colors[variant], "s" if reads == "theta*" else "o")
             name = probe if variant == PIXELS else f"{variant}: {probe}"
-            ax.plot(rows["x"], rows["mean"], styles.get(reads, "-"), marker="o", ms=4,
+            ax.plot(rows["x"], rows["mean"], styles.get(reads, "-"), marker=marker, ms=4,
                     color=color, lw=1.6, label=name)
             ax.fill_between(rows["x"], rows["ci_low"].fillna(rows["mean"]),
                             rows["ci_high"].fillna(rows["mean"]), color=color, alpha=0.15, lw=0)
@@ -303,7 +306,9 @@ def label_efficiency_plot(results: Results, table: pd.DataFrame | None = None
         ax.set_xlabel("training labels (class-balanced, seeded subsets)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        # below the axes: with a curve per variant and probe, no corner is free of data
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
     axes[0][0].set_ylabel("test accuracy (%)")
     fig.suptitle(f"{results.name}: label efficiency (mean, 95% interval band)", fontsize=11)
     fig.tight_layout()
@@ -319,8 +324,8 @@ def label_figures(results: Results, folder: Path, prefix: str | None = None,
     path = save(fig, folder / f"{slug(prefix or results.name)}-label-efficiency.png")
     return [(path, "Label efficiency: test accuracy of each probe trained on n class-balanced "
                    "training labels (log scale; 'all' at the training split's size), one curve "
-                   "per variant and probe (solid: on v; dashed: on theta*; dotted grey: on "
-                   "pixels, the same for every variant). Band: the 95% interval of the table "
+                   "per variant and probe (solid, circles: on v; dashed, squares: on theta*; "
+                   "dotted grey: on pixels, the same for every variant). Band: the 95% interval of the table "
                    "above (seeds, and test images where per-image predictions were saved).")]
 
 
