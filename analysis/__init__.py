@@ -6,6 +6,7 @@ works on a results directory copied to a laptop.  In a notebook::
     import analysis
     res = analysis.load_results("results/mnist-ablation")
     analysis.factor_table(res); analysis.effects_table(res)
+    analysis.label_table(res); analysis.label_differences(res)  # sweeps with label_counts
     analysis.design_analysis(res)  # designed sweeps: effects from a linear model, per rung
     analysis.importance(res).table  # any sweep: fANOVA / PED-ANOVA, 95% interval over seeds
     analysis.build_report(["results/mnist-ablation", "results/cifar10-ablation"])
@@ -25,6 +26,7 @@ _EXPORTS = {
     "status_counts": "tables", "all_tables": "tables", "best_config": "tables",
     "equivalence_table": "tables",
     "claims_table": "claims",
+    "label_table": "labels", "label_differences": "labels",
     "design_analysis": "design", "detect_design": "design",
     "importance": "importance",
     "build_report": "report",

@@ -10,6 +10,8 @@ with Holm (``stats.holm``), and redraws each table's verdicts from the pooled p:
 * paired effects against the reference (``tables.effects_table``), where printed;
 * a designed sweep's model terms (``design``'s final table and each rung's);
 * the paper's claims (``claims.claims_table``);
+* label efficiency: each HyperINR variant minus each control at each label count
+  (``labels.label_differences``, issue 28);
 * the equivalence tests against pre-stated margins: the paper table's tested rows and the
   sweep file's other entries (``tables.paper_comparison``, ``tables.equivalence_table``).
 
@@ -30,6 +32,7 @@ KINDS = {"effects": "paired effects against the reference setting",
          "design": "terms of a designed sweep's linear model",
          "rungs": "model terms at the early-stopping rungs",
          "claims": "the paper's claims",
+         "labels": "label-efficiency differences, HyperINR minus a control",
          "paper": "equivalence tests of the paper's numbers",
          "equivalence": "other pre-stated equivalence tests"}
 
@@ -88,7 +91,7 @@ def apply(tables: list[dict[str, pd.DataFrame]], sweeps: list[str],
 
 def _redraw(key: str, frame: pd.DataFrame, alpha: float) -> None:
     """A table's verdict column from its (new) ``p_holm``, by the table's own rule."""
-    if key in ("effects", "design", "rungs"):
+    if key in ("effects", "design", "rungs", "labels"):
         frame["significant"] = frame["p_holm"] < alpha
     elif key == "claims":
         from .claims import _verdict

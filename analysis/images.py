@@ -4,7 +4,9 @@ A trial that saves them writes ``predictions/<trial_id>.parquet`` in its results
 one row per test image, columns ``trial_id`` (string), ``image`` (int64, its index in the test
 split), ``label`` (int64), ``psnr`` (float64, that image's reconstruction PSNR in dB) and
 ``pred.<probe>`` (int64) per classifier (``pred.latent_mlp``, ``pred.weight_cnn``,
-``pred.joint``, ``pred.pixel_mlp``, ``pred.pixel_cnn``, ``pred.pretrain_mlp``).  Results
+``pred.joint``, ``pred.pixel_mlp``, ``pred.pixel_cnn``, ``pred.pretrain_mlp``; with label
+counts also ``pred.latent_linear``, ``pred.latent_mlp_n100``, ...: every key of
+``hinr.metrics.PROBES``).  ``psnr`` is null for a trial without a decoder (random_encoder).  Results
 written before they existed have no such folder: everything here then answers None, and the
 tables fall back to intervals over seeds only (and say so).
 

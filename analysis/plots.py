@@ -259,6 +259,77 @@ def pareto_plot(results: Results, accuracy: str = "latent_acc",
 
 
 # ------------------------------------------------------------------------------------
+#: label-efficiency panels: the linear probes, then the non-linear ones (analysis.labels)
+LABEL_PANELS = (("linear probes", ("linear probe on v", "linear probe on theta*")),
+                ("non-linear probes", ("latent-MLP probe on v", "weight-CNN probe on theta*",
+                                       "pixel MLP", "pixel CNN")))
+
+
+def label_efficiency_plot(results: Results, table: pd.DataFrame | None = None
+                          ) -> Figure | None:
+    """Test accuracy against training labels (log scale; "all" at the training split's
+    size): one curve per variant and probe, the band its 95% interval (``analysis.labels``:
+    seeds and, where saved, test images).  Left the linear probes, right the non-linear ones;
+    probes on theta* dashed, pixels dotted.  None without label counts."""
+    from .labels import PIXELS, _all_labels, curve_points, label_table
+
+    table = label_table(results) if table is None else table
+    if table.empty:
+        return None
+    all_labels = _all_labels(results)
+    table = table.assign(x=curve_points(table, all_labels)).dropna(subset=["x"])
+    variants = [v for v in pd.unique(table["variant"]) if v != PIXELS]
+    colors = dict(zip(variants, _colors(max(len(variants), 1))))
+    styles = {"v": "-", "theta*": "--", "pixels": ":"}
+    # the pixel probes are one grey each, told apart by shade and marker
+    pixel_looks = {"pixel MLP": ("0.55", "v"), "pixel CNN": ("0.2", "^")}
+    fig, axes = plt.subplots(1, len(LABEL_PANELS), figsize=(6.2 * len(LABEL_PANELS), 5.0),
+                             squeeze=False, sharey=True)
+    for ax, (title, probes) in zip(axes[0], LABEL_PANELS):
+        part = table[table["probe"].isin(probes)]
+        for (variant, probe), rows in part.groupby(["variant", "probe"], sort=False):
+            rows = rows.sort_values("x")
+            reads = rows["reads"].iloc[0]
+            color, marker = pixel_looks.get(probe, ("0.4", "o")) if variant == PIXELS else \
+                (colors[variant], "s" if reads == "theta*" else "o")
+            name = probe if variant == PIXELS else f"{variant}: {probe}"
+            ax.plot(rows["x"], rows["mean"], styles.get(reads, "-"), marker=marker, ms=4,
+                    color=color, lw=1.6, label=name)
+            ax.fill_between(rows["x"], rows["ci_low"].fillna(rows["mean"]),
+                            rows["ci_high"].fillna(rows["mean"]), color=color, alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        ticks = sorted(set(part["x"]))
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"all\n{int(t):,}" if t == all_labels else f"{int(t):,}"
+                            for t in ticks], fontsize=8)
+        ax.minorticks_off()
+        ax.set_xlabel("training labels (class-balanced, seeded subsets)")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        # below the axes: with a curve per variant and probe, no corner is free of data
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  frameon=False)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    fig.suptitle(f"{results.name}: label efficiency (mean, 95% interval band)", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def label_figures(results: Results, folder: Path, prefix: str | None = None,
+                  table: pd.DataFrame | None = None) -> list[tuple[Path, str]]:
+    """The label-efficiency figure as PNG for the report ([] without label counts)."""
+    fig = label_efficiency_plot(results, table)
+    if fig is None:
+        return []
+    path = save(fig, folder / f"{slug(prefix or results.name)}-label-efficiency.png")
+    return [(path, "Label efficiency: test accuracy of each probe trained on n class-balanced "
+                   "training labels (log scale; 'all' at the training split's size), one curve "
+                   "per variant and probe (solid, circles: on v; dashed, squares: on theta*; "
+                   "dotted grey: on pixels, the same for every variant). Band: the 95% interval of the table "
+                   "above (seeds, and test images where per-image predictions were saved).")]
+
+
+# ------------------------------------------------------------------------------------
 def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", str(text)).strip("-") or "sweep"
 

@@ -37,6 +37,7 @@ from .design import DesignAnalysis, design_analysis, detect_design
 from .explore import Explore, prepare as prepare_explore, section as explore_section
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
+from .labels import label_differences, label_table
 from . import family as families
 from .stats import BOOT_METHOD, EQUIVALENCE_METHOD, METHOD
 from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, OP_DIFFERENCES, best_config, compare_sweeps,
@@ -238,8 +239,54 @@ def _tested_tables(res: Results, eff: pd.DataFrame,
     return {"effects": eff if not designed else eff.iloc[0:0],
             "design": da.effects if da is not None else pd.DataFrame(),
             "rungs": da.rungs if da is not None else pd.DataFrame(),
-            "claims": claims_table(res), "paper": paper_comparison(res),
-            "equivalence": equivalence_table(res)}
+            "claims": claims_table(res), "labels": label_differences(res),
+            "paper": paper_comparison(res), "equivalence": equivalence_table(res)}
+
+
+def _labels_section(doc: Doc, res: Results, diffs: pd.DataFrame,
+                    figures: Sequence[tuple[Path, str]]) -> None:
+    """Label efficiency (issue 28), for a sweep whose trials ran label counts: accuracy
+    against training labels per variant and probe, its figure, and the paired differences
+    HyperINR minus each control, tested in the report's family."""
+    table = label_table(res)
+    if table.empty:
+        return
+    doc.h(3, "Label efficiency: accuracy against training labels")
+    doc.p("Each probe trained again on n class-balanced training labels (a seeded subset, "
+          "the same for every variant of a seed, so variants are compared on the same labels; "
+          "smaller subsets inside larger ones) and scored on the whole test split. Statistics "
+          "of the probes' inputs come from every training image: only labels are counted. "
+          "With every label ('all') the latent MLP, weight CNN and pixel probes are the "
+          "full-label ones of the tables above. A probe on n < all labels trains for at least "
+          "500 steps. The pixel probes do not depend on the variant: one row per seed.")
+    doc.table(pd.DataFrame({
+        "variant": table["variant"], "probe": table["probe"], "labels": table["labels"],
+        "accuracy (%) [95% CI]": [f"{_num(r.mean)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
+                                  for r in table.itertuples()],
+        "n (seeds)": table["n"], "interval over": table["interval"]}),
+        "Mean over seeds; 95% interval over seeds (logit-scale t) widened to the two-level "
+        "bootstrap's over seeds and test images where 'interval over' says so.")
+    for path, caption in figures:
+        doc.figure(path, caption)
+    if len(diffs):
+        doc.h(3, "Label efficiency: HyperINR minus each control")
+        doc.table(pd.DataFrame({
+            "difference": [f"{r.variant} minus {r.control}" for r in diffs.itertuples()],
+            "probe": diffs["probe"], "labels": diffs["labels"],
+            "difference [95% CI]": [f"{_num(r.diff, sign=True)} pp [{_num(r.ci_low, sign=True)}"
+                                    f", {_num(r.ci_high, sign=True)}]"
+                                    for r in diffs.itertuples()],
+            "interval over": diffs["interval"],
+            "test (n)": [f"{r.test} ({r.n_pairs} pairs)" if r.test == "paired t" else r.test
+                         for r in diffs.itertuples()],
+            "p": diffs["p"].map(_p), "p (Holm)": diffs["p_holm"].map(_p),
+            "significant": ["**yes**" if s else "no" for s in diffs["significant"]]}),
+            "Accuracy of the HyperINR's probe minus the control's, in percentage points, "
+            "paired by seed (same labels, same test images): the paired t-interval widened "
+            "to the paired two-level bootstrap's where 'interval over' says so. Positive: the "
+            "HyperINR's v is the more label-efficient. p (Holm) corrected over "
+            f"{FAMILY}; a no-difference claim is tested only against a margin stated in the "
+            "sweep file (the equivalence table).")
 
 
 def _equivalence_section(doc: Doc, eq: pd.DataFrame) -> None:
@@ -563,7 +610,8 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                    pictures: Pictures = ("", []), da: DesignAnalysis | None = None,
                    design_figures: Sequence[tuple[Path, str]] = (),
                    tested: dict[str, pd.DataFrame] | None = None,
-                   explore: Explore | None = None) -> None:
+                   explore: Explore | None = None,
+                   label_figures: Sequence[tuple[Path, str]] = ()) -> None:
     """One sweep's section; ``tested``: its tables with the report's one Holm family applied
     (``analysis.family``; computed here, each table corrected alone, when not given)."""
     tested = tested if tested is not None else _tested_tables(res, eff, da)
@@ -630,6 +678,7 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
         notes = [f"{r.claim}: {r.note}" for r in pc.itertuples() if r.note]
         doc.bullets(notes)
 
+    _labels_section(doc, res, tested["labels"], label_figures)
     _equivalence_section(doc, tested["equivalence"])
 
     claims = tested["claims"]
@@ -698,7 +747,8 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
               design_figures: dict[int, list[tuple[Path, str]]] | None = None,
               tested: list[dict[str, pd.DataFrame]] | None = None,
               family: families.Family | None = None,
-              explores: dict[int, Explore | None] | None = None) -> Doc:
+              explores: dict[int, Explore | None] | None = None,
+              label_figures: dict[int, list[tuple[Path, str]]] | None = None) -> Doc:
     """The report's content.  ``tested``/``family``: each sweep's tables with the one Holm
     family already applied (``build_report`` does it before drawing the interaction figures,
     which show only significant interactions); computed here when not given."""
@@ -733,7 +783,7 @@ def _document(all_results: list[Results], figures: dict[int, list[tuple[Path, st
     for i, (res, eff) in enumerate(zip(all_results, effects)):
         _sweep_section(doc, res, eff, figures.get(i, []), (pictures or {}).get(i, ("", [])),
                        designs.get(i), (design_figures or {}).get(i, []), tested[i],
-                       (explores or {}).get(i))
+                       (explores or {}).get(i), (label_figures or {}).get(i, []))
     return doc
 
 
@@ -931,6 +981,7 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
     tested, family = _family(all_results, designs)  # before the figures of significant terms
     design_figures: dict[int, list[tuple[Path, str]]] = {}
     explores: dict[int, Explore | None] = {}
+    label_figures: dict[int, list[tuple[Path, str]]] = {}
     seen: set[str] = set()
     for i, res in enumerate(all_results):
         prefix = plots.slug(res.name)
@@ -941,10 +992,11 @@ def build_report(dirs: Sequence[str | os.PathLike | Results], out: str | os.Path
         pictures[i] = plots.example_pictures(res, figdir, prefix)
         design_figures[i] = _interaction_figures(res, designs[i], figdir, prefix)
         explores[i] = prepare_explore(res, figdir, prefix, designs[i])
+        label_figures[i] = plots.label_figures(res, figdir, prefix)
     doc = _document(all_results, figures, pictures, designs, design_figures, tested, family,
-                    explores)
+                    explores, label_figures)
     files = [p for paths in list(figures.values()) + list(design_figures.values())
-             for p, _ in paths] + [p for ex in explores.values() if ex for p in ex.files] + [
+             + list(label_figures.values()) for p, _ in paths] + [p for ex in explores.values() if ex for p in ex.files] + [
         p for _, groups in pictures.values() for _, items in groups for p, _ in items]
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)

@@ -54,3 +54,23 @@ class PixelClassifierCNN(nn.Module):
 
     def forward(self, images):
         return self.net(images)  # (B, num_classes)
+
+
+class LinearProbe(nn.Module):
+    """The label-efficiency linear probe: one linear layer on the flattened, standardised
+    input (v (B, D), or theta* (B, L, W, W) -> (B, L*W*W)) -> logits.
+
+    A torch layer trained like every other probe of the project (``train_classifier``: Adam,
+    the probes' lr and batch, the same standardised inputs), not scikit-learn's
+    LogisticRegression (which requirements.lock does hold): theta* is generated batch by batch
+    from v, and a whole split of it does not fit in memory for L-BFGS (54,000 x 16,384 floats,
+    3.5 GB, on ``small``; 20x that on ``paper``); one training loop for every probe keeps the
+    linear and non-linear probes comparable and runs on the trial's device.  It is therefore
+    trained for a step budget, not to convergence."""
+
+    def __init__(self, in_features: int, num_classes: int = 10):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, num_classes))
+
+    def forward(self, x):
+        return self.net(x)  # (B, ...) -> (B, in_features) -> (B, num_classes)

@@ -19,13 +19,27 @@ from dataclasses import dataclass, field
 from typing import Any
 
 DATASETS = ("mnist", "mnist-5k", "cifar10")
-VARIANTS = ("plain", "pretrained", "classifier_loss")
+# The HyperINR variants (paper 4.1, 4.2, 5) and two controls of issue 28, each the same trial
+# with one part swapped: autoencoder = the same encoder and latent decoded by an ordinary conv
+# decoder (hinr.models.ConvDecoder: no hyper-network, no INR); random_encoder = the same
+# encoder at its seeded random init, never trained (features only: no decoder, nothing to
+# reconstruct).  Only HyperINR variants have theta (the weight probes, the theta prior).
+HYPERINR_VARIANTS = ("plain", "pretrained", "classifier_loss")
+CONTROL_VARIANTS = ("autoencoder", "random_encoder")
+VARIANTS = HYPERINR_VARIANTS + CONTROL_VARIANTS
+#: variants with a decoder, hence reconstructions (PSNR, image operations, prototypes)
+RECONSTRUCTING_VARIANTS = HYPERINR_VARIANTS + ("autoencoder",)
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 PRETRAINED_ENCODERS = ("finetune", "frozen")
 BIAS_HEAD_INITS = ("siren", "fan_in")
 THETA_PRIOR_NORMS = ("mean", "sum", "paper")  # hinr.losses.normalized_theta_prior
 PIXEL_STANDARDIZATIONS = ("channel", "position", "none")  # hinr.standardize.PIXEL_DIMS
+# Training labels the label-efficiency probes may be given (config ``label_counts``): each
+# count is a registered metric per probe (hinr.metrics.label_metric), so the counts are a
+# fixed list; "all" is the whole training split (the full-label probes).  Class-balanced
+# subsets need a count divisible by 10 classes to be balanced exactly; these are.
+LABEL_COUNTS = (100, 300, 1000, 3000, "all")
 
 
 class ConfigError(ValueError):
@@ -36,7 +50,9 @@ class ConfigError(ValueError):
 class ExperimentConfig:
     # --- what to train -------------------------------------------------------------------
     dataset: str = "mnist-5k"  # mnist | mnist-5k (offline 4k/1k real digits) | cifar10
-    variant: str = "plain"  # plain (paper 4.1) | pretrained (4.2) | classifier_loss (5)
+    # plain (paper 4.1) | pretrained (4.2) | classifier_loss (5) | the controls of issue 28:
+    # autoencoder (same encoder, a conv decoder) | random_encoder (same encoder, untrained)
+    variant: str = "plain"
     # --- the loss: MSE + a1*mean(v^2) + a2*theta prior + cls_weight*CE -------------------
     a1: float = 0.1  # weight of the latent prior mean(v^2); the paper follows SIREN: 0.1
     a2: float = 100.0  # weight of the theta prior mean(theta^2); the paper follows SIREN: 100
@@ -83,6 +99,12 @@ class ExperimentConfig:
     # channel, like the probes' standardised inputs; position = per pixel; none = raw [-1, 1],
     # as every result before issue 26 (kept to reproduce those numbers, not to compare with).
     pixel_standardization: str = "channel"
+    # Label efficiency (issue 28): also train a linear probe and the MLP probe on v (and, for
+    # HyperINR variants, a linear probe and the weight CNN on theta*, and the pixel MLP / CNN
+    # baselines) on class-balanced subsets of this many training labels, each scored on the
+    # whole test split: a tuple of LABEL_COUNTS, e.g. (100, 1000, "all").  Default (): none of
+    # this runs, and a trial's numbers and columns are those of before issue 28.
+    label_counts: tuple = ()
     # --- data and hardware ---------------------------------------------------------------
     train_subset: int = 0  # use only the first N training images (0 = all)
     test_subset: int = 0  # use only the first N test images (0 = all)
@@ -111,6 +133,7 @@ class ExperimentConfig:
         _choice("bias_head_init", self.bias_head_init, BIAS_HEAD_INITS)
         _choice("theta_prior_norm", self.theta_prior_norm, THETA_PRIOR_NORMS)
         _choice("pixel_standardization", self.pixel_standardization, PIXEL_STANDARDIZATIONS)
+        self.label_counts = label_counts("label_counts", self.label_counts)
         for name in ("a1", "a2", "cls_weight"):
             if not 0.0 <= getattr(self, name) <= 1e6:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: allowed 0 <= {name} <= 1e6")
@@ -172,12 +195,18 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def flat_dict(self) -> dict[str, Any]:
+        """``to_dict`` with every value a scalar, for one Parquet column per field: a tuple
+        (``label_counts``) becomes its text, "100,1000,all" ("" for the empty default)."""
+        return {k: ",".join(map(str, v)) if isinstance(v, tuple) else v
+                for k, v in self.to_dict().items()}
+
     def replace(self, **overrides: Any) -> "ExperimentConfig":
         return type(self).from_dict(overrides, base=self)
 
 
-_TYPES = {"str": str, "float": float, "int": int, "bool": bool,
-          str: str, float: float, int: int, bool: bool}
+_TYPES = {"str": str, "float": float, "int": int, "bool": bool, "tuple": tuple,
+          str: str, float: float, int: int, bool: bool, tuple: tuple}
 
 
 def coerce(key: str, value: Any, typ: type) -> Any:
@@ -196,7 +225,27 @@ def coerce(key: str, value: Any, typ: type) -> Any:
     elif typ is str:
         if isinstance(value, str):
             return value
+    elif typ is tuple:
+        if isinstance(value, (list, tuple)):
+            return tuple(value)  # the field's own rule checks the items (label_counts)
     raise ConfigError(f"{key}={value!r}: expected {typ.__name__}, got {type(value).__name__}")
+
+
+def label_counts(name: str, value: Any) -> tuple:
+    """``value`` as a valid ``label_counts``: a tuple of distinct LABEL_COUNTS, in their
+    order (so that one setting has one spelling, in sweep.yaml and in Parquet); else
+    ConfigError naming what is allowed."""
+    allowed = ", ".join(map(str, LABEL_COUNTS))
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{name}={value!r}: expected a list of label counts ({allowed})")
+    items = list(value)
+    for item in items:
+        if isinstance(item, bool) or item not in LABEL_COUNTS:
+            raise ConfigError(f"{name}={value!r}: {item!r} is not a label count; allowed: a "
+                              f"list of {allowed} (each a registered metric per probe)")
+    if len(set(items)) != len(items):
+        raise ConfigError(f"{name}={value!r}: a label count appears twice")
+    return tuple(c for c in LABEL_COUNTS if c in items)
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -86,6 +86,46 @@ def validation_split(labels: torch.Tensor, fraction: float, seed: int = 0,
     return torch.nonzero(keep).flatten(), val_idx
 
 
+class LabelCountError(ValueError):
+    """A label count the training split cannot hold class-balanced; the message says which."""
+
+
+def label_subsets(labels: torch.Tensor, counts: tuple[int, ...], seed: int,
+                  num_classes: int | None = None) -> dict[int, torch.Tensor]:
+    """Class-balanced, seeded, nested subsets of a training split: count -> sorted indices.
+
+    Each class is shuffled once, with a generator of its own seeded from ``seed`` (so the draw
+    depends on (labels, seed) only: every variant of a trial seed, whose training split is
+    the same, gets the same subsets, and comparisons between variants are paired); a subset
+    of n takes the first n // K of every class (K classes) and one more from each of the
+    first n % K classes of a seeded class order.  Subsets are nested: the 100 labels are among
+    the 300, and so on.  A count that some class cannot fill (fewer than its share of images)
+    is refused (``LabelCountError``), never clipped: a metric named for n labels always had n
+    of them, balanced."""
+    labels = labels.cpu()
+    k = num_classes if num_classes is not None else int(labels.max()) + 1 if len(labels) else 0
+    gen = torch.Generator().manual_seed(seed)
+    order = [torch.nonzero(labels == c).flatten() for c in range(k)]  # (n_c,) per class
+    order = [members[torch.randperm(len(members), generator=gen)] for members in order]
+    extra_order = torch.randperm(k, generator=gen).tolist()  # who gets a remainder's labels
+    have = [len(members) for members in order]
+    out = {}
+    for n in counts:
+        take = [n // k] * k
+        for c in extra_order[:n % k]:
+            take[c] += 1
+        short = [c for c in range(k) if take[c] > have[c]]
+        if short:
+            c = short[0]
+            raise LabelCountError(
+                f"label_counts: {n} labels, class-balanced, need {take[c]} images of class {c} "
+                f"and the training split has {have[c]} ({len(labels)} images in all); use "
+                f"counts up to {k * min(have)} or more training images (train_subset, "
+                "val_fraction)")
+        out[n] = torch.sort(torch.cat([order[c][:take[c]] for c in range(k)])).values
+    return out
+
+
 def load(cfg: ExperimentConfig) -> ImageData:
     """The dataset named by ``cfg.dataset``, cut to ``train_subset`` / ``test_subset``."""
     root = data_root(cfg.data_root)

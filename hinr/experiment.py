@@ -13,6 +13,11 @@ the test split is scored once, in ``finish()``, only to be reported.
     exp.test_outputs()                    # per test image: label, PSNR, each probe's prediction
 
 Every classifier reads its input standardised with training statistics (``hinr.standardize``).
+The controls of issue 28 run through the same object: variant ``autoencoder`` trains its
+encoder and conv decoder like the HyperINR (no theta: no weight probes, no a2 term), variant
+``random_encoder`` has no decoder and never trains (each "epoch" is an empty pass; the
+probes read its random v; it reports no reconstruction metric).  ``cfg.label_counts`` adds the
+label-efficiency probes to ``finish()`` (``_label_efficiency``).
 Every result is a flat dict of floats.  ``state_dict()`` / ``load_state_dict()`` capture
 models, optimiser, RNG streams and counters, so save -> load -> continue gives the same numbers
 as running straight through.  No logging, files or Ray here: the caller owns those.
@@ -35,10 +40,11 @@ from torch import nn
 from . import data as data_mod
 from . import standardize
 from .atomic import write_text_atomic
-from .classifiers import LatentMLP, PixelClassifierCNN, WeightCNN
+from .classifiers import LatentMLP, LinearProbe, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
-from .models import HyperINR, PixelMLP, PretrainedEncoder, theta_star
+from .metrics import LABEL_PROBES, label_metric, label_probe
+from .models import HyperINR, PixelMLP, PretrainedEncoder, build_model, theta_star
 from . import seeds
 from .ops import evaluate_ops
 
@@ -60,6 +66,13 @@ STANDARDIZATIONS = {"scalar": 0.0, "layer": 1.0, "position": 2.0}
 # older code is ever read as a result of this one.  1: raw pixels, before issue 26 (keys
 # without a version); 2: pixels through hinr.standardize, and per-image predictions kept.
 BASELINE_VERSION = 2
+# Label efficiency (config label_counts): a probe trained on n < all labels runs at least this
+# many optimiser steps (its epochs are raised to reach them), so that 100 labels (one batch
+# an epoch) are not 10 steps of training; with every label the full-label probe's own budget,
+# probe_epochs, is kept (on full MNIST: 4,220 steps).
+LABEL_PROBE_STEPS = 500
+# What the cached pixel label-efficiency probes were computed by (as BASELINE_VERSION).
+LABEL_BASELINE_VERSION = 1
 
 
 class Diverged(RuntimeError):
@@ -133,7 +146,16 @@ class Experiment:
         # the encoder made of it): statistics of the training split, validation held out
         self.pixel_input = standardize.pixels(self.train_x, cfg.pixel_standardization)
 
-        self.model = HyperINR(cfg, channels, size).to(self.device)
+        self.model = build_model(cfg, channels, size).to(self.device)
+        self.has_theta = isinstance(self.model, HyperINR)  # the weight probes read theta*
+        self.decodes = cfg.variant != "random_encoder"  # reconstructions, training, val_*
+        # Label efficiency: the class-balanced subsets, drawn now so that a count the training
+        # split cannot hold is refused before any training (hinr.data.label_subsets)
+        self.label_subsets: dict[int, torch.Tensor] = {}
+        if cfg.label_counts:
+            counts = tuple(c for c in cfg.label_counts if c != "all")
+            self.label_subsets = {n: idx.to(self.device) for n, idx in data_mod.label_subsets(
+                self.train_y, counts, cfg.seed + seeds.LABEL_SUBSETS, self.num_classes).items()}
         self.pixel_mlp: PixelMLP | None = None
         if cfg.variant == "pretrained":
             self.pixel_mlp = PixelMLP(channels * size[0] * size[1], cfg.latent_dim,
@@ -153,7 +175,8 @@ class Experiment:
         groups = [{"params": [p for p in self.model.parameters() if p.requires_grad], "lr": cfg.lr}]
         if self.head is not None:
             groups.append({"params": list(self.head.parameters()), "lr": cfg.cls_lr})
-        self.optimizer = adam(groups, cfg.lr, self.device)
+        # random_encoder trains nothing: no optimiser (its checkpoints hold an empty state)
+        self.optimizer = adam(groups, cfg.lr, self.device) if self.decodes else None
         self.shuffle = torch.Generator().manual_seed(cfg.seed)
         self.epoch = 0
         self.step = 0
@@ -175,6 +198,11 @@ class Experiment:
         return terms
 
     def train_epoch(self) -> dict[str, float]:
+        if not self.decodes:
+            # random_encoder: nothing trains; the epoch only counts, so that the trial's loop,
+            # checkpoints and reports run as for any variant (no train_* metric: no loss)
+            self.epoch += 1
+            return {"epoch": float(self.epoch), "step": float(self.step)}
         if self.pixel_mlp is not None and not self.pretrained:
             self._pretrain()
         self.model.train()
@@ -204,8 +232,9 @@ class Experiment:
 
     def evaluate(self) -> dict[str, float]:
         """Per-epoch metrics on the validation split (val_mse, val_psnr, val_loss, ...,
-        val_joint_acc); nothing when val_fraction is 0.  The test split is scored in finish()."""
-        if not len(self.val_x):
+        val_joint_acc); nothing when val_fraction is 0, nor for random_encoder (no
+        reconstruction, no loss).  The test split is scored in finish()."""
+        if not len(self.val_x) or not self.decodes:
             return {}
         start = time.perf_counter()
         out = self._score(self.val_x, self.val_y, "val")
@@ -285,10 +314,15 @@ class Experiment:
     def finish(self) -> dict[str, float]:
         """Test metrics, once, and downstream results on the trained representation (paper 4.1,
         4.2, 5, App. A).  Probes train on the training split (validation held out) and report
-        test accuracy plus val_* accuracy on the validation split."""
+        test accuracy plus val_* accuracy on the validation split.
+
+        What a control leaves out is absent, not faked: autoencoder has no theta (no weight
+        probe), random_encoder no reconstruction either (no test_*, image operations or
+        prototype measures); both have v, so every latent probe runs."""
         cfg, out = self.cfg, dict(self.extra)
         self._test_outputs = {"label": self.test_y.cpu(), **self.extra_predictions}
-        out.update(self._score(self.test_x, self.test_y, "test"))  # incl. joint_acc (section 5)
+        if self.decodes:
+            out.update(self._score(self.test_x, self.test_y, "test"))  # incl. joint_acc (sec. 5)
         v_train, v_val, v_test = (self.latents(self.train_x), self.latents(self.val_x),
                                   self.latents(self.test_x))
 
@@ -308,34 +342,42 @@ class Experiment:
                                              self.val_y, self.device)
         out["latent_probe_standardized"] = 1.0
 
-        # (2) weight CNN on theta*
-        weight, pred = self._weight_probe(v_train, v_val, v_test, WEIGHT_PROBE_STANDARDIZATION)
-        out.update(weight)
-        self._test_outputs["weight_cnn"] = pred.cpu()
-        out["weight_probe_standardization"] = STANDARDIZATIONS[WEIGHT_PROBE_STANDARDIZATION]
+        # (2) weight CNN on theta* (HyperINR variants: the controls generate no theta)
+        if self.has_theta:
+            weight, pred = self._weight_probe(v_train, v_val, v_test,
+                                              WEIGHT_PROBE_STANDARDIZATION)
+            out.update(weight)
+            self._test_outputs["weight_cnn"] = pred.cpu()
+            out["weight_probe_standardization"] = STANDARDIZATIONS[WEIGHT_PROBE_STANDARDIZATION]
 
-        # (4) image operations against their naive baselines
-        ops, examples = evaluate_ops(self.reconstruct, self.test_x[:OPS_IMAGES], cfg.seed)
-        out.update(ops)
-        self._examples.update({k: v.cpu() for k, v in examples.items()})
+        if self.decodes:  # random_encoder reconstructs nothing
+            # (4) image operations against their naive baselines
+            ops, examples = evaluate_ops(self.reconstruct, self.test_x[:OPS_IMAGES], cfg.seed)
+            out.update(ops)
+            self._examples.update({k: v.cpu() for k, v in examples.items()})
 
-        # (5) the paper's "prototypical convergence" as a number
-        out.update(prototype_scores(self.reconstruct, self.train_x, self.train_y,
-                                    self.test_x[:OPS_IMAGES], self.test_y[:OPS_IMAGES],
-                                    self.num_classes))
+            # (5) the paper's "prototypical convergence" as a number
+            out.update(prototype_scores(self.reconstruct, self.train_x, self.train_y,
+                                        self.test_x[:OPS_IMAGES], self.test_y[:OPS_IMAGES],
+                                        self.num_classes))
 
         # (6) what the representation is measured against: classifiers on raw pixels
         if cfg.pixel_baselines:
             baselines, preds = self._pixel_baselines()
             out.update(baselines)
             self._test_outputs.update(preds)
+
+        # (7) label efficiency: the probes again on fewer training labels (issue 28)
+        if cfg.label_counts:
+            out.update(self._label_efficiency(v_train, v_test, scale))
         return out
 
     def test_outputs(self) -> dict[str, torch.Tensor]:
         """Per test image, from the last ``finish()``, each a CPU tensor (N,) in test-split
         order: ``label``, ``psnr`` (the image's reconstruction PSNR in dB; test_psnr is their
         mean) and, for each probe of ``hinr.metrics.PROBES`` the trial ran, its predicted class
-        (int64; its accuracy is the probe's metric).  Empty before ``finish()``."""
+        (int64; its accuracy is the probe's metric).  Empty before ``finish()``.  No ``psnr``
+        for random_encoder, which reconstructs nothing."""
         return dict(self._test_outputs)
 
     def weight_probe(self, v_train: torch.Tensor, v_val: torch.Tensor, v_test: torch.Tensor,
@@ -350,17 +392,8 @@ class Experiment:
     def _weight_probe(self, v_train: torch.Tensor, v_val: torch.Tensor, v_test: torch.Tensor,
                       standardization: str) -> tuple[dict[str, float], torch.Tensor]:
         """``weight_probe`` and the CNN's predictions on the test split (N,)."""
-        cfg, hyper, width = self.cfg, self.model.hyper, self.cfg.inr_width
-        with torch.no_grad():
-            sample = theta_star(hyper(v_train[:256]), width)  # (S, L, W, W)
-        scale = standardize.theta(sample, standardization)
-
-        def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-            def get(i: torch.Tensor) -> torch.Tensor:
-                with torch.no_grad():
-                    return scale(theta_star(hyper(v_split[i]), width))  # (B, L, W, W)
-            return get
-
+        cfg = self.cfg
+        weights = self._theta_inputs(v_train, standardization)
         probe_seed = cfg.seed + seeds.WEIGHT_PROBE
         wcnn = _seeded(probe_seed, lambda: WeightCNN(cfg.inr_depth, self.num_classes))
         wcnn = wcnn.to(self.device)
@@ -371,6 +404,163 @@ class Experiment:
         if len(self.val_y):
             out["val_weight_acc"] = accuracy(wcnn, weights(v_val), self.val_y, self.device)
         return out, pred
+
+    def _theta_inputs(self, v_train: torch.Tensor, standardization: str,
+                      ) -> Callable[[torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+        """``weights(v_split)``: a function of an index tensor giving those images' theta*,
+        generated from their v and standardised with statistics of 256 training images
+        (``standardization``: a key of STANDARDIZATIONS)."""
+        hyper, width = self.model.hyper, self.cfg.inr_width
+        with torch.no_grad():
+            sample = theta_star(hyper(v_train[:256]), width)  # (S, L, W, W)
+        scale = standardize.theta(sample, standardization)
+
+        def weights(v_split: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+            def get(i: torch.Tensor) -> torch.Tensor:
+                with torch.no_grad():
+                    return scale(theta_star(hyper(v_split[i]), width))  # (B, L, W, W)
+            return get
+        return weights
+
+    # ----------------------------------------------------------------------------------
+    # Label efficiency (issue 28)
+
+    def label_epochs(self, count: int | str) -> int:
+        """Epochs of a probe on ``count`` labels: probe_epochs with every label (the
+        full-label probe itself); with fewer, enough epochs for LABEL_PROBE_STEPS steps."""
+        if count == "all":
+            return self.cfg.probe_epochs
+        per_epoch = math.ceil(count / PROBE_BATCH)
+        return max(self.cfg.probe_epochs, math.ceil(LABEL_PROBE_STEPS / per_epoch))
+
+    def _fit_probe(self, probe: str, count: int | str, build: Callable[[], nn.Module],
+                   seed: int, inputs: Callable[[torch.Tensor], torch.Tensor],
+                   test_inputs: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+        """Train ``build()`` (init from ``seed``) on ``count`` training labels (the
+        class-balanced subset, or every label), score it on the whole test split; its
+        predictions go to ``test_outputs()`` as ``label_probe(probe, count)``."""
+        model = _seeded(seed, build).to(self.device)
+        if count == "all":
+            train_in, labels = inputs, self.train_y
+        else:
+            idx = self.label_subsets[count]  # (count,) positions in the training split
+
+            def train_in(i: torch.Tensor) -> torch.Tensor:
+                return inputs(idx[i])
+            labels = self.train_y[idx]
+        train_classifier(model, train_in, labels, self.label_epochs(count), seed, self.device)
+        pred = predict(model, test_inputs, len(self.test_y), self.device)
+        self._test_outputs[label_probe(probe, count)] = pred.cpu()
+        metric = next(p.metric for p in LABEL_PROBES if p.probe == probe)
+        return {label_metric(metric, count): int((pred == self.test_y).sum()) / len(self.test_y)}
+
+    def _label_efficiency(self, v_train: torch.Tensor, v_test: torch.Tensor,
+                          latent_scale: Callable[[torch.Tensor], torch.Tensor],
+                          ) -> dict[str, float]:
+        """The label-efficiency probes at each of ``cfg.label_counts`` (``hinr.metrics.
+        LABEL_PROBES``), each scored on the whole test split:
+
+        * on v (every variant): a linear probe (``LinearProbe``) and the latent MLP, inputs
+          standardised with the statistics the full-label probe uses (of every training image:
+          statistics need no labels, only the labels are counted);
+        * on theta* (HyperINR variants): a linear probe and the weight CNN, on theta*
+          standardised per position as the full-label weight CNN's;
+        * on pixels (with pixel_baselines): the pixel MLP and CNN (cached per seed, like the
+          full-label baselines: every variant of a seed shares them).
+
+        With fewer than every label a probe trains on the seeded class-balanced subset (the
+        same for every variant of a trial seed, ``hinr.data.label_subsets``) for
+        ``label_epochs`` epochs, from the init its full-label twin starts from.  With every
+        label ("all") the MLP, weight-CNN and pixel probes are the full-label ones already
+        run (latent_acc, weight_acc, pixel_*_acc: the same probe, one number) and only the
+        linear probes train."""
+        cfg, n_test = self.cfg, len(self.test_y)
+        out: dict[str, float] = {"label_count_all": float(len(self.train_y))}
+        counts = cfg.label_counts
+
+        def at(values: torch.Tensor, scale: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+            return lambda i: scale(values[i])
+
+        latent = at(v_train, latent_scale), at(v_test, latent_scale)
+        for count in counts:
+            out.update(self._fit_probe(
+                "latent_linear", count, lambda: LinearProbe(cfg.latent_dim, self.num_classes),
+                cfg.seed + seeds.LATENT_LINEAR, *latent))
+            if count != "all":
+                out.update(self._fit_probe(
+                    "latent_mlp", count, lambda: LatentMLP(cfg.latent_dim, self.num_classes),
+                    cfg.seed + seeds.LATENT_PROBE, *latent))
+        if self.has_theta:
+            weights = self._theta_inputs(v_train, WEIGHT_PROBE_STANDARDIZATION)
+            theta = weights(v_train), weights(v_test)
+            features = cfg.inr_depth * cfg.inr_width * cfg.inr_width  # theta* (L, W, W)
+            for count in counts:
+                out.update(self._fit_probe(
+                    "weight_linear", count, lambda: LinearProbe(features, self.num_classes),
+                    cfg.seed + seeds.WEIGHT_LINEAR, *theta))
+                if count != "all":
+                    out.update(self._fit_probe(
+                        "weight_cnn", count, lambda: WeightCNN(cfg.inr_depth, self.num_classes),
+                        cfg.seed + seeds.WEIGHT_PROBE, *theta))
+        fewer = tuple(c for c in counts if c != "all")
+        if cfg.pixel_baselines and fewer:
+            metrics, preds = self._pixel_label_efficiency(fewer)
+            out.update(metrics)
+            self._test_outputs.update(preds)
+        assert all(len(p) == n_test for p in self._test_outputs.values())
+        return out
+
+    def label_cache_path(self, counts: tuple[int, ...]) -> Path:
+        """Where the pixel probes on fewer labels are cached: beside the full-label baselines
+        (``baseline_cache_path``), keyed by the same settings plus the counts, the subsets'
+        seed and the step budget, and by ``LABEL_BASELINE_VERSION``."""
+        cfg = self.cfg
+        settings = {"version": LABEL_BASELINE_VERSION, "counts": list(counts),
+                    "baseline": self.baseline_cache_path().name,
+                    "subset_seed": cfg.seed + seeds.LABEL_SUBSETS,
+                    "steps": LABEL_PROBE_STEPS, "classes": self.num_classes}
+        digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+        counts_key = "-".join(map(str, counts))
+        return (self.baseline_cache_path().parent
+                / f"labels-{counts_key}-{self.baseline_cache_path().stem}-{digest}.json")
+
+    def _pixel_label_efficiency(self, counts: tuple[int, ...],
+                                ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+        """The pixel MLP and CNN on each of ``counts`` labels: metrics and test predictions,
+        computed once per (dataset, split, seed, settings) across trials (``cached_json``)."""
+        cfg, pixels, n_test = self.cfg, self.pixel_input, len(self.test_y)
+        channels, (h, w) = self.train_x.shape[1], self.train_x.shape[2:]
+        builds = {"pixel_mlp": (lambda: PixelMLP(channels * h * w, 256, self.num_classes),
+                                cfg.seed + seeds.PIXEL_MLP),
+                  "pixel_cnn": (lambda: PixelClassifierCNN(channels, self.num_classes),
+                                cfg.seed + seeds.PIXEL_CNN)}
+        names = {label_probe(p, c): label_metric(p + "_acc", c) for p in builds for c in counts}
+
+        def compute() -> dict[str, Any]:
+            saved = self._test_outputs
+            self._test_outputs = {}
+            metrics: dict[str, float] = {}
+            try:
+                for probe, (build, seed) in builds.items():
+                    for count in counts:
+                        metrics.update(self._fit_probe(
+                            probe, count, build, seed, lambda i: pixels(self.train_x[i]),
+                            lambda i: pixels(self.test_x[i])))
+                preds = {k: v.tolist() for k, v in self._test_outputs.items()}
+            finally:
+                self._test_outputs = saved
+            return {"metrics": metrics, "predictions": preds}
+
+        def valid(value: Any) -> bool:
+            try:
+                return (set(value["metrics"]) == set(names.values())
+                        and all(len(value["predictions"][p]) == n_test for p in names))
+            except (KeyError, TypeError):
+                return False
+
+        cached = cached_json(self.label_cache_path(counts), compute, valid)
+        return ({k: float(v) for k, v in cached["metrics"].items()},
+                {p: torch.tensor(cached["predictions"][p], dtype=torch.int64) for p in names})
 
     def baseline_cache_path(self) -> Path:
         """Where ``pixel_baselines`` caches its results: under the data root, named by what
@@ -445,7 +635,7 @@ class Experiment:
                 "model": self.model.state_dict(),
                 "head": self.head.state_dict() if self.head is not None else {},
                 "pixel_mlp": self.pixel_mlp.state_dict() if self.pixel_mlp is not None else {},
-                "optimizer": self.optimizer.state_dict(),
+                "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
                 "shuffle_rng": self.shuffle.get_state(), "torch_rng": torch.get_rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -454,7 +644,8 @@ class Experiment:
             self.head.load_state_dict(state["head"])
         if self.pixel_mlp is not None:
             self.pixel_mlp.load_state_dict(state["pixel_mlp"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer is not None:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.shuffle.set_state(state["shuffle_rng"])
         torch.set_rng_state(state["torch_rng"])
         self.epoch, self.step = int(state["epoch"]), int(state["step"])

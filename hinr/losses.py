@@ -2,6 +2,8 @@
 
     loss = MSE(recon, image) + a1 * mean(v^2) + a2 * R(theta) [+ cls_weight * CE(head(v), y)]
 
+(variant ``autoencoder`` has no theta: its loss is the same without the a2 term.)
+
 The two priors have one name each everywhere (code, Parquet columns, TensorBoard tags, the
 report; see ``hinr.metrics``): mean(v^2) is the *latent prior*, weighted by ``a1``, and
 mean(theta^2) the *theta prior*, weighted by ``a2``.
@@ -74,13 +76,25 @@ def normalized_theta_prior(theta: Theta, norm: str = "mean") -> torch.Tensor:
     return total / (images * paper_theta_count(channels))
 
 
-def hyperinr_loss(recon: torch.Tensor, images: torch.Tensor, v: torch.Tensor, theta: Theta,
-                  a1: float, a2: float, logits: torch.Tensor | None = None,
+def hyperinr_loss(recon: torch.Tensor, images: torch.Tensor, v: torch.Tensor,
+                  theta: Theta | None, a1: float, a2: float, logits: torch.Tensor | None = None,
                   labels: torch.Tensor | None = None, cls_weight: float = 0.0,
                   theta_norm: str = "mean") -> dict[str, torch.Tensor]:
     """All terms (unweighted; ``theta_prior`` is mean(theta^2) whatever ``theta_norm``) plus
     ``loss``, the weighted sum to backpropagate, whose a2 term is
-    ``normalized_theta_prior(theta, theta_norm)``."""
+    ``normalized_theta_prior(theta, theta_norm)``.
+
+    ``theta`` None (variant ``autoencoder``: a conv decoder generates no weights): the loss is
+    MSE + a1 * mean(v^2) [+ cls_weight * CE], and there is no ``theta_prior`` term at all; a2
+    weighs nothing (reported as absent, not as 0)."""
+    if theta is None:
+        terms = {"mse": F.mse_loss(recon, images), "latent_prior": latent_prior(v)}
+        loss = terms["mse"] + a1 * terms["latent_prior"]
+        if logits is not None:
+            terms["cls_ce"] = F.cross_entropy(logits, labels)
+            loss = loss + cls_weight * terms["cls_ce"]
+        terms["loss"] = loss
+        return terms
     terms = {"mse": F.mse_loss(recon, images),
              "latent_prior": latent_prior(v),
              "theta_prior": theta_prior(theta)}

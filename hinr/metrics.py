@@ -7,8 +7,15 @@ their own lists.  Adding a metric is one ``Metric(...)`` line here plus the code
 ``hinr.experiment`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
 if the two disagree.
 
-It imports neither torch nor pyarrow (only the standard library), so ``analysis`` and the spec
-validator read it without loading torch.
+It imports neither torch nor pyarrow (only the standard library and ``hinr.config``, itself
+torch-free), so ``analysis`` and the spec validator read it without loading torch.
+
+Variants (issue 28): a metric of a reconstruction (PSNRs, the loss terms, the image
+operations, the prototype measures) is reported by every variant with a decoder, not by
+``random_encoder`` (an encoder alone: nothing reconstructs); a metric of theta (the theta
+prior, the weight probes) only by the HyperINR variants, not by ``autoencoder`` or
+``random_encoder`` (no hyper-network, no theta).  Those trials leave them null: absent, never
+a stand-in number.
 
 Naming: a loss term keeps its concept's name everywhere.  ``a1`` weighs the *latent prior*
 mean(v^2) (column ``<split>_latent_prior``), ``a2`` the *theta prior* mean(theta^2) over
@@ -20,6 +27,8 @@ read (the values are the same numbers under the old name).
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from .config import HYPERINR_VARIANTS, LABEL_COUNTS, RECONSTRUCTING_VARIANTS, VARIANTS
 
 #: what a metric is shown in; each view keeps the registry's order
 VIEWS = (
@@ -77,35 +86,99 @@ def _m(*args, **kwargs) -> Metric:
 def _loss_terms(split: str, when: str) -> tuple[Metric, ...]:
     """The weighted loss terms of hinr.losses on one split: the same three on every split."""
     on = {"train": "training", "val": "validation", "test": "test"}[split]
-    return (_m(f"{split}_latent_prior", when, split, f"latent prior mean(v^2), {on} (weighted by a1)"),
-            _m(f"{split}_theta_prior", when, split, f"theta prior mean(theta^2), {on} (weighted by a2)"),
+    return (_m(f"{split}_latent_prior", when, split,
+               f"latent prior mean(v^2), {on} (weighted by a1)", variants=_DECODED),
+            _m(f"{split}_theta_prior", when, split,
+               f"theta prior mean(theta^2), {on} (weighted by a2)", variants=_THETA),
             _m(f"{split}_cls_ce", when, split, f"joint-head cross-entropy, {on}",
                variants=("classifier_loss",)))
 
 
 _PSNR_TABLE = ("table",)
 _ACC = {"unit": "%", "scale": 100.0, "better": "max"}
+#: who reports what (module docstring): a reconstruction needs a decoder, theta a HyperINR
+_DECODED = RECONSTRUCTING_VARIANTS
+_THETA = HYPERINR_VARIANTS
+_RECON = {"variants": _DECODED}
+
+
+# ------------------------------------------------------------------------------------
+# Label efficiency (issue 28; config label_counts): probes trained on class-balanced subsets
+# of the training labels, each scored on the whole test split.
+
+@dataclass(frozen=True)
+class LabelProbe:
+    """One classifier of the label-efficiency curves."""
+    probe: str  # its name in PROBES (per-image predictions, pred.<probe>)
+    metric: str  # its accuracy with every training label; <metric>_n<count> with fewer
+    reads: str  # "v", "theta*" or "pixels"
+    label: str
+    variants: tuple[str, ...] = ()  # () = every variant
+
+
+LABEL_PROBES = (
+    LabelProbe("latent_linear", "linear_acc", "v", "linear probe on v"),
+    LabelProbe("latent_mlp", "latent_acc", "v", "latent-MLP probe on v"),
+    LabelProbe("weight_linear", "weight_linear_acc", "theta*", "linear probe on theta*",
+               HYPERINR_VARIANTS),
+    LabelProbe("weight_cnn", "weight_acc", "theta*", "weight-CNN probe on theta*",
+               HYPERINR_VARIANTS),
+    LabelProbe("pixel_mlp", "pixel_mlp_acc", "pixels", "pixel MLP"),
+    LabelProbe("pixel_cnn", "pixel_cnn_acc", "pixels", "pixel CNN"),
+)
+
+
+def label_suffix(count) -> str:
+    """"" for "all" (the full-label name), else ``_n<count>``."""
+    return "" if count == "all" else f"_n{count}"
+
+
+def label_metric(metric: str, count) -> str:
+    """The metric of a probe (by its full-label metric) trained on ``count`` labels:
+    ``latent_acc_n100``; with "all" the full-label metric itself (``latent_acc``: the same
+    probe, trained the same way, so one name and one column)."""
+    return metric + label_suffix(count)
+
+
+def label_probe(probe: str, count) -> str:
+    """The per-image predictions' name (a key of PROBES) of ``probe`` at ``count`` labels."""
+    return probe + label_suffix(count)
+
+
+def _label_metrics() -> tuple["Metric", ...]:
+    out = []
+    for p in LABEL_PROBES:
+        if p.metric == "linear_acc" or p.metric == "weight_linear_acc":
+            out.append(_m(p.metric, "final", "test", f"{p.label}, all training labels", **_ACC,
+                          variants=p.variants))
+        for count in LABEL_COUNTS:
+            if count != "all":
+                out.append(_m(label_metric(p.metric, count), "final", "test",
+                              f"{p.label}, {count:,} training labels", **_ACC,
+                              variants=p.variants))
+    return tuple(out)
 
 # Order matters: every view and every derived list keeps it (the report's table order, the
 # spec's "allowed:" lists).  val_* epoch metrics come before train_* ones so that Ray's table
 # shows val_psnr first.
 METRICS: tuple[Metric, ...] = (
     # --- reconstruction
-    _m("test_psnr", "final", "test", "test PSNR", "dB", better="max", val_twin="val_psnr",
+    _m("test_psnr", "final", "test", "test PSNR", "dB", better="max", val_twin="val_psnr", **_RECON,
        views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
-    _m("val_psnr", "epoch", "val", "validation PSNR", "dB", better="max",
+    _m("val_psnr", "epoch", "val", "validation PSNR", "dB", better="max", **_RECON,
        views=("table", "compare", "curve", "progress")),
-    _m("val_mse", "epoch", "val", "validation MSE", better="min"),
-    _m("val_loss", "epoch", "val", "validation loss", better="min"),
+    _m("val_mse", "epoch", "val", "validation MSE", better="min", **_RECON),
+    _m("val_loss", "epoch", "val", "validation loss", better="min", **_RECON),
     # --- classifiability of the representation (paper 4.1, 4.2, 5)
     _m("latent_acc", "final", "test", "latent-classifier accuracy", **_ACC, val_twin="val_latent_acc",
        views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
     _m("val_latent_acc", "final", "val", "validation latent-classifier accuracy", **_ACC,
        views=("table",)),
     _m("weight_acc", "final", "test", "weight-classifier accuracy", **_ACC, val_twin="val_weight_acc",
+       variants=_THETA,
        views=("table", "effect", "compare", "scatter", "summary", "progress", "design")),
     _m("val_weight_acc", "final", "val", "validation weight-classifier accuracy", **_ACC,
-       views=("table",)),
+       variants=_THETA, views=("table",)),
     _m("joint_acc", "final", "test", "joint-head accuracy", **_ACC, val_twin="val_joint_acc",
        variants=("classifier_loss",), needs_head=True,
        views=("table", "effect", "compare", "scatter", "summary", "progress")),
@@ -115,70 +188,76 @@ METRICS: tuple[Metric, ...] = (
        variants=("pretrained",), views=("table", "summary")),
     # --- image operations and their baselines (hinr.ops)
     _m("sr_psnr", "final", "test", "super-resolution PSNR", "dB", better="max",
-       views=("table", "effect", "compare")),
+       views=("table", "effect", "compare"), **_RECON),
     _m("sr_bilinear_psnr", "final", "test", "bilinear upsampling PSNR (naive baseline)", "dB",
-       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bilinear"),
+       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bilinear", **_RECON),
     _m("sr_bicubic_psnr", "final", "test", "bicubic upsampling PSNR (baseline)", "dB",
-       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bicubic"),
+       views=_PSNR_TABLE, baseline_of="sr_psnr", short="bicubic", **_RECON),
     _m("sr_gain_db", "final", "test", "super-resolution minus bilinear upsampling", "dB",
-       better="max", views=("table", "op_difference")),
+       better="max", views=("table", "op_difference"), **_RECON),
     _m("sr_vs_bicubic_db", "final", "test", "super-resolution minus bicubic upsampling", "dB",
-       better="max", views=("table", "compare", "op_difference")),
+       better="max", views=("table", "compare", "op_difference"), **_RECON),
     _m("inpaint_psnr", "final", "test", "inpainting PSNR (hole)", "dB", better="max",
-       views=("table", "effect", "compare")),
+       views=("table", "effect", "compare"), **_RECON),
     _m("inpaint_meanfill_psnr", "final", "test", "mean-fill PSNR (naive baseline)", "dB",
-       views=_PSNR_TABLE, baseline_of="inpaint_psnr", short="mean fill"),
+       views=_PSNR_TABLE, baseline_of="inpaint_psnr", short="mean fill", **_RECON),
     _m("inpaint_biharmonic_psnr", "final", "test",
        "biharmonic inpainting PSNR (scikit-image baseline)", "dB", views=_PSNR_TABLE,
-       baseline_of="inpaint_psnr", short="biharmonic (scikit-image)"),
+       baseline_of="inpaint_psnr", short="biharmonic (scikit-image)", **_RECON),
     _m("inpaint_gain_db", "final", "test", "inpainting minus mean fill", "dB", better="max",
-       views=("table", "op_difference")),
+       views=("table", "op_difference"), **_RECON),
     _m("inpaint_vs_biharmonic_db", "final", "test",
        "inpainting minus biharmonic inpainting (scikit-image)", "dB", better="max",
-       views=("table", "compare", "op_difference")),
+       views=("table", "compare", "op_difference"), **_RECON),
     _m("denoise_psnr", "final", "test", "denoising PSNR", "dB", better="max",
-       views=("table", "effect", "compare")),
+       views=("table", "effect", "compare"), **_RECON),
     _m("denoise_noisy_psnr", "final", "test",
        "noisy-input PSNR, clipped to the image range (naive baseline)", "dB", views=_PSNR_TABLE,
-       baseline_of="denoise_psnr", short="noisy input clipped"),
+       baseline_of="denoise_psnr", short="noisy input clipped", **_RECON),
     _m("denoise_noisy_unclipped_psnr", "final", "test",
        "noisy-input PSNR, unclipped (naive baseline)", "dB", views=_PSNR_TABLE,
-       baseline_of="denoise_psnr", short="noisy input unclipped"),
+       baseline_of="denoise_psnr", short="noisy input unclipped", **_RECON),
     _m("denoise_tv_psnr", "final", "test", "TV denoising PSNR (scikit-image, Chambolle; baseline)",
-       "dB", views=_PSNR_TABLE, baseline_of="denoise_psnr", short="TV denoising (scikit-image)"),
+       "dB", views=_PSNR_TABLE, baseline_of="denoise_psnr", short="TV denoising (scikit-image)",
+       **_RECON),
     _m("denoise_gain_db", "final", "test", "denoising minus the clipped noisy input", "dB",
-       better="max", views=("table", "op_difference")),
+       better="max", views=("table", "op_difference"), **_RECON),
     _m("denoise_vs_tv_db", "final", "test", "denoising minus TV denoising (scikit-image)", "dB",
-       better="max", views=("table", "compare", "op_difference")),
+       better="max", views=("table", "compare", "op_difference"), **_RECON),
     # --- the loss, term by term (hinr.losses), per split.  No "better": the priors and the
     # classification term are traded against the reconstruction by design (a1, a2, cls_weight).
     _m("train_loss", "epoch", "train", "training loss (MSE + priors + CE)", better="min",
-       views=("curve", "progress")),
-    _m("train_mse", "epoch", "train", "training MSE", better="min"),
+       **_RECON, views=("curve", "progress")),
+    _m("train_mse", "epoch", "train", "training MSE", better="min", **_RECON),
     *_loss_terms("train", "epoch"),
     *_loss_terms("val", "epoch"),
-    _m("test_mse", "final", "test", "test MSE", better="min", val_twin="val_mse"),
-    _m("test_loss", "final", "test", "test loss", better="min", val_twin="val_loss"),
+    _m("test_mse", "final", "test", "test MSE", better="min", val_twin="val_mse", **_RECON),
+    _m("test_loss", "final", "test", "test loss", better="min", val_twin="val_loss", **_RECON),
     *_loss_terms("test", "final"),
     # --- prototypical convergence (paper 4.2), see hinr.experiment.prototype_scores
-    _m("proto_ratio", "final", "test", "distance to input / distance to class mean"),
-    _m("proto_ratio_excess", "final", "test", "prototype ratio minus a PSNR-matched blur's"),
+    _m("proto_ratio", "final", "test", "distance to input / distance to class mean", **_RECON),
+    _m("proto_ratio_excess", "final", "test", "prototype ratio minus a PSNR-matched blur's",
+       **_RECON),
     _m("proto_closer_frac", "final", "test", "reconstructions closer to the class mean",
-       "%", 100.0),
+       "%", 100.0, **_RECON),
     _m("proto_retrieval_acc", "final", "test", "reconstructions retrieving their own input",
-       **_ACC),
+       **_ACC, **_RECON),
     # --- what the representation is measured against: classifiers on raw pixels
     _m("pixel_mlp_acc", "final", "test", "pixel-MLP accuracy (raw-pixel baseline)", **_ACC),
     _m("pixel_cnn_acc", "final", "test", "pixel-CNN accuracy (raw-pixel baseline)", **_ACC),
     # --- how the probes read the representation (flags recorded with the results)
     _m("latent_probe_standardized", "final", "train", "latent probe inputs standardised (1 = yes)"),
     _m("weight_probe_standardization", "final", "train",
-       "weight probe standardisation (0 scalar, 1 layer, 2 position)"),
+       "weight probe standardisation (0 scalar, 1 layer, 2 position)", variants=_THETA),
+    # --- label efficiency (config label_counts), see LABEL_PROBES
+    *_label_metrics(),
+    _m("label_count_all", "final", "train",
+       "training labels of label count 'all' (the training split)"),
     # --- cost
     _m("step", "epoch", "train", "optimizer steps so far"),
-    _m("train_images_per_s", "epoch", "train", "training throughput", "images/s"),
-    _m("train_seconds", "epoch", "train", "training time of the epoch", "s"),
-    _m("eval_images_per_s", "epoch", "val", "validation throughput", "images/s"),
+    _m("train_images_per_s", "epoch", "train", "training throughput", "images/s", **_RECON),
+    _m("train_seconds", "epoch", "train", "training time of the epoch", "s", **_RECON),
+    _m("eval_images_per_s", "epoch", "val", "validation throughput", "images/s", **_RECON),
     _m("trial_seconds", "epoch", "train", "time since the trial started", "s"),
 )
 
@@ -186,10 +265,16 @@ METRICS: tuple[Metric, ...] = (
 #: written to results/<sweep>/predictions/ as ``pred.<probe>``), each with the registered
 #: accuracy metric its predictions reproduce (the share of them equal to the label).  A trial
 #: has the probes it ran: joint only where the head trained, pretrain_mlp only for variant
-#: pretrained, pixel_mlp / pixel_cnn only with pixel_baselines on.
+#: pretrained, pixel_mlp / pixel_cnn only with pixel_baselines on; weight_cnn only for
+#: HyperINR variants; the label-efficiency probes only for the label counts the trial ran.
 PROBES = {"latent_mlp": "latent_acc", "weight_cnn": "weight_acc", "joint": "joint_acc",
           "pretrain_mlp": "pretrain_mlp_acc", "pixel_mlp": "pixel_mlp_acc",
-          "pixel_cnn": "pixel_cnn_acc"}
+          "pixel_cnn": "pixel_cnn_acc",
+          # label efficiency (config label_counts): the linear probes with every label, then
+          # each probe at each smaller count (``label_probe``: latent_mlp_n100 -> latent_acc_n100)
+          "latent_linear": "linear_acc", "weight_linear": "weight_linear_acc",
+          **{label_probe(p.probe, c): label_metric(p.metric, c) for p in LABEL_PROBES
+             for c in LABEL_COUNTS if c != "all"}}
 
 #: the loss weights (ExperimentConfig fields) -> the term each weighs, as the report names them
 LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)",

@@ -6,6 +6,11 @@ Shapes, with B images of C channels and size H x W, L SIREN layers of width W_h:
     v --HyperNetwork--> theta: L weights (B, out_l, in_l) and L biases (B, out_l)
     coords (H*W, 2) --Siren(theta)--> pixels (B, H*W, C) -> image (B, C, H, W)
 
+The controls of issue 28 (config ``variant``) swap one part and keep the encoder:
+``ConvAutoencoder`` decodes v with an ordinary conv decoder (``ConvDecoder``, of about the
+hyper-network's parameter count) instead of hyper-network + SIREN, and ``EncoderOnly`` is the
+encoder alone, left at its seeded random init.  ``build_model`` picks one per variant.
+
 Modules return tensors only; losses live in losses.py, logging in the training loop.
 """
 
@@ -264,3 +269,159 @@ def theta_star(theta: Theta, width: int) -> torch.Tensor:
         reps_in = math.ceil(width / w.shape[2])
         tiles.append(w.repeat(1, reps_out, reps_in)[:, :width, :width])  # (B, W, W)
     return torch.stack(tiles, dim=1)  # (B, L, W, W)
+
+
+# --------------------------------------------------------------------------------------
+# The controls of issue 28: the same encoder without the hyper-network and the INR
+
+class ConvDecoder(nn.Module):
+    """An ordinary conv decoder, v -> image, of the DCGAN shape (Radford et al. 2016), with
+    nearest-neighbour upsampling followed by a 3x3 conv instead of transposed convs (no
+    checkerboard artefacts, Odena et al. 2016).  Shapes, width c (even), image (C, H, W),
+    h0 = ceil(H / 4), w0 = ceil(W / 4):
+
+        v (B, latent) --Linear, ReLU--> (B, 2c * h0 * w0) -> (B, 2c, h0, w0)
+        --upsample x2, conv3x3 2c->c, ReLU--> (B, c, 2 h0, 2 w0)
+        --upsample x2, conv3x3 c->c/2, ReLU--> (B, c/2, 4 h0, 4 w0)
+        --conv3x3 c/2->C--> (B, C, 4 h0, 4 w0) -> cropped to (B, C, H, W)
+
+    The output is linear, like the SIREN's last layer: images live in [-1, 1] and the MSE
+    and PSNR read them as they are (PSNR clips).  ``width=0`` picks c by ``decoder_width``."""
+
+    def __init__(self, latent_dim: int, channels: int, image_size: tuple[int, int], width: int):
+        super().__init__()
+        if width < 2 or width % 2:
+            raise ValueError(f"ConvDecoder width={width}: allowed even integers >= 2")
+        self.image_size = image_size
+        self.width = width
+        self.start = (math.ceil(image_size[0] / 4), math.ceil(image_size[1] / 4))  # (h0, w0)
+        self.readin = nn.Sequential(
+            nn.Linear(latent_dim, 2 * width * self.start[0] * self.start[1]), nn.ReLU(inplace=True))
+        self.convs = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(2 * width, width, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(width, width // 2, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(width // 2, channels, 3, padding=1))
+        init_conv_decoder(self)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        h0, w0 = self.start
+        x = self.readin(v).view(-1, 2 * self.width, h0, w0)  # (B, 2c*h0*w0) -> (B, 2c, h0, w0)
+        x = self.convs(x)  # (B, C, 4 h0, 4 w0)
+        h, w = self.image_size
+        return x[:, :, :h, :w]  # (B, C, H, W): the crop of a size not divisible by 4
+
+
+def init_conv_decoder(decoder: ConvDecoder) -> None:
+    """Kaiming-normal weights (fan-in, ReLU gain) and zero biases for every layer followed by
+    a ReLU: He et al. 2015's init keeps the activations' second moment constant through ReLU
+    layers, so the decoder starts neither saturated nor vanishing whatever its width (the
+    width is chosen to match a parameter count, not by hand).  The last conv, which has no
+    ReLU after it, gets Xavier-uniform weights scaled by 0.1 and a zero bias: the first
+    reconstructions are then small values around 0 (mid-grey, like the HyperINR's initial
+    SIREN, whose heads are divided by 100), not large outputs that would make the first MSE
+    steps a scale correction rather than learning."""
+    layers = [m for m in decoder.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    for layer in layers[:-1]:
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+        nn.init.zeros_(layer.bias)
+    last = layers[-1]
+    nn.init.xavier_uniform_(last.weight, gain=0.1)
+    nn.init.zeros_(last.bias)
+
+
+def conv_decoder_params(latent_dim: int, channels: int, image_size: tuple[int, int],
+                        width: int) -> int:
+    """Parameters of ``ConvDecoder(latent_dim, channels, image_size, width)``, by formula."""
+    h0, w0 = math.ceil(image_size[0] / 4), math.ceil(image_size[1] / 4)
+    readin = (latent_dim + 1) * 2 * width * h0 * w0
+    convs = (9 * 2 * width + 1) * width + (9 * width + 1) * (width // 2)
+    return readin + convs + (9 * (width // 2) + 1) * channels
+
+
+def hyper_params(cfg: ExperimentConfig, channels: int) -> int:
+    """Parameters of the hyper-network that ``cfg`` builds for images of ``channels`` channels
+    (the SIREN itself has none: its weights are the hyper-network's outputs)."""
+    total = 0
+    for out_f, in_f in siren_shapes(cfg.inr_depth, cfg.inr_width, 2, channels):
+        for numel in (out_f * in_f, out_f):  # the weight head, the bias head
+            hidden = (cfg.latent_dim + 1) * cfg.hyper_hidden
+            hidden += (cfg.hyper_layers - 1) * (cfg.hyper_hidden + 1) * cfg.hyper_hidden
+            total += hidden + (cfg.hyper_hidden + 1) * numel
+    return total
+
+
+def decoder_width(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> int:
+    """The even width c whose ``ConvDecoder`` has the parameter count nearest to the
+    hyper-network's (``hyper_params``), so that the autoencoder control decodes v with as
+    many parameters as hyper-network + SIREN.  On MNIST (1 x 28 x 28): ``small`` c = 74,
+    595,035 decoder parameters against the hyper-network's 590,785 (+0.7%); ``paper`` c =
+    1,064, 52,276,449 against 52,304,897; ``tiny`` c = 4, 7,049 against 7,361
+    (``tests/test_controls.py`` checks these counts).  Equal parameters are not equal
+    compute: on ``small`` the decoder costs ~39 M multiply-adds per image against ~7 M for
+    hyper-network + SIREN (the encoder, ~134 M, dominates both)."""
+    target = hyper_params(cfg, channels)
+    best, width = None, 2
+    while True:
+        n = conv_decoder_params(cfg.latent_dim, channels, image_size, width)
+        if best is None or abs(n - target) < abs(best[1] - target):
+            best = (width, n)
+        if n > target:
+            return best[0]
+        width += 2
+
+
+class ConvAutoencoder(nn.Module):
+    """Variant ``autoencoder``: the HyperINR's encoder (the same class, built first from the
+    same seed, so it starts from the same weights) and a ``ConvDecoder`` of about the
+    hyper-network's parameter count.  ``forward`` returns (reconstruction, v, None): there is
+    no theta, so the a2 prior has nothing to weigh and the weight probes nothing to read.
+    ``coords`` is accepted and unused: a conv decoder draws its own pixel grid only."""
+
+    def __init__(self, cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]):
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.encoder: nn.Module = _encoder(cfg, channels, image_size)
+        self.decoder = ConvDecoder(cfg.latent_dim, channels, image_size,
+                                   decoder_width(cfg, channels, image_size))
+
+    def forward(self, images: torch.Tensor, coords: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, torch.Tensor, None]:
+        v = self.encoder(images)  # (B, latent_dim)
+        return self.decoder(v), v, None  # (B, C, H, W), (B, latent_dim), no theta
+
+
+class EncoderOnly(nn.Module):
+    """Variant ``random_encoder``: the HyperINR's encoder alone (built first from the same
+    seed: the weights plain starts from), never trained; the probes read its v.  It has no
+    decoder, so ``forward`` returns (None, v, None): nothing is reconstructed."""
+
+    def __init__(self, cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]):
+        super().__init__()
+        self.image_size = image_size
+        self.channels = channels
+        self.encoder: nn.Module = _encoder(cfg, channels, image_size)
+        self.encoder.requires_grad_(False)
+
+    def forward(self, images: torch.Tensor, coords: torch.Tensor | None = None,
+                ) -> tuple[None, torch.Tensor, None]:
+        return None, self.encoder(images), None  # v: (B, latent_dim)
+
+
+def _encoder(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> ConvEncoder:
+    """The HyperINR's encoder as ``HyperINR`` builds it (the controls' first module)."""
+    return ConvEncoder(channels, image_size, cfg.encoder_channels, cfg.encoder_blocks,
+                       cfg.encoder_kernel, cfg.latent_dim, bf16=cfg.precision == "bf16")
+
+
+def build_model(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> nn.Module:
+    """The trial's model for ``cfg.variant``: HyperINR (plain, pretrained, classifier_loss),
+    ConvAutoencoder (autoencoder) or EncoderOnly (random_encoder).  Each builds its encoder
+    first, so at one seed all start from the same encoder weights."""
+    if cfg.variant == "autoencoder":
+        return ConvAutoencoder(cfg, channels, image_size)
+    if cfg.variant == "random_encoder":
+        return EncoderOnly(cfg, channels, image_size)
+    return HyperINR(cfg, channels, image_size)

@@ -21,3 +21,10 @@ PIXEL_CNN = 5
 # offsets above, so they never collide with another stream of a neighbouring seed
 # (seed s + 2 is seed s + 1's + 1; 7919 apart they would need seeds 7,000+ apart).
 IMAGE_OPS = 7919
+# Label efficiency (config label_counts): the class-balanced label subsets, and the two linear
+# probes (on v, on theta*).  The MLP and CNN probes keep their own offsets above at every label
+# count, so a probe starts from the same weights whatever labels it gets.  Primes near
+# IMAGE_OPS, 8 to 12 apart: seeds 0-7 of a sweep never share a stream between two of them.
+LABEL_SUBSETS = 7927
+LATENT_LINEAR = 7937
+WEIGHT_LINEAR = 7949

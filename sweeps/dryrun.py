@@ -30,12 +30,12 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
 
     # Price one trial per distinct model shape; other axes change the cost negligibly.
     shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_layers",
-                  "encoder_channels", "encoder_blocks", "encoder_kernel", "dataset", "epochs",
-                  "train_subset")
+                  "encoder_channels", "encoder_blocks", "encoder_kernel", "dataset", "variant",
+                  "epochs", "train_subset")
     cache, costs = {}, []
     for row in rows:
         fields = {k: v for k, v in row.items() if k in shape_keys and not isinstance(v, str)
-                  or k == "dataset"}
+                  or k in ("dataset", "variant")}
         cfg = spec.base_config.replace(**fields)
         key = tuple(getattr(cfg, k) for k in shape_keys)
         if key not in cache:

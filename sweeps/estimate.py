@@ -5,6 +5,9 @@ throughput on this machine is measured by timing a few real training steps; GPU 
 sustained rate you pass (``--gpu-tflops``, default ``DEFAULT_GPU_TFLOPS``) because no GPU is
 measured here.  Evaluation and the end-of-trial classifiers are not counted (a few percent of
 a trial at paper scale); ASHA sweeps are priced as if no trial stopped early (an upper bound).
+Each variant is priced on its own model (``hinr.models.build_model``: the autoencoder's conv
+decoder costs more per image than hyper-network + SIREN); variant random_encoder trains
+nothing and costs no training FLOPs (its probes, like every trial's, are not counted).
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ def _model_step(cfg: ExperimentConfig, batch: int, device: str = "cpu"):
 
     from hinr.data import grid
     from hinr.losses import hyperinr_loss
-    from hinr.models import HyperINR
+    from hinr.models import build_model
 
     _, channels, h, w = DATASET_SHAPES[cfg.dataset]
     with torch.device(device):
-        model = HyperINR(cfg, channels, (h, w))
+        model = build_model(cfg, channels, (h, w))
         coords = grid(h, w)
         images = torch.rand(batch, channels, h, w) * 2 - 1  # (B, C, H, W)
 
@@ -57,6 +60,8 @@ def trial_cost(cfg: ExperimentConfig) -> Cost:
 
     n_train = DATASET_SHAPES[cfg.dataset][0]
     n_train = min(n_train, cfg.train_subset) if cfg.train_subset else n_train
+    if cfg.variant == "random_encoder":  # never trains: no step to count
+        return Cost(0.0, 0)
     with FlopCounterMode(display=False) as counter:
         _model_step(cfg, batch=2, device="meta")()
     return Cost(counter.get_total_flops() / 2 / 1e9, n_train * cfg.epochs)
@@ -80,8 +85,8 @@ def describe(costs: list[Cost], cpu_gflops: float, gpus_per_trial: float,
     total_tflop = sum(c.tflop for c in costs)
     cpu_hours = total_tflop * 1e3 / cpu_gflops / 3600
     gpu_hours = total_tflop / gpu_tflops / 3600
-    low = min(c.gflop_per_image for c in costs)
-    high = max(c.gflop_per_image for c in costs)
+    trained = [c.gflop_per_image for c in costs if c.images] or [0.0]
+    low, high = min(trained), max(trained)
     span = f"{low:.2f}" if abs(high - low) < 1e-3 else f"{low:.2f}-{high:.2f}"
     lines = [f"cost: {span} GFLOP per image per training step (counted), "
              f"{total_tflop / 1e3:.3f} PFLOP for the sweep's training",

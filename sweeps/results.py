@@ -176,9 +176,10 @@ class ParquetResults(tune.Callback):
             row = {"trial_id": trial.trial_id, "sweep": self.sweep, "status": "pending",
                    "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
             # Until the trial's first result (which carries its resolved config: see
-            # _record_config) the row holds the sweep's own values for it: its point and seed.
+            # _record_config) the row holds the sweep's own scalar values for it: its point
+            # and seed (a tuple such as label_counts arrives resolved, as text).
             for key, value in trial.config.items():
-                if key not in schema.NOT_FIELDS:
+                if key not in schema.NOT_FIELDS and not isinstance(value, (list, tuple, dict)):
                     row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
             self.trials[trial.trial_id] = row
@@ -252,7 +253,9 @@ class ParquetResults(tune.Callback):
         analysis never has to know the presets."""
         resolved = result.get(schema.RESOLVED_CONFIG_KEY)
         if isinstance(resolved, dict):
-            for key, value in resolved.items():
+            for key, value in resolved.items():  # ExperimentConfig.flat_dict: all scalars
+                if key == "label_counts" and not value:
+                    continue  # at its default (none) the columns stay those of before issue 28
                 row[schema.CONFIG_PREFIX + key] = value
 
     @_timed

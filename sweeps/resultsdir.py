@@ -52,8 +52,9 @@ MAX_SPEC_BYTES = 1 << 20
 STRING_TYPES = (pa.string(), pa.large_string())
 # What each ExperimentConfig field's column may hold (a float field given as 1 in YAML may
 # have been written as int64 by older writers).
+# A tuple field (label_counts) is written as its text (ExperimentConfig.flat_dict).
 CONFIG_TYPES = {"str": STRING_TYPES, "float": (pa.float64(), pa.int64()), "int": (pa.int64(),),
-                "bool": (pa.bool_(),)}
+                "bool": (pa.bool_(),), "tuple": STRING_TYPES}
 ANY_CONFIG_TYPES = STRING_TYPES + (pa.float64(), pa.int64(), pa.bool_())
 FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
 # Core columns that may be null in every row (a trial that never failed, diverged, ran).

@@ -65,13 +65,21 @@ predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
     ``label`` int64, its class.
   * ``psnr`` float64: the image's reconstruction PSNR in dB (``hinr.losses.psnr``, per image);
     the trial's ``test_psnr`` is their mean (computed in float32 per batch: equal to ~1e-5
-    relative).
+    relative).  Null in every row of a trial that reconstructs nothing (variant
+    ``random_encoder``).
   * ``pred.<probe>`` int64, the class the probe predicts, for every probe of
     ``hinr.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
     ``pred.weight_cnn`` (weight_acc), ``pred.joint`` (joint_acc; only where the joint head
     trained), ``pred.pretrain_mlp`` (pretrain_mlp_acc; variant pretrained), ``pred.pixel_mlp``
     and ``pred.pixel_cnn`` (pixel_mlp_acc, pixel_cnn_acc; pixel_baselines on).  The share of a
-    probe's predictions equal to ``label`` is exactly its accuracy metric.
+    probe's predictions equal to ``label`` is exactly its accuracy metric.  The controls have
+    no ``pred.weight_cnn`` (no theta: variants autoencoder, random_encoder).
+  * label efficiency (config ``label_counts``, issue 28): ``pred.latent_linear`` and
+    ``pred.weight_linear`` (linear_acc, weight_linear_acc: the linear probes with every
+    label) and, per probe and smaller count, ``pred.<probe>_n<count>`` (``pred.latent_mlp_n100``
+    -> latent_acc_n100, ``pred.weight_cnn_n1000`` -> weight_acc_n1000, ``pred.pixel_cnn_n300``
+    -> pixel_cnn_acc_n300, ...; ``hinr.metrics.label_probe`` / ``label_metric``).  Files
+    written before have none of them and read as before.
   A trial that diverged or was stopped early has no file (it never scored the test split).
 
 epochs/<trial>.parquet columns
@@ -321,7 +329,9 @@ def predictions_table(trial_id: str, outputs: dict[str, Any]) -> pa.Table:
     columns = {"trial_id": pa.array([trial_id] * n, pa.string()),
                "image": pa.array(np.arange(n, dtype=np.int64)),
                "label": pa.array(array("label", np.int64)),
-               "psnr": pa.array(array("psnr", np.float64))}
+               # null: a trial that reconstructs nothing (variant random_encoder) has no PSNR
+               "psnr": pa.array(array("psnr", np.float64)) if "psnr" in outputs
+               else pa.nulls(n, pa.float64())}
     fields = list(PREDICTION_CORE)
     for probe in PROBES:
         if probe in outputs:

@@ -84,8 +84,9 @@ TEST_METRICS = {m.name: m.val_twin for m in metrics_registry.METRICS if m.split 
 # it (the joint head exists only in variant classifier_loss, and is trained only at cls_weight > 0).
 VARIANT_METRICS = {m.name: m.variants for m in metrics_registry.METRICS
                    if m.variants and m.selectable}
-# Fields that make no sense as a sweep axis: they are set per trial by the framework.
-NOT_AXES = ("seed", "threads", "device")
+# Fields that make no sense as a sweep axis: they are set per trial by the framework, or
+# (label_counts) say which probes every trial runs, not a setting compared between trials.
+NOT_AXES = ("seed", "threads", "device", "label_counts")
 # Bounds on what a sweep file may ask for.  A sweep file is a few dozen lines: a document that
 # expands (through YAML aliases) to more nodes than this is an attack, not a sweep.
 MAX_YAML_NODES = 10_000
@@ -250,6 +251,10 @@ class SweepSpec:
 TINY_FIELDS = tuple(TINY_SPEED)
 # Datasets that need a download get their offline stand-in in tiny mode.
 TINY_DATASETS = {"mnist": "mnist-5k"}
+# Label counts a tiny-mode split holds class-balanced (256 training images less validation:
+# 229, at least 10 of each class); tiny mode keeps only these of the sweep's label_counts,
+# as it keeps only the first values of a grid axis (the other counts run the same code).
+TINY_LABEL_COUNTS = (100, "all")
 
 
 def tiny_mode(spec: SweepSpec) -> SweepSpec:
@@ -261,6 +266,9 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
     doc = copy.deepcopy(spec.raw)
     base = {k: v for k, v in doc["base"].items() if k not in TINY_FIELDS}
     base.update(preset="tiny", epochs=1)
+    if base.get("label_counts"):
+        counts = [c for c in base["label_counts"] if c in TINY_LABEL_COUNTS]
+        base["label_counts"] = counts or ["all"]
     base["dataset"] = TINY_DATASETS.get(base.get("dataset", "mnist-5k"), base.get("dataset", "mnist-5k"))
     keep = tiny_design(doc)  # a design's factors keep both levels
     axes = {}
@@ -385,6 +393,7 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     _check(searches.axes_problem(search, axes), where)
     sched = _scheduler(doc, metrics, where)
     _check_reported(metrics, base_cfg, axes, where)
+    _check_label_counts(base_cfg, axes, where)
     resources = _resources(doc, where)
     budget = _budget(doc, where)
     if adaptive and budget["num_samples"] != 1:
@@ -570,6 +579,32 @@ def _check_reported(metrics: list[str], base_cfg: ExperimentConfig, axes: dict[s
                         "joint head is never trained); allowed: cls_weight > 0, or another metric")
 
 
+def _check_label_counts(base_cfg: ExperimentConfig, axes: dict[str, Any], where: str) -> None:
+    """Refuse label counts larger than the training split of a dataset the sweep runs (its
+    size less the validation carve, after train_subset): such a probe could only be given
+    fewer labels than its name says.  A class too small for its balanced share is refused by
+    the trial itself (hinr.data.label_subsets), which alone sees the labels."""
+    counts = [c for c in base_cfg.label_counts if c != "all"]
+    if not counts:
+        return
+    from .estimate import DATASET_SHAPES
+
+    for dataset in _axis_values(axes.get("dataset"), base_cfg.dataset):
+        for subset in _axis_values(axes.get("train_subset"), base_cfg.train_subset):
+            for fraction in _axis_values(axes.get("val_fraction"), base_cfg.val_fraction):
+                images = DATASET_SHAPES[dataset][0] if dataset in DATASET_SHAPES else None
+                if images is None or isinstance(subset, str) or isinstance(fraction, str):
+                    continue  # a sampled axis: the trial checks
+                images = min(images, subset) if subset else images
+                split = images - round(images * fraction)
+                if max(counts) > split:
+                    raise SpecError(
+                        f"{where}: base.label_counts: {max(counts)} labels, but {dataset}'s "
+                        f"training split has about {split} images (train_subset "
+                        f"{subset or 'all'}, val_fraction {fraction:g}); allowed: counts up "
+                        "to the training split, never clipped")
+
+
 def _resources(doc: dict, where: str) -> dict[str, float]:
     resources = {"cpus": 1.0, "gpus": 0.0}
     res = _section(doc, "resources")
@@ -734,7 +769,7 @@ def model_params(spec: SweepSpec) -> int:
     # to validate a sweep file
     import torch
 
-    from hinr.models import HyperINR
+    from hinr.models import build_model
 
     sizes = {}
     for key in SIZE_FIELDS:
@@ -750,7 +785,7 @@ def model_params(spec: SweepSpec) -> int:
         _, channels, h, w = DATASET_SHAPES[dataset]
         try:
             with torch.device("meta"):
-                model = HyperINR(cfg, channels, (h, w))
+                model = build_model(cfg, channels, (h, w))
         except (RuntimeError, ValueError, TypeError, OverflowError, MemoryError):
             return MAX_MODEL_PARAMS + 1  # shapes past what torch can even describe
         largest = max(largest, sum(p.numel() for p in model.parameters()))

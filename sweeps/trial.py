@@ -64,7 +64,7 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
     info = {"device": str(exp.device), "node": node or socket.gethostname()}
     # The config as this trial resolved it travels with its first result, so the driver
     # records it without resolving it again (or importing this worker-side module).
-    first = {RESOLVED_CONFIG_KEY: cfg.to_dict()}
+    first = {RESOLVED_CONFIG_KEY: cfg.flat_dict()}
     start = time.perf_counter()
     try:
         while exp.epoch < cfg.epochs:

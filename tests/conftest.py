@@ -96,6 +96,7 @@ SLOW_FIXTURES = {
     "reference": "runs smoke.yaml to the end (once per session)",
     "ray_embedded": "runs whole sweeps on an embedded Ray",
     "small_disk": "mounts and fills a tmpfs",
+    "control_runs": "six tiny trials of three variants with every label-efficiency probe",
 }
 # The fast tier keeps one tiny real Ray Tune sweep, the demo's, so it still runs Tune, the
 # trainable and the Parquet writer end to end.

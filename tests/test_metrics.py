@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hinr import metrics, preset
+from hinr.config import LABEL_COUNTS
 from sweeps import schema
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,19 +33,37 @@ def _reported(cfg) -> tuple[set[str], list[dict]]:
     return names, reports
 
 
+#: label counts the tiny split holds (the others are the same code under other names: checked
+#: by ``label_metric`` below, and by the label-count trials of tests/test_controls.py)
+TINY_COUNTS = (100, "all")
+
+
 @pytest.fixture(scope="module")
 def trials(mnist5k):
-    """Two one-epoch trials that between them report everything: the joint head (variant
-    classifier_loss, cls_weight > 0) with the pixel baselines, and the pretrained pixel MLP."""
+    """Trials that between them report everything: the joint head (variant classifier_loss,
+    cls_weight > 0) with the pixel baselines and the label-efficiency probes, the pretrained
+    pixel MLP, and the two controls (issue 28), which report less."""
+    from hinr import experiment
+
     joint = preset("tiny", device="cpu", epochs=1, variant="classifier_loss", cls_weight=0.1,
-                   pixel_baselines=True)
+                   pixel_baselines=True, label_counts=list(TINY_COUNTS))
     pretrained = preset("tiny", device="cpu", epochs=1, variant="pretrained",
                         pixel_baselines=False)
-    return _reported(joint), _reported(pretrained)
+    controls = [preset("tiny", device="cpu", epochs=1, variant=v, pixel_baselines=False)
+                for v in ("autoencoder", "random_encoder")]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(experiment, "LABEL_PROBE_STEPS", 20)  # seconds, not a minute
+        return _reported(joint), _reported(pretrained), *[_reported(c) for c in controls]
+
+
+def _untried_counts() -> set[str]:
+    """The label metrics of counts a tiny trial cannot hold."""
+    return {metrics.label_metric(p.metric, c) for p in metrics.LABEL_PROBES
+            for c in LABEL_COUNTS if c not in TINY_COUNTS}
 
 
 def test_every_reported_metric_is_registered_and_every_registered_one_is_reported(trials):
-    (joint, joint_reports), (pretrained, _) = trials
+    (joint, joint_reports), (pretrained, _), (ae, _), (rnd, _) = trials
     reported_keys = {k for r in joint_reports for k in r}
     # The writer drops what is not registered: a new metric computed in hinr but missing
     # from the registry would vanish from Parquet without this check.
@@ -56,20 +75,43 @@ def test_every_reported_metric_is_registered_and_every_registered_one_is_reporte
         [True] + [False] * (len(joint_reports) - 1)
     assert joint_reports[0][schema.RESOLVED_CONFIG_KEY] == preset(
         "tiny", device="cpu", epochs=1, variant="classifier_loss", cls_weight=0.1,
-        pixel_baselines=True).to_dict()
-    assert joint | pretrained == set(metrics.REGISTRY)
+        pixel_baselines=True).flat_dict()
+    assert joint | pretrained == set(metrics.REGISTRY) - _untried_counts()
     # and the registry's variant restrictions hold: only the joint trial has the head's metrics
-    assert {m for m in metrics.REGISTRY if "classifier_loss" in metrics.REGISTRY[m].variants} \
+    assert {m for m in metrics.REGISTRY if metrics.REGISTRY[m].variants == ("classifier_loss",)} \
         <= joint - pretrained
     assert "pretrain_mlp_acc" in pretrained - joint
+    # a control reports no metric the registry keeps from its variant, and every other one
+    # that a trial without label counts and pixel baselines reports
+    for variant, got in (("autoencoder", ae), ("random_encoder", rnd)):
+        allowed = {m for m, info in metrics.REGISTRY.items()
+                   if not info.variants or variant in info.variants}
+        assert got <= allowed, got - allowed
+        assert (pretrained & allowed) - {"pretrain_mlp_acc"} <= got
+
+
+def test_label_metrics_are_named_by_one_rule():
+    for p in metrics.LABEL_PROBES:
+        assert metrics.label_metric(p.metric, "all") == p.metric
+        assert metrics.PROBES[p.probe] == p.metric
+        for c in LABEL_COUNTS:
+            if c != "all":
+                name = metrics.label_metric(p.metric, c)
+                assert name == f"{p.metric}_n{c}" and name in metrics.REGISTRY
+                assert metrics.PROBES[metrics.label_probe(p.probe, c)] == name
+                info = metrics.REGISTRY[name]
+                assert (info.split, info.when, info.unit, info.better) == ("test", "final", "%",
+                                                                           "max")
+                assert info.variants == p.variants
 
 
 def test_timing_per_epoch_and_final_is_what_the_registry_says(trials):
-    (_, joint), (_, pretrained) = trials
+    (_, joint), (_, pretrained), *_ = trials
     assert len(joint) == len(pretrained) == 1  # one epoch: its report has the finals too
     for name in metrics.names(when="epoch"):
         assert metrics.REGISTRY[name].split in ("train", "val")
-    assert set(metrics.names(when="final")) <= set(joint[-1]) | set(pretrained[-1])
+    assert set(metrics.names(when="final")) - _untried_counts() <= \
+        set(joint[-1]) | set(pretrained[-1])
 
 
 def test_selectable_metrics_are_never_on_the_test_split():
