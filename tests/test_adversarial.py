@@ -118,34 +118,34 @@ def _launch_module():
 
 
 def test_overwrite_is_allowed_on_its_own_results_only(tmp_path):
+    from sweeps.guard import check_results_dir
     from sweeps.spec import parse_spec
 
-    launch_mod = _launch_module()
     spec = parse_spec(copy.deepcopy(VALID), "mine.yaml")
     own = tmp_path / "own"
     write_results_dir(own, "mine")
     (own / ".trials.parquet.abc.tmp").write_bytes(b"")  # an interrupted atomic write
-    assert launch_mod.check_results_dir(spec, own, overwrite=True) is None
+    assert check_results_dir(spec, own, overwrite=True) is None
     other = tmp_path / "other"
     write_results_dir(other, "other")
-    assert "holds sweep 'other'" in launch_mod.check_results_dir(spec, other, overwrite=True)
+    assert "holds sweep 'other'" in check_results_dir(spec, other, overwrite=True)
     (own / "sweep.yaml").write_text("[")
-    assert "damaged" in launch_mod.check_results_dir(spec, own, overwrite=True)
+    assert "damaged" in check_results_dir(spec, own, overwrite=True)
 
 
 def test_half_started_directory_runs_again(tmp_path):
     """sweep.yaml written, then refused before Tune began (no tune/): run takes it up again
     instead of sending the user to a resume that cannot work."""
+    from sweeps.guard import check_results_dir
     from sweeps.spec import parse_spec
 
-    launch_mod = _launch_module()
     spec = parse_spec(copy.deepcopy(VALID), "mine.yaml")
     half = tmp_path / "half"
     half.mkdir()
     (half / "sweep.yaml").write_text(yaml.safe_dump(spec.raw))
-    assert launch_mod.check_results_dir(spec, half, overwrite=False) is None
+    assert check_results_dir(spec, half, overwrite=False) is None
     (half / "tune").mkdir()
-    assert "resume" in launch_mod.check_results_dir(spec, half, overwrite=False)
+    assert "resume" in check_results_dir(spec, half, overwrite=False)
 
 
 # ------------------------------------------------------------------------ the path that starts Ray

@@ -75,7 +75,7 @@ def test_every_reported_metric_is_registered_and_every_registered_one_is_reporte
         [True] + [False] * (len(joint_reports) - 1)
     assert joint_reports[0][schema.RESOLVED_CONFIG_KEY] == preset(
         "tiny", device="cpu", epochs=1, variant="classifier_loss", cls_weight=0.1,
-        pixel_baselines=True).flat_dict()
+        pixel_baselines=True, label_counts=list(TINY_COUNTS)).flat_dict()
     assert joint | pretrained == set(metrics.REGISTRY) - _untried_counts()
     # and the registry's variant restrictions hold: only the joint trial has the head's metrics
     assert {m for m in metrics.REGISTRY if metrics.REGISTRY[m].variants == ("classifier_loss",)} \

@@ -173,7 +173,9 @@ def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_pa
     so a resume never skips an epoch that is not on disk), when it ends, or with the periodic
     flush; in between they are held, and rows after the last checkpoint are what a dying driver
     may lose (the resumed trial reports them again)."""
+    from hinr import preset
     from sweeps.results import ParquetResults
+    from sweeps.schema import RESOLVED_CONFIG_KEY
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
     writer.setup()
@@ -181,8 +183,11 @@ def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_pa
     epochs = tmp_path / "epochs" / "t1.parquet"
     writer.on_trial_start(0, [a], a)  # the first change is written at once
     for epoch in (1, 2):
+        # as a real trial does, the first result carries the trial's resolved config: the
+        # writer learns from it how many epochs (the tiny preset's 3) make the trial complete
+        first = {RESOLVED_CONFIG_KEY: preset("tiny").flat_dict()} if epoch == 1 else {}
         writer.on_trial_result(epoch, [a], a, {"epoch": float(epoch), "val_psnr": 10.0 + epoch,
-                                               "status": "running"})
+                                               "status": "running", **first})
         writer.on_step_end(epoch, [a])
     assert not epochs.exists()  # held: no checkpoint, and the period is not up
     writer.on_checkpoint(3, [a], a, None)
