@@ -46,7 +46,7 @@ from .losses import hyperinr_loss, psnr
 from .metrics import LABEL_PROBES, label_metric, label_probe
 from .models import HyperINR, PixelMLP, PretrainedEncoder, build_model, theta_star
 from . import seeds
-from .ops import evaluate_ops
+from .imageops import evaluate_ops
 
 PROBE_LR = 1e-3  # the paper's Adam lr for both downstream classifiers
 PROBE_BATCH = 128
