@@ -12,7 +12,7 @@ tables fall back to intervals over seeds only (and say so).
 
 A metric of a trial is the mean over its test images of one per-image value: the probe's
 accuracy is the mean of (prediction == label), test PSNR the mean of the per-image PSNR
-(``hinr.experiment`` averages per-image PSNRs, so this is the trial's own ``test_psnr``).
+(``hinr.training`` averages per-image PSNRs, so this is the trial's own ``test_psnr``).
 ``cells`` lays those values out as (seeds x images) for ``stats.two_level_bootstrap``.
 """
 

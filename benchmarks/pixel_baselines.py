@@ -2,9 +2,10 @@
 
 For each ``pixel_standardization`` (``none``: the raw [-1, 1] pixels of every result before
 issue 26; ``channel``: the default; ``position``: per pixel) and each seed, builds the
-``Experiment`` a trial would (same split, validation held out, same probe budget) and calls its
-own ``pixel_baselines()``: no model is trained but the baselines, and nothing here re-implements
-them.  Results go through the product's cache under the data root, so a second run is instant.
+``TrainingRun`` a trial would (same split, validation held out, same probe budget) and calls
+the evaluation's own ``hinr.evaluate.pixel_baselines``: no model is trained but the baselines,
+and nothing here re-implements them.  Results go through the product's cache under the data
+root (``sweeps.cache``), so a second run is instant.
 
     python benchmarks/pixel_baselines.py                          # mnist-5k, seeds 0 1 2
     python benchmarks/pixel_baselines.py --dataset mnist --seeds 0  # full MNIST, if on disk
@@ -20,8 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from hinr import Experiment, preset  # noqa: E402
+from hinr import TrainingRun, preset  # noqa: E402
 from hinr.config import PIXEL_STANDARDIZATIONS  # noqa: E402
+from hinr.evaluate import pixel_baselines  # noqa: E402
+from sweeps.cache import evaluation_cache  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             # small: the preset the CPU sweeps run; the baselines depend on none of its sizes
             cfg = preset("small", dataset=args.dataset, seed=seed, device="cpu",
                          probe_epochs=args.probe_epochs, pixel_standardization=mode)
-            for name, value in Experiment(cfg).pixel_baselines().items():
+            metrics, _ = pixel_baselines(TrainingRun(cfg), evaluation_cache(cfg))
+            for name, value in metrics.items():
                 accs[name].append(100 * value)
         cells = []
         for name in ("pixel_mlp_acc", "pixel_cnn_acc"):

@@ -87,7 +87,8 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from benchmarks.candidates import build_variant  # noqa: E402
 from benchmarks.reference import ReferenceHyperINR, reference_loss  # noqa: E402
 from hinr.config import ExperimentConfig, preset  # noqa: E402
-from hinr.experiment import adam, native_bf16  # noqa: E402
+from hinr.fitting import adam  # noqa: E402
+from hinr.training import native_bf16  # noqa: E402
 from hinr.data import grid  # noqa: E402
 from hinr.losses import hyperinr_loss  # noqa: E402
 from hinr.models import HyperINR  # noqa: E402

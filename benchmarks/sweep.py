@@ -37,7 +37,7 @@ shared machine it competes for the cores exactly as a trial does.
 
 Definitions (slots ``c`` = trials Ray runs at once = min(trials, cpus // cpus_per_trial,
 max_concurrent); ``wall`` = Ray start-up + ``run_sweep``; images/s always counts training
-images through ``Experiment.train_epoch``, whose time each epoch reports as ``train_seconds``):
+images through ``TrainingRun.train_epoch``, whose time each epoch reports as ``train_seconds``):
 
 * training efficiency = (c x sum(images) / sum(train_seconds)) / alone images/s: the sweep's
   throughput while its slots train, against one trial owning the machine.  Target >= 0.9.
@@ -398,13 +398,13 @@ def alone_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def train_alone(config: dict[str, Any]) -> dict[str, Any]:
-    """Train one Experiment for its epochs, or until an epoch ends past ``budget_s`` (no
+    """Train one TrainingRun for its epochs, or until an epoch ends past ``budget_s`` (no
     evaluation); its train images and seconds."""
-    from hinr import Experiment, preset
+    from hinr import TrainingRun, preset
 
     fields = dict(config)
     budget = fields.pop("budget_s", 0.0)
-    exp = Experiment(preset(fields.pop("preset"), **fields))
+    exp = TrainingRun(preset(fields.pop("preset"), **fields))
     images = seconds = 0.0
     rates = []
     for _ in range(exp.cfg.epochs):

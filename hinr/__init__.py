@@ -1,7 +1,7 @@
 """hinr: hyper-network implicit neural representations (HyperINR), PyTorch only.
 
 The science layer of hinr-sweeps: config, data, models, losses, classifiers, image operations
-and ``Experiment``, the plain training object that sweeps wrap.  It imports neither Ray nor
+and ``TrainingRun`` and ``evaluate.finish``, what sweeps wrap.  It imports neither Ray nor
 pyarrow; see DESIGN.md.  ``hinr.config``, ``hinr.metrics`` (the one registry of metric
 names) and ``hinr.atomic`` (the one atomic file write) import no torch, so validating a sweep
 file is instant and ``analysis`` may use them; the torch-backed names below load on first use.
@@ -11,11 +11,11 @@ from importlib import import_module
 
 from .config import ConfigError, ExperimentConfig, preset
 
-_LAZY = {"DatasetNotFound": ".data", "ImageData": ".data", "Diverged": ".experiment",
-         "Experiment": ".experiment"}
+_LAZY = {"DatasetNotFound": ".data", "ImageData": ".data", "Diverged": ".training",
+         "TrainingRun": ".training"}
 
-__all__ = ["ConfigError", "DatasetNotFound", "Diverged", "Experiment", "ExperimentConfig",
-           "ImageData", "preset"]
+__all__ = ["ConfigError", "DatasetNotFound", "Diverged", "ExperimentConfig", "ImageData",
+           "TrainingRun", "preset"]
 
 
 def __getattr__(name: str):

@@ -1,5 +1,5 @@
 """Downstream classifiers of the paper: on frozen latents v (4.1, 4.2), on theta* (4.1), the
-joint head of section 5, and pixel baselines.  Modules only; training lives in experiment.py, and
+joint head of section 5, and pixel baselines.  Modules only; training lives in fitting.py, and
 every one of them reads its input standardised as hinr.standardize says."""
 
 from __future__ import annotations

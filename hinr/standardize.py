@@ -20,7 +20,8 @@ What "per feature" is for each input (the reduced dims of ``fit``):
   per channel is what it expects.  ``PIXEL_DIMS`` keeps ``position`` (per pixel) and
   ``none`` (the raw [-1, 1] pixels of results before issue 26) for comparisons and old numbers.
 
-This module holds the statistics only; ``hinr.experiment`` chooses the sample they come from.
+This module holds the statistics only; ``hinr.training`` and ``hinr.evaluate`` choose the sample
+they come from.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ LATENT_DIMS = (0,)  # of (N, D)
 # Of theta* (N, L, W, W): per position, per layer, or one scalar.  Per position, because what
 # tells images apart is small: on `tiny` the spread of an element across images is ~0.1% of
 # its layer's spread (the weights all images share), so per-layer or scalar standardisation
-# leaves the weight CNN at chance (tests/test_experiment.py).
+# leaves the weight CNN at chance (tests/test_training.py).
 THETA_DIMS = {"scalar": (0, 1, 2, 3), "layer": (0, 2, 3), "position": (0,)}
 # Of pixels (N, C, H, W); None: no standardisation (config pixel_standardization: none).
 PIXEL_DIMS = {"channel": (0, 2, 3), "position": (0,), "none": None}

@@ -183,7 +183,7 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
     ``reuse_actors``: a slot's next trial runs in the worker process its last trial used
     (Tune's ``reuse_actors``), which saves a process start, torch's import and the dataset's
     transfer per trial.  Results do not depend on it: a trial seeds everything it draws
-    (``hinr.experiment``), sets its own threads, and keeps no state in the process
+    (``hinr.training``, ``hinr.evaluate``), sets its own threads, and keeps no state in the process
     (tests/test_sweeps_e2e.py runs a sweep both ways and compares).  False only for
     benchmarks/sweep.py, which measures what it saves.
 

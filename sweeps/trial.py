@@ -1,4 +1,4 @@
-"""The Ray trainable: a thin adapter over ``hinr.Experiment``.
+"""The Ray trainable: a thin adapter over ``hinr.TrainingRun`` and ``hinr.evaluate.finish``.
 
 ``run_trial`` is a plain function of (config, data, tb_root, reporter hooks); ``train_hinr`` is
 the Ray Tune function trainable that plugs Tune's checkpoint and report calls into it.  All of
@@ -20,9 +20,12 @@ from typing import Any, Callable
 
 import torch
 
-from hinr import Diverged, Experiment, ExperimentConfig, preset
+from hinr import Diverged, ExperimentConfig, TrainingRun, preset
 from hinr import metrics as metrics_registry
 from hinr.data import ImageData
+from hinr.evaluate import finish
+from sweeps.cache import evaluation_cache
+from sweeps.checkpoint import load_checkpoint, save_checkpoint
 from sweeps.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, TB_DIR, image_dir,
                            predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
@@ -47,15 +50,15 @@ def worst(mode: str) -> float:
 
 
 def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
-              report: Callable[[dict[str, Any], Experiment | None], None],
-              restore: Callable[[Experiment], None], objectives: dict[str, str],
+              report: Callable[[dict[str, Any], TrainingRun | None], None],
+              restore: Callable[[TrainingRun], None], objectives: dict[str, str],
               node: str | None = None, images_dir: Path | None = None,
               predictions_file: Path | None = None) -> None:
     """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch.
     ``images_dir``: where the last epoch's example grids go as PNG; ``predictions_file``:
     where its per-image test outputs go (``sweeps.schema.predictions_path``, whose stem is
     the trial id)."""
-    exp = Experiment(cfg, data=data)
+    exp = TrainingRun(cfg, data=data)
     restore(exp)
     writer = None
     if tb_dir is not None:
@@ -79,15 +82,18 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
                 return
             metrics.update(exp.evaluate())
             last = exp.epoch >= cfg.epochs
+            examples = exp.examples()
             if last:
-                metrics.update(exp.finish())
+                final = finish(exp, cache=evaluation_cache(cfg))
+                metrics.update(final.metrics)
+                examples = final.examples
             metrics["trial_seconds"] = time.perf_counter() - start
             if writer is not None:
-                log_epoch(writer, exp, metrics, last)
+                log_epoch(writer, exp, metrics, last, examples)
             if last and images_dir is not None:
-                save_examples(exp, images_dir)
+                save_examples(examples, images_dir)
             if last and predictions_file is not None:
-                save_predictions(exp, predictions_file)
+                save_predictions(final.outputs, predictions_file)
             report({**info, **first, **metrics, "status": "completed" if last else "running"},
                    exp)
             first = {}
@@ -103,7 +109,7 @@ def _grid(images: torch.Tensor) -> torch.Tensor:
     return make_grid((images.clamp(-1, 1) + 1) / 2, nrow=min(8, len(images)))
 
 
-def save_examples(exp: Experiment, folder: Path) -> None:
+def save_examples(examples: dict[str, torch.Tensor], folder: Path) -> None:
     """The example grids as PNG files, each written atomically (the report embeds them).
 
     A grid that cannot be written (results disk full) is one warning line, not a failed
@@ -113,7 +119,7 @@ def save_examples(exp: Experiment, folder: Path) -> None:
 
     from torchvision.utils import save_image
 
-    for name, images in exp.examples().items():
+    for name, images in examples.items():
         buffer = io.BytesIO()
         save_image(_grid(images), buffer, format="png")
         try:
@@ -122,20 +128,21 @@ def save_examples(exp: Experiment, folder: Path) -> None:
             print(f"warning: {folder / name}{IMAGE_SUFFIX}: not written: {err}", file=sys.stderr)
 
 
-def save_predictions(exp: Experiment, path: Path) -> None:
-    """The trial's per-image test outputs (``Experiment.test_outputs``) as one Parquet file,
+def save_predictions(outputs: dict[str, torch.Tensor], path: Path) -> None:
+    """The trial's per-image test outputs (``hinr.evaluate.Evaluation``) as one Parquet file,
     written atomically; named by trial id (``sweeps.schema.predictions_path``).  Like the
     image grids, a file that cannot be written is a warning line, not a failed trial."""
     import sys
 
-    table = predictions_table(path.stem, exp.test_outputs())
+    table = predictions_table(path.stem, outputs)
     try:
         write_atomic(table, path)
     except OSError as err:
         print(f"warning: {path}: not written: {err}", file=sys.stderr)
 
 
-def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) -> None:
+def log_epoch(writer, exp: TrainingRun, metrics: dict[str, float], last: bool,
+              examples: dict[str, torch.Tensor]) -> None:
     """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
     step = exp.epoch
     for key, value in metrics.items():
@@ -148,7 +155,7 @@ def log_epoch(writer, exp: Experiment, metrics: dict[str, float], last: bool) ->
         writer.add_scalar(f"{group}/{key}", value, step)
     epochs = exp.cfg.epochs
     if step in {1, max(1, epochs // 2), epochs}:
-        for name, images in exp.examples().items():
+        for name, images in examples.items():
             writer.add_image(f"images/{name}", _grid(images), step)
     if last:
         hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
@@ -200,20 +207,20 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     predictions_file = (predictions_path(results_dir, ctx.get_trial_id()) if results_dir
                         else None)
 
-    def restore(exp: Experiment) -> None:
+    def restore(exp: TrainingRun) -> None:
         checkpoint = tune.get_checkpoint()
         if checkpoint is not None:
             with checkpoint.as_directory() as directory:
-                exp.load(os.path.join(directory, CHECKPOINT_FILE))
+                load_checkpoint(exp, os.path.join(directory, CHECKPOINT_FILE))
 
     clock = CheckpointClock(checkpoint_every_s)
 
-    def report(metrics: dict[str, Any], exp: Experiment | None) -> None:
+    def report(metrics: dict[str, Any], exp: TrainingRun | None) -> None:
         if exp is None or not clock.due(last_epoch=metrics.get("status") == "completed"):
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory() as directory:
-            exp.save(os.path.join(directory, CHECKPOINT_FILE))
+            save_checkpoint(exp, os.path.join(directory, CHECKPOINT_FILE))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
     import ray

@@ -14,8 +14,9 @@ import pytest
 import torch
 import yaml
 
-from hinr import ConfigError, Experiment, ExperimentConfig, metrics, preset
-from hinr import experiment as experiment_mod
+from hinr import ConfigError, ExperimentConfig, TrainingRun, metrics, preset
+from hinr import evaluate
+from hinr.evaluate import finish, label_epochs
 from hinr.config import LABEL_COUNTS
 from hinr.data import LabelCountError, label_subsets
 from hinr.models import (ConvAutoencoder, ConvDecoder, EncoderOnly, HyperINR, conv_decoder_params,
@@ -48,15 +49,15 @@ def test_default_plain_trial_runs_the_code_path_of_before(mnist5k):
     reports exactly the metrics and per-image outputs it reported before issue 28: none of the
     new names.  (Bit-identity with the code before was checked by running the same tiny
     trials of plain, pretrained and classifier_loss on both commits: every metric, per-image
-    output and weight equal; tests/test_experiment.py's numbers are unchanged.)"""
-    exp = Experiment(tiny(pixel_baselines=False), data=mnist5k)
+    output and weight equal; tests/test_training.py's numbers are unchanged.)"""
+    exp = TrainingRun(tiny(pixel_baselines=False), data=mnist5k)
     assert type(exp.model) is HyperINR and exp.has_theta and exp.decodes
     assert exp.label_subsets == {}
     exp.train_epoch()
     exp.evaluate()
-    out = exp.finish()
-    assert not _label_metric_names() & set(out)
-    assert set(exp.test_outputs()) == {"label", "psnr", "latent_mlp", "weight_cnn"}
+    final = finish(exp)
+    assert not _label_metric_names() & set(final.metrics)
+    assert set(final.outputs) == {"label", "psnr", "latent_mlp", "weight_cnn"}
 
 
 def _label_metric_names() -> set[str]:
@@ -101,17 +102,16 @@ def test_a_count_larger_than_the_training_split_is_refused_never_clipped(mnist5k
     with pytest.raises(LabelCountError, match=r"label_counts: 1000 labels, class-balanced, need "
                                               r"100 images of class \d and the training split has "
                                               r"\d+ \(229 images in all\)"):
-        Experiment(tiny(label_counts=[1000], train_subset=0, pixel_baselines=False,
+        TrainingRun(tiny(label_counts=[1000], train_subset=0, pixel_baselines=False,
                         test_subset=64), data=mnist5k.subset(256, 64))
 
 
-def test_probe_epochs_reach_the_step_floor_with_fewer_labels(mnist5k):
-    exp = Experiment(tiny(probe_epochs=10, pixel_baselines=False), data=mnist5k)
-    assert experiment_mod.LABEL_PROBE_STEPS == 500 and experiment_mod.PROBE_BATCH == 128
-    assert exp.label_epochs(100) == 500  # one batch an epoch
-    assert exp.label_epochs(300) == 167 and exp.label_epochs(1000) == 63
-    assert exp.label_epochs(3000) == 21  # 24 batches an epoch: 504 steps
-    assert exp.label_epochs("all") == 10  # the full-label probe's own budget
+def test_probe_epochs_reach_the_step_floor_with_fewer_labels():
+    assert evaluate.LABEL_PROBE_STEPS == 500 and evaluate.PROBE_BATCH == 128
+    assert label_epochs(100, 10) == 500  # one batch an epoch
+    assert label_epochs(300, 10) == 167 and label_epochs(1000, 10) == 63
+    assert label_epochs(3000, 10) == 21  # 24 batches an epoch: 504 steps
+    assert label_epochs("all", 10) == 10  # the full-label probe's own budget
 
 
 # ------------------------------------------------------------------------------------
@@ -133,11 +133,11 @@ def test_label_subsets_are_balanced_seeded_and_nested(mnist5k):
 
 def test_every_variant_of_a_seed_gets_the_same_labels(mnist5k):
     """The subsets depend on the trial seed and the training split only: paired variants."""
-    got = {v: Experiment(tiny(variant=v, seed=3, label_counts=[100], pixel_baselines=False),
+    got = {v: TrainingRun(tiny(variant=v, seed=3, label_counts=[100], pixel_baselines=False),
                          data=mnist5k).label_subsets[100] for v in VARIANTS}
     assert torch.equal(got["plain"], got["autoencoder"])
     assert torch.equal(got["plain"], got["random_encoder"])
-    other = Experiment(tiny(seed=4, label_counts=[100], pixel_baselines=False), data=mnist5k)
+    other = TrainingRun(tiny(seed=4, label_counts=[100], pixel_baselines=False), data=mnist5k)
     assert not torch.equal(other.label_subsets[100], got["plain"])
 
 
@@ -181,7 +181,7 @@ def test_conv_decoder_shapes_on_other_image_sizes():
 def test_the_controls_start_from_the_hyperinrs_encoder(mnist5k):
     """At one seed every variant builds the same encoder weights first: the controls differ
     from the HyperINR in what decodes v (or in training at all), not in where they start."""
-    models = {v: Experiment(tiny(variant=v, seed=2, pixel_baselines=False),
+    models = {v: TrainingRun(tiny(variant=v, seed=2, pixel_baselines=False),
                             data=mnist5k).model for v in VARIANTS}
     assert isinstance(models["autoencoder"], ConvAutoencoder)
     assert isinstance(models["random_encoder"], EncoderOnly)
@@ -192,7 +192,7 @@ def test_the_controls_start_from_the_hyperinrs_encoder(mnist5k):
 
 
 def test_autoencoder_trains_encoder_and_decoder_without_theta(mnist5k):
-    exp = Experiment(tiny(variant="autoencoder", pixel_baselines=False), data=mnist5k)
+    exp = TrainingRun(tiny(variant="autoencoder", pixel_baselines=False), data=mnist5k)
     before = {k: v.clone() for k, v in exp.model.state_dict().items()}
     first = exp.train_epoch()
     second = exp.train_epoch()
@@ -210,17 +210,19 @@ def test_autoencoder_trains_encoder_and_decoder_without_theta(mnist5k):
 
 
 def test_random_encoder_never_trains(mnist5k, tmp_path):
-    exp = Experiment(tiny(variant="random_encoder", epochs=2, pixel_baselines=False),
+    from sweeps.checkpoint import load_checkpoint, save_checkpoint
+
+    exp = TrainingRun(tiny(variant="random_encoder", epochs=2, pixel_baselines=False),
                      data=mnist5k)
     assert exp.optimizer is None and not any(p.requires_grad for p in exp.model.parameters())
     before = {k: v.clone() for k, v in exp.model.state_dict().items()}
     assert exp.train_epoch() == {"epoch": 1.0, "step": 0.0}
     assert exp.evaluate() == {}
     assert all(torch.equal(before[k], v) for k, v in exp.model.state_dict().items())
-    exp.save(str(tmp_path / "state.pt"))  # checkpoints work without an optimiser
-    again = Experiment(tiny(variant="random_encoder", epochs=2, pixel_baselines=False),
+    save_checkpoint(exp, str(tmp_path / "state.pt"))  # checkpoints work without an optimiser
+    again = TrainingRun(tiny(variant="random_encoder", epochs=2, pixel_baselines=False),
                        data=mnist5k)
-    again.load(str(tmp_path / "state.pt"))
+    load_checkpoint(again, str(tmp_path / "state.pt"))
     assert again.epoch == 1
 
 
@@ -239,20 +241,17 @@ def control_runs(tmp_path_factory, mnist5k):
     doc = _spec_doc()
     out, rows = {}, []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment_mod, "LABEL_PROBE_STEPS", TEST_STEPS)
+        patch.setattr(evaluate, "LABEL_PROBE_STEPS", TEST_STEPS)
         for variant in VARIANTS:
             for seed in SEEDS:
                 cfg = tiny(variant=variant, seed=seed, label_counts=COUNTS, test_subset=64,
                            probe_epochs=1)
                 tid = f"{variant}_s{seed}"
-                reports, exps = [], []
-
-                def report(result, exp, reports=reports, exps=exps):
-                    reports.append(result)
-                    exps.append(exp)
-                run_trial(cfg, mnist5k, None, report, lambda exp: None, objectives={},
+                reports = []
+                run_trial(cfg, mnist5k, None, lambda result, exp: reports.append(result),
+                          lambda exp: None, objectives={},
                           predictions_file=predictions_path(root, tid))
-                out[tid] = (cfg, reports[-1], exps[-1])
+                out[tid] = (cfg, reports[-1], _outputs(predictions_path(root, tid)))
                 row = {"trial_id": tid, "sweep": doc["name"], "status": "completed",
                        "epochs_done": cfg.epochs, "wall_seconds": 1.0, "node": "n",
                        "device": "cpu", "error": None, "retries": 0, "diverged_epoch": None,
@@ -266,6 +265,19 @@ def control_runs(tmp_path_factory, mnist5k):
     write_atomic(build_table(rows, TRIAL_CORE, contract_metadata(doc)), root / "trials.parquet")
     (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
     return root, out
+
+
+def _outputs(path: Path) -> dict[str, torch.Tensor]:
+    """A trial's per-image test outputs as it wrote them (its predictions file), by the
+    names of ``hinr.evaluate.Evaluation.outputs``."""
+    import pyarrow.parquet as pq
+
+    from sweeps.schema import prediction_column
+
+    table = pq.read_table(path).to_pandas()
+    names = {prediction_column(p): p for p in metrics.PROBES}
+    return {names.get(col, col): torch.tensor(table[col].to_numpy())
+            for col in table.columns if col in names or col in ("label", "psnr")}
 
 
 def _spec_doc() -> dict:
@@ -315,12 +327,12 @@ def test_every_label_probe_is_a_registered_metric_with_per_image_predictions(con
     from sweeps.schema import predictions_path, prediction_column
 
     root, out = control_runs
-    for tid, (cfg, result, exp) in out.items():
+    for tid, (cfg, result, outputs) in out.items():
         table = pq.read_table(predictions_path(root, tid)).to_pandas()
         expected = {metrics.label_probe(p.probe, c) for p in metrics.LABEL_PROBES for c in COUNTS
                     if not p.variants or cfg.variant in p.variants}
-        assert expected <= set(exp.test_outputs())
-        assert set(exp.test_outputs()) - {"label", "psnr"} <= set(metrics.PROBES)
+        assert expected <= set(outputs)
+        assert set(outputs) - {"label", "psnr"} <= set(metrics.PROBES)
         for probe in expected:
             metric = metrics.PROBES[probe]
             assert metric in metrics.REGISTRY and metric in result, (tid, probe)
@@ -335,7 +347,7 @@ def test_pixel_probes_on_fewer_labels_are_shared_by_the_variants_of_a_seed(contr
         got = [out[f"{v}_s{seed}"] for v in VARIANTS]
         for metric in ("pixel_mlp_acc_n100", "pixel_cnn_acc_n100"):
             assert len({r[metric] for _, r, _ in got}) == 1, metric
-        preds = [e.test_outputs()["pixel_cnn_n100"] for _, _, e in got]
+        preds = [outputs["pixel_cnn_n100"] for _, _, outputs in got]
         assert all(torch.equal(preds[0], p) for p in preds[1:])
 
 

@@ -43,7 +43,7 @@ def trials(mnist5k):
     """Trials that between them report everything: the joint head (variant classifier_loss,
     cls_weight > 0) with the pixel baselines and the label-efficiency probes, the pretrained
     pixel MLP, and the two controls (issue 28), which report less."""
-    from hinr import experiment
+    from hinr import evaluate
 
     joint = preset("tiny", device="cpu", epochs=1, variant="classifier_loss", cls_weight=0.1,
                    pixel_baselines=True, label_counts=list(TINY_COUNTS))
@@ -52,7 +52,7 @@ def trials(mnist5k):
     controls = [preset("tiny", device="cpu", epochs=1, variant=v, pixel_baselines=False)
                 for v in ("autoencoder", "random_encoder")]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(experiment, "LABEL_PROBE_STEPS", 20)  # seconds, not a minute
+        patch.setattr(evaluate, "LABEL_PROBE_STEPS", 20)  # seconds, not a minute
         return _reported(joint), _reported(pretrained), *[_reported(c) for c in controls]
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from hinr import Experiment, preset
+from hinr import TrainingRun, preset
+from sweeps.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -29,9 +30,9 @@ def test_checkpoint_with_code_is_refused(tmp_path):
     marker = tmp_path / "pwned"
     bad = tmp_path / "state.pt"
     bad.write_bytes(pickle.dumps({"model": _Payload(marker)}))
-    exp = Experiment(preset("tiny", train_subset=64, test_subset=32))
+    exp = TrainingRun(preset("tiny", train_subset=64, test_subset=32))
     with pytest.raises(pickle.UnpicklingError):
-        exp.load(str(bad))
+        load_checkpoint(exp, str(bad))
     assert not marker.exists()
 
 

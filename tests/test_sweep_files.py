@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hinr.config import RECONSTRUCTING_VARIANTS
-from hinr.experiment import native_bf16
+from hinr.training import native_bf16
 
 from sweeps.spec import load_spec, tiny_mode
 

@@ -1,4 +1,5 @@
-"""Experiment: learning, exact resume, divergence, downstream results, import hygiene."""
+"""TrainingRun and the end-of-trial evaluation (hinr.evaluate.finish): learning, exact resume,
+divergence, downstream results, import hygiene."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from hinr import Diverged, Experiment, preset
+from hinr import Diverged, TrainingRun, preset
+from hinr.evaluate import finish
+from sweeps.cache import evaluation_cache
+from sweeps.checkpoint import load_checkpoint, save_checkpoint
 
 VARIANTS = ["plain", "classifier_loss", "pretrained"]
 OPS_KEYS = ["sr_psnr", "sr_bilinear_psnr", "sr_bicubic_psnr", "inpaint_psnr",
@@ -25,8 +29,13 @@ def tiny(**overrides):
     return preset("tiny", device="cpu", **overrides)
 
 
-def test_tiny_experiment_improves_val_psnr():
-    exp = Experiment(tiny())
+def _finish(run):
+    """finish() as a trial calls it: the pixel baselines shared through the data root's cache."""
+    return finish(run, cache=evaluation_cache(run.cfg))
+
+
+def test_tiny_run_improves_val_psnr():
+    exp = TrainingRun(tiny())
     # 256 training images: 27 held out for validation (10%, stratified), 229 trained on
     assert (len(exp.train_x), len(exp.val_x), len(exp.test_x)) == (229, 27, 128)
     first = exp.train_epoch()
@@ -55,19 +64,19 @@ def _metrics(train: dict, test: dict) -> dict:
 def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mnist5k):
     cfg = tiny(variant=variant, seed=3, pretrained_encoder=encoder)
 
-    straight = Experiment(cfg)
+    straight = TrainingRun(cfg)
     first = _metrics(straight.train_epoch(), straight.evaluate())
     second = _metrics(straight.train_epoch(), straight.evaluate())
 
-    part = Experiment(cfg)
+    part = TrainingRun(cfg)
     part_first = _metrics(part.train_epoch(), part.evaluate())
     assert part_first == first  # the same seed gives the same first epoch
     ckpt = tmp_path / "ckpt.pt"
-    part.save(str(ckpt))
+    save_checkpoint(part, str(ckpt))
     del part
 
-    resumed = Experiment(cfg, data=mnist5k)
-    resumed.load(str(ckpt))
+    resumed = TrainingRun(cfg, data=mnist5k)
+    load_checkpoint(resumed, str(ckpt))
     assert (resumed.epoch, resumed.step) == (1, 8)
     resumed_second = _metrics(resumed.train_epoch(), resumed.evaluate())
 
@@ -75,7 +84,8 @@ def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mni
     assert resumed_second == pytest.approx(second, rel=1e-6, abs=1e-9)
     assert resumed.extra == pytest.approx(straight.extra)
     if variant == "plain":  # downstream results too (their probes draw from torch's global RNG)
-        assert resumed.finish() == pytest.approx(straight.finish(), rel=1e-6, abs=1e-9)
+        assert _finish(resumed).metrics == pytest.approx(_finish(straight).metrics, rel=1e-6,
+                                                          abs=1e-9)
     if variant == "pretrained":
         assert "pretrain_mlp_acc" in resumed.extra
         # the pre-trained MLP's per-image predictions travel in the checkpoint with its accuracy
@@ -87,7 +97,7 @@ def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mni
     # the comparison is not vacuous: epoch 2 differs from epoch 1 ...
     assert second["train_loss"] != pytest.approx(first["train_loss"], rel=1e-3)
     # ... and restoring everything but the optimiser's moments gives a different epoch 2
-    partial = Experiment(cfg, data=mnist5k)
+    partial = TrainingRun(cfg, data=mnist5k)
     state = torch.load(str(ckpt), weights_only=True)
     partial.load_state_dict({**state, "optimizer": partial.optimizer.state_dict()})
     partial_second = _metrics(partial.train_epoch(), partial.evaluate())
@@ -97,11 +107,11 @@ def test_save_load_continue_matches_straight_run(variant, encoder, tmp_path, mni
 def test_state_dict_restores_shuffle_order():
     """Without the shuffle RNG in the checkpoint the second epoch would repeat the first order."""
     cfg = tiny(seed=5)
-    a = Experiment(cfg)
+    a = TrainingRun(cfg)
     a.train_epoch()
     state = a.state_dict()
     expected = torch.randperm(256, generator=a.shuffle)
-    b = Experiment(cfg)
+    b = TrainingRun(cfg)
     b.load_state_dict(state)
     assert torch.equal(torch.randperm(256, generator=b.shuffle), expected)
     assert not torch.equal(expected, torch.randperm(256, generator=torch.Generator().manual_seed(5)))
@@ -109,7 +119,7 @@ def test_state_dict_restores_shuffle_order():
 
 @pytest.mark.parametrize("encoder", ["finetune", "frozen"])
 def test_pretrained_encoder_finetuned_or_frozen_after_pretraining(encoder, mnist5k):
-    exp = Experiment(tiny(variant="pretrained", pretrain_epochs=5, pretrained_encoder=encoder),
+    exp = TrainingRun(tiny(variant="pretrained", pretrain_epochs=5, pretrained_encoder=encoder),
                      data=mnist5k)  # 10 pretraining steps of 128
     assert exp.pixel_mlp is not None and not exp.pretrained
     optimised = {id(p) for group in exp.optimizer.param_groups for p in group["params"]}
@@ -139,7 +149,7 @@ def test_a1_acts_on_a_finetuned_pretrained_encoder_only(mnist5k):
     mse = {}
     for encoder in ("finetune", "frozen"):
         for a1 in (0.0, 10.0):
-            exp = Experiment(tiny(variant="pretrained", pretrained_encoder=encoder, a1=a1,
+            exp = TrainingRun(tiny(variant="pretrained", pretrained_encoder=encoder, a1=a1,
                                   pixel_baselines=False), data=mnist5k)
             exp.train_epoch()
             mse[encoder, a1] = exp.train_epoch()["train_mse"]
@@ -148,7 +158,7 @@ def test_a1_acts_on_a_finetuned_pretrained_encoder_only(mnist5k):
 
 
 def test_diverged_on_nan_carries_epoch_and_step():
-    exp = Experiment(tiny())
+    exp = TrainingRun(tiny())
     exp.train_epoch()  # 8 steps of up to 32 (229 images)
     with torch.no_grad():
         exp.model.hyper.heads[0][0].weight.fill_(float("nan"))
@@ -162,7 +172,7 @@ def test_diverged_on_nan_carries_epoch_and_step():
 
 
 def test_diverged_on_inf_in_first_epoch():
-    exp = Experiment(tiny())
+    exp = TrainingRun(tiny())
     with torch.no_grad():
         exp.model.hyper.heads[1][-1].bias.fill_(float("inf"))
     with pytest.raises(Diverged) as err:
@@ -173,19 +183,21 @@ def test_diverged_on_inf_in_first_epoch():
 
 @pytest.fixture(scope="module")
 def finished(mnist5k):
-    """One epoch and finish() per variant, shared by the result tests below."""
+    """One epoch and finish() per variant, shared by the result tests below: (the run, its
+    validation metrics, finish's Evaluation)."""
     out = {}
     for variant in VARIANTS:
-        exp = Experiment(tiny(variant=variant), data=mnist5k)
+        exp = TrainingRun(tiny(variant=variant), data=mnist5k)
         exp.train_epoch()
         evaluation = exp.evaluate()
-        out[variant] = (exp, evaluation, exp.finish())
+        out[variant] = (exp, evaluation, _finish(exp))
     return out
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_finish_returns_finite_downstream_metrics(finished, variant):
-    _, evaluation, results = finished[variant]
+    _, evaluation, final = finished[variant]
+    results = final.metrics
     expected = {"latent_acc", "weight_acc", "val_latent_acc", "val_weight_acc", "test_psnr",
                 "test_mse", "test_loss", "proto_ratio", "proto_closer_frac",
                 "proto_ratio_excess", "proto_retrieval_acc", *OPS_KEYS}
@@ -229,22 +241,22 @@ def test_finish_returns_finite_downstream_metrics(finished, variant):
 
 def test_finish_results_depend_only_on_config_and_training(finished, mnist5k):
     """The same trained state gives the same downstream numbers, whatever else used torch's
-    global RNG in between (here: another Experiment, which re-seeds it, and random draws)."""
-    _, _, results = finished["plain"]
-    exp = Experiment(tiny(), data=mnist5k)
+    global RNG in between (here: another TrainingRun, which re-seeds it, and random draws)."""
+    results = finished["plain"][2].metrics
+    exp = TrainingRun(tiny(), data=mnist5k)
     exp.train_epoch()
-    Experiment(tiny(seed=11), data=mnist5k)
+    TrainingRun(tiny(seed=11), data=mnist5k)
     torch.rand(1000)
-    again = exp.finish()
+    again = _finish(exp).metrics
     assert again == pytest.approx(results, rel=1e-6, abs=1e-9)
     state = torch.get_rng_state()
-    exp.finish()
+    _finish(exp)
     assert torch.equal(torch.get_rng_state(), state)  # finish leaves the global stream alone
 
 
 def test_examples_are_image_tensors(finished):
-    exp, _, _ = finished["plain"]
-    examples = exp.examples()
+    exp, _, final = finished["plain"]
+    examples = final.examples
     assert {"reconstruction", "superres", "inpainting", "denoising"} <= set(examples)
     for name, images in examples.items():
         assert isinstance(images, torch.Tensor), name
@@ -255,22 +267,26 @@ def test_examples_are_image_tensors(finished):
     torch.testing.assert_close(examples["reconstruction"][:8], exp.test_x[:8].cpu())
     assert examples["superres"].shape[0] == 24  # originals, inputs, outputs
     torch.testing.assert_close(examples["denoising"][:8], exp.test_x[:8].cpu())
-    # a copy: the caller cannot change the experiment's own dict
-    examples.clear()
+    # the run's own grid is the last evaluate()'s, on validation images; a copy: the caller
+    # cannot change the run's own dict
+    own = exp.examples()
+    assert set(own) == {"reconstruction"}
+    torch.testing.assert_close(own["reconstruction"][:8], exp.val_x[:8].cpu())
+    own.clear()
     assert exp.examples()
 
 
-def test_cifar10_fixture_experiment_runs(cifar10_root):
+def test_cifar10_fixture_run_trains_and_finishes(cifar10_root):
     cfg = tiny(dataset="cifar10", data_root=str(cifar10_root), verify_data=False,
                train_subset=64, test_subset=32, probe_epochs=1)
-    exp = Experiment(cfg)
+    exp = TrainingRun(cfg)
     assert exp.train_x.shape[1:] == (3, 32, 32) and len(exp.train_x) + len(exp.val_x) == 64
     train = exp.train_epoch()
     val = exp.evaluate()
     assert math.isfinite(train["train_loss"]) and math.isfinite(val["val_psnr"])
-    results = exp.finish()
-    assert all(math.isfinite(v) for v in results.values())
-    assert exp.examples()["reconstruction"].shape == (16, 3, 32, 32)
+    final = _finish(exp)
+    assert all(math.isfinite(v) for v in final.metrics.values())
+    assert final.examples["reconstruction"].shape == (16, 3, 32, 32)
 
 
 def test_importing_hinr_pulls_in_neither_ray_nor_pyarrow():
@@ -285,15 +301,15 @@ def test_importing_hinr_pulls_in_neither_ray_nor_pyarrow():
 def test_bf16_precision_trains_like_fp32(mnist5k):
     """precision: bf16 learns as fp32 does, within noise, where the CPU has native bf16; on a
     CPU without it the trial is refused before any work."""
-    from hinr.experiment import native_bf16
+    from hinr.training import native_bf16
 
     if not native_bf16(torch.device("cpu")):
         with pytest.raises(RuntimeError, match="precision='bf16'"):
-            Experiment(preset("tiny", precision="bf16", pixel_baselines=False), data=mnist5k)
+            TrainingRun(preset("tiny", precision="bf16", pixel_baselines=False), data=mnist5k)
         return
     out = {}
     for precision in ("fp32", "bf16"):
-        exp = Experiment(preset("tiny", precision=precision, epochs=2, pixel_baselines=False),
+        exp = TrainingRun(preset("tiny", precision=precision, epochs=2, pixel_baselines=False),
                          data=mnist5k)
         for _ in range(2):
             exp.train_epoch()
@@ -302,22 +318,23 @@ def test_bf16_precision_trains_like_fp32(mnist5k):
 
 
 def test_bf16_without_native_support_is_refused(monkeypatch):
-    import hinr.experiment as experiment
+    import hinr.training as training
 
-    monkeypatch.setattr(experiment, "native_bf16", lambda device: False)
+    monkeypatch.setattr(training, "native_bf16", lambda device: False)
     with pytest.raises(RuntimeError, match="precision='bf16'.*use precision: fp32"):
-        experiment.check_precision("bf16", torch.device("cpu"))
-    experiment.check_precision("fp32", torch.device("cpu"))
+        training.check_precision("bf16", torch.device("cpu"))
+    training.check_precision("fp32", torch.device("cpu"))
 
 
 def test_optimizer_is_fused_adam():
-    exp = Experiment(preset("tiny", pixel_baselines=False))
+    exp = TrainingRun(preset("tiny", pixel_baselines=False))
     assert isinstance(exp.optimizer, torch.optim.Adam)
     assert exp.optimizer.defaults["fused"] is True
 
 
 def test_validation_split_is_held_out_and_test_scored_once(finished, mnist5k):
-    exp, evaluation, results = finished["classifier_loss"]
+    exp, evaluation, final = finished["classifier_loss"]
+    results = final.metrics
     # no validation image is trained on: the carve partitions the (subset) training split
     whole = mnist5k.subset(256, 128)
     assert len(exp.train_x) + len(exp.val_x) == len(whole.train_x)
@@ -330,11 +347,11 @@ def test_validation_split_is_held_out_and_test_scored_once(finished, mnist5k):
 
 
 def test_val_fraction_0_gives_no_val_metrics(mnist5k):
-    exp = Experiment(tiny(val_fraction=0.0, pixel_baselines=False), data=mnist5k)
+    exp = TrainingRun(tiny(val_fraction=0.0, pixel_baselines=False), data=mnist5k)
     assert len(exp.train_x) == 256 and len(exp.val_x) == 0
     exp.train_epoch()
     assert exp.evaluate() == {}
-    results = exp.finish()
+    results = _finish(exp).metrics
     assert "test_psnr" in results and not any(k.startswith("val_") for k in results)
 
 
@@ -345,15 +362,15 @@ def test_val_fraction_that_holds_out_nothing_is_refused(mnist5k):
     data = ImageData("mnist-5k", mnist5k.train_x[one_each], mnist5k.train_y[one_each],
                      mnist5k.test_x[:8], mnist5k.test_y[:8])  # a class of one keeps its image
     with pytest.raises(ValueError, match="val_fraction=0.1 holds out no image of the 10"):
-        Experiment(tiny(pixel_baselines=False), data=data)
+        TrainingRun(tiny(pixel_baselines=False), data=data)
 
 
 def test_untrained_joint_head_reports_nothing(mnist5k):
     """cls_weight 0: the head is never trained, so no chance-level accuracy is reported."""
-    exp = Experiment(tiny(variant="classifier_loss", cls_weight=0.0, pixel_baselines=False,
+    exp = TrainingRun(tiny(variant="classifier_loss", cls_weight=0.0, pixel_baselines=False,
                           probe_epochs=1), data=mnist5k)
     train, val = exp.train_epoch(), exp.evaluate()
-    results = exp.finish()
+    results = _finish(exp).metrics
     for out in (train, val, results):
         assert not [k for k in out if "joint" in k or "cls_ce" in k], out
 
@@ -362,13 +379,13 @@ def test_weight_probe_per_position_beats_one_scalar(mnist5k):
     """theta* varies across images by ~0.1% of its scale (the rest is what all images share):
     standardised per position the weight CNN learns, with one scalar it stays at chance.
     Same trained model, same probe seed; deterministic on CPU."""
-    from hinr.experiment import STANDARDIZATIONS, WEIGHT_PROBE_STANDARDIZATION
+    from hinr.evaluate import STANDARDIZATIONS, WEIGHT_PROBE_STANDARDIZATION, weight_probe
 
-    exp = Experiment(tiny(probe_epochs=10, pixel_baselines=False), data=mnist5k)
+    exp = TrainingRun(tiny(probe_epochs=10, pixel_baselines=False), data=mnist5k)
     exp.train_epoch()
     v = exp.latents(exp.train_x), exp.latents(exp.val_x), exp.latents(exp.test_x)
-    position = exp.weight_probe(*v, "position")["weight_acc"]
-    scalar = exp.weight_probe(*v, "scalar")["weight_acc"]
+    position = weight_probe(exp, *v, "position")[0]["weight_acc"]
+    scalar = weight_probe(exp, *v, "scalar")[0]["weight_acc"]
     assert position >= scalar + 0.05, (position, scalar)  # measured: 0.22 vs 0.11 (chance)
     assert WEIGHT_PROBE_STANDARDIZATION == "position"
     assert STANDARDIZATIONS[WEIGHT_PROBE_STANDARDIZATION] == 2.0
@@ -394,7 +411,7 @@ def test_validation_split_is_stratified_seeded_and_a_partition():
 def _class_images(protos: torch.Tensor, per_class: int, gen: torch.Generator):
     """Images of len(protos) classes: the class pattern plus a smooth pattern of each image's
     own, (K*per_class, 1, H, W) in [-1, 1], and their labels."""
-    from hinr.experiment import gaussian_blur
+    from hinr.prototypes import gaussian_blur
 
     labels = torch.arange(len(protos)).repeat_interleave(per_class)
     noise = torch.randn(len(labels), *protos.shape[1:], generator=gen)
@@ -406,7 +423,7 @@ def test_prototype_measures_separate_collapse_from_blur():
     """A blurred input is as prototypical as its PSNR makes it (excess 0) and still nearest
     its own input; the class mean as 'reconstruction' leans to the prototype well beyond a
     blur of the same PSNR and is its own input's nearest neighbour only by chance."""
-    from hinr.experiment import gaussian_blur, matched_blur, prototype_scores
+    from hinr.prototypes import gaussian_blur, matched_blur, prototype_scores
 
     gen = torch.Generator().manual_seed(0)
     classes, per_class = 4, 16
@@ -442,8 +459,8 @@ def test_test_outputs_are_per_image_and_reproduce_the_metrics(finished, variant)
     prediction, whose accuracy is exactly the probe's metric (hinr.metrics.PROBES)."""
     from hinr.metrics import PROBES
 
-    exp, _, results = finished[variant]
-    outputs = exp.test_outputs()
+    exp, _, final = finished[variant]
+    results, outputs = final.metrics, final.outputs
     probes = {"latent_mlp", "weight_cnn", "pixel_mlp", "pixel_cnn"}
     probes |= {"classifier_loss": {"joint"}, "pretrained": {"pretrain_mlp"}}.get(variant, set())
     assert set(outputs) == {"label", "psnr"} | probes
@@ -455,8 +472,6 @@ def test_test_outputs_are_per_image_and_reproduce_the_metrics(finished, variant)
         assert pred.dtype == torch.int64 and pred.shape == (128,), probe
         assert 0 <= int(pred.min()) and int(pred.max()) < 10, probe
         assert int((pred == outputs["label"]).sum()) / 128 == results[PROBES[probe]], probe
-    outputs.clear()  # a copy: the experiment keeps its own
-    assert exp.test_outputs()
 
 
 def test_every_pixel_classifier_reads_pixels_standardised_with_training_statistics(mnist5k):
@@ -464,7 +479,7 @@ def test_every_pixel_classifier_reads_pixels_standardised_with_training_statisti
     by default, and the pretrained encoder reads what its pixel MLP was pre-trained on."""
     from hinr import standardize
 
-    exp = Experiment(tiny(variant="pretrained", pixel_baselines=False), data=mnist5k)
+    exp = TrainingRun(tiny(variant="pretrained", pixel_baselines=False), data=mnist5k)
     scaled = exp.pixel_input(exp.train_x)
     assert scaled.mean((0, 2, 3)).abs().max() < 1e-4
     assert (scaled.std((0, 2, 3)) - 1).abs().max() < 1e-4
@@ -484,33 +499,12 @@ def test_every_pixel_classifier_reads_pixels_standardised_with_training_statisti
     assert not [k for k in exp.model.state_dict() if "standardize" in k]
 
 
-def test_cached_pixel_baselines_are_keyed_by_standardisation_and_code_version(
-        mnist5k, hinr_data, monkeypatch):
-    """A change of the standardisation, or of the code (BASELINE_VERSION), computes the
-    baselines afresh: a cache entry of other settings or older code is never read."""
-    from hinr import experiment
-
-    raw = Experiment(tiny(pixel_standardization="none"), data=mnist5k)
-    scaled = Experiment(tiny(), data=mnist5k)
-    assert raw.baseline_cache_path() != scaled.baseline_cache_path()
-    before, after = raw.pixel_baselines(), scaled.pixel_baselines()
-    assert raw.baseline_cache_path().exists() and scaled.baseline_cache_path().exists()
-    assert before != after  # measured on tiny: pixel MLP 0.570 -> 0.648, CNN 0.078 -> 0.219
-    assert scaled.pixel_baselines() == after  # the cached entry, read back
-    # an entry that is damaged or lacks the per-image predictions is recomputed, not trusted
-    scaled.baseline_cache_path().write_text('{"metrics": {"pixel_mlp_acc": 0.5}}')
-    assert scaled.pixel_baselines() == after
-    old = scaled.baseline_cache_path()
-    monkeypatch.setattr(experiment, "BASELINE_VERSION", experiment.BASELINE_VERSION + 1)
-    assert scaled.baseline_cache_path() != old
-
-
 @pytest.mark.parametrize("norm", ["mean", "sum", "paper"])
 def test_theta_prior_norm_is_what_a2_weighs_in_the_loss(norm, mnist5k):
     """config theta_prior_norm reaches the loss; the reported theta prior stays mean(theta^2)."""
     from hinr.losses import paper_theta_count
 
-    exp = Experiment(tiny(theta_prior_norm=norm, pixel_baselines=False), data=mnist5k)
+    exp = TrainingRun(tiny(theta_prior_norm=norm, pixel_baselines=False), data=mnist5k)
     out = exp.evaluate()  # 27 validation images: one batch, so the relation holds exactly
     per_image = sum(out_f * in_f + out_f for out_f, in_f in exp.model.shapes)  # 337 on tiny
     scale = {"mean": 1.0, "sum": per_image, "paper": per_image / paper_theta_count(1)}[norm]
