@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sweeps.schema import CONFIG_PREFIX, SPEC_FILE, metric_column
+from contract.schema import CONFIG_PREFIX, SPEC_FILE, metric_column
 
 STEIN = ("Stein, C. (1945). A two-sample test for a linear hypothesis whose power is "
          "independent of the variance. Ann. Math. Statist. 16:243-258")

@@ -39,11 +39,11 @@ from torch import nn
 
 from . import data as data_mod
 from . import standardize
-from .atomic import write_text_atomic
+from contract.atomic import write_text_atomic
 from .classifiers import LatentMLP, LinearProbe, PixelClassifierCNN, WeightCNN
 from .config import ExperimentConfig
 from .losses import hyperinr_loss, psnr
-from .metrics import LABEL_PROBES, label_metric, label_probe
+from contract.metrics import LABEL_PROBES, label_metric, label_probe
 from .models import HyperINR, PixelMLP, PretrainedEncoder, build_model, theta_star
 from . import seeds
 from .ops import evaluate_ops
@@ -375,7 +375,7 @@ class Experiment:
     def test_outputs(self) -> dict[str, torch.Tensor]:
         """Per test image, from the last ``finish()``, each a CPU tensor (N,) in test-split
         order: ``label``, ``psnr`` (the image's reconstruction PSNR in dB; test_psnr is their
-        mean) and, for each probe of ``hinr.metrics.PROBES`` the trial ran, its predicted class
+        mean) and, for each probe of ``contract.metrics.PROBES`` the trial ran, its predicted class
         (int64; its accuracy is the probe's metric).  Empty before ``finish()``.  No ``psnr``
         for random_encoder, which reconstructs nothing."""
         return dict(self._test_outputs)
@@ -457,7 +457,7 @@ class Experiment:
     def _label_efficiency(self, v_train: torch.Tensor, v_test: torch.Tensor,
                           latent_scale: Callable[[torch.Tensor], torch.Tensor],
                           ) -> dict[str, float]:
-        """The label-efficiency probes at each of ``cfg.label_counts`` (``hinr.metrics.
+        """The label-efficiency probes at each of ``cfg.label_counts`` (``contract.metrics.
         LABEL_PROBES``), each scored on the whole test split:
 
         * on v (every variant): a linear probe (``LinearProbe``) and the latent MLP, inputs

@@ -46,7 +46,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import schema
+from contract import schema
+
 from .lock import SweepInUse, driver_lock
 from .run import SweepError, read_spec, resume_sweep, run_stage
 from .spec import SpecError, apply_override, parse_spec, show

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import schema
+from contract import schema
+
 from .spec import model_params, parse_spec
 from .sweepdoc import read_doc, sweep_part
 

@@ -1,4 +1,4 @@
-"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (sweeps/schema.py).
+"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (contract/schema.py).
 
 Every reported epoch goes to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
 restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
@@ -41,12 +41,11 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 from ray import tune
 
-from hinr import metrics as metrics_registry
-
-from . import schema
+from contract import metrics as metrics_registry
+from contract import schema
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
-    """The metric columns of one Tune result: the registered metrics (hinr.metrics) it holds.
+    """The metric columns of one Tune result: the registered metrics (contract.metrics) it holds.
 
     Why the registry and not "every number but Tune's keys": Tune adds its own numbers
     (time_total_s, pid, ...) and may add more in any release; a column that appears in some

@@ -20,11 +20,11 @@ from typing import Any, Callable
 import yaml
 from ray import tune
 
+from contract import metrics as metrics_registry
+from contract import schema
 from hinr import data as hinr_data
-from hinr import metrics as metrics_registry
 from hinr.fetch import FetchError
 
-from . import schema
 from .adaptive import second_stage
 from .design import tune_space
 from .progress import SweepProgress, ray_console

@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from hinr import metrics as metrics_registry
+from contract import metrics as metrics_registry
 from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, ExperimentConfig,
                          coerce, preset)
 
@@ -72,7 +72,7 @@ BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float,
 CHECKPOINT_EVERY_S = 60.0
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
-# Metrics a search may select on, from the one registry (hinr.metrics): those reported after
+# Metrics a search may select on, from the one registry (contract.metrics): those reported after
 # every epoch (usable by ASHA), on the validation split or on training, and validation
 # metrics known only at the end.
 EPOCH_METRICS = metrics_registry.names(when="epoch", selectable=True)

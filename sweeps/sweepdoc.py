@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from . import schema
+from contract import schema
+
 from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,9 +14,10 @@ import pytest
 import torch
 import yaml
 
-from hinr import ConfigError, Experiment, ExperimentConfig, metrics, preset
+from contract import metrics
+from contract.fields import LABEL_COUNTS
+from hinr import ConfigError, Experiment, ExperimentConfig, preset
 from hinr import experiment as experiment_mod
-from hinr.config import LABEL_COUNTS
 from hinr.data import LabelCountError, label_subsets
 from hinr.models import (ConvAutoencoder, ConvDecoder, EncoderOnly, HyperINR, conv_decoder_params,
                          decoder_width, hyper_params)
@@ -231,8 +232,8 @@ def control_runs(tmp_path_factory, mnist5k):
     contract puts them; then the results directory a sweep would hold, its trials.parquet
     built through the contract from the trials' own reports."""
     from sweeps.results import metric_items
-    from sweeps.schema import (EPOCH_CORE, TRIAL_CORE, build_table, contract_metadata,
-                               predictions_path, write_atomic)
+    from contract.schema import (EPOCH_CORE, TRIAL_CORE, build_table, contract_metadata,
+                                 predictions_path, write_atomic)
     from sweeps.trial import run_trial
 
     root = tmp_path_factory.mktemp("controls") / "results"
@@ -312,7 +313,7 @@ def test_every_label_probe_is_a_registered_metric_with_per_image_predictions(con
     column of its predictions file whose share of correct images is exactly that metric."""
     import pyarrow.parquet as pq
 
-    from sweeps.schema import predictions_path, prediction_column
+    from contract.schema import predictions_path, prediction_column
 
     root, out = control_runs
     for tid, (cfg, result, exp) in out.items():

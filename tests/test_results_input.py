@@ -1,5 +1,5 @@
 """A results directory is input too (issue 32): every command that reads one (status, resume,
-report, python -m analysis, run --overwrite) goes through sweeps/resultsdir.py, which refuses
+report, python -m analysis, run --overwrite) goes through contract/resultsdir.py, which refuses
 a directory that breaks the contract with one line and exit 2, before anything is read into a
 report or handed to Ray.
 
@@ -29,8 +29,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeps import schema
-from sweeps.resultsdir import MAX_DEPTH, ResultsDirError, check, check_entries
+from contract import schema
+from contract.resultsdir import MAX_DEPTH, ResultsDirError, check, check_entries
 
 from .sweep_helpers import snapshot
 

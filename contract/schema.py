@@ -1,8 +1,8 @@
 """The Parquet contract between ``sweeps`` (writer) and ``analysis`` (reader).
 
-This module is the single definition of the results layout.  It imports only pyarrow and two
-torch-free modules of hinr (``hinr.atomic``, ``hinr.metrics``), so ``analysis`` can use it on a
-laptop without torch or Ray.
+This module is the single definition of the results layout.  It imports only pyarrow and the
+rest of the contract (``contract.atomic``, ``contract.metrics``), so ``analysis`` can use it on
+a laptop without torch or Ray.
 
 Layout of one results directory::
 
@@ -48,7 +48,7 @@ trials.parquet columns
     retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
   * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
-  Metric names are those of ``hinr.metrics`` (the one registry: label, unit, split, per-epoch
+  Metric names are those of ``contract.metrics`` (the one registry: label, unit, split, per-epoch
   or final); the writer stores exactly the registered metrics a trial reports.
   ``metric_column(name)`` / ``metric_name(column)`` convert, nobody strips prefixes by hand.
   Files written before the theta/latent prior got their one name call them ``*_weight_reg``
@@ -68,7 +68,7 @@ predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
     relative).  Null in every row of a trial that reconstructs nothing (variant
     ``random_encoder``).
   * ``pred.<probe>`` int64, the class the probe predicts, for every probe of
-    ``hinr.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
+    ``contract.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
     ``pred.weight_cnn`` (weight_acc), ``pred.joint`` (joint_acc; only where the joint head
     trained), ``pred.pretrain_mlp`` (pretrain_mlp_acc; variant pretrained), ``pred.pixel_mlp``
     and ``pred.pixel_cnn`` (pixel_mlp_acc, pixel_cnn_acc; pixel_baselines on).  The share of a
@@ -78,7 +78,7 @@ predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
     ``pred.weight_linear`` (linear_acc, weight_linear_acc: the linear probes with every
     label) and, per probe and smaller count, ``pred.<probe>_n<count>`` (``pred.latent_mlp_n100``
     -> latent_acc_n100, ``pred.weight_cnn_n1000`` -> weight_acc_n1000, ``pred.pixel_cnn_n300``
-    -> pixel_cnn_acc_n300, ...; ``hinr.metrics.label_probe`` / ``label_metric``).  Files
+    -> pixel_cnn_acc_n300, ...; ``contract.metrics.label_probe`` / ``label_metric``).  Files
     written before have none of them and read as before.
   A trial that diverged or was stopped early has no file (it never scored the test split).
 
@@ -91,8 +91,8 @@ epochs/<trial>.parquet columns
   (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
   epochs it repeats, it never duplicates them.
 
-Writes are atomic: a temp file in the same directory, fsync, then rename (``hinr.atomic``, the
-one implementation; its hidden ``.<name>.*.tmp`` files are skipped by every reader).
+Writes are atomic: a temp file in the same directory, fsync, then rename (``contract.atomic``,
+the one implementation; its hidden ``.<name>.*.tmp`` files are skipped by every reader).
 """
 
 from __future__ import annotations
@@ -106,9 +106,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# The one atomic write (hinr.atomic: hinr may not import sweeps, so it lives there); the
-# bytes and text forms are re-exported here for the writers of the results directory.
-from hinr.atomic import atomic_file, write_bytes_atomic, write_text_atomic  # noqa: F401
+# The one atomic write (contract.atomic: hinr uses it too, without pyarrow); the bytes and
+# text forms are re-exported here for the writers of the results directory.
+from .atomic import atomic_file, write_bytes_atomic, write_text_atomic  # noqa: F401
+from .metrics import PROBES
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"hinr_schema_version"
@@ -171,7 +172,7 @@ EPOCH_CORE = pa.schema([
 
 
 def metric_column(name: str) -> str:
-    """The column of metric ``name`` (a name of ``hinr.metrics``): ``metric.<name>``."""
+    """The column of metric ``name`` (a name of ``contract.metrics``): ``metric.<name>``."""
     return METRIC_PREFIX + name
 
 
@@ -303,7 +304,7 @@ def predictions_path(root: str | os.PathLike, trial_id: str) -> Path:
 
 
 def prediction_column(probe: str) -> str:
-    """The column of probe ``probe``'s predictions (a key of ``hinr.metrics.PROBES``)."""
+    """The column of probe ``probe``'s predictions (a key of ``contract.metrics.PROBES``)."""
     return PRED_PREFIX + probe
 
 
@@ -313,12 +314,10 @@ def predictions_table(trial_id: str, outputs: dict[str, Any]) -> pa.Table:
     as the predictions file's table, columns in the contract's order."""
     import numpy as np
 
-    from hinr.metrics import PROBES
-
     unknown = sorted(set(outputs) - {"label", "psnr"} - set(PROBES))
     if unknown:
         raise SchemaError(f"per-image outputs {', '.join(unknown)} are not probes of "
-                          f"hinr.metrics.PROBES ({', '.join(PROBES)})")
+                          f"contract.metrics.PROBES ({', '.join(PROBES)})")
 
     def array(name: str, dtype) -> np.ndarray:
         value = outputs[name]

@@ -7,8 +7,9 @@ their own lists.  Adding a metric is one ``Metric(...)`` line here plus the code
 ``hinr.experiment`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
 if the two disagree.
 
-It imports neither torch nor pyarrow (only the standard library and ``hinr.config``, itself
-torch-free), so ``analysis`` and the spec validator read it without loading torch.
+Part of the results contract: it imports neither torch nor pyarrow (only the standard library
+and ``contract.fields``, for the variant names and label counts), so ``analysis`` and the spec
+validator read it without loading torch.
 
 Variants (issue 28): a metric of a reconstruction (PSNRs, the loss terms, the image
 operations, the prototype measures) is reported by every variant with a decoder, not by
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import HYPERINR_VARIANTS, LABEL_COUNTS, RECONSTRUCTING_VARIANTS, VARIANTS
+from .fields import HYPERINR_VARIANTS, LABEL_COUNTS, RECONSTRUCTING_VARIANTS
 
 #: what a metric is shown in; each view keeps the registry's order
 VIEWS = (
