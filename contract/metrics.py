@@ -5,7 +5,7 @@ columns), the console (progress and summary lines), TensorBoard (tags are the na
 analysis (labels, units, which tables show what) all read this table instead of keeping
 their own lists.  Adding a metric is one ``Metric(...)`` line here plus the code in
 ``hinr.experiment`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
-if the two disagree.
+if the two disagree.  ``DEFAULT_METRIC`` is what a sweep selects on when its file names none.
 
 Part of the results contract: it imports neither torch nor pyarrow (only the standard library
 and ``contract.fields``, for the variant names and label counts), so ``analysis`` and the spec
@@ -283,6 +283,10 @@ LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 assert len(REGISTRY) == len(METRICS), "a metric is registered twice"
+
+#: what a sweep selects on (search, scheduler, best trial) when its file names no metric
+DEFAULT_METRIC = "val_psnr"
+assert REGISTRY[DEFAULT_METRIC].selectable, "the default metric must be one a search may select on"
 
 #: columns of results written before a concept got its one name -> the name now
 LEGACY_NAMES = {f"{split}_{old}": f"{split}_{new}" for split in ("train", "val", "test")

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from contract import schema
+from contract.metrics import DEFAULT_METRIC
 
 from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
@@ -124,7 +125,7 @@ def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
                          f"(metric: {legacy[0]}); it cannot be resumed: python launch.py report "
                          f"{results_dir} still reads it, or run the sweep file again")
     if legacy:
-        twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
+        twins = [TEST_METRICS.get(m) or DEFAULT_METRIC if m in TEST_METRICS else m for m in metrics]
         doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
     try:
         spec = parse_spec(doc, str(path))
