@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from contract import metrics as metrics_registry
-from contract.resultsdir import ResultsDir, ResultsDirError, check, check_epochs_table
+from contract.resultsdir import (ResultsDir, ResultsDirError, check, check_epochs_table,
+                                 read_sweep_doc)
 from contract.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
                              SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
                              metric_name, read_contract, sweep_contract)
@@ -150,8 +151,7 @@ class Results:
         """The day the sweep first ran (YYYY-MM-DD, UTC), from sweep.yaml's provenance; None
         when unknown.  A margin stated after it was not stated before the run."""
         try:
-            import yaml
-            doc = yaml.safe_load((self.path / SPEC_FILE).read_text())
+            doc = read_sweep_doc(self.path)
             started = str(doc["provenance"]["started"])
         except Exception:  # noqa: BLE001 - missing file, no provenance: the day is unknown
             return None
@@ -456,8 +456,7 @@ def _read_spec(path: Path, problems: list[str]) -> dict[str, Any]:
                         f"the reference setting is each factor's most common level")
         return {}
     try:
-        import yaml  # a dependency of the project; imported here so load.py imports cheaply
-        spec = yaml.safe_load(path.read_text())
+        spec = read_sweep_doc(path.parent)
     except Exception as exc:  # noqa: BLE001 - any YAML/IO error is the same problem to a reader
         problems.append(f"{path}: unreadable YAML ({exc}); factors are inferred from the "
                         f"config columns")

@@ -23,6 +23,11 @@ a report can say what it skipped.  Epochs files are checked one by one (``read_e
 ``resume`` refuses the first bad one (``check(..., epochs=True)``), the report skips each and
 says so.
 
+Code that needs one file, not the whole directory, reads it here too, so no other module opens
+trials.parquet or sweep.yaml: ``trial_rows`` / ``trial_ids`` (trials.parquet, checked like
+``check`` checks it; ``read_trials_file`` for a file given by path, such as a pilot's) and
+``read_sweep_doc`` (sweep.yaml parsed whole, damage left for its caller to name).
+
 Imports pyarrow, yaml and the rest of the contract only, so ``analysis`` can use it without
 torch or Ray.
 """
@@ -34,6 +39,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -373,6 +379,19 @@ def epochs_files(root: Path) -> list[Path]:
                       and e.is_file(follow_symlinks=False))
 
 
+def trial_rows(root: str | os.PathLike) -> list[dict]:
+    """trials.parquet's rows, read and checked by ``read_trials_file`` ([] before the first
+    trial was written).  Raises ``ResultsDirError``."""
+    root = Path(root)
+    path = root / schema.TRIALS_FILE
+    return read_trials_file(path, root)[0].to_pylist() if os.path.lexists(path) else []
+
+
+def trial_ids(root: str | os.PathLike) -> frozenset[str]:
+    """The trial ids of trials.parquet, read like ``trial_rows``."""
+    return frozenset(row["trial_id"] for row in trial_rows(root))
+
+
 # ------------------------------------------------------------------------------ sweep.yaml
 def spec_name(root: Path) -> str | None:
     """The name sweep.yaml gives, or None when it has none to give (missing, damaged, too
@@ -392,6 +411,18 @@ def spec_name(root: Path) -> str | None:
         return None
     name = doc.get("name") if isinstance(doc, dict) else None
     return name if isinstance(name, str) else None
+
+
+def read_sweep_doc(root: str | os.PathLike, load: Callable[[str], Any] | None = None) -> Any:
+    """sweep.yaml parsed whole by ``load`` (default ``yaml.safe_load``; sweeps passes its
+    sweep-file loader, which also reads YAML 1.2 floats and refuses keys given twice), whatever
+    it holds.  Raises what reading and parsing raise (OSError, UnicodeDecodeError,
+    yaml.YAMLError, ...): what a damaged sweep.yaml means is for each command to say."""
+    text = (Path(root) / schema.SPEC_FILE).read_text()
+    if load is None:
+        import yaml
+        load = yaml.safe_load
+    return load(text)
 
 
 # ------------------------------------------------------------------------------ all of it

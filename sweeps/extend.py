@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from contract import schema
+from contract.resultsdir import trial_rows
 
 from .lock import SweepInUse, driver_lock
 from .run import SweepError, read_spec, resume_sweep, run_stage
@@ -195,10 +196,7 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
 
 # ------------------------------------------------------------------------------ the command
 def _remaining(spec, results_dir: Path) -> int:
-    import pyarrow.parquet as pq
-
-    path = results_dir / schema.TRIALS_FILE
-    rows = pq.read_table(path, columns=["status"]).to_pylist() if path.exists() else []
+    rows = trial_rows(results_dir)
     return spec.num_trials() - sum(r["status"] in ("completed", "stopped", "diverged") for r in rows)
 
 

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from contract import schema
-from contract.resultsdir import ResultsDirError, check, check_entries, check_path
+from contract.resultsdir import ResultsDirError, check, check_entries, check_path, read_sweep_doc
 
 from .spec import safe_load, show
 
@@ -62,7 +62,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
                 f"{schema.SPEC_FILE}); choose --results elsewhere (--overwrite deletes only a "
                 "sweep's own results)")
     try:
-        doc = safe_load(existing.read_text())
+        doc = read_sweep_doc(results_dir, safe_load)
     except Exception:  # noqa: BLE001 - any damage reads the same: not ours to delete
         doc = None
     if not isinstance(doc, dict):

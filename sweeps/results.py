@@ -43,6 +43,7 @@ from ray import tune
 
 from contract import metrics as metrics_registry
 from contract import schema
+from contract.resultsdir import trial_rows
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
     """The metric columns of one Tune result: the registered metrics (contract.metrics) it holds.
@@ -136,14 +137,12 @@ class ParquetResults(tune.Callback):
         if not hasattr(self, "stats"):  # a callback pickled by a version without counters
             self.stats = dict.fromkeys(STATS, 0)
         self._reset()
-        path = self.root / schema.TRIALS_FILE
-        if path.exists():
-            for row in pq.read_table(path).to_pylist():
-                if not schema.is_trial_id(row.get("trial_id")):
-                    continue  # never a path: ids name files under epochs/, tb/ and images/
-                self.trials[row["trial_id"]] = row
-                if row["status"] in ("running", "pending"):
-                    self._catch_up(row)
+        for row in trial_rows(self.root):
+            if not schema.is_trial_id(row.get("trial_id")):
+                continue  # never a path: ids name files under epochs/, tb/ and images/
+            self.trials[row["trial_id"]] = row
+            if row["status"] in ("running", "pending"):
+                self._catch_up(row)
 
     def _catch_up(self, row: dict[str, Any]) -> None:
         """trials.parquet is rewritten in batches, epochs/ on every result: after a driver
