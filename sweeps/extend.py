@@ -57,9 +57,10 @@ from .spec import SpecError, apply_override, parse_spec, show
 from .sweepdoc import (ROOT, ExtendError, extensions, git, read_doc, record, sweep_part,
                        write_doc)
 
-#: the paths whose code computes a trial's numbers (hinr: data, model, training, metrics;
-#: sweeps/trial.py: a trial's config -> ExperimentConfig); a change there changes results
-NUMERIC_CODE = ("hinr", "sweeps/trial.py")
+#: the paths whose code computes a trial's numbers (hinr: data, model, training;
+#: sweeps/trial.py: a trial's config -> ExperimentConfig; the contract's metric registry and
+#: fields: which probes and label counts a trial runs); a change there changes results
+NUMERIC_CODE = ("hinr", "sweeps/trial.py", "contract/metrics.py", "contract/fields.py")
 #: packages whose version changes the numbers (kernels, data transforms)
 NUMERIC_PACKAGES = ("torch", "torchvision")
 FRACTIONS = ("complementary",)
