@@ -1,7 +1,8 @@
 """analysis: HyperINR sweep results (Parquet) -> tables, statistics, figures and a report.
 
-Reads the Parquet contract of ``sweeps.schema`` only; imports neither torch nor Ray, so it
-works on a results directory copied to a laptop.  In a notebook::
+Of the project it imports the results contract only (``contract``: the Parquet layout, the
+metric registry, the checked reader); imports neither torch nor Ray, so it works on a results
+directory copied to a laptop.  In a notebook::
 
     import analysis
     res = analysis.load_results("results/mnist-ablation")

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, Boot, holm, t_interval, union

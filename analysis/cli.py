@@ -4,7 +4,7 @@ Exit status: 0 when a report was written (what it skipped, a damaged epochs file
 outside the contract, is printed as a warning and stated in the report); 2 with a one-line
 error naming the path when an argument is not a results directory at all (missing, not a
 directory, or neither trials.parquet nor epochs/ in it), breaks the contract
-(``sweeps.resultsdir``: links, FIFOs, a damaged trials.parquet, a sweep.yaml of another
+(``contract.resultsdir``: links, FIFOs, a damaged trials.parquet, a sweep.yaml of another
 sweep, ...) or the report folder cannot be written; 1 with one line when the disk fills up
 while the report is written.
 """
@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sweeps.schema import EPOCHS_DIR, TRIALS_FILE
+from contract.schema import EPOCHS_DIR, TRIALS_FILE
 
 
 def not_results_dir(path: Path) -> str | None:
@@ -46,7 +46,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from sweeps.resultsdir import ResultsDirError, check, check_path, shown
+    from contract.resultsdir import ResultsDirError, check, check_path, shown
 
     checked = []
     try:
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             check_path(args.out)
         # Every directory is checked before any is loaded: nothing is read into the report
-        # from a directory that breaks the contract (sweeps/resultsdir.py).
+        # from a directory that breaks the contract (contract/resultsdir.py).
         checked = [check(path) for path in args.dirs]
     except ResultsDirError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -97,7 +97,7 @@ def unwritable(out: Path) -> str | None:
     permission, a file in the way), probed with a real write before anything is read."""
     import tempfile
 
-    from sweeps.resultsdir import shown
+    from contract.resultsdir import shown
 
     probe = out
     while not probe.exists() and probe != probe.parent:

@@ -57,8 +57,8 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
-from hinr import metrics as metrics_registry
-from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
+from contract import metrics as metrics_registry
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, holm

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from . import plots
 from .importance import LABELS, Importance, distributions, fmt_importance, importance

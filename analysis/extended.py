@@ -15,7 +15,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from sweeps.schema import CONFIG_PREFIX, SPEC_FILE, metric_column
+from contract.resultsdir import read_sweep_doc
+from contract.schema import CONFIG_PREFIX, metric_column
 
 STEIN = ("Stein, C. (1945). A two-sample test for a linear hypothesis whose power is "
          "independent of the variance. Ann. Math. Statist. 16:243-258")
@@ -29,7 +30,7 @@ RULE = ("Stein's two-stage procedure (Stein 1945, Ann. Math. Statist. 16:243-258
 
 def extensions(res) -> list[dict[str, Any]]:
     try:
-        doc = yaml.safe_load((res.path / SPEC_FILE).read_text())
+        doc = read_sweep_doc(res.path)
     except (OSError, yaml.YAMLError, TypeError):
         return []
     value = doc.get("extensions") if isinstance(doc, dict) else None

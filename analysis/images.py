@@ -6,9 +6,9 @@ split), ``label`` (int64), ``psnr`` (float64, that image's reconstruction PSNR i
 ``pred.<probe>`` (int64) per classifier (``pred.latent_mlp``, ``pred.weight_cnn``,
 ``pred.joint``, ``pred.pixel_mlp``, ``pred.pixel_cnn``, ``pred.pretrain_mlp``; with label
 counts also ``pred.latent_linear``, ``pred.latent_mlp_n100``, ...: every key of
-``hinr.metrics.PROBES``).  ``psnr`` is null for a trial without a decoder (random_encoder).  Results
-written before they existed have no such folder: everything here then answers None, and the
-tables fall back to intervals over seeds only (and say so).
+``contract.metrics.PROBES``).  ``psnr`` is null for a trial without a decoder (random_encoder).
+Results written before they existed have no such folder: everything here then answers None, and
+the tables fall back to intervals over seeds only (and say so).
 
 A metric of a trial is the mean over its test images of one per-image value: the probe's
 accuracy is the mean of (prediction == label), test PSNR the mean of the per-image PSNR
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from hinr.metrics import PROBES
-from sweeps.schema import (PRED_PREFIX, PREDICTION_CORE, PREDICTIONS_DIR, SchemaError,
-                           prediction_column, read_predictions)
+from contract.metrics import PROBES
+from contract.schema import (PRED_PREFIX, PREDICTION_CORE, PREDICTIONS_DIR, SchemaError,
+                             prediction_column, read_predictions)
 
 CORE = tuple(PREDICTION_CORE.names)
 #: metric -> the per-image column it is the mean of (a ``pred.*`` column: of its correctness),

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sweeps.schema import CONFIG_PREFIX
+from contract.schema import CONFIG_PREFIX
 
 from .load import Results
 from .tables import selection_metric, values

@@ -1,7 +1,7 @@
 """Label efficiency (issue 28): accuracy against the number of training labels.
 
 A sweep whose trials ran ``label_counts`` (config) has, per trial, every label-efficiency
-probe of ``hinr.metrics.LABEL_PROBES`` at each count: a linear probe and the latent MLP on v
+probe of ``contract.metrics.LABEL_PROBES`` at each count: a linear probe and the latent MLP on v
 (every variant), a linear probe and the weight CNN on theta* (HyperINR variants), the pixel MLP
 and CNN (the same for every variant of a seed: computed once, cached).  With every label
 ("all") a probe's metric is its full-label one (latent_acc, weight_acc, pixel_*_acc,
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hinr.config import CONTROL_VARIANTS, HYPERINR_VARIANTS, LABEL_COUNTS
-from hinr.metrics import LABEL_PROBES, LabelProbe, label_metric
-from sweeps.schema import CONFIG_PREFIX
+from contract.fields import CONTROL_VARIANTS, HYPERINR_VARIANTS, LABEL_COUNTS
+from contract.metrics import LABEL_PROBES, LabelProbe, label_metric
+from contract.schema import CONFIG_PREFIX
 
 from .load import Results
 from .stats import ALPHA, holm, proportion_interval, union

@@ -1,7 +1,7 @@
 """The Parquet contract -> pandas DataFrames.
 
-``load_results(dir)`` reads one results directory (see ``sweeps.schema``) into a ``Results``
-object, through the one reader of results directories (``sweeps.resultsdir``), which checks
+``load_results(dir)`` reads one results directory (see ``contract.schema``) into a ``Results``
+object, through the one reader of results directories (``contract.resultsdir``), which checks
 the directory first.  A directory that breaks the contract raises ``ResultsDirError`` (one
 line naming the file): a link or FIFO among the sweep's entries, a trials.parquet that is
 truncated, of another schema version, with a column of the wrong type or repeated or unsafe
@@ -30,11 +30,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hinr import metrics as metrics_registry
-from sweeps.resultsdir import ResultsDir, ResultsDirError, check, check_epochs_table
-from sweeps.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
-                           SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
-                           metric_name, read_contract, sweep_contract)
+from contract import metrics as metrics_registry
+from contract.resultsdir import (ResultsDir, ResultsDirError, check, check_epochs_table,
+                                 read_sweep_doc)
+from contract.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
+                             SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
+                             metric_name, read_contract, sweep_contract)
 
 #: metrics of the jointly trained head: meaningless (chance) where it was never trained
 HEAD_METRICS = tuple(m.name for m in metrics_registry.METRICS if m.needs_head)
@@ -56,7 +57,7 @@ class Results:
     ``epochs``: one row per (trial, epoch) (``trial_id``, ``epoch``, ``metric.*``, ...).
     ``spec``: the sweep document as run, from trials.parquet's metadata (older results: the
     parsed sweep.yaml; {} when neither exists).  ``contract``: the factors, their reference
-    levels and the seeds (``sweeps.schema.sweep_contract``; derived from ``spec`` when not
+    levels and the seeds (``contract.schema.sweep_contract``; derived from ``spec`` when not
     given).  ``problems``: one human-readable line
     per file that could not be read, each naming the file.  ``predictions``: trial id -> its
     per-image test outputs (``analysis.images``; {} for older results), read on first use.  ``images``: trial id -> {grid
@@ -150,8 +151,7 @@ class Results:
         """The day the sweep first ran (YYYY-MM-DD, UTC), from sweep.yaml's provenance; None
         when unknown.  A margin stated after it was not stated before the run."""
         try:
-            import yaml
-            doc = yaml.safe_load((self.path / SPEC_FILE).read_text())
+            doc = read_sweep_doc(self.path)
             started = str(doc["provenance"]["started"])
         except Exception:  # noqa: BLE001 - missing file, no provenance: the day is unknown
             return None
@@ -259,7 +259,7 @@ def load_results(path: str | os.PathLike, lazy_epochs: bool = True,
 
     ``lazy_epochs``: read epochs/ on first access of ``Results.epochs`` (default) or now.
     ``threads``: readers for the epochs files (default: 2 per CPU, at most 16).
-    ``checked``: the directory as ``sweeps.resultsdir.check`` read it (the CLI checks all
+    ``checked``: the directory as ``contract.resultsdir.check`` read it (the CLI checks all
     directories before loading any); checked here otherwise."""
     root = Path(path)
     if not root.is_dir():
@@ -317,7 +317,7 @@ def _images(root: Path) -> dict[str, dict[str, Path]]:
         return {}
     out = {}
     # follow_symlinks=False: the report embeds these files, so never one a link leads to
-    # (sweeps.resultsdir refuses links here; this keeps a race from changing that).
+    # (contract.resultsdir refuses links here; this keeps a race from changing that).
     for trial in sorted(os.scandir(folder), key=lambda e: e.name):
         if trial.is_dir(follow_symlinks=False):
             pngs = {Path(e.name).stem: Path(e.path) for e in os.scandir(trial.path)
@@ -330,7 +330,7 @@ def _images(root: Path) -> dict[str, dict[str, Path]]:
 
 def _read_trials(path: Path, problems: list[str], table: pa.Table | None,
                  ) -> tuple[pd.DataFrame, dict[str, Any] | None]:
-    """trials.parquet (``table``, as sweeps.resultsdir read and checked it) as a frame, and
+    """trials.parquet (``table``, as contract.resultsdir read and checked it) as a frame, and
     the contract in its metadata (None: an older file)."""
     if table is None:
         problems.append(f"{path}: missing; no per-trial configs or final metrics "
@@ -456,8 +456,7 @@ def _read_spec(path: Path, problems: list[str]) -> dict[str, Any]:
                         f"the reference setting is each factor's most common level")
         return {}
     try:
-        import yaml  # a dependency of the project; imported here so load.py imports cheaply
-        spec = yaml.safe_load(path.read_text())
+        spec = read_sweep_doc(path.parent)
     except Exception as exc:  # noqa: BLE001 - any YAML/IO error is the same problem to a reader
         problems.append(f"{path}: unreadable YAML ({exc}); factors are inferred from the "
                         f"config columns")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
 
 from .importance import distributions
 from .load import Results, load_results

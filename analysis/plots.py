@@ -22,8 +22,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from hinr import metrics as metrics_registry  # noqa: E402
-from sweeps.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
+from contract import metrics as metrics_registry  # noqa: E402
+from contract.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
@@ -375,7 +375,7 @@ def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
 
 
 # ------------------------------------------------------------------------------------
-# The trials' own pictures (images/<trial>/*.png, see sweeps.schema)
+# The trials' own pictures (images/<trial>/*.png, see contract.schema)
 
 OPERATION_CAPTIONS = {
     "superres": "super-resolution: row 1 originals, row 2 the downsampled input upsampled "

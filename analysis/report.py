@@ -29,8 +29,8 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
-from hinr.metrics import LOSS_WEIGHTS
-from sweeps.schema import CONFIG_PREFIX
+from contract.metrics import LOSS_WEIGHTS
+from contract.schema import CONFIG_PREFIX
 
 from . import plots
 from .design import DesignAnalysis, design_analysis, detect_design

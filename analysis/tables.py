@@ -44,9 +44,9 @@ from typing import Any, Iterable, NamedTuple
 import numpy as np
 import pandas as pd
 
-from hinr import metrics as metrics_registry
-from hinr.metrics import Metric
-from sweeps.schema import CONFIG_PREFIX, METRIC_PREFIX
+from contract import metrics as metrics_registry
+from contract.metrics import Metric
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from . import images
 from .load import Results
@@ -55,7 +55,7 @@ from .stats import (ALPHA, Boot, Equivalence, Interval, equivalence, holm,  # no
                     welch_interval)
 
 
-#: every registered metric by name (hinr.metrics, the one registry: names, labels, units)
+#: every registered metric by name (contract.metrics, the one registry: names, labels, units)
 METRICS = metrics_registry.REGISTRY
 #: image operation -> its baselines, naive first, then the library's (their PSNR columns)
 BASELINES = {op: tuple(m.name for m in metrics_registry.METRICS if m.baseline_of == op)

@@ -3,7 +3,7 @@
 Generates, in a temporary directory, one synthetic sweep of ``--trials`` trials x ``--epochs``
 epochs twice over:
 
-* in the Parquet contract (``sweeps.schema``): trials.parquet + epochs/<trial>.parquet;
+* in the Parquet contract (``contract.schema``): trials.parquet + epochs/<trial>.parquet;
 * as Ray Tune 2.x leaves it: one directory per trial with ``result.json`` (one JSON object
   per report, config nested, final metrics in the last), ``progress.csv`` (one row per
   report, no config, only the first report's columns) and ``params.json`` (the config).
@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from analysis import load  # noqa: E402
 from analysis.load import Results  # noqa: E402
 from analysis.tables import all_tables  # noqa: E402
-from sweeps.schema import (EPOCH_CORE, EPOCHS_DIR, TRIAL_CORE, TRIALS_FILE,  # noqa: E402
-                           build_table, write_atomic)
+from contract.schema import (EPOCH_CORE, EPOCHS_DIR, TRIAL_CORE, TRIALS_FILE,  # noqa: E402
+                             build_table, write_atomic)
 
 # A grid of 2,000 configurations; seeds fill up to --trials.
 AXES = {"a1": [0.0, 0.01, 0.1, 1.0, 10.0], "a2": [0.0, 1.0, 10.0, 100.0, 1000.0],

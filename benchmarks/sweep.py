@@ -496,6 +496,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     import pyarrow.parquet as pq
     import ray
 
+    from contract.resultsdir import trial_rows
     from sweeps import run as sweeps_run
     from sweeps.spec import parse_spec
 
@@ -525,7 +526,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
                 ray.shutdown()
     if not (out / "trials.parquet").exists():
         raise RuntimeError(f"the {name} sweep wrote no trials.parquet; see {log or out}")
-    trials = pq.read_table(out / "trials.parquet").to_pylist()
+    trials = trial_rows(out)  # checked, like every read of a trials.parquet
     epoch_rows = pq.read_table(out / "epochs").to_pylist() if (out / "epochs").is_dir() else []
     by_trial: dict[str, list[dict]] = {}
     for row in epoch_rows:

@@ -2,9 +2,9 @@
 
 The science layer of hinr-sweeps: config, data, models, losses, classifiers, image operations
 and ``TrainingRun`` and ``evaluate.finish``, what sweeps wrap.  It imports neither Ray nor
-pyarrow; see DESIGN.md.  ``hinr.config``, ``hinr.metrics`` (the one registry of metric
-names) and ``hinr.atomic`` (the one atomic file write) import no torch, so validating a sweep
-file is instant and ``analysis`` may use them; the torch-backed names below load on first use.
+pyarrow; of the project it imports only the results contract (``contract``: the metric
+registry, the atomic write).  ``hinr.config`` imports no torch, so validating a sweep file is
+instant; the torch-backed names below load on first use.
 """
 
 from importlib import import_module

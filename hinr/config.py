@@ -18,28 +18,17 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from contract.fields import LABEL_COUNTS, VARIANTS
+
 DATASETS = ("mnist", "mnist-5k", "cifar10")
-# The HyperINR variants (paper 4.1, 4.2, 5) and two controls of issue 28, each the same trial
-# with one part swapped: autoencoder = the same encoder and latent decoded by an ordinary conv
-# decoder (hinr.models.ConvDecoder: no hyper-network, no INR); random_encoder = the same
-# encoder at its seeded random init, never trained (features only: no decoder, nothing to
-# reconstruct).  Only HyperINR variants have theta (the weight probes, the theta prior).
-HYPERINR_VARIANTS = ("plain", "pretrained", "classifier_loss")
-CONTROL_VARIANTS = ("autoencoder", "random_encoder")
-VARIANTS = HYPERINR_VARIANTS + CONTROL_VARIANTS
-#: variants with a decoder, hence reconstructions (PSNR, image operations, prototypes)
-RECONSTRUCTING_VARIANTS = HYPERINR_VARIANTS + ("autoencoder",)
+# VARIANTS (the HyperINR variants and issue 28's controls) and LABEL_COUNTS are named by the
+# results contract, whose metric registry reads them too (contract/fields.py says what each is).
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
 PRETRAINED_ENCODERS = ("finetune", "frozen")
 BIAS_HEAD_INITS = ("siren", "fan_in")
 THETA_PRIOR_NORMS = ("mean", "sum", "paper")  # hinr.losses.normalized_theta_prior
 PIXEL_STANDARDIZATIONS = ("channel", "position", "none")  # hinr.standardize.PIXEL_DIMS
-# Training labels the label-efficiency probes may be given (config ``label_counts``): each
-# count is a registered metric per probe (hinr.metrics.label_metric), so the counts are a
-# fixed list; "all" is the whole training split (the full-label probes).  Class-balanced
-# subsets need a count divisible by 10 classes to be balanced exactly; these are.
-LABEL_COUNTS = (100, 300, 1000, 3000, "all")
 
 
 class ConfigError(ValueError):

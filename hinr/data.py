@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from filelock import FileLock
 
+from contract.atomic import write_bytes_atomic
+
 from . import fetch
-from .atomic import write_bytes_atomic
 from .config import ExperimentConfig
 from .fetch import data_root  # where datasets live (hinr.fetch: the lower of the two owns it)
 

@@ -29,7 +29,7 @@ from .classifiers import LatentMLP, LinearProbe, PixelClassifierCNN, WeightCNN
 from .fitting import (EVAL_BATCH, PROBE_BATCH, PROBE_LR, accuracy, predict, seeded,
                       train_classifier)
 from .imageops import evaluate_ops
-from .metrics import LABEL_PROBES, label_metric, label_probe
+from contract.metrics import LABEL_PROBES, label_metric, label_probe
 from .models import PixelMLP, theta_star
 from .prototypes import prototype_scores
 from .training import VAL_SPLIT_SEED, TrainingRun
@@ -71,7 +71,7 @@ class Evaluation:
     ``metrics``: the flat dict of floats a trial reports once.  ``outputs``: per test image,
     each a CPU tensor (N,) in test-split order: ``label``, ``psnr`` (the image's
     reconstruction PSNR in dB; test_psnr is their mean) and, for each probe of
-    ``hinr.metrics.PROBES`` the trial ran, its predicted class (int64; its accuracy is the
+    ``contract.metrics.PROBES`` the trial ran, its predicted class (int64; its accuracy is the
     probe's metric); no ``psnr`` for random_encoder, which reconstructs nothing.
     ``examples``: image stacks in [-1, 1] (rows of originals, then inputs and outputs) of the
     test split's reconstructions and of each image operation."""
@@ -292,7 +292,7 @@ def _fit_probe(run: TrainingRun, outputs: dict[str, torch.Tensor], probe: str,
 def _label_efficiency(run: TrainingRun, outputs: dict[str, torch.Tensor], v_train: torch.Tensor,
                       v_test: torch.Tensor, latent_scale: Inputs, cache: Cache | None,
                       ) -> dict[str, float]:
-    """The label-efficiency probes at each of ``cfg.label_counts`` (``hinr.metrics.
+    """The label-efficiency probes at each of ``cfg.label_counts`` (``contract.metrics.
     LABEL_PROBES``), each scored on the whole test split, predictions into ``outputs``:
 
     * on v (every variant): a linear probe (``LinearProbe``) and the latent MLP, inputs

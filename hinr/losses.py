@@ -5,7 +5,7 @@
 (variant ``autoencoder`` has no theta: its loss is the same without the a2 term.)
 
 The two priors have one name each everywhere (code, Parquet columns, TensorBoard tags, the
-report; see ``hinr.metrics``): mean(v^2) is the *latent prior*, weighted by ``a1``, and
+report; see ``contract.metrics``): mean(v^2) is the *latent prior*, weighted by ``a1``, and
 mean(theta^2) the *theta prior*, weighted by ``a2``.
 
 mean(theta^2) is taken over every generated INR parameter (weights and biases, all images), as

@@ -1,8 +1,8 @@
 """sweeps: YAML sweep files and the Ray Tune glue (spec, search, trial, results, run).
 
-Importing the package is cheap and imports no Ray: ``sweeps.schema`` (the Parquet contract)
-is shared with ``analysis``; Ray is imported by ``sweeps.run`` / ``sweeps.trial`` and the
-modules they use.
+Importing the package is cheap and imports no Ray: the results contract it writes is the
+package ``contract``, below it and shared with ``analysis``; Ray is imported by ``sweeps.run``
+/ ``sweeps.trial`` and the modules they use.
 """
 
 from . import rayenv

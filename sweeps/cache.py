@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from filelock import FileLock
 
-from hinr.atomic import write_text_atomic
+from contract.atomic import write_text_atomic
 from hinr.config import ExperimentConfig
 from hinr.fetch import data_root
 

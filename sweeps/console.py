@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hinr import metrics as metrics_registry
+from contract import metrics as metrics_registry
+from contract import schema
+from contract.resultsdir import ResultsDirError, check
 
-from . import schema
-from .resultsdir import ResultsDirError, check
 from .sweepdoc import SweepError, read_spec
 
 PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
@@ -245,7 +245,7 @@ STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
 
 def read_trials(results_dir: Path) -> list[dict]:
     """trials.parquet's rows ([] before any trial started), read by the one reader of a results
-    directory (sweeps/resultsdir.py), which checks the whole directory first: damage is a
+    directory (contract/resultsdir.py), which checks the whole directory first: damage is a
     SweepError naming the file."""
     try:
         return check(results_dir).rows()

@@ -22,7 +22,7 @@ reads it::
         stated: 2026-12-04
 
 Units are the Parquet columns' (accuracies as fractions, PSNR in dB): 0.005 is 0.5 pp.
-``metric`` must be a test-split metric where higher is better (``hinr.metrics``: better =
+``metric`` must be a test-split metric where higher is better (``contract.metrics``: better =
 max; accuracies and PSNRs): the number the paper reports, and the direction that "better"
 and "worse" read.
 """
@@ -34,7 +34,7 @@ import math
 import re
 from typing import Any
 
-from hinr import metrics as metrics_registry
+from contract import metrics as metrics_registry
 from hinr.config import ExperimentConfig
 
 KEYS = ("metric", "where", "reference", "versus", "margin", "source", "stated")

@@ -46,7 +46,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import schema
+from contract import schema
+from contract.resultsdir import trial_rows
+
 from .lock import SweepInUse, driver_lock
 from .run import SweepError, read_spec, resume_sweep, run_stage
 from .spec import SpecError, apply_override, parse_spec, show
@@ -55,9 +57,10 @@ from .spec import SpecError, apply_override, parse_spec, show
 from .sweepdoc import (ROOT, ExtendError, extensions, git, read_doc, record, sweep_part,
                        write_doc)
 
-#: the paths whose code computes a trial's numbers (hinr: data, model, training, metrics;
-#: sweeps/trial.py: a trial's config -> ExperimentConfig); a change there changes results
-NUMERIC_CODE = ("hinr", "sweeps/trial.py")
+#: the paths whose code computes a trial's numbers (hinr: data, model, training;
+#: sweeps/trial.py: a trial's config -> ExperimentConfig; the contract's metric registry and
+#: fields: which probes and label counts a trial runs); a change there changes results
+NUMERIC_CODE = ("hinr", "sweeps/trial.py", "contract/metrics.py", "contract/fields.py")
 #: packages whose version changes the numbers (kernels, data transforms)
 NUMERIC_PACKAGES = ("torch", "torchvision")
 FRACTIONS = ("complementary",)
@@ -194,10 +197,7 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
 
 # ------------------------------------------------------------------------------ the command
 def _remaining(spec, results_dir: Path) -> int:
-    import pyarrow.parquet as pq
-
-    path = results_dir / schema.TRIALS_FILE
-    rows = pq.read_table(path, columns=["status"]).to_pylist() if path.exists() else []
+    rows = trial_rows(results_dir)
     return spec.num_trials() - sum(r["status"] in ("completed", "stopped", "diverged") for r in rows)
 
 

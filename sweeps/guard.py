@@ -4,8 +4,8 @@ A results directory is a directory of its own (never a symlink, the working dire
 ancestor of it, or the home directory), writable, with room, and empty or holding this sweep;
 ``--overwrite`` deletes only a directory holding this sweep's name and nothing a sweep does not
 write.  A directory that exists is checked against the results contract before ``resume`` or
-``status`` read it (``sweeps.resultsdir``).  Each check returns why it refuses, one line naming
-the path, or None.  The lock that makes one driver the directory's owner is ``sweeps.lock``.
+``status`` read it (``contract.resultsdir``).  Each check returns why it refuses, one line
+naming the path, or None.  The lock that makes one driver the directory's owner is ``sweeps.lock``.
 No Ray, no torch: refusals come at once.
 """
 
@@ -16,8 +16,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from . import schema
-from .resultsdir import ResultsDirError, check, check_entries, check_path
+from contract import schema
+from contract.resultsdir import ResultsDirError, check, check_entries, check_path, read_sweep_doc
+
 from .spec import safe_load, show
 
 MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
@@ -61,7 +62,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
                 f"{schema.SPEC_FILE}); choose --results elsewhere (--overwrite deletes only a "
                 "sweep's own results)")
     try:
-        doc = safe_load(existing.read_text())
+        doc = read_sweep_doc(results_dir, safe_load)
     except Exception:  # noqa: BLE001 - any damage reads the same: not ours to delete
         doc = None
     if not isinstance(doc, dict):
@@ -121,7 +122,7 @@ def unwritable(results_dir: Path) -> str | None:
 
 
 def damaged(results_dir: Path, epochs: bool = False) -> str | None:
-    """Why ``results_dir`` breaks the results contract (sweeps/resultsdir.py), or None.  Run
+    """Why ``results_dir`` breaks the results contract (contract/resultsdir.py), or None.  Run
     first: it imports no Ray, so a damaged directory is answered at once."""
     if not results_dir.is_dir():
         return None  # not a results directory at all: read_spec says so, and what to run

@@ -27,7 +27,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from . import schema
+from contract import schema
+from contract.resultsdir import ResultsDirError, read_trials_file
+
 from .spec import model_params, parse_spec
 from .sweepdoc import read_doc, sweep_part
 
@@ -72,14 +74,14 @@ def detectable(s: float, n: int) -> float:
 def pilot_spread(pilot: Path, metric: str) -> tuple[float, int, int, int]:
     """(pooled within-point SD, its df, points, trials) of ``metric`` in the pilot's completed
     trials; a point is one combination of the pilot's axes."""
-    import pyarrow.parquet as pq
-
     path = pilot / schema.TRIALS_FILE
     if not path.is_file():
         raise PilotError(f"{pilot}: --pilot: no {schema.TRIALS_FILE}; give a sweep's results "
                          "directory")
-    table = pq.read_table(str(path.absolute()))
-    schema.check_version(table, path)
+    try:
+        table, _ = read_trials_file(path, pilot)
+    except ResultsDirError as err:
+        raise PilotError(f"--pilot: {err}") from None
     contract = schema.read_contract(table) or {}
     axes = [schema.CONFIG_PREFIX + f for f in (contract.get("factors") or {})]
     column = schema.metric_column(metric)

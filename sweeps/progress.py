@@ -31,7 +31,8 @@ from typing import Any, Iterator
 
 from ray import tune  # Ray's environment: set by sweeps/__init__ (rayenv.configure) before this
 
-from . import schema
+from contract import schema
+
 from .console import (  # noqa: F401 - the console's arithmetic, shared
     LIVE_REFRESH_SECONDS, STATE_LINE_GAP_SECONDS, FINISHED, images_per_s, trial_label, progress_line, progress_seconds)
 

@@ -1,4 +1,4 @@
-"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (sweeps/schema.py).
+"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (contract/schema.py).
 
 Every reported epoch goes to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
 restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
@@ -41,12 +41,12 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 from ray import tune
 
-from hinr import metrics as metrics_registry
-
-from . import schema
+from contract import metrics as metrics_registry
+from contract import schema
+from contract.resultsdir import trial_rows
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
-    """The metric columns of one Tune result: the registered metrics (hinr.metrics) it holds.
+    """The metric columns of one Tune result: the registered metrics (contract.metrics) it holds.
 
     Why the registry and not "every number but Tune's keys": Tune adds its own numbers
     (time_total_s, pid, ...) and may add more in any release; a column that appears in some
@@ -137,14 +137,12 @@ class ParquetResults(tune.Callback):
         if not hasattr(self, "stats"):  # a callback pickled by a version without counters
             self.stats = dict.fromkeys(STATS, 0)
         self._reset()
-        path = self.root / schema.TRIALS_FILE
-        if path.exists():
-            for row in pq.read_table(path).to_pylist():
-                if not schema.is_trial_id(row.get("trial_id")):
-                    continue  # never a path: ids name files under epochs/, tb/ and images/
-                self.trials[row["trial_id"]] = row
-                if row["status"] in ("running", "pending"):
-                    self._catch_up(row)
+        for row in trial_rows(self.root):
+            if not schema.is_trial_id(row.get("trial_id")):
+                continue  # never a path: ids name files under epochs/, tb/ and images/
+            self.trials[row["trial_id"]] = row
+            if row["status"] in ("running", "pending"):
+                self._catch_up(row)
 
     def _catch_up(self, row: dict[str, Any]) -> None:
         """trials.parquet is rewritten in batches, epochs/ on every result: after a driver

@@ -20,11 +20,12 @@ from typing import Any, Callable
 import yaml
 from ray import tune
 
+from contract import metrics as metrics_registry
+from contract import schema
+from contract.resultsdir import trial_ids, trial_rows
 from hinr import data as hinr_data
-from hinr import metrics as metrics_registry
 from hinr.fetch import FetchError
 
-from . import schema
 from .adaptive import second_stage
 from .design import tune_space
 from .progress import SweepProgress, ray_console
@@ -207,16 +208,13 @@ def adaptive_stage(results_dir: Path, address: str | None, max_concurrent: int |
     """Adaptive seeds' second stage (sweeps/adaptive.py), once the first has finished: the
     seeds each point needs, recorded in sweep.yaml as an extension and run (None: nothing to
     run: not adaptive, already recorded, the first stage unfinished, or no point needs more)."""
-    import pyarrow.parquet as pq
-
     if not (results_dir / schema.SPEC_FILE).is_file():
         return None  # benchmarks' sweeps write no sweep.yaml
     spec = read_spec(results_dir)
     doc = read_doc(results_dir)
     if spec.adaptive is None or extensions(doc):
         return None
-    rows = pq.read_table(results_dir / schema.TRIALS_FILE).to_pylist() \
-        if (results_dir / schema.TRIALS_FILE).exists() else []
+    rows = trial_rows(results_dir)
     if sum(r["status"] in ("completed", "stopped", "diverged") for r in rows) < spec.num_trials():
         return None  # an interrupted first stage: resume finishes it, then comes here
     added, table = second_stage(spec, rows)
@@ -293,10 +291,7 @@ def run_stage(results_dir: Path, address: str | None = None, max_concurrent: int
     if (results_dir / experiment / "tuner.pkl").exists():
         return _restore(results_dir, spec, experiment, address, verbose, space)
     # Every trial on disk now belongs to an earlier run: kept as it is (ParquetResults.kept).
-    trials_file = results_dir / schema.TRIALS_FILE
-    import pyarrow.parquet as pq
-    kept = (frozenset(pq.read_table(trials_file, columns=["trial_id"]).column(0).to_pylist())
-            if trials_file.exists() else frozenset())
+    kept = trial_ids(results_dir)
     writer = ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)
     writer.kept = kept
     global _ray_started_here

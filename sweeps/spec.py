@@ -47,7 +47,7 @@ from typing import Any
 
 import yaml
 
-from hinr import metrics as metrics_registry
+from contract import metrics as metrics_registry
 from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, ExperimentConfig,
                          coerce, preset)
 
@@ -72,7 +72,7 @@ BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float,
 CHECKPOINT_EVERY_S = 60.0
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
-# Metrics a search may select on, from the one registry (hinr.metrics): those reported after
+# Metrics a search may select on, from the one registry (contract.metrics): those reported after
 # every epoch (usable by ASHA), on the validation split or on training, and validation
 # metrics known only at the end.
 EPOCH_METRICS = metrics_registry.names(when="epoch", selectable=True)
@@ -197,7 +197,7 @@ class SweepSpec:
     axes: dict[str, Any]  # field -> list (grid) or {distribution: [args]}
     seeds: list[int]
     search: str = "grid"
-    metric: list[str] = field(default_factory=lambda: ["val_psnr"])
+    metric: list[str] = field(default_factory=lambda: [metrics_registry.DEFAULT_METRIC])
     mode: list[str] = field(default_factory=lambda: ["max"])
     scheduler: dict[str, Any] = field(default_factory=lambda: {"type": "fifo"})
     resources: dict[str, float] = field(default_factory=lambda: {"cpus": 1.0, "gpus": 0.0})
@@ -515,7 +515,7 @@ def _search(doc: dict, where: str) -> str:
 def _objectives(doc: dict, search: str, base_cfg: ExperimentConfig, axes: dict[str, Any],
                 where: str) -> tuple[list[str], list[str]]:
     """``metric`` and ``mode``: one mode per metric, each metric one a search may select on."""
-    metric = doc.get("metric", "val_psnr")
+    metric = doc.get("metric", metrics_registry.DEFAULT_METRIC)
     mode = doc.get("mode", "max")
     metrics = metric if isinstance(metric, list) else [metric]
     modes = mode if isinstance(mode, list) else [mode] * len(metrics)

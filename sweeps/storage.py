@@ -11,8 +11,8 @@ Two guards, both here:
 
 * ``storage_filesystem()``: the file system every sweep gives Tune (``RunConfig`` and
   ``Tuner.restore``).  It is pyarrow's local file system, except that a file is written through
-  ``hinr.atomic`` (a temp file beside it, fsync, rename): a copy that fails leaves the previous
-  version of each file, never half of one.  That covers Tune's state and the trials'
+  ``contract.atomic`` (a temp file beside it, fsync, rename): a copy that fails leaves the
+  previous version of each file, never half of one.  That covers Tune's state and the trials'
   checkpoints (uploaded through the same file system).  A failed sync can still leave one
   state file newer than another, each whole, if the disk had room for the small one only:
   the same window as a driver killed between two files of one sync, which Tune has too (a
@@ -31,7 +31,7 @@ from pathlib import Path
 import pyarrow
 import pyarrow.fs
 
-from hinr.atomic import atomic_file
+from contract.atomic import atomic_file
 
 # Tune's state files (Ray 2.60's CKPT_FILE_TMPL of TuneController, BasicVariantGenerator,
 # Searcher, SearchGenerator and CallbackList); Tune restores the newest of each.
@@ -42,7 +42,7 @@ PICKLED_STATES = ("basic-variant-state-*.json", "searcher-state-*.pkl", "search_
 
 class _ReplaceOnClose:
     """A writable file for ``pyarrow.PythonFile``: the content replaces ``path`` at ``close``
-    (``hinr.atomic.atomic_file``).  A failed write removes the temp file at once: pyarrow drops
+    (``contract.atomic.atomic_file``).  A failed write removes the temp file at once: pyarrow drops
     a stream whose copy failed without closing it, and the old file must stay as it was."""
 
     def __init__(self, path: str):

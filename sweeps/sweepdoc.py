@@ -18,7 +18,10 @@ from typing import Any
 
 import yaml
 
-from . import schema
+from contract import schema
+from contract.metrics import DEFAULT_METRIC
+from contract.resultsdir import read_sweep_doc
+
 from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +40,7 @@ def read_doc(results_dir: Path) -> dict[str, Any]:
     """sweep.yaml as written (provenance and extensions included)."""
     path = results_dir / schema.SPEC_FILE
     try:
-        doc = safe_load(path.read_text())
+        doc = read_sweep_doc(results_dir, safe_load)
     except (OSError, ValueError, yaml.YAMLError) as err:
         raise ExtendError(f"{path}: cannot read the sweep file ({type(err).__name__})") from None
     if not isinstance(doc, dict):
@@ -105,7 +108,7 @@ def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
     # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
     fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
     try:
-        doc = safe_load(path.read_text())
+        doc = read_sweep_doc(results_dir, safe_load)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
         reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
         raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
@@ -123,7 +126,7 @@ def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
                          f"(metric: {legacy[0]}); it cannot be resumed: python launch.py report "
                          f"{results_dir} still reads it, or run the sweep file again")
     if legacy:
-        twins = [TEST_METRICS.get(m) or "val_psnr" if m in TEST_METRICS else m for m in metrics]
+        twins = [TEST_METRICS.get(m) or DEFAULT_METRIC if m in TEST_METRICS else m for m in metrics]
         doc["metric"] = twins if isinstance(doc.get("metric"), list) else twins[0]
     try:
         spec = parse_spec(doc, str(path))

@@ -20,14 +20,14 @@ from typing import Any, Callable
 
 import torch
 
+from contract import metrics as metrics_registry
+from contract.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, TB_DIR, image_dir,
+                             predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 from hinr import Diverged, ExperimentConfig, TrainingRun, preset
-from hinr import metrics as metrics_registry
 from hinr.data import ImageData
 from hinr.evaluate import finish
 from sweeps.cache import evaluation_cache
 from sweeps.checkpoint import load_checkpoint, save_checkpoint
-from sweeps.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, TB_DIR, image_dir,
-                           predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
 CHECKPOINT_FILE = "state.pt"
 DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
@@ -56,7 +56,7 @@ def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None
               predictions_file: Path | None = None) -> None:
     """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch.
     ``images_dir``: where the last epoch's example grids go as PNG; ``predictions_file``:
-    where its per-image test outputs go (``sweeps.schema.predictions_path``, whose stem is
+    where its per-image test outputs go (``contract.schema.predictions_path``, whose stem is
     the trial id)."""
     exp = TrainingRun(cfg, data=data)
     restore(exp)
@@ -130,7 +130,7 @@ def save_examples(examples: dict[str, torch.Tensor], folder: Path) -> None:
 
 def save_predictions(outputs: dict[str, torch.Tensor], path: Path) -> None:
     """The trial's per-image test outputs (``hinr.evaluate.Evaluation``) as one Parquet file,
-    written atomically; named by trial id (``sweeps.schema.predictions_path``).  Like the
+    written atomically; named by trial id (``contract.schema.predictions_path``).  Like the
     image grids, a file that cannot be written is a warning line, not a failed trial."""
     import sys
 
@@ -146,7 +146,7 @@ def log_epoch(writer, exp: TrainingRun, metrics: dict[str, float], last: bool,
     """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
     step = exp.epoch
     for key, value in metrics.items():
-        # Tags are the registry's names (hinr.metrics), grouped by split; a final metric
+        # Tags are the registry's names (contract.metrics), grouped by split; a final metric
         # without a split prefix (latent_acc, sr_psnr) under final/, per-epoch ones (step,
         # throughput) under eval/ at every epoch, so that each is one curve under one tag.
         info = metrics_registry.get(key)

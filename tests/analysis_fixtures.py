@@ -1,5 +1,5 @@
 """A hand-built results directory with known numbers, written through the Parquet contract
-(``sweeps.schema.build_table`` + ``write_atomic``), for the analysis tests.
+(``contract.schema.build_table`` + ``write_atomic``), for the analysis tests.
 
 The sweep varies ``a2`` in {1, 100} (reference: 100, the base config) over seeds 0-4:
 
@@ -25,8 +25,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from sweeps.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, build_table, image_path,
-                           predictions_path, predictions_table, write_atomic, write_bytes_atomic)
+from contract.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, build_table, image_path,
+                             predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
 SEEDS = [0, 1, 2, 3, 4]
 REF_PSNR = [20.0, 20.5, 21.0, 19.5, 20.2]  # a2 = 100 (the reference)

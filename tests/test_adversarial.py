@@ -222,7 +222,7 @@ def test_damaged_results_directory(tmp_path, capsys, what):
 def test_trial_id_that_is_a_path_is_damage(tmp_path, capsys):
     """Trial ids name files under epochs/, tb/ and images/: one that is a path (or empty) in
     trials.parquet is a damaged file, never a path to follow."""
-    from sweeps.schema import TRIAL_CORE, build_table, write_atomic
+    from contract.schema import TRIAL_CORE, build_table, write_atomic
 
     results = tmp_path / "res"
     write_results_dir(results, "mine")

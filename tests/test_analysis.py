@@ -20,7 +20,7 @@ import analysis_fixtures as fx  # noqa: E402
 
 import analysis  # noqa: E402
 from analysis.tables import holm  # noqa: E402
-from sweeps.schema import TRIAL_CORE, VERSION_KEY, build_table, write_atomic  # noqa: E402
+from contract.schema import TRIAL_CORE, VERSION_KEY, build_table, write_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 T_975_4 = 2.7764451051977987  # t quantile 0.975 with 4 degrees of freedom (5 seeds)
@@ -232,7 +232,7 @@ def test_two_sweeps_side_by_side(tmp_path):
 def test_truncated_trials_parquet_is_refused(results_dir, tmp_path):
     """A damaged trials.parquet is the contract broken, not a part to do without (issue 32):
     the report refuses in one line naming it, and writes nothing."""
-    from sweeps.resultsdir import ResultsDirError
+    from contract.resultsdir import ResultsDirError
 
     path = results_dir / "trials.parquet"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
@@ -271,7 +271,7 @@ def test_garbage_epochs_file(results_dir):
 
 
 def test_unknown_schema_version(results_dir):
-    from sweeps.resultsdir import ResultsDirError
+    from contract.resultsdir import ResultsDirError
 
     table = build_table(fx.trial_rows(), TRIAL_CORE)
     table = table.replace_schema_metadata({VERSION_KEY: b"99"})
@@ -443,7 +443,7 @@ def test_trial_writes_its_pictures_at_the_last_epoch_only(tmp_path):
     from PIL import Image
 
     from hinr import preset
-    from sweeps.schema import IMAGE_NAMES, image_dir
+    from contract.schema import IMAGE_NAMES, image_dir
     from sweeps.trial import run_trial
 
     folder = image_dir(tmp_path, "trial_0")

@@ -1,11 +1,12 @@
-"""hinr.atomic, the one atomic write: whole files only, and the permissions a plain open() gives."""
+"""contract.atomic, the one atomic write: whole files only, and the permissions a plain open()
+gives."""
 
 import os
 import stat
 
 import pytest
 
-from hinr.atomic import write_bytes_atomic, write_text_atomic
+from contract.atomic import write_bytes_atomic, write_text_atomic
 
 
 def _mode(path) -> int:
@@ -24,7 +25,7 @@ def test_new_file_gets_the_mode_open_would_give(tmp_path):
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
-    from hinr.atomic import atomic_file
+    from contract.atomic import atomic_file
 
     target = tmp_path / "trials.parquet"
     target.write_bytes(b"old")

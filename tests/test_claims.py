@@ -8,7 +8,7 @@ import yaml
 from scipy import stats
 
 import analysis
-from sweeps.schema import EPOCH_CORE, TRIAL_CORE, build_table, write_atomic
+from contract.schema import EPOCH_CORE, TRIAL_CORE, build_table, write_atomic
 
 SEEDS = [0, 1, 2, 3]
 # Per-seed jitter so intervals are finite; chosen so each verdict below is unambiguous.

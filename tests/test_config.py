@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from contract.fields import CONFIG_FIELDS
 from hinr import ConfigError, ExperimentConfig, preset
 from hinr.config import PRESETS
 
@@ -16,6 +17,13 @@ def test_presets_build_and_round_trip(name):
     assert isinstance(cfg, ExperimentConfig)
     assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
     assert PRESETS[name]() == cfg
+
+
+def test_the_contract_names_every_field_with_its_type():
+    """contract/fields.py states each field's config.<field> column for the checked reader, which
+    may not import hinr: the two lists must be one list."""
+    assert {f.name: f.type for f in dataclasses.fields(ExperimentConfig)} == CONFIG_FIELDS
+    assert ExperimentConfig.field_names() == list(CONFIG_FIELDS)
 
 
 def test_preset_sizes():

@@ -14,10 +14,11 @@ import pytest
 import torch
 import yaml
 
-from hinr import ConfigError, ExperimentConfig, TrainingRun, metrics, preset
+from contract import metrics
+from contract.fields import LABEL_COUNTS
+from hinr import ConfigError, ExperimentConfig, TrainingRun, preset
 from hinr import evaluate
 from hinr.evaluate import finish, label_epochs
-from hinr.config import LABEL_COUNTS
 from hinr.data import LabelCountError, label_subsets
 from hinr.models import (ConvAutoencoder, ConvDecoder, EncoderOnly, HyperINR, conv_decoder_params,
                          decoder_width, hyper_params)
@@ -233,8 +234,8 @@ def control_runs(tmp_path_factory, mnist5k):
     contract puts them; then the results directory a sweep would hold, its trials.parquet
     built through the contract from the trials' own reports."""
     from sweeps.results import metric_items
-    from sweeps.schema import (EPOCH_CORE, TRIAL_CORE, build_table, contract_metadata,
-                               predictions_path, write_atomic)
+    from contract.schema import (EPOCH_CORE, TRIAL_CORE, build_table, contract_metadata,
+                                 predictions_path, write_atomic)
     from sweeps.trial import run_trial
 
     root = tmp_path_factory.mktemp("controls") / "results"
@@ -272,7 +273,7 @@ def _outputs(path: Path) -> dict[str, torch.Tensor]:
     names of ``hinr.evaluate.Evaluation.outputs``."""
     import pyarrow.parquet as pq
 
-    from sweeps.schema import prediction_column
+    from contract.schema import prediction_column
 
     table = pq.read_table(path).to_pandas()
     names = {prediction_column(p): p for p in metrics.PROBES}
@@ -324,7 +325,7 @@ def test_every_label_probe_is_a_registered_metric_with_per_image_predictions(con
     column of its predictions file whose share of correct images is exactly that metric."""
     import pyarrow.parquet as pq
 
-    from sweeps.schema import predictions_path, prediction_column
+    from contract.schema import predictions_path, prediction_column
 
     root, out = control_runs
     for tid, (cfg, result, outputs) in out.items():

@@ -293,7 +293,7 @@ def test_a_real_sweep_carries_its_margins_into_the_report(tmp_path):
     per-image test outputs, so the paper row's interval takes in the test set's error too."""
     import pyarrow.parquet as pq
 
-    from sweeps.schema import read_contract
+    from contract.schema import read_contract
 
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     section = {"latent_acc": {**PLAIN_LATENT, "stated": today},

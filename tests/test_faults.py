@@ -136,7 +136,7 @@ def test_resume_reconciles_rows_with_tune(reference, tmp_path):
     drops the first two and completes the third."""
     import shutil
 
-    from sweeps import schema
+    from contract import schema
 
     out = tmp_path / "results"
     shutil.copytree(reference, out)

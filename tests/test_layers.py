@@ -1,22 +1,24 @@
 """The project's import graph: no import circle, and each layer imports only the layers below it.
 
 The graph is read from the source with ``ast``, not by importing anything: every ``import`` and
-``from ... import`` in every .py file under hinr/, sweeps/, analysis/ and launch.py, wherever it
-stands (module level, inside a function, under ``if TYPE_CHECKING:`` or ``if __name__ ==
-"__main__":``), relative imports resolved, only edges to the project's own modules kept.  A
-function-local import hides a circle from Python's import machinery (it runs after both modules
-have loaded) but not from a reader, who still has to understand the two modules together; so it
-counts here like any other.  ``from pkg import name`` is an edge to ``pkg.name`` when that is a
-module of the project, else to ``pkg`` itself; ``importlib.import_module`` (the PEP 562 lazy
-names of ``hinr`` and ``analysis``) is not an import statement and is not read.
+``from ... import`` in every .py file under contract/, hinr/, sweeps/, analysis/ and launch.py,
+wherever it stands (module level, inside a function, under ``if TYPE_CHECKING:`` or ``if
+__name__ == "__main__":``), relative imports resolved, only edges to the project's own modules
+kept.  A function-local import hides a circle from Python's import machinery (it runs after both
+modules have loaded) but not from a reader, who still has to understand the two modules
+together; so it counts here like any other.  ``from pkg import name`` is an edge to
+``pkg.name`` when that is a module of the project, else to ``pkg`` itself;
+``importlib.import_module`` (the PEP 562 lazy names of ``hinr`` and ``analysis``) is not an
+import statement and is not read.
 
 The layers, lowest first (issue 27)::
 
-    hinr       the science; imports no other layer
-    sweeps     YAML sweep files + Ray Tune glue; imports hinr
-    analysis   Parquet -> report; imports hinr and, of sweeps, only the results contract
-               (CONTRACT: the Parquet layout and the one checked reader of a results
-               directory), which itself imports nothing of sweeps outside the contract
+    contract   the results contract (Parquet layout, metric registry, config fields, the atomic
+               write, the one checked reader of a results directory); imports nothing of the
+               project: pyarrow, yaml and the standard library only
+    hinr       the science; imports contract
+    sweeps     YAML sweep files + Ray Tune glue; imports contract and hinr
+    analysis   Parquet -> report; imports contract only
     launch.py  the command line; may import anything
 
 ``python tests/test_layers.py`` prints the graph's summary: modules, edges (function-local ones
@@ -26,25 +28,22 @@ counted apart), circles and layer violations.
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("hinr", "sweeps", "analysis")
+PACKAGES = ("contract", "hinr", "sweeps", "analysis")
 SCRIPTS = ("launch.py",)
-
-# What analysis may read of sweeps: the Parquet contract (sweeps/schema.py) and the one reader
-# that checks a results directory against it (sweeps/resultsdir.py).  Both import pyarrow, yaml
-# and torch-free modules of hinr only.
-CONTRACT = frozenset({"sweeps.schema", "sweeps.resultsdir"})
 
 # Which layers each layer may import (itself included).  A module's layer is its top package
 # (launch.py is the layer "launch").
 ALLOWED = {
-    "hinr": {"hinr"},
-    "sweeps": {"hinr", "sweeps"},
-    "analysis": {"hinr", "analysis"},  # + CONTRACT, below
-    "launch": {"hinr", "sweeps", "analysis", "launch"},
+    "contract": {"contract"},
+    "hinr": {"contract", "hinr"},
+    "sweeps": {"contract", "hinr", "sweeps"},
+    "analysis": {"contract", "analysis"},
+    "launch": {"contract", "hinr", "sweeps", "analysis", "launch"},
 }
 
 # Imports from a lower layer into a higher one that are still allowed, each with the reason it
@@ -197,12 +196,7 @@ def violations(edges) -> list[tuple[str, str, int]]:
     for src, dst, line, _ in edges:
         if (src, dst) in EXCEPTIONS:
             continue
-        allowed = layer(dst) in ALLOWED[layer(src)]
-        if layer(src) == "analysis" and dst in CONTRACT:
-            allowed = True
-        if src in CONTRACT:  # the contract brings nothing else of sweeps into analysis
-            allowed = layer(dst) == "hinr" or dst in CONTRACT
-        if not allowed:
+        if layer(dst) not in ALLOWED[layer(src)]:
             bad.append((src, dst, line))
     return bad
 
@@ -244,7 +238,7 @@ def test_the_scan_sees_every_kind_of_import():
     graph, edges = import_graph()
     assert {"hinr.data", "sweeps.run", "sweeps.spec", "analysis.report", "launch"} <= set(graph)
     assert "sweeps.spec" in graph["sweeps.run"]  # from .spec import ... (relative)
-    assert "hinr.metrics" in graph["sweeps.run"]  # from hinr import metrics (a submodule)
+    assert "contract.metrics" in graph["sweeps.spec"]  # from contract import metrics (a submodule)
     assert "sweeps.run" in graph["launch"]  # only inside functions
     assert {w for s, d, _, w in edges if (s, d) == ("launch", "sweeps.run")} == {"function"}
 
@@ -274,21 +268,25 @@ def test_circles_are_found_however_the_import_is_hidden(tmp_path):
 
 
 def test_the_layer_rule_itself():
-    """Upward imports are refused wherever they stand; analysis may read the contract, and the
-    contract nothing else of sweeps."""
-    edges = [("hinr.data", "sweeps.schema", 1, "function"),
-             ("analysis.load", "sweeps.schema", 2, "module"),
-             ("analysis.load", "sweeps.resultsdir", 3, "function"),
+    """Upward imports are refused wherever they stand; the contract imports nothing of the
+    project, and analysis nothing but the contract."""
+    edges = [("hinr.data", "sweeps.spec", 1, "function"),
+             ("analysis.load", "contract.schema", 2, "module"),
+             ("analysis.load", "contract.resultsdir", 3, "function"),
              ("analysis.extended", "sweeps.adaptive", 4, "function"),
-             ("sweeps.resultsdir", "sweeps.spec", 5, "module"),
+             ("contract.resultsdir", "hinr.config", 5, "module"),
              ("sweeps.run", "analysis.load", 6, "TYPE_CHECKING"),
              ("sweeps.run", "launch", 7, "function"),
              ("launch", "analysis", 8, "function"),
-             ("sweeps.run", "hinr.data", 9, "module")]
-    assert violations(edges) == [("hinr.data", "sweeps.schema", 1),
+             ("sweeps.run", "hinr.data", 9, "module"),
+             ("hinr.data", "contract.atomic", 10, "module"),
+             ("analysis.labels", "hinr.config", 11, "function"),
+             ("contract.schema", "contract.metrics", 12, "module")]
+    assert violations(edges) == [("hinr.data", "sweeps.spec", 1),
                                  ("analysis.extended", "sweeps.adaptive", 4),
-                                 ("sweeps.resultsdir", "sweeps.spec", 5),
-                                 ("sweeps.run", "analysis.load", 6), ("sweeps.run", "launch", 7)]
+                                 ("contract.resultsdir", "hinr.config", 5),
+                                 ("sweeps.run", "analysis.load", 6), ("sweeps.run", "launch", 7),
+                                 ("analysis.labels", "hinr.config", 11)]
 
 
 def test_no_import_circles():
@@ -309,6 +307,28 @@ def test_each_layer_imports_only_the_layers_below_it():
     bad = violations(edges)
     assert not bad, "imports against the layer rule (tests/test_layers.py's docstring):\n" + \
         "\n".join(f"{src} -> {dst} (line {line})" for src, dst, line in bad)
+
+
+def test_the_contract_imports_nothing_of_the_project():
+    """The bottom layer, by its source (function-local imports too) and by what importing it
+    loads: nothing of hinr, sweeps or analysis, and neither torch nor Ray."""
+    graph, _ = import_graph()
+    contract = sorted(m for m in graph if layer(m) == "contract")
+    assert {"contract.schema", "contract.metrics", "contract.resultsdir",
+            "contract.atomic"} <= set(contract)
+    outside = {m: sorted(d for d in graph[m] if layer(d) != "contract") for m in contract}
+    assert not any(outside.values()), f"the contract imports the project: {outside}"
+    code = ("import sys; import " + ", ".join(contract) + "; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in "
+            "('hinr', 'sweeps', 'analysis', 'torch', 'ray')]; assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_analysis_imports_only_the_contract():
+    graph, _ = import_graph()
+    outside = sorted((m, d) for m in graph if layer(m) == "analysis" for d in graph[m]
+                     if layer(d) not in ("analysis", "contract"))
+    assert not outside, f"analysis imports more of the project than the contract: {outside}"
 
 
 def test_every_layer_exception_is_still_needed():

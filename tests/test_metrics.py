@@ -1,4 +1,4 @@
-"""The metrics registry (hinr.metrics) against what a real trial reports, and its readers.
+"""The metrics registry (contract.metrics) against what a real trial reports, and its readers.
 
 The registry is the one place a metric is named: the spec, the Parquet writer, the console and
 analysis derive their lists from it.  So the test that matters runs a real (tiny) trial through
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hinr import metrics, preset
-from hinr.config import LABEL_COUNTS
-from sweeps import schema
+from contract import metrics, schema
+from contract.fields import LABEL_COUNTS
+from hinr import preset
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -133,7 +133,7 @@ def test_legacy_names_map_onto_registered_metrics():
 
 
 def test_the_registry_and_analysis_import_no_torch():
-    code = ("import sys, hinr.metrics, analysis.tables, analysis.plots, analysis.load; "
+    code = ("import sys, contract.metrics, analysis.tables, analysis.plots, analysis.load; "
             "bad = [m for m in ('torch', 'ray') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)

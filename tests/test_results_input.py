@@ -1,5 +1,5 @@
 """A results directory is input too (issue 32): every command that reads one (status, resume,
-report, python -m analysis, run --overwrite) goes through sweeps/resultsdir.py, which refuses
+report, python -m analysis, run --overwrite) goes through contract/resultsdir.py, which refuses
 a directory that breaks the contract with one line and exit 2, before anything is read into a
 report or handed to Ray.
 
@@ -29,8 +29,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sweeps import schema
-from sweeps.resultsdir import MAX_DEPTH, ResultsDirError, check, check_entries
+from contract import resultsdir, schema
+from contract.resultsdir import MAX_DEPTH, ResultsDirError, check, check_entries
 
 from .sweep_helpers import snapshot
 
@@ -275,6 +275,21 @@ def test_a_truncated_trials_parquet_is_refused(copy_of, keep):
     path = results / schema.TRIALS_FILE
     path.write_bytes(path.read_bytes()[:int(path.stat().st_size * keep)])
     assert_every_command_refuses(results, outside, "trials.parquet", "damaged")
+
+
+def test_the_one_file_readers_read_what_check_reads_and_refuse_the_same(copy_of, tmp_path):
+    """trial_rows / trial_ids (the writer's read-back on resume, extend, adaptive seeds) and
+    read_sweep_doc (sweep.yaml for sweeps and analysis) read through the checked reader."""
+    results, _ = copy_of
+    assert resultsdir.trial_rows(results) == check(results).rows()
+    assert resultsdir.trial_ids(results) == frozenset(trial_ids(results))
+    assert resultsdir.read_sweep_doc(results) == yaml.safe_load(
+        (results / schema.SPEC_FILE).read_text())
+    (tmp_path / "fresh").mkdir()
+    assert resultsdir.trial_rows(tmp_path / "fresh") == []  # before the first trial
+    rewrite_trials(results, lambda t: set_column(t, "retries", [-1] * t.num_rows, pa.int64()))
+    with pytest.raises(ResultsDirError, match="retries"):
+        resultsdir.trial_ids(results)
 
 
 def test_a_sweep_yaml_of_another_sweep_is_refused(copy_of):

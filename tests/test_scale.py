@@ -175,7 +175,7 @@ def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_pa
     may lose (the resumed trial reports them again)."""
     from hinr import preset
     from sweeps.results import ParquetResults
-    from sweeps.schema import RESOLVED_CONFIG_KEY
+    from contract.schema import RESOLVED_CONFIG_KEY
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
     writer.setup()

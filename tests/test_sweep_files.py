@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from hinr.config import RECONSTRUCTING_VARIANTS
+from contract.fields import RECONSTRUCTING_VARIANTS
 from hinr.training import native_bf16
 
 from sweeps.spec import load_spec, tiny_mode

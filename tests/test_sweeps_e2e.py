@@ -84,7 +84,7 @@ def test_trials_parquet_carries_its_meaning(smoke_dir, tmp_path):
     import shutil
 
     import analysis
-    from sweeps.schema import read_contract
+    from contract.schema import read_contract
 
     contract = read_contract(pq.read_schema(smoke_dir / "trials.parquet"))
     assert contract["factors"] == {"a2": {"levels": [1.0, 100.0]}}
@@ -120,7 +120,7 @@ def test_predictions_parquet(smoke_dir):
     prediction, consistent with the trial's own metrics in trials.parquet."""
     import math
 
-    from sweeps import schema
+    from contract import schema
 
     trials = {r["trial_id"]: r for r in pq.read_table(smoke_dir / "trials.parquet").to_pylist()}
     files = sorted((smoke_dir / "predictions").glob("*.parquet"))
@@ -160,7 +160,7 @@ def test_tensorboard_events(smoke_dir):
     acc.Reload()
     tags = acc.Tags()
     assert "train/train_loss" in tags["scalars"] and "val/val_psnr" in tags["scalars"]
-    # a2's term under its one name (hinr.metrics), as in Parquet
+    # a2's term under its one name (contract.metrics), as in Parquet
     assert "train/train_theta_prior" in tags["scalars"] and "val/val_latent_prior" in tags["scalars"]
     assert [e.step for e in acc.Scalars("val/val_psnr")] == [1, 2]
     assert [e.step for e in acc.Scalars("test/test_psnr")] == [2]

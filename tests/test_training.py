@@ -456,8 +456,8 @@ def test_prototype_measures_separate_collapse_from_blur():
 @pytest.mark.parametrize("variant", VARIANTS)
 def test_test_outputs_are_per_image_and_reproduce_the_metrics(finished, variant):
     """One value per test image: the label, its PSNR (test_psnr is their mean) and each probe's
-    prediction, whose accuracy is exactly the probe's metric (hinr.metrics.PROBES)."""
-    from hinr.metrics import PROBES
+    prediction, whose accuracy is exactly the probe's metric (contract.metrics.PROBES)."""
+    from contract.metrics import PROBES
 
     exp, _, final = finished[variant]
     results, outputs = final.metrics, final.outputs

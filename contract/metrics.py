@@ -4,11 +4,12 @@ The spec (what a search may select on), the Parquet writer (which reported keys 
 columns), the console (progress and summary lines), TensorBoard (tags are the names) and
 analysis (labels, units, which tables show what) all read this table instead of keeping
 their own lists.  Adding a metric is one ``Metric(...)`` line here plus the code in
-``hinr.experiment`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
-if the two disagree.
+``hinr.training`` / ``hinr.evaluate`` that computes it; ``tests/test_metrics.py`` runs a real trial and fails
+if the two disagree.  ``DEFAULT_METRIC`` is what a sweep selects on when its file names none.
 
-It imports neither torch nor pyarrow (only the standard library and ``hinr.config``, itself
-torch-free), so ``analysis`` and the spec validator read it without loading torch.
+Part of the results contract: it imports neither torch nor pyarrow (only the standard library
+and ``contract.fields``, for the variant names and label counts), so ``analysis`` and the spec
+validator read it without loading torch.
 
 Variants (issue 28): a metric of a reconstruction (PSNRs, the loss terms, the image
 operations, the prototype measures) is reported by every variant with a decoder, not by
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config import HYPERINR_VARIANTS, LABEL_COUNTS, RECONSTRUCTING_VARIANTS, VARIANTS
+from .fields import HYPERINR_VARIANTS, LABEL_COUNTS, RECONSTRUCTING_VARIANTS
 
 #: what a metric is shown in; each view keeps the registry's order
 VIEWS = (
@@ -186,7 +187,7 @@ METRICS: tuple[Metric, ...] = (
        variants=("classifier_loss",), needs_head=True, views=("table",)),
     _m("pretrain_mlp_acc", "final", "test", "pretrained pixel-MLP accuracy", **_ACC,
        variants=("pretrained",), views=("table", "summary")),
-    # --- image operations and their baselines (hinr.ops)
+    # --- image operations and their baselines (hinr.imageops)
     _m("sr_psnr", "final", "test", "super-resolution PSNR", "dB", better="max",
        views=("table", "effect", "compare"), **_RECON),
     _m("sr_bilinear_psnr", "final", "test", "bilinear upsampling PSNR (naive baseline)", "dB",
@@ -234,7 +235,7 @@ METRICS: tuple[Metric, ...] = (
     _m("test_mse", "final", "test", "test MSE", better="min", val_twin="val_mse", **_RECON),
     _m("test_loss", "final", "test", "test loss", better="min", val_twin="val_loss", **_RECON),
     *_loss_terms("test", "final"),
-    # --- prototypical convergence (paper 4.2), see hinr.experiment.prototype_scores
+    # --- prototypical convergence (paper 4.2), see hinr.prototypes.prototype_scores
     _m("proto_ratio", "final", "test", "distance to input / distance to class mean", **_RECON),
     _m("proto_ratio_excess", "final", "test", "prototype ratio minus a PSNR-matched blur's",
        **_RECON),
@@ -261,7 +262,7 @@ METRICS: tuple[Metric, ...] = (
     _m("trial_seconds", "epoch", "train", "time since the trial started", "s"),
 )
 
-#: The classifiers whose per-image test predictions a trial keeps (``Experiment.test_outputs``,
+#: The classifiers whose per-image test predictions a trial keeps (``hinr.evaluate.Evaluation.outputs``,
 #: written to results/<sweep>/predictions/ as ``pred.<probe>``), each with the registered
 #: accuracy metric its predictions reproduce (the share of them equal to the label).  A trial
 #: has the probes it ran: joint only where the head trained, pretrain_mlp only for variant
@@ -282,6 +283,10 @@ LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)
 
 REGISTRY: dict[str, Metric] = {m.name: m for m in METRICS}
 assert len(REGISTRY) == len(METRICS), "a metric is registered twice"
+
+#: what a sweep selects on (search, scheduler, best trial) when its file names no metric
+DEFAULT_METRIC = "val_psnr"
+assert REGISTRY[DEFAULT_METRIC].selectable, "the default metric must be one a search may select on"
 
 #: columns of results written before a concept got its one name -> the name now
 LEGACY_NAMES = {f"{split}_{old}": f"{split}_{new}" for split in ("train", "val", "test")

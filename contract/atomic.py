@@ -1,10 +1,9 @@
 """The one atomic file write of the project: readers see the old file or the new one, never half.
 
 Every file a crash could leave half-written goes through here: the Parquet contract, sweep.yaml
-and the trials' PNG grids (through ``sweeps.schema``), the cached pixel-baseline results and the
-offline MNIST files (``hinr``).  It lives in ``hinr``, the lowest layer, because ``hinr`` may
-import neither ``sweeps`` nor pyarrow while ``sweeps`` and ``analysis`` may import ``hinr``;
-it uses the standard library only.
+and the trials' PNG grids (through ``contract.schema``), the cached evaluation results
+(``sweeps.cache``) and the offline MNIST files (``hinr.data``).  It lives in ``contract``, the lowest layer, which every
+other layer may import; it uses the standard library only (``hinr`` imports it without pyarrow).
 
 How: a temp file in the same directory (a rename is atomic only within one file system), named
 ``.<name>.<random>.tmp`` (hidden, so listings of results skip it, and ``--overwrite`` knows it

@@ -4,7 +4,7 @@ A results directory is input like a sweep file: users copy, merge, sync and edit
 command that reads one (``launch.py status``, ``resume``, ``report``, ``run --overwrite``,
 ``python -m analysis``) goes through ``check`` first, which refuses with one line naming the
 file and what to do (``ResultsDirError``) when the directory breaks the contract of
-``sweeps.schema``:
+``contract.schema``:
 
 * the path itself is not valid UTF-8 (pyarrow and the report need text paths);
 * an entry the sweep writes (``schema.SWEEP_ENTRIES`` and everything below them) is not a
@@ -23,24 +23,30 @@ a report can say what it skipped.  Epochs files are checked one by one (``read_e
 ``resume`` refuses the first bad one (``check(..., epochs=True)``), the report skips each and
 says so.
 
-Imports pyarrow, yaml and torch-free modules only, so ``analysis`` can use it without Ray.
+Code that needs one file, not the whole directory, reads it here too, so no other module opens
+trials.parquet or sweep.yaml: ``trial_rows`` / ``trial_ids`` (trials.parquet, checked like
+``check`` checks it; ``read_trials_file`` for a file given by path, such as a pilot's) and
+``read_sweep_doc`` (sweep.yaml parsed whole, damage left for its caller to name).
+
+Imports pyarrow, yaml and the rest of the contract only, so ``analysis`` can use it without
+torch or Ray.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from hinr.config import ExperimentConfig
-from sweeps import schema
+from . import schema
+from .fields import CONFIG_FIELDS
 
 #: The deepest path a sweep writes below its results directory is 4 levels
 #: (tune/<trial>/checkpoint_000003/state.pt); Ray may nest a little more in later versions.
@@ -50,13 +56,12 @@ MAX_DEPTH = 8
 MAX_SPEC_BYTES = 1 << 20
 
 STRING_TYPES = (pa.string(), pa.large_string())
-# What each ExperimentConfig field's column may hold (a float field given as 1 in YAML may
-# have been written as int64 by older writers).
+# What each config field's column may hold, by the field's type (contract.fields: a float
+# field given as 1 in YAML may have been written as int64 by older writers).
 # A tuple field (label_counts) is written as its text (ExperimentConfig.flat_dict).
 CONFIG_TYPES = {"str": STRING_TYPES, "float": (pa.float64(), pa.int64()), "int": (pa.int64(),),
                 "bool": (pa.bool_(),), "tuple": STRING_TYPES}
 ANY_CONFIG_TYPES = STRING_TYPES + (pa.float64(), pa.int64(), pa.bool_())
-FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ExperimentConfig)}
 # Core columns that may be null in every row (a trial that never failed, diverged, ran).
 NULLABLE_CORE = ("node", "device", "error", "diverged_epoch", "diverged_step")
 
@@ -227,7 +232,7 @@ def _check_columns(arrow_schema: pa.Schema, core: pa.Schema, path: Path, root: P
             expected = core.field(name).type
             allowed = STRING_TYPES if expected in STRING_TYPES else (expected,)
         elif name.startswith(schema.CONFIG_PREFIX):
-            ftype = FIELD_TYPES.get(name[len(schema.CONFIG_PREFIX):])
+            ftype = CONFIG_FIELDS.get(name[len(schema.CONFIG_PREFIX):])
             allowed = CONFIG_TYPES.get(ftype, ANY_CONFIG_TYPES)
         elif name.startswith(schema.METRIC_PREFIX):
             allowed = (pa.float64(),)
@@ -374,6 +379,19 @@ def epochs_files(root: Path) -> list[Path]:
                       and e.is_file(follow_symlinks=False))
 
 
+def trial_rows(root: str | os.PathLike) -> list[dict]:
+    """trials.parquet's rows, read and checked by ``read_trials_file`` ([] before the first
+    trial was written).  Raises ``ResultsDirError``."""
+    root = Path(root)
+    path = root / schema.TRIALS_FILE
+    return read_trials_file(path, root)[0].to_pylist() if os.path.lexists(path) else []
+
+
+def trial_ids(root: str | os.PathLike) -> frozenset[str]:
+    """The trial ids of trials.parquet, read like ``trial_rows``."""
+    return frozenset(row["trial_id"] for row in trial_rows(root))
+
+
 # ------------------------------------------------------------------------------ sweep.yaml
 def spec_name(root: Path) -> str | None:
     """The name sweep.yaml gives, or None when it has none to give (missing, damaged, too
@@ -393,6 +411,18 @@ def spec_name(root: Path) -> str | None:
         return None
     name = doc.get("name") if isinstance(doc, dict) else None
     return name if isinstance(name, str) else None
+
+
+def read_sweep_doc(root: str | os.PathLike, load: Callable[[str], Any] | None = None) -> Any:
+    """sweep.yaml parsed whole by ``load`` (default ``yaml.safe_load``; sweeps passes its
+    sweep-file loader, which also reads YAML 1.2 floats and refuses keys given twice), whatever
+    it holds.  Raises what reading and parsing raise (OSError, UnicodeDecodeError,
+    yaml.YAMLError, ...): what a damaged sweep.yaml means is for each command to say."""
+    text = (Path(root) / schema.SPEC_FILE).read_text()
+    if load is None:
+        import yaml
+        load = yaml.safe_load
+    return load(text)
 
 
 # ------------------------------------------------------------------------------ all of it

@@ -1,8 +1,8 @@
 """The Parquet contract between ``sweeps`` (writer) and ``analysis`` (reader).
 
-This module is the single definition of the results layout.  It imports only pyarrow and two
-torch-free modules of hinr (``hinr.atomic``, ``hinr.metrics``), so ``analysis`` can use it on a
-laptop without torch or Ray.
+This module is the single definition of the results layout.  It imports only pyarrow and the
+rest of the contract (``contract.atomic``, ``contract.metrics``), so ``analysis`` can use it on
+a laptop without torch or Ray.
 
 Layout of one results directory::
 
@@ -48,13 +48,13 @@ trials.parquet columns
     retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
   * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
-  Metric names are those of ``hinr.metrics`` (the one registry: label, unit, split, per-epoch
+  Metric names are those of ``contract.metrics`` (the one registry: label, unit, split, per-epoch
   or final); the writer stores exactly the registered metrics a trial reports.
   ``metric_column(name)`` / ``metric_name(column)`` convert, nobody strips prefixes by hand.
   Files written before the theta/latent prior got their one name call them ``*_weight_reg``
   / ``*_latent_reg``; ``analysis.load`` reads them under the current names.
   * ``metric.<name>`` float64 for every final metric the trial reported: the last epoch's
-    train_* / val_* values and the results of ``Experiment.finish()`` (test_*, latent_acc,
+    train_* / val_* values and the results of ``hinr.evaluate.finish()`` (test_*, latent_acc,
     weight_acc, joint_acc, val_latent_acc, val_weight_acc, pretrain_mlp_acc, sr_psnr,
     sr_bilinear_psnr, inpaint_psnr, inpaint_meanfill_psnr, denoise_psnr, denoise_noisy_psnr,
     *_gain_db, ...).  A metric a trial did not produce is null.
@@ -68,7 +68,7 @@ predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
     relative).  Null in every row of a trial that reconstructs nothing (variant
     ``random_encoder``).
   * ``pred.<probe>`` int64, the class the probe predicts, for every probe of
-    ``hinr.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
+    ``contract.metrics.PROBES`` the trial ran, in that order: ``pred.latent_mlp`` (latent_acc),
     ``pred.weight_cnn`` (weight_acc), ``pred.joint`` (joint_acc; only where the joint head
     trained), ``pred.pretrain_mlp`` (pretrain_mlp_acc; variant pretrained), ``pred.pixel_mlp``
     and ``pred.pixel_cnn`` (pixel_mlp_acc, pixel_cnn_acc; pixel_baselines on).  The share of a
@@ -78,7 +78,7 @@ predictions/<trial>.parquet columns (``PREDICTION_CORE`` then ``pred.*``)
     ``pred.weight_linear`` (linear_acc, weight_linear_acc: the linear probes with every
     label) and, per probe and smaller count, ``pred.<probe>_n<count>`` (``pred.latent_mlp_n100``
     -> latent_acc_n100, ``pred.weight_cnn_n1000`` -> weight_acc_n1000, ``pred.pixel_cnn_n300``
-    -> pixel_cnn_acc_n300, ...; ``hinr.metrics.label_probe`` / ``label_metric``).  Files
+    -> pixel_cnn_acc_n300, ...; ``contract.metrics.label_probe`` / ``label_metric``).  Files
     written before have none of them and read as before.
   A trial that diverged or was stopped early has no file (it never scored the test split).
 
@@ -91,8 +91,8 @@ epochs/<trial>.parquet columns
   (trial_id, epoch) is unique across the directory: a retried or resumed trial replaces the
   epochs it repeats, it never duplicates them.
 
-Writes are atomic: a temp file in the same directory, fsync, then rename (``hinr.atomic``, the
-one implementation; its hidden ``.<name>.*.tmp`` files are skipped by every reader).
+Writes are atomic: a temp file in the same directory, fsync, then rename (``contract.atomic``,
+the one implementation; its hidden ``.<name>.*.tmp`` files are skipped by every reader).
 """
 
 from __future__ import annotations
@@ -106,9 +106,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# The one atomic write (hinr.atomic: hinr may not import sweeps, so it lives there); the
-# bytes and text forms are re-exported here for the writers of the results directory.
-from hinr.atomic import atomic_file, write_bytes_atomic, write_text_atomic  # noqa: F401
+# The one atomic write (contract.atomic: hinr uses it too, without pyarrow); the bytes and
+# text forms are re-exported here for the writers of the results directory.
+from .atomic import atomic_file, write_bytes_atomic, write_text_atomic  # noqa: F401
+from .metrics import PROBES
 
 SCHEMA_VERSION = 1
 VERSION_KEY = b"hinr_schema_version"
@@ -127,7 +128,7 @@ TUNE_DIR = "tune"
 EXTENSIONS_DIR = "extensions"  # one Tune experiment per extension (sweeps/extend.py)
 TB_DIR = "tb"
 IMAGES_DIR = "images"
-#: the example grids every completed trial writes (names of ``Experiment.examples()``)
+#: the example grids every completed trial writes (names of ``hinr.evaluate.Evaluation.examples``)
 IMAGE_NAMES = ("reconstruction", "superres", "inpainting", "denoising")
 IMAGE_SUFFIX = ".png"
 PREDICTIONS_DIR = "predictions"
@@ -171,7 +172,7 @@ EPOCH_CORE = pa.schema([
 
 
 def metric_column(name: str) -> str:
-    """The column of metric ``name`` (a name of ``hinr.metrics``): ``metric.<name>``."""
+    """The column of metric ``name`` (a name of ``contract.metrics``): ``metric.<name>``."""
     return METRIC_PREFIX + name
 
 
@@ -303,22 +304,20 @@ def predictions_path(root: str | os.PathLike, trial_id: str) -> Path:
 
 
 def prediction_column(probe: str) -> str:
-    """The column of probe ``probe``'s predictions (a key of ``hinr.metrics.PROBES``)."""
+    """The column of probe ``probe``'s predictions (a key of ``contract.metrics.PROBES``)."""
     return PRED_PREFIX + probe
 
 
 def predictions_table(trial_id: str, outputs: dict[str, Any]) -> pa.Table:
-    """A trial's per-image test outputs (``hinr.Experiment.test_outputs()``: ``label``,
+    """A trial's per-image test outputs (``hinr.evaluate.Evaluation.outputs``: ``label``,
     ``psnr`` and one array per probe, each of length N, as tensors or anything numpy reads)
     as the predictions file's table, columns in the contract's order."""
     import numpy as np
 
-    from hinr.metrics import PROBES
-
     unknown = sorted(set(outputs) - {"label", "psnr"} - set(PROBES))
     if unknown:
         raise SchemaError(f"per-image outputs {', '.join(unknown)} are not probes of "
-                          f"hinr.metrics.PROBES ({', '.join(PROBES)})")
+                          f"contract.metrics.PROBES ({', '.join(PROBES)})")
 
     def array(name: str, dtype) -> np.ndarray:
         value = outputs[name]
