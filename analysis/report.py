@@ -6,8 +6,8 @@ Both formats render the same list of blocks (heading, paragraph, bullets, table,
 built once by ``_document``: one content model, two thin renderers, no Markdown-to-HTML
 converter to depend on.  The document leads with a headline answering "which factors changed
 accuracy and PSNR, by how much, with what confidence" (significant effects first: paired
-comparisons for one-factor sweeps and grids, the linear model of ``analysis.design`` for a
-sweep that declares ``search: design``), then each
+comparisons for one-factor sweeps and grids, the linear model of ``analysis.model_effects``
+for a sweep that declares ``search: design``), then each
 sweep's tables and figures, and last the trials' own pictures (``images/<trial>/*.png``): each
 factor level's best trial's originals against reconstructions, and the image operations
 beside their baselines.  The preamble states the interval method (``analysis.stats``), the
@@ -33,7 +33,7 @@ from hinr.metrics import LOSS_WEIGHTS
 from sweeps.schema import CONFIG_PREFIX
 
 from . import plots
-from .design import DesignAnalysis, design_analysis, detect_design
+from .model_effects import DesignAnalysis, design_analysis, detect_design
 from .explore import Explore, prepare as prepare_explore, section as explore_section
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table

@@ -1,7 +1,7 @@
-"""analysis.design: effects from a linear model on designed sweeps, and effects under early
-stopping, on hand-built results directories with known effects written through the Parquet
-contract and read back by the real loader (tests/analysis_fixtures.py); the report through
-the real CLI."""
+"""analysis.model_effects: effects from a linear model on designed sweeps, and effects under
+early stopping, on hand-built results directories with known effects written through the
+Parquet contract and read back by the real loader (tests/analysis_fixtures.py); the report
+through the real CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may no
 import analysis_fixtures as fx  # noqa: E402
 
 from analysis import load_results  # noqa: E402
-from analysis.design import (design_analysis, design_metrics, detect_design,  # noqa: E402
+from analysis.model_effects import (design_analysis, design_metrics, detect_design,  # noqa: E402
                              early_stopping, rung_frame)
 from analysis.plots import interaction_plot  # noqa: E402
 from analysis.stats import holm  # noqa: E402
