@@ -235,7 +235,7 @@ def _tested_tables(res: Results, eff: pd.DataFrame,
     """The tables of one sweep whose verdicts the report prints (``analysis.family``'s keys):
     the paired effects where they are printed (not for a fraction: its model answers), the
     model's terms and rungs, the claims and the equivalence tests."""
-    designed = da is not None and da.design.kind == "design"
+    designed = da is not None and da.design.declared
     return {"effects": eff if not designed else eff.iloc[0:0],
             "design": da.effects if da is not None else pd.DataFrame(),
             "rungs": da.rungs if da is not None else pd.DataFrame(),
@@ -328,7 +328,7 @@ def _headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool,
         doc.p("This sweep varied no factor besides the seed; the tables give means and 95% "
               "CIs over seeds.")
         return
-    if da is not None and da.design.kind == "design":
+    if da is not None and da.design.declared:
         _design_headline(doc, da)  # a fraction has no seed pairs: the model answers
         return
     if da is not None and da.rung_epochs:
@@ -490,7 +490,7 @@ def _overview(doc: Doc, res: Results) -> None:
     if len(done) and len(res.factors) > 1:
         doc.p("Several factors vary: each per-factor row pools the other factors' levels "
               "(a main effect); " + ("effects come from the linear model below."
-                                     if res.spec.get("search") == "design" else
+                                     if res.declared_design is not None else
                                      "effects pair trials with the same seed and the same "
                                      "levels of the other factors."))
 
@@ -520,7 +520,7 @@ def _design_section(doc: Doc, da: DesignAnalysis,
     the variance shares, the chosen setting's test numbers, interactions, rungs."""
     doc.h(3, "Effects from a linear model (designed sweep)")
     paired = ("A fraction has no seed pairs (no two runs differ in one factor only), so the "
-              "paired table is left out." if da.design.kind == "design" else
+              "paired table is left out." if da.design.declared else
               "The paired comparisons against the reference follow below; the model adds "
               "the interactions.")
     doc.p(f"Analysis used: model-based, because {da.design.why}. Each metric gets one least-"
@@ -639,7 +639,7 @@ def _sweep_section(doc: Doc, res: Results, eff: pd.DataFrame, figures: list[tupl
                       "the image range and unclipped) and standard (bicubic upsampling, "
                       "scikit-image's biharmonic inpainting and TV denoising).")
 
-    designed = da is not None and da.design.kind == "design"
+    designed = da is not None and da.design.declared
     if da is not None:
         _design_section(doc, da, design_figures)
     elif res.factors and len(res.completed):
