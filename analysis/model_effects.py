@@ -105,8 +105,9 @@ class Design:
 
 def detect_design(results: Results) -> tuple[Design | None, str]:
     """(the sweep's two-level design, why) or (None, why the model-based analysis does not
-    apply).  A sweep is designed when sweep.yaml says ``search: design``; a grid counts too
-    when every factor has exactly two levels and every combination of them ran."""
+    apply).  A sweep is designed when sweep.yaml says ``search: design``
+    (``Results.declared_design``); a grid counts too when every factor has exactly two levels
+    and every combination of them ran."""
     declared = results.declared_design
     trials = results.trials
     factors = [f for f in results.factors if not results.is_continuous(f)]
