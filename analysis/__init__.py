@@ -28,7 +28,7 @@ _EXPORTS = {
     "equivalence_table": "tables",
     "claims_table": "claims",
     "label_table": "labels", "label_differences": "labels",
-    "design_analysis": "design", "detect_design": "design",
+    "design_analysis": "model_effects", "detect_design": "model_effects",
     "importance": "importance",
     "build_report": "report",
     "main": "cli",

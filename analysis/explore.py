@@ -221,7 +221,7 @@ def parallel_figure(ex: Explore):
 # The section
 
 def section(doc: Any, ex: Explore) -> None:
-    """Add the section's blocks to the report ``doc`` (``analysis.report.Doc``)."""
+    """Add the section's blocks to the report ``doc`` (``analysis.document.Doc``)."""
     res = ex.results
     doc.h(3, "Explore: importance, parallel coordinates, every trial")
     binned = [f for f in res.factors if res.is_continuous(f)]

@@ -155,15 +155,29 @@ def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
     """Each factor's importance on ``metric`` (default: the selection metric, validation
     split) by each evaluator, with a 95% bootstrap interval over seeds; None when there is
     nothing to rank (no factor with two values, or fewer than 3 points with the metric)."""
-    import optuna
-    from optuna.importance import get_param_importances
-
     unknown = [e for e in evaluators if e not in EVALUATORS]
     if unknown:
         raise ValueError(f"evaluator {unknown[0]!r}: allowed {', '.join(EVALUATORS)}")
     chosen, mode, _ = selection_metric(results)
     metric = metric or chosen
     factors = list(results.factors)
+    found = _points(results, metric, factors)
+    if found is None:
+        return None
+    points, seeds_of, dists = found
+    means = np.array([s.mean() for s in seeds_of])
+    rng = np.random.default_rng(seed)
+    draws = [means] + [np.array([rng.choice(s, size=len(s), replace=True).mean()
+                                 for s in seeds_of]) for _ in range(replicates)]
+    table = _evaluate(points, draws, dists, mode, evaluators, replicates)
+    return Importance(table, metric, mode, len(points), max(len(s) for s in seeds_of),
+                      replicates, _notes(factors, dists, seeds_of))
+
+
+def _points(results: Results, metric: str, factors: list[str]
+            ) -> tuple[pd.DataFrame, list[np.ndarray], dict[str, Any]] | None:
+    """(one row per point with its factors' values, each point's seed values, the factors'
+    distributions), or None when there is nothing to rank."""
     frame = _point_table(results, metric, factors)
     if frame.empty:
         return None
@@ -175,11 +189,16 @@ def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
         return None
     points = pd.DataFrame([{f: g[CONFIG_PREFIX + f].iloc[0] for f in dists}
                            for g in groups])
-    seeds_of = [g["_value"].to_numpy(dtype=float) for g in groups]
-    means = np.array([s.mean() for s in seeds_of])
-    rng = np.random.default_rng(seed)
-    draws = [means] + [np.array([rng.choice(s, size=len(s), replace=True).mean()
-                                 for s in seeds_of]) for _ in range(replicates)]
+    return points, [g["_value"].to_numpy(dtype=float) for g in groups], dists
+
+
+def _evaluate(points: pd.DataFrame, draws: list[np.ndarray], dists: dict[str, Any], mode: str,
+              evaluators: tuple[str, ...], replicates: int) -> pd.DataFrame:
+    """Each evaluator's importances on the seed means (``draws[0]``) and on every bootstrap
+    replicate: the point estimate, the replicates' mean and 95% interval, and the rank."""
+    import optuna
+    from optuna.importance import get_param_importances
+
     rows = []
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -192,7 +211,7 @@ def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
                 got = []
                 for b, vals in enumerate(draws):
                     study = _study(points, vals, dists, mode)
-                    imp = get_param_importances(study, evaluator=_evaluator(name, b, len(groups)),
+                    imp = get_param_importances(study, evaluator=_evaluator(name, b, len(points)),
                                                 params=list(dists), normalize=True)
                     got.append([float(imp.get(f, 0.0)) for f in dists])
                 arr = np.array(got)
@@ -207,24 +226,28 @@ def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
         optuna.logging.set_verbosity(previous)
     table = pd.DataFrame(rows)
     table["rank"] = table.groupby("evaluator")["mean"].rank(ascending=False, method="min")
-    table = table.sort_values(["evaluator", "rank"], kind="stable").reset_index(drop=True)
-    seeds = max(len(s) for s in seeds_of)
+    return table.sort_values(["evaluator", "rank"], kind="stable").reset_index(drop=True)
+
+
+def _notes(factors: list[str], dists: dict[str, Any], seeds_of: list[np.ndarray]) -> list[str]:
+    """What a reader of the importances must know: factors left out, seeds too few to
+    carry the seed noise, points too few for the evaluators."""
     notes = []
     left = [f for f in factors if f not in dists]
     if left:
         notes.append("Left out (one value among the completed trials): " + ", ".join(left) + ".")
-    if seeds < 2:
+    if max(len(s) for s in seeds_of) < 2:
         notes.append("Every point ran with one seed: the intervals hold fANOVA's own "
                      "randomness only, not the seed noise.")
     elif min(len(s) for s in seeds_of) < 2:
         single = sum(len(s) < 2 for s in seeds_of)
-        notes.append(f"{single} of {len(groups)} points have a single completed seed; they "
+        notes.append(f"{single} of {len(seeds_of)} points have a single completed seed; they "
                      "add no seed noise to the intervals.")
-    if len(groups) < 2 * PED_MIN_TOP:
-        notes.append(f"Only {len(groups)} points: PED-ANOVA compares the top "
-                     f"{ped_quantile(len(groups)):.0%} against all, and both evaluators are "
+    if len(seeds_of) < 2 * PED_MIN_TOP:
+        notes.append(f"Only {len(seeds_of)} points: PED-ANOVA compares the top "
+                     f"{ped_quantile(len(seeds_of)):.0%} against all, and both evaluators are "
                      "rough at this size.")
-    return Importance(table, metric, mode, len(groups), seeds, replicates, notes)
+    return notes
 
 
 def fmt_importance(row: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cached_property, partial
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,13 @@ class ResultsNotFound(FileNotFoundError):
     """The path is not a results directory at all (the message names the path)."""
 
 
+@dataclass(frozen=True)
+class DeclaredDesign:
+    """The designed experiment a sweep file asked for (``search: design``), as written."""
+    section: Any  # its design: section ({type: fractional, resolution: V}, or a bare type)
+    resolution: Any = None  # a resolution: written beside the section (older sweep documents)
+
+
 class Results:
     """One results directory, loaded.
 
@@ -58,7 +66,8 @@ class Results:
     ``spec``: the sweep document as run, from trials.parquet's metadata (older results: the
     parsed sweep.yaml; {} when neither exists).  ``contract``: the factors, their reference
     levels and the seeds (``contract.schema.sweep_contract``; derived from ``spec`` when not
-    given).  ``problems``: one human-readable line
+    given).  ``declared_design``: the design ``spec`` declares (``search: design``), else
+    None.  ``problems``: one human-readable line
     per file that could not be read, each naming the file.  ``predictions``: trial id -> its
     per-image test outputs (``analysis.images``; {} for older results), read on first use.  ``images``: trial id -> {grid
     name -> PNG path}, the example grids each trial wrote under ``images/<trial>/``.
@@ -156,6 +165,17 @@ class Results:
         except Exception:  # noqa: BLE001 - missing file, no provenance: the day is unknown
             return None
         return started[:10] if len(started) >= 10 and started[4] == "-" else None
+
+    @cached_property
+    def declared_design(self) -> DeclaredDesign | None:
+        """The design sweep.yaml declares, from the sweep document (``spec``); None when it
+        declares none.  A sweep document holds a ``design:`` section exactly when it ran
+        ``search: design`` (``sweeps.design.parse`` refuses one under any other search), so
+        the section is the declaration.  A grid that declares nothing may still be a full
+        two-level design (``analysis.model_effects.detect_design``)."""
+        if self.spec.get("design") is None:
+            return None
+        return DeclaredDesign(self.spec["design"], self.spec.get("resolution"))
 
     @cached_property
     def completed(self) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -97,9 +98,6 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
 
     Raises ``ExportError`` (nothing written) when the directory has no readable trials, or
     the storage already holds a study of that name and ``replace`` is not set."""
-    import optuna
-    from optuna.trial import TrialState, create_trial
-
     root = Path(results_dir)
     results = load_results(root)
     if results.trials.empty:
@@ -109,8 +107,20 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
     if bad:
         raise ExportError(f"{root}: sweep mode {bad[0]!r}: allowed max, min")
     study_name = study_name or results.name
-    factors = list(results.factors)
-    dists = distributions(results, results.trials, factors)
+    trials, left_out = _trials(results, names)
+    url = storage or default_storage(root)
+    store = _storage_without(url, study_name, replace,
+                             make=root / REPORT_DIR if storage is None else None)
+    study = _new_study(store, study_name, modes, names)
+    study.set_user_attr("results_dir", str(root.resolve()))
+    study.set_user_attr("search", str(results.spec.get("search", "")))
+    study.add_trials(trials)
+    return Exported(url, study_name, len(trials), left_out)
+
+
+def _trials(results: Results, names: list[str]) -> tuple[list[Any], int]:
+    """(every finished trial as an Optuna trial, how many running or pending were left out)."""
+    dists = distributions(results, results.trials, list(results.factors))
     epochs = results.epochs
     first = METRIC_PREFIX + names[0]
     per_epoch: dict[str, dict[int, float]] = {}
@@ -128,31 +138,48 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
         if status in ("running", "pending") or status is None:
             left_out += 1
             continue
-        params, used = {}, {}
-        for f, d in dists.items():
-            v = row.get(CONFIG_PREFIX + f)
-            if v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            kind = type(d).__name__
-            params[f] = int(v) if kind == "IntDistribution" else \
-                float(v) if kind == "FloatDistribution" else _plain(v)
-            used[f] = d
-        vals = [row.get(METRIC_PREFIX + n) for n in names]
-        state = {"completed": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(
-            status, TrialState.FAIL)
-        if state == TrialState.COMPLETE and not all(_finite(v) for v in vals):
-            state = TrialState.FAIL  # no final value to rank it by
-        attrs = {"trial_id": row["trial_id"], "status": status}
-        seed = row.get(CONFIG_PREFIX + "seed")
-        if _finite(seed):
-            attrs["seed"] = int(seed)
-        attrs.update({c[len(METRIC_PREFIX):]: float(row[c]) for c in metric_cols
-                      if _finite(row.get(c))})
-        trials.append(create_trial(
-            state=state, values=[float(v) for v in vals] if state == TrialState.COMPLETE
-            else None, params=params, distributions=used, user_attrs=attrs,
-            intermediate_values=per_epoch.get(row["trial_id"], {})))
-    url = storage or default_storage(root)
+        trials.append(_trial(row, dists, names, metric_cols, per_epoch.get(row["trial_id"], {})))
+    return trials, left_out
+
+
+def _trial(row: dict[str, Any], dists: dict[str, Any], names: list[str], metric_cols: list[str],
+           intermediate: dict[int, float]) -> Any:
+    """One finished trial (a trials.parquet row) as an Optuna trial: see the module doc."""
+    from optuna.trial import TrialState, create_trial
+
+    params, used = {}, {}
+    for f, d in dists.items():
+        v = row.get(CONFIG_PREFIX + f)
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            continue
+        kind = type(d).__name__
+        params[f] = int(v) if kind == "IntDistribution" else \
+            float(v) if kind == "FloatDistribution" else _plain(v)
+        used[f] = d
+    status = row.get("status")
+    vals = [row.get(METRIC_PREFIX + n) for n in names]
+    state = {"completed": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(
+        status, TrialState.FAIL)
+    if state == TrialState.COMPLETE and not all(_finite(v) for v in vals):
+        state = TrialState.FAIL  # no final value to rank it by
+    attrs = {"trial_id": row["trial_id"], "status": status}
+    seed = row.get(CONFIG_PREFIX + "seed")
+    if _finite(seed):
+        attrs["seed"] = int(seed)
+    attrs.update({c[len(METRIC_PREFIX):]: float(row[c]) for c in metric_cols
+                  if _finite(row.get(c))})
+    return create_trial(
+        state=state, values=[float(v) for v in vals] if state == TrialState.COMPLETE
+        else None, params=params, distributions=used, user_attrs=attrs,
+        intermediate_values=intermediate)
+
+
+def _storage_without(url: str, study_name: str, replace: bool, make: Path | None) -> Any:
+    """The storage at ``url``, holding no study ``study_name`` (one there is deleted with
+    ``replace``, else ``ExportError``); ``make``: the folder the default storage lives in,
+    created first."""
+    import optuna
+
     if _exists(url):  # opening a storage creates it: look only at one that is already there
         store = open_storage(url)
         if study_name in {s.study_name for s in optuna.get_all_study_summaries(store)}:
@@ -160,12 +187,19 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
                 raise ExportError(f"{url}: already holds study {study_name!r}; pass "
                                   "--replace to rewrite it, or --study NAME")
             optuna.delete_study(study_name=study_name, storage=store)
-    else:
-        if storage is None:
-            (root / REPORT_DIR).mkdir(parents=True, exist_ok=True)
-        store = open_storage(url)
+        return store
+    if make is not None:
+        make.mkdir(parents=True, exist_ok=True)
+    return open_storage(url)
+
+
+def _new_study(store: Any, study_name: str, modes: list[str], names: list[str]) -> Any:
+    """An empty study of the sweep's objectives, without Optuna's "A new study created" on
+    stderr."""
+    import optuna
+
     quiet = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # not "A new study created" on stderr
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.create_study(
             storage=store, study_name=study_name,
@@ -175,10 +209,7 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
     with warnings.catch_warnings():  # experimental since 3.2, and what the dashboard labels
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(names)
-    study.set_user_attr("results_dir", str(root.resolve()))
-    study.set_user_attr("search", str(results.spec.get("search", "")))
-    study.add_trials(trials)
-    return Exported(url, study_name, len(trials), left_out)
+    return study
 
 
 def _exists(url: str) -> bool:

@@ -460,7 +460,7 @@ def interaction_plot(results: Results, frame: pd.DataFrame, metric: str,
                      pairs: list[tuple[str, str]]) -> Figure | None:
     """One panel per factor pair: the metric's mean (95% CI over trials) at each level of
     the first factor, one line per level of the second.  Parallel lines mean no interaction;
-    the report draws the pairs whose interaction survives Holm (``analysis.design``)."""
+    the report draws the pairs whose interaction survives Holm (``analysis.model_effects``)."""
     if not pairs or METRIC_PREFIX + metric not in frame:
         return None
     info = metric_info(metric)

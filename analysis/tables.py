@@ -503,49 +503,57 @@ def paper_comparison(results: Results) -> pd.DataFrame:
     family = done[CONFIG_PREFIX + "dataset"].map(DATASET_FAMILY)
     for claim in PAPER:
         match = done[(done[CONFIG_PREFIX + "variant"] == claim.variant) & (family == claim.family)]
-        base = {"sweep": results.name, "claim": claim.what, "variant": claim.variant,
-                "metric": claim.metric, "paper": f"{'~' if claim.approx else ''}{claim.value:g}",
-                "note": claim.note}
-        if claim.needs_cls_loss and len(match):
-            match = match[cls_loss_on(match)]
-            if match.empty:
-                rows.append({**base, "ours": math.nan, "ci_low": math.nan,
-                             "ci_high": math.nan, "interval": "-", "n": 0, "diff": math.nan,
-                             "dataset": "", "budget": "", "comparable": "", "selection":
-                             "left out: every such trial has cls_weight 0, so its head and v "
-                             "got no classifier gradient (an untrained head is not the "
-                             "paper's experiment)", **_tested(None, None, 1.0),
-                             "verdict": "left out"})
-                continue
-        match = match[values(match, claim.metric).notna()]
-        if match.empty:
-            continue
-        if claim.needs_cls_loss:
-            match, selection = _best_setting(results, match)
-        else:
-            match, selection = _reference_setting(results, match)
-        info = metric_info(claim.metric)
-        seed_iv = interval(values(match, claim.metric), info.bounded, info.scale)
-        boot = paired_bootstrap(results, match["trial_id"], None, claim.metric)
-        iv = union(seed_iv, boot)
-        entry = next((e for e in entries.values() if _matches_claim(e, claim)), None)
-        late = _late(results, entry)
-        eq = None if entry is None or late else _test(
-            results, match, claim.metric, claim.value, float(entry["margin"]) * info.scale)
-        budget, comparable = _budget(match, claim.family)
-        rows.append({**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
-                     "interval": OVER_IMAGES if boot is not None else OVER_SEEDS,
-                     "n": len(match), "diff": iv.mean - claim.value,
-                     "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
-                     "budget": budget, "comparable": comparable, "selection": selection,
-                     **_tested(eq, entry, info.scale),
-                     **({"verdict": LATE_MARGIN, "stated": str(entry["stated"]),
-                         "margin": float(entry["margin"]) * info.scale,
-                         "margin_source": str(entry.get("source", ""))} if late else {})})
+        row = _paper_row(results, claim, match, entries)
+        if row is not None:
+            rows.append(row)
     out = pd.DataFrame(rows, columns=PAPER_COLUMNS)
     tested = out["verdict"] == ""
     out.loc[tested] = _verdicts(out.loc[tested].copy())
     return out
+
+
+def _paper_row(results: Results, claim: PaperClaim, match: pd.DataFrame,
+               entries: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """One row of ``paper_comparison`` from ``match`` (the completed trials of the claim's
+    variant and dataset family), before Holm; None when none of them has the metric."""
+    base = {"sweep": results.name, "claim": claim.what, "variant": claim.variant,
+            "metric": claim.metric, "paper": f"{'~' if claim.approx else ''}{claim.value:g}",
+            "note": claim.note}
+    if claim.needs_cls_loss and len(match):
+        match = match[cls_loss_on(match)]
+        if match.empty:
+            return {**base, "ours": math.nan, "ci_low": math.nan,
+                    "ci_high": math.nan, "interval": "-", "n": 0, "diff": math.nan,
+                    "dataset": "", "budget": "", "comparable": "", "selection":
+                    "left out: every such trial has cls_weight 0, so its head and v "
+                    "got no classifier gradient (an untrained head is not the "
+                    "paper's experiment)", **_tested(None, None, 1.0),
+                    "verdict": "left out"}
+    match = match[values(match, claim.metric).notna()]
+    if match.empty:
+        return None
+    if claim.needs_cls_loss:
+        match, selection = _best_setting(results, match)
+    else:
+        match, selection = _reference_setting(results, match)
+    info = metric_info(claim.metric)
+    seed_iv = interval(values(match, claim.metric), info.bounded, info.scale)
+    boot = paired_bootstrap(results, match["trial_id"], None, claim.metric)
+    iv = union(seed_iv, boot)
+    entry = next((e for e in entries.values() if _matches_claim(e, claim)), None)
+    late = _late(results, entry)
+    eq = None if entry is None or late else _test(
+        results, match, claim.metric, claim.value, float(entry["margin"]) * info.scale)
+    budget, comparable = _budget(match, claim.family)
+    return {**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
+            "interval": OVER_IMAGES if boot is not None else OVER_SEEDS,
+            "n": len(match), "diff": iv.mean - claim.value,
+            "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
+            "budget": budget, "comparable": comparable, "selection": selection,
+            **_tested(eq, entry, info.scale),
+            **({"verdict": LATE_MARGIN, "stated": str(entry["stated"]),
+                "margin": float(entry["margin"]) * info.scale,
+                "margin_source": str(entry.get("source", ""))} if late else {})}
 
 
 EQUIVALENCE_COLUMNS = ["sweep", "name", "metric", "unit", "compared", "reference", "margin",

@@ -41,7 +41,7 @@ VIEWS = (
     "scatter",        # per-factor scatter of final metrics (analysis.plots.SCATTER_METRICS)
     "summary",        # the console's best-trial line, after the sweep's own metric
     "progress",       # Ray's verbose status table (sweeps.run.PROGRESS_METRICS)
-    "design",         # a designed sweep's model effects, estimated on its val_twin (analysis.design)
+    "design",         # a designed sweep's model effects, estimated on its val_twin (analysis.model_effects)
 )
 
 

@@ -197,7 +197,7 @@ def write_cls_results(root: Path, with_val: bool = True, weights: tuple = (0.0, 
 
 
 # ------------------------------------------------------------------------------------
-# Designed sweeps (analysis.design): a 2^(5-1) fraction with known effects, and a 2x2 grid
+# Designed sweeps (analysis.model_effects): a 2^(5-1) fraction with known effects, and a 2x2 grid
 # under an ASHA-like stopping pattern.  Numbers are drawn from a fixed generator, so every
 # run writes the same files and the assertions on them are deterministic.
 

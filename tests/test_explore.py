@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import analysis_fixtures as fx  # noqa: E402
 import explore_fixtures as ef  # noqa: E402
 
-from analysis.design import design_analysis  # noqa: E402
+from analysis.model_effects import design_analysis  # noqa: E402
 from analysis.importance import importance  # noqa: E402
 from analysis.load import load_results  # noqa: E402
 

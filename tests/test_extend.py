@@ -154,7 +154,7 @@ def test_a_design_refuses_a_third_level_and_gains_its_complementary_fraction(tmp
     """A 2^(3-1) design (I = ABC: every main effect aliased with a two-factor interaction)
     extended by the other half is the full 2^3: the pooled analysis estimates every term."""
     from analysis.load import load_results as load
-    from analysis.design import design_analysis
+    from analysis.model_effects import design_analysis
 
     axes = {"a2": [1.0, 100.0], "latent_dim": [8, 16], "inr_depth": [2, 3]}
     sweep = sweep_file(tmp_path, axes=axes, seeds=[0], search="design",

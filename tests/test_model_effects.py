@@ -1,7 +1,7 @@
-"""analysis.design: effects from a linear model on designed sweeps, and effects under early
-stopping, on hand-built results directories with known effects written through the Parquet
-contract and read back by the real loader (tests/analysis_fixtures.py); the report through
-the real CLI."""
+"""analysis.model_effects: effects from a linear model on designed sweeps, and effects under
+early stopping, on hand-built results directories with known effects written through the
+Parquet contract and read back by the real loader (tests/analysis_fixtures.py); the report
+through the real CLI."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may no
 import analysis_fixtures as fx  # noqa: E402
 
 from analysis import load_results  # noqa: E402
-from analysis.design import (design_analysis, design_metrics, detect_design,  # noqa: E402
+from analysis.load import DeclaredDesign  # noqa: E402
+from analysis.model_effects import (design_analysis, design_metrics, detect_design,  # noqa: E402
                              early_stopping, rung_frame)
 from analysis.plots import interaction_plot  # noqa: E402
 from analysis.stats import holm  # noqa: E402
@@ -117,6 +118,23 @@ def test_which_sweeps_get_the_model(tmp_path):
     (tmp_path / "half" / "sweep.yaml").write_text(yaml.safe_dump(fx.cls_spec()))
     design, why = detect_design(load_results(tmp_path / "half"))
     assert design is None and "a2 has 1 levels" in why
+
+
+def test_the_declared_design_is_read_off_the_sweep_document(tmp_path):
+    """A design: section (as sweeps.spec writes it, or an older document's bare type with a
+    resolution beside it) declares a design; a grid declares none, even a full two-level one."""
+    older = load_results(fx.write_design_results(tmp_path / "older", "IV"))
+    assert older.declared_design == DeclaredDesign("fractional", "IV")
+    root = fx.write_design_results(tmp_path / "current", "V")
+    doc = {k: v for k, v in fx.design_spec("V").items() if k != "resolution"}
+    doc["design"] = {"type": "fractional", "resolution": "V"}
+    (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    current = load_results(root)
+    assert current.declared_design == DeclaredDesign({"type": "fractional", "resolution": "V"})
+    design, _ = detect_design(current)
+    assert design.declared and "sweep.yaml says search: design (design: {" in design.why
+    grid = load_results(fx.write_cls_results(tmp_path / "cls"))
+    assert grid.declared_design is None and not detect_design(grid)[0].declared
 
 
 def test_metrics_fall_back_to_the_test_split_without_validation(tmp_path):

@@ -90,6 +90,12 @@ class Design:
     levels: dict[str, tuple[Any, Any]]
     why: str  # one sentence for the report: how it was recognised
 
+    @property
+    def declared(self) -> bool:
+        """Declared in sweep.yaml (``Results.declared_design``; a fraction has no seed pairs),
+        not recognised in a full grid."""
+        return self.kind == "design"
+
     def coded(self, frame: pd.DataFrame, factor: str) -> np.ndarray:
         """-1 at the low level, +1 at the high one (NaN elsewhere)."""
         col = frame[CONFIG_PREFIX + factor]
@@ -99,9 +105,10 @@ class Design:
 
 def detect_design(results: Results) -> tuple[Design | None, str]:
     """(the sweep's two-level design, why) or (None, why the model-based analysis does not
-    apply).  A sweep is designed when sweep.yaml says ``search: design``; a grid counts too
-    when every factor has exactly two levels and every combination of them ran."""
-    search = results.spec.get("search")
+    apply).  A sweep is designed when sweep.yaml says ``search: design``
+    (``Results.declared_design``); a grid counts too when every factor has exactly two levels
+    and every combination of them ran."""
+    declared = results.declared_design
     trials = results.trials
     factors = [f for f in results.factors if not results.is_continuous(f)]
     if len(factors) < 2 or len(factors) < len(results.factors):
@@ -115,10 +122,9 @@ def detect_design(results: Results) -> tuple[Design | None, str]:
             return None, (f"{f} has {len(lv)} levels: the model-based analysis needs two-level "
                           "factors")
         levels[f] = (lv[0], lv[1])
-    if search == "design":
-        kind = str(results.spec.get("design", "design"))
-        res = results.spec.get("resolution")
-        what = f"design: {kind}" + (f", resolution {res}" if res is not None else "")
+    if declared is not None:
+        what = f"design: {declared.section}" + (f", resolution {declared.resolution}"
+                                                if declared.resolution is not None else "")
         return Design("design", tuple(factors), levels,
                       f"sweep.yaml says search: design ({what})"), ""
     points = trials[[CONFIG_PREFIX + f for f in factors]].dropna().drop_duplicates()
