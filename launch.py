@@ -29,11 +29,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or results directory
-EXIT_STOPPED = 1  # a sweep that started and had to stop (results disk full, ...)
 
 
 VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
@@ -62,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="demo first:  python launch.py run sweeps/demo.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command")
+    _add_run(sub)
+    _add_resume_and_extend(sub)
+    _add_views(sub)
+    return parser
+
+
+def _add_run(sub) -> None:
 
     run = sub.add_parser("run", help="run a sweep file (embedded Ray unless --address)")
     run.add_argument("sweep", help="a sweep YAML file, e.g. sweeps/demo.yaml")
@@ -90,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "this name); never anything else")
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
+
+def _add_resume_and_extend(sub) -> None:
     resume = sub.add_parser("resume", help="continue an interrupted sweep")
     resume.add_argument("results_dir")
     resume.add_argument("--address")
@@ -108,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     extend.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
     extend.add_argument("--address")
     extend.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+
+
+def _add_views(sub) -> None:
     status = sub.add_parser("status", help="trials by status, best so far, what remains")
     status.add_argument("results_dir")
 
@@ -124,144 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--study", help="study name (default: the sweep's name)")
     export.add_argument("--replace", action="store_true",
                         help="rewrite a study of that name already in the storage")
-    return parser
 
 
 def cmd_run(args) -> int:
-    import math
-
-    from sweeps.spec import SpecError, check_model_size, load_spec, tiny_mode
-
-    if args.gpu_tflops is not None and not (math.isfinite(args.gpu_tflops) and args.gpu_tflops > 0):
-        return _fail(f"--gpu-tflops: allowed finite numbers > 0 (got {args.gpu_tflops})")
-    if args.max_concurrent is not None and args.max_concurrent < 0:
-        return _fail("--max-concurrent: allowed integers >= 0")
-    try:
-        spec = load_spec(args.sweep, args.overrides)
-        if args.tiny:
-            spec = tiny_mode(spec)
-        # A cluster's nodes are checked once Ray is up; here, this machine's memory.
-        check_model_size(spec, None if args.address else _memory_bytes())
-    except SpecError as err:
-        return _fail(str(err))
-    from sweeps import guard
-
-    results_dir = Path(args.results or Path("results") / spec.name)
-    refusal = guard.unsafe_results_dir(results_dir)
-    if refusal:
-        return _fail(refusal)
-    if (args.pilot or args.halfwidth is not None) and not args.dry_run:
-        return _fail("--pilot, --halfwidth: allowed only with --dry-run")
-    if args.dry_run:
-        if args.pilot or args.halfwidth is not None:
-            from sweeps.power import PilotError, cli as pilot_cli
-            try:
-                pilot = pilot_cli(spec, args.pilot, args.halfwidth)
-            except (PilotError, SpecError) as err:
-                return _fail(str(err))
-        from sweeps.dryrun import print_dry_run
-        print_dry_run(spec, results_dir, args.gpu_tflops)
-        if args.pilot:
-            print(pilot)
-        return 0
-    from sweeps.lock import SweepInUse, driver_lock
-    from sweeps.run import SweepError, prepare, run_sweep, write_spec
-
-    refusal = (guard.unwritable(results_dir)
-               or guard.check_results_dir(spec, results_dir, args.overwrite, locked=False))
-    if refusal:
-        return _fail(refusal)
-    command = ["launch.py"] + sys.argv[1:]
-    try:
-        # The lock first: a live driver is the answer to give before "already holds this
-        # sweep; resume it", and --overwrite must not delete a directory in use.
-        with driver_lock(results_dir, command):
-            refusal = guard.check_results_dir(spec, results_dir, args.overwrite)
-            if refusal:
-                return _fail(refusal)
-            # Data, Ray and resources before the first write: a sweep refused here leaves
-            # the results directory as it found it.
-            data = prepare(spec, args.address)
-            if args.overwrite and results_dir.exists():
-                import shutil
-                shutil.rmtree(results_dir)
-            write_spec(spec, results_dir, command)
-            started = time.monotonic()
-            run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose,
-                      data=data)
-    except (SweepError, SweepInUse) as err:
-        return _fail(str(err))
-    except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
-        return _stopped(err)
-    from sweeps.console import summary
-    summary(results_dir, time.monotonic() - started)
-    return 0
-
-
-def _stopped(err: Exception) -> int:
-    """A sweep that had to stop: find our own error inside Tune's wrapping, say it in one line."""
-    from sweeps.results import ResultsWriteError
-
-    seen = err
-    while seen is not None and not isinstance(seen, ResultsWriteError):
-        seen = seen.__cause__ or seen.__context__
-    message = str(seen) if seen is not None else f"{type(err).__name__}: {err}"
-    print(f"error: sweep stopped: {message}", file=sys.stderr)
-    return EXIT_STOPPED
-
-
-def _memory_bytes() -> int | None:
-    import os
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not a POSIX system that says
-        return None
+    from sweeps import commands
+    return commands.run(args, _command(), _fail)
 
 
 def cmd_resume(args) -> int:
-    results_dir = Path(args.results_dir)
-    from sweeps.guard import damaged
-
-    refusal = damaged(results_dir, epochs=True)  # before Ray starts, not inside it
-    if refusal:
-        return _fail(refusal)
-    from sweeps.lock import SweepInUse, driver_lock
-    from sweeps.run import SweepError, read_spec, resume_sweep
-
-    try:
-        read_spec(results_dir)  # not a results directory: say so before taking any lock
-        with driver_lock(results_dir, ["launch.py"] + sys.argv[1:]):
-            started = time.monotonic()
-            resume_sweep(results_dir, args.address, args.verbose)
-    except (SweepError, SweepInUse) as err:
-        return _fail(str(err))
-    except Exception as err:  # noqa: BLE001
-        return _stopped(err)
-    from sweeps.console import summary
-    summary(results_dir, time.monotonic() - started)
-    return 0
+    from sweeps import commands
+    return commands.resume(args, _command(), _fail)
 
 
 def cmd_extend(args) -> int:
-    from sweeps.extend import cli
-    from sweeps.console import summary
-    return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped)
+    from sweeps import commands
+    return commands.extend(args, _command(), _fail)
 
 
 def cmd_status(args) -> int:
-    from sweeps.console import print_status
-    from sweeps.guard import damaged
-    from sweeps.sweepdoc import SweepError
-
-    results_dir = Path(args.results_dir)
-    try:
-        refusal = damaged(results_dir)
-        if refusal:
-            return _fail(refusal)
-        print_status(results_dir)
-    except SweepError as err:
-        return _fail(str(err))
-    return 0
+    from sweeps import commands
+    return commands.status(args, _fail)
 
 
 def cmd_report(args) -> int:
@@ -278,6 +170,11 @@ def cmd_export_optuna(args) -> int:
     from analysis.optuna_export import main as export_main  # the work lives in analysis
 
     return export_main(args.results_dir, args.storage, args.study, args.replace)
+
+
+def _command() -> list[str]:
+    """The command as typed, recorded in sweep.yaml's provenance and the driver lock."""
+    return ["launch.py"] + sys.argv[1:]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -257,7 +257,7 @@ def print_status(results_dir: Path) -> None:
     """``launch.py status``: trials by status, the best so far, each unfinished trial, the
     failures, the live driver (if any) with an ETA, and what remains.  A results directory
     that breaks the contract, or a damaged sweep.yaml, is a SweepError naming the file."""
-    from .lock import describe_holder, running_driver
+    from .guard import describe_holder, running_driver
 
     spec = read_spec(results_dir, legacy_ok=True)
     trials = read_trials(results_dir)

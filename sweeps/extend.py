@@ -49,7 +49,7 @@ from typing import Any
 from contract import schema
 from contract.resultsdir import trial_rows
 
-from .lock import SweepInUse, driver_lock
+from .guard import SweepInUse, driver_lock
 from .run import SweepError, read_spec, resume_sweep, run_stage
 from .spec import SpecError, apply_override, parse_spec, show
 # sweep.yaml's bookkeeping, shared with sweeps.run (adaptive seeds record their second stage

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 
-from sweeps.lock import SweepInUse, driver_lock, running_driver
+from sweeps.guard import SweepInUse, driver_lock, running_driver
 
 from .sweep_helpers import ROOT, SMOKE, kill_family, launch_cmd, start_run, wait_for_epochs
 
