@@ -165,7 +165,8 @@ def cmd_run(args) -> int:
             print(pilot)
         return 0
     from sweeps.lock import SweepInUse, driver_lock
-    from sweeps.run import SweepError, prepare, run_sweep, write_spec
+    from sweeps.sweepdoc import SweepError, write_spec
+    from sweeps.tune.run import prepare, run_sweep
 
     refusal = (guard.unwritable(results_dir)
                or guard.check_results_dir(spec, results_dir, args.overwrite, locked=False))
@@ -226,7 +227,8 @@ def cmd_resume(args) -> int:
     if refusal:
         return _fail(refusal)
     from sweeps.lock import SweepInUse, driver_lock
-    from sweeps.run import SweepError, read_spec, resume_sweep
+    from sweeps.sweepdoc import SweepError, read_spec
+    from sweeps.tune.run import resume_sweep
 
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
@@ -245,7 +247,9 @@ def cmd_resume(args) -> int:
 def cmd_extend(args) -> int:
     from sweeps.extend import cli
     from sweeps.console import summary
-    return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped)
+    from sweeps.tune.run import resume_sweep, run_stage
+    return cli(args, ["launch.py"] + sys.argv[1:], summary, _fail, _stopped, resume_sweep,
+               run_stage)
 
 
 def cmd_status(args) -> int:
