@@ -187,3 +187,23 @@ def test_no_module_but_searchtypes_branches_on_a_search_types_name():
             if isinstance(node, ast.Compare) and any(map(named, [node.left, *node.comparators])):
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not found, f"branches on a search type's name: {found}"
+
+
+def test_tune_state_pickled_before_the_adapter_moved_still_unpickles():
+    """tests/data/tuner_before_issue27: Tuner.restore of a sweep started before sweeps/tune/
+    existed unpickles a tuner.pkl that names the old modules; sweeps.tune.oldnames makes them
+    resolve to the moved classes, with their state as pickled (in a fresh process: the
+    aliases, once made, stay for the process)."""
+    code = ("import pickle, sys; import ray.tune; from sweeps.tune import oldnames; "
+            "oldnames.accept(); state = pickle.loads(open(sys.argv[1], 'rb').read()); "
+            "names = [type(c).__module__ + '.' + type(c).__name__ "
+            "for c in state['_run_config'].callbacks]; "
+            "alg = state['_tune_config'].search_alg; "
+            "print(names, type(alg).__module__, alg.seeds, type(alg.searcher._sampler).__name__, "
+            "state['_run_config'].callbacks[0].sweep)")
+    out = subprocess.run([sys.executable, "-c", code,
+                          str(ROOT / "tests" / "data" / "tuner_before_issue27" / "tuner.pkl")],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[0] == (
+        "['sweeps.tune.results.ParquetResults', 'sweeps.tune.progress.SweepProgress'] "
+        "sweeps.tune.search [0] PicklableNSGAIISampler optuna_pareto-tiny")
