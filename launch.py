@@ -138,17 +138,24 @@ def _add_views(sub) -> None:
 
 def cmd_run(args) -> int:
     from sweeps import commands
-    return commands.run(args, _command(), _fail)
+    return commands.run(args, _command(), _fail, _tune_adapter)
 
 
 def cmd_resume(args) -> int:
     from sweeps import commands
-    return commands.resume(args, _command(), _fail)
+    return commands.resume(args, _command(), _fail, _tune_adapter)
 
 
 def cmd_extend(args) -> int:
     from sweeps import commands
-    return commands.extend(args, _command(), _fail)
+    return commands.extend(args, _command(), _fail, _tune_adapter)
+
+
+def _tune_adapter():
+    """The Tune adapter, imported (with Ray) only once a command has passed its checks; the
+    Ray-free core never imports it (tests/test_layers.py), so the front door hands it over."""
+    from sweeps.tune import run
+    return run
 
 
 def cmd_status(args) -> int:

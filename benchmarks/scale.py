@@ -1,7 +1,7 @@
 """How far does one driver go?  The real pipeline at 1,000 / 3,000 / 10,000 trials, no training.
 
 For each trial count N, a child process runs one sweep through the real pipeline: a sweep
-document -> ``sweeps.spec.parse_spec`` -> ``sweeps.run.run_sweep`` (Ray Tune, the
+document -> ``sweeps.spec.parse_spec`` -> ``sweeps.tune.run.run_sweep`` (Ray Tune, the
 ``ParquetResults`` writer, the progress reporter, experiment-state snapshots) ->
 ``analysis.load_results`` + every table the report prints (``analysis.tables.all_tables``).
 Only the trainable is swapped (``run_sweep(trainable_fn=...)``): ``noop_trial`` reports
@@ -62,8 +62,7 @@ sys.path.insert(0, str(ROOT))
 from sweeps import rayenv  # noqa: E402 - os.environ only, no Ray
 
 rayenv.configure()  # Ray's settings, before anything here imports ray (sweeps/rayenv.py)
-from sweeps.run import CHECKPOINTS_KEPT  # noqa: E402
-from sweeps.spec import CHECKPOINT_EVERY_S  # noqa: E402
+from sweeps.spec import CHECKPOINT_EVERY_S, CHECKPOINTS_KEPT  # noqa: E402
 
 CHILD_MARK = "SCALE "
 # Whether the no-op trials checkpoint; Ray's trial processes inherit the driver's environment.
@@ -226,10 +225,9 @@ def replay_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, A
     from ray.tune.experiment import Trial
 
     from benchmarks.analysis_load import trial_numbers
-    from sweeps.results import ParquetResults
     from sweeps.spec import parse_spec
-
-    from sweeps.run import write_spec
+    from sweeps.sweepdoc import write_spec
+    from sweeps.tune.results import ParquetResults
     from sweeps.trial import CheckpointClock
 
     spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial,
@@ -351,9 +349,10 @@ class SnapshotLog(logging.Handler):
 
 def run_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     from benchmarks.sweep import load_avg, quiet, start_ray
-    from sweeps import run as sweeps_run
-    from sweeps.results import ParquetResults
     from sweeps.spec import parse_spec
+    from sweeps.sweepdoc import write_spec
+    from sweeps.tune import run as sweeps_run
+    from sweeps.tune.results import ParquetResults
 
     spec = parse_spec(sweep_doc(trials, args.epochs, args.cpus_per_trial,
                                 args.checkpoint_every_s), f"<scale {trials}>")
@@ -364,7 +363,7 @@ def run_one(trials: int, args: argparse.Namespace, work: Path) -> dict[str, Any]
     tune_log.setLevel(logging.DEBUG)
     tune_log.addHandler(snapshots)
     writer = ParquetResults(str(out), spec.name)
-    sweeps_run.write_spec(spec, out, ["benchmarks/scale.py", "--child", str(trials)])
+    write_spec(spec, out, ["benchmarks/scale.py", "--child", str(trials)])
     load0 = load_avg()
     with quiet(None if args.verbose else work / f"scale-{trials}.log"):
         ray_start = start_ray(args.cpus)
@@ -432,7 +431,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="the sweep's budget.checkpoint_every_s (default %(default)g; 0: a "
                          "checkpoint every epoch, as before it existed)")
     ap.add_argument("--checkpoints-kept", type=int, default=CHECKPOINTS_KEPT,
-                    help="Tune's num_to_keep (default %(default)d, sweeps.run.CHECKPOINTS_KEPT; "
+                    help="Tune's num_to_keep (default %(default)d, sweeps.spec.CHECKPOINTS_KEPT; "
                          "1 was the setting before)")
     ap.add_argument("--replay", action="store_true",
                     help="the writer alone: ParquetResults fed a FIFO sweep's hook calls, no Ray")

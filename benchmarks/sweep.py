@@ -2,7 +2,7 @@
 
 One fixed search space (``small`` preset on 500 train / 100 test images of mnist-5k, a grid
 over lr {1e-4, 3e-4, 1e-3, 3e-3}, one seed, 4 epochs, one CPU per trial, as many trials at once
-as the cores hold) is run through ``sweeps.run.run_sweep`` on embedded Ray, three times:
+as the cores hold) is run through ``sweeps.tune.run.run_sweep`` on embedded Ray, three times:
 
 * ``fifo``: threads left to the framework (``threads: 0``).  ``sweeps.trial.config_from_trial``
   gives each trial ``int(resources.cpus)`` torch threads, its CPU share, so whatever
@@ -44,7 +44,7 @@ images through ``TrainingRun.train_epoch``, whose time each epoch reports as ``t
   It can exceed 1: one small model does not scale perfectly over several threads.
 * share outside training = 1 - sum(train_seconds) / (c x wall): slot-seconds not spent in
   ``train_epoch``, split into Ray start-up (timed around ``ray.init``), dataset loading
-  (``sweeps.run.shared_datasets`` on the driver, timed: ``run_sweep(datasets=)``), evaluation
+  (``sweeps.tune.run.shared_datasets`` on the driver, timed: ``run_sweep(datasets=)``), evaluation
   (test_subset / eval_images_per_s, every epoch), finish (latent-MLP and weight-CNN probes
   and the image operations after the last epoch), checkpoint + TensorBoard + report between
   epochs (from the gaps in each trial's per-epoch ``wall_seconds``), and the rest (Tune
@@ -468,7 +468,7 @@ def gpu_share_doc(args: argparse.Namespace, k: int) -> dict:
 
 
 def start_ray(cpus: int, gpus: float = 0.0) -> float:
-    """Embedded Ray as sweeps.run starts it, with ``cpus`` CPUs (and ``gpus`` GPUs: more than
+    """Embedded Ray as sweeps.tune.run starts it, with ``cpus`` CPUs (and ``gpus`` GPUs: more than
     the machine has are logical only); seconds it took.
 
     ``address="local"``: always a new instance of our own (a bare ``ray.init()`` joins the
@@ -489,7 +489,7 @@ def start_ray(cpus: int, gpus: float = 0.0) -> float:
 def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ips: float,
             shared_ray_start: float | None, reuse_actors: bool = True) -> dict[str, Any]:
     """The sweep ``doc`` (``sweep_doc`` / ``gpu_share_doc``) as one arm through
-    sweeps.run.run_sweep, read back from its Parquet files.  With ``shared_ray_start`` None,
+    sweeps.tune.run.run_sweep, read back from its Parquet files.  With ``shared_ray_start`` None,
     Ray is started for this arm and shut down after it.  With a ``budget.time_limit_s``
     (Tune's time budget) the arm may end with trials unfinished; its rates then come from the
     epochs that finished."""
@@ -497,7 +497,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     import ray
 
     from contract.resultsdir import trial_rows
-    from sweeps import run as sweeps_run
+    from sweeps.tune import run as sweeps_run
     from sweeps.spec import parse_spec
 
     spec = parse_spec(doc, f"<bench {name}>")

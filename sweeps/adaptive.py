@@ -98,7 +98,7 @@ def second_stage(spec, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     from contract.schema import CONFIG_PREFIX, metric_column
 
     rule = spec.adaptive
-    points = spec.design_points() if spec.search == "design" else spec.grid_points()
+    points = spec.points()  # adaptive seeds need a type that enumerates its points
     axes = list(points[0]) if points else []
     column = metric_column(rule["until"]["metric"])
     first: dict[tuple, list[float]] = {}

@@ -1,10 +1,12 @@
-"""What ``launch.py run``, ``resume`` and ``status`` do once their arguments are parsed.
+"""What ``launch.py run``, ``resume``, ``extend`` and ``status`` do once their arguments are parsed.
 
 launch.py is the front door: it parses flags and dispatches here.  Each command checks what it
 is given before anything heavy loads (the sweep file, the results directory, the lock; no Ray,
 no torch), then runs.  Refusals go through ``fail`` (one line, exit 2, nothing written); a sweep
 that started and had to stop goes through ``stopped`` (exit 1).  Ray is imported only by the
-modules a run or resume calls, inside the functions that need it, so ``status`` stays light.
+Tune adapter (``sweeps.tune.run``), which this Ray-free core never imports: launch.py passes
+``tune``, a function that imports and returns it once a command has passed its checks, so
+refusals and ``status`` never wait for Ray.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Callable
 
 from . import guard
 from .console import print_status, summary
 from .spec import SpecError, check_model_size, load_spec, tiny_mode
-from .sweepdoc import SweepError
+from .sweepdoc import SweepError, read_spec, write_spec
 
 EXIT_STOPPED = 1  # a sweep that started and had to stop (results disk full, ...)
 
 Fail = Callable[[str], int]
+Tune = Callable[[], ModuleType]  # returns sweeps.tune.run
 
 
-def run(args, command: list[str], fail: Fail) -> int:
+def run(args, command: list[str], fail: Fail, tune: Tune) -> int:
     """``launch.py run``: validate the sweep file and the results directory, then run it (or
     print the dry run)."""
     refusal = _bad_run_flags(args)
@@ -52,7 +56,7 @@ def run(args, command: list[str], fail: Fail) -> int:
                or guard.check_results_dir(spec, results_dir, args.overwrite, locked=False))
     if refusal:
         return fail(refusal)
-    return _run_locked(spec, results_dir, args, command, fail)
+    return _run_locked(spec, results_dir, args, command, fail, tune())
 
 
 def _bad_run_flags(args) -> str | None:
@@ -79,9 +83,8 @@ def _dry_run(spec, results_dir: Path, args, fail: Fail) -> int:
     return 0
 
 
-def _run_locked(spec, results_dir: Path, args, command: list[str], fail: Fail) -> int:
-    from .run import prepare, run_sweep, write_spec
-
+def _run_locked(spec, results_dir: Path, args, command: list[str], fail: Fail,
+                tune: ModuleType) -> int:
     try:
         # The lock first: a live driver is the answer to give before "already holds this
         # sweep; resume it", and --overwrite must not delete a directory in use.
@@ -91,14 +94,14 @@ def _run_locked(spec, results_dir: Path, args, command: list[str], fail: Fail) -
                 return fail(refusal)
             # Data, Ray and resources before the first write: a sweep refused here leaves
             # the results directory as it found it.
-            data = prepare(spec, args.address)
+            data = tune.prepare(spec, args.address)
             if args.overwrite and results_dir.exists():
                 import shutil
                 shutil.rmtree(results_dir)
             write_spec(spec, results_dir, command)
             started = time.monotonic()
-            run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose,
-                      data=data)
+            tune.run_sweep(spec, results_dir, args.address, args.max_concurrent, args.verbose,
+                           data=data)
     except (SweepError, guard.SweepInUse) as err:
         return fail(str(err))
     except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
@@ -107,16 +110,15 @@ def _run_locked(spec, results_dir: Path, args, command: list[str], fail: Fail) -
     return 0
 
 
-def resume(args, command: list[str], fail: Fail) -> int:
+def resume(args, command: list[str], fail: Fail, tune: Tune) -> int:
     """``launch.py resume``: check the directory before Ray starts, take the lock, resume."""
     results_dir = Path(args.results_dir)
     refusal = guard.damaged(results_dir, epochs=True)  # before Ray starts, not inside it
     if refusal:
         return fail(refusal)
-    from .run import read_spec, resume_sweep
-
     try:
         read_spec(results_dir)  # not a results directory: say so before taking any lock
+        resume_sweep = tune().resume_sweep
         with guard.driver_lock(results_dir, command):
             started = time.monotonic()
             resume_sweep(results_dir, args.address, args.verbose)
@@ -128,10 +130,11 @@ def resume(args, command: list[str], fail: Fail) -> int:
     return 0
 
 
-def extend(args, command: list[str], fail: Fail) -> int:
+def extend(args, command: list[str], fail: Fail, tune: Tune) -> int:
     """``launch.py extend`` (``sweeps.extend``)."""
     from .extend import cli
-    return cli(args, command, summary, fail, stopped)
+    adapter = tune()
+    return cli(args, command, summary, fail, stopped, adapter.resume_sweep, adapter.run_stage)
 
 
 def status(args, fail: Fail) -> int:

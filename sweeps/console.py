@@ -1,6 +1,6 @@
 """The console's views of a sweep, from trials.parquet's rows: the live progress line's
-arithmetic (``sweeps.progress`` draws it during a run), ``launch.py status``, and the closing
-summary of a run.  No Ray and no torch, so that ``status`` answers at once.
+arithmetic (``sweeps.tune.progress`` draws it during a run), ``launch.py status``, and the
+closing summary of a run.  No Ray and no torch, so that ``status`` answers at once.
 """
 
 from __future__ import annotations

@@ -100,73 +100,24 @@ def roman(n: int) -> str:
     return out
 
 
-def parse(section: Any, search: str, axes: dict[str, Any], where: str) -> dict | None:
-    """The ``design`` section, validated against ``search`` and the axes; None without one."""
-    if search != "design":
-        if section is not None:
-            raise _error(where, f"design: a design needs search: design (got search: {show(search)})")
-        return None
-    if section is None:
-        raise _error(where, "design: search: design needs design: full, fractional or lhs "
-                     "(or {type: fractional, resolution: V})")
+def parse(section: Any, axes: dict[str, Any], where: str) -> dict:
+    """The ``design`` section of a ``search: design`` sweep (``sweeps.searchtypes`` refuses one
+    missing, or given to another search type), validated against the axes."""
     if isinstance(section, str):
         section = {"type": section}
     if not isinstance(section, dict) or section.get("type") not in TYPES:
         kind = section.get("type") if isinstance(section, dict) else section
         raise _error(where, f"design: {show(kind)} is not a design; allowed: {', '.join(TYPES)}")
     kind = section["type"]
-    for key in section:
-        if key not in KEYS[kind]:
-            hint = {"resolution": " (only a fractional design has one: a full design estimates "
-                                  "every interaction)",
-                    "runs": " (a full design runs all 2^k points)"}.get(key, "") if kind != "lhs" \
-                else (" (a Latin hypercube has no alias structure)" if key == "resolution" else "")
-            raise _error(where, f"design.{key}: not a key of a {kind} design{hint}; allowed: "
-                         f"{', '.join(KEYS[kind])}")
+    _check_keys(section, kind, where)
     out: dict[str, Any] = {"type": kind}
-    factors = section.get("factors", list(axes))
-    if (not isinstance(factors, list) or not factors
-            or not all(isinstance(f, str) and f in axes for f in factors)):
-        raise _error(where, f"design.factors: expected a non-empty list of axis names; allowed: "
-                     f"{', '.join(map(str, axes)) or '(no axes)'}")
-    if len(set(factors)) != len(factors):
-        raise _error(where, "design.factors: a factor is listed twice")
+    factors = _factors(section, kind, axes, where)
     if "factors" in section:
         out["factors"] = list(factors)
-    for name in factors:
-        _check_factor(kind, name, axes[name], where)
-    for name, value in axes.items():
-        if name not in factors and not isinstance(value, list):
-            raise _error(where, f"axes.{name}: a distribution outside design.factors cannot be "
-                         "crossed with the design; allowed: a list, or add it to design.factors")
     if kind == "fractional":
-        if "resolution" not in section:
-            raise _error(where, "design.resolution: a fractional design needs one; allowed: "
-                         "III, IV, V (or 3, 4, 5)")
-        res = section["resolution"]
-        res = ROMAN.get(res, res) if isinstance(res, str) else res
-        if not isinstance(res, int) or isinstance(res, bool) or res not in ROMAN.values():
-            raise _error(where, f"design.resolution: {show(section['resolution'])} is not allowed; "
-                         "allowed: III, IV, V (or 3, 4, 5)")
-        out["resolution"] = roman(res)
-        if "fraction" in section:
-            if section["fraction"] not in FRACTIONS:
-                raise _error(where, f"design.fraction: {show(section['fraction'])} is not a "
-                             f"fraction; allowed: {', '.join(FRACTIONS)}")
-            if section["fraction"] != "principal":  # the default is left unwritten
-                out["fraction"] = section["fraction"]
-        if len(factors) < 3:
-            raise _error(where, f"design: a fractional design needs at least 3 two-level factors "
-                         f"(got {len(factors)}); allowed: design: full")
+        out.update(_fraction(section, factors, where))
     if "runs" in section:
-        runs = section["runs"]
-        if not isinstance(runs, int) or isinstance(runs, bool) or runs < 2:
-            raise _error(where, f"design.runs: expected an integer >= 2, got {show(runs)}")
-        if kind == "fractional" and (runs & (runs - 1) or runs > 2 ** len(factors)):
-            raise _error(where, f"design.runs: a two-level fraction of {len(factors)} factors has "
-                         f"2^m points; allowed: "
-                         f"{', '.join(str(2 ** m) for m in range(2, len(factors) + 1))}")
-        out["runs"] = runs
+        out["runs"] = _runs(section["runs"], kind, factors, where)
     elif kind == "lhs":
         raise _error(where, "design.runs: a Latin hypercube needs its number of points "
                      "(design: {type: lhs, runs: N})")
@@ -175,6 +126,69 @@ def parse(section: Any, search: str, axes: dict[str, Any], where: str) -> dict |
                      f"{MAX_FACTORS}")
     build(out, axes, where)  # a design that cannot be built is refused here, before any run
     return out
+
+
+def _check_keys(section: dict, kind: str, where: str) -> None:
+    for key in section:
+        if key not in KEYS[kind]:
+            hint = {"resolution": " (only a fractional design has one: a full design estimates "
+                                  "every interaction)",
+                    "runs": " (a full design runs all 2^k points)"}.get(key, "") if kind != "lhs" \
+                else (" (a Latin hypercube has no alias structure)" if key == "resolution" else "")
+            raise _error(where, f"design.{key}: not a key of a {kind} design{hint}; allowed: "
+                         f"{', '.join(KEYS[kind])}")
+
+
+def _factors(section: dict, kind: str, axes: dict[str, Any], where: str) -> list[str]:
+    """The design's factors (default: every axis), each checked, and the axes crossed with
+    them checked too."""
+    factors = section.get("factors", list(axes))
+    if (not isinstance(factors, list) or not factors
+            or not all(isinstance(f, str) and f in axes for f in factors)):
+        raise _error(where, f"design.factors: expected a non-empty list of axis names; allowed: "
+                     f"{', '.join(map(str, axes)) or '(no axes)'}")
+    if len(set(factors)) != len(factors):
+        raise _error(where, "design.factors: a factor is listed twice")
+    for name in factors:
+        _check_factor(kind, name, axes[name], where)
+    for name, value in axes.items():
+        if name not in factors and not isinstance(value, list):
+            raise _error(where, f"axes.{name}: a distribution outside design.factors cannot be "
+                         "crossed with the design; allowed: a list, or add it to design.factors")
+    return factors
+
+
+def _fraction(section: dict, factors: list[str], where: str) -> dict[str, Any]:
+    """A fractional design's resolution (as a numeral) and fraction (unless principal)."""
+    if "resolution" not in section:
+        raise _error(where, "design.resolution: a fractional design needs one; allowed: "
+                     "III, IV, V (or 3, 4, 5)")
+    res = section["resolution"]
+    res = ROMAN.get(res, res) if isinstance(res, str) else res
+    if not isinstance(res, int) or isinstance(res, bool) or res not in ROMAN.values():
+        raise _error(where, f"design.resolution: {show(section['resolution'])} is not allowed; "
+                     "allowed: III, IV, V (or 3, 4, 5)")
+    out: dict[str, Any] = {"resolution": roman(res)}
+    if "fraction" in section:
+        if section["fraction"] not in FRACTIONS:
+            raise _error(where, f"design.fraction: {show(section['fraction'])} is not a "
+                         f"fraction; allowed: {', '.join(FRACTIONS)}")
+        if section["fraction"] != "principal":  # the default is left unwritten
+            out["fraction"] = section["fraction"]
+    if len(factors) < 3:
+        raise _error(where, f"design: a fractional design needs at least 3 two-level factors "
+                     f"(got {len(factors)}); allowed: design: full")
+    return out
+
+
+def _runs(runs: Any, kind: str, factors: list[str], where: str) -> int:
+    if not isinstance(runs, int) or isinstance(runs, bool) or runs < 2:
+        raise _error(where, f"design.runs: expected an integer >= 2, got {show(runs)}")
+    if kind == "fractional" and (runs & (runs - 1) or runs > 2 ** len(factors)):
+        raise _error(where, f"design.runs: a two-level fraction of {len(factors)} factors has "
+                     f"2^m points; allowed: "
+                     f"{', '.join(str(2 ** m) for m in range(2, len(factors) + 1))}")
+    return runs
 
 
 def _check_factor(kind: str, name: str, value: Any, where: str) -> None:
@@ -355,34 +369,52 @@ def _name(effect, letters: str) -> str:
 def describe(design: Design, seeds: list[int], repeats: int = 1, max_order: int = 4) -> str:
     """The --dry-run text: what design, its matrix (coded and real), its alias structure, and
     the trials against a full grid."""
-    k, letters = len(design.factors), LETTERS
     crossed = math.prod(len(v) for v in design.crossed.values())
-    trials = design.runs * crossed * len(seeds) * repeats
-    lines = []
-    if design.kind == "lhs":
-        lines.append(f"design: Latin hypercube, {design.runs} points over {k} factor(s) "
-                     f"(scipy.stats.qmc, seed {LHS_SEED})")
-    elif design.kind == "full" or not design.words:
-        lines.append(f"design: 2^{k} full factorial, {design.runs} points"
-                     + ("" if design.kind == "full" else
-                        " (both fractions of a half-fraction together)" if design.fraction == "both"
-                        else " (no smaller fraction reaches the resolution asked for)"))
+    lines = [_headline(design)] + _matrix(design)
+    if design.kind != "lhs":
+        lines.append("  levels: " + ", ".join(f"{LETTERS[i]} = {n}"
+                                              for i, n in enumerate(design.factors))
+                     + " (- is the first value listed)")
+        lines += _aliases(design, max_order)
     else:
-        p = k - int(math.log2(design.runs))  # "both" of a 2^(k-p) is a 2^(k-p+1)
-        sign = "-" if design.fraction == "complementary" else ""
-        gens = ", ".join(f"{letters[j]} = {sign}{_name(w, letters)}"
-                         for j, w in design.generators.items())
-        if design.fraction != "principal":
-            gens += f" ({design.fraction} fraction{'s' if design.fraction == 'both' else ''})"
-        # A word's sign on this fraction (I = -ABCDE on the complementary half): the product
-        # of its columns, the same on every point.
-        shortest = sorted(("-" if math.prod(design.coded[0][i] for i in w) < 0 else "")
-                          + _name(w, letters) for w in design.words if len(w) == design.resolution)
-        lines.append(f"design: 2^({k}-{p}) fractional factorial, resolution "
-                     f"{roman(design.resolution)}, {design.runs} points (full 2^{k}: {2 ** k}); "
-                     f"generators {gens}; shortest words I = {' = '.join(shortest)}")
-    # the matrix: one row per point, coded then real values
-    names = design.factors
+        lines.append("  no alias structure: a space-filling design (one point per stratum of "
+                     "each factor) for response surfaces, not factorial effects")
+    if design.crossed:
+        lines.append(f"  crossed with the grid {' x '.join(f'{n} {v}' for n, v in design.crossed.items())}"
+                     f": {design.runs * crossed} points")
+    lines.append(_trials_line(design, crossed, len(seeds), repeats))
+    return "\n".join(lines)
+
+
+def _headline(design: Design) -> str:
+    """What design: its kind and size, and a fraction's generators and shortest words."""
+    k, letters = len(design.factors), LETTERS
+    if design.kind == "lhs":
+        return (f"design: Latin hypercube, {design.runs} points over {k} factor(s) "
+                f"(scipy.stats.qmc, seed {LHS_SEED})")
+    if design.kind == "full" or not design.words:
+        return (f"design: 2^{k} full factorial, {design.runs} points"
+                + ("" if design.kind == "full" else
+                   " (both fractions of a half-fraction together)" if design.fraction == "both"
+                   else " (no smaller fraction reaches the resolution asked for)"))
+    p = k - int(math.log2(design.runs))  # "both" of a 2^(k-p) is a 2^(k-p+1)
+    sign = "-" if design.fraction == "complementary" else ""
+    gens = ", ".join(f"{letters[j]} = {sign}{_name(w, letters)}"
+                     for j, w in design.generators.items())
+    if design.fraction != "principal":
+        gens += f" ({design.fraction} fraction{'s' if design.fraction == 'both' else ''})"
+    # A word's sign on this fraction (I = -ABCDE on the complementary half): the product
+    # of its columns, the same on every point.
+    shortest = sorted(("-" if math.prod(design.coded[0][i] for i in w) < 0 else "")
+                      + _name(w, letters) for w in design.words if len(w) == design.resolution)
+    return (f"design: 2^({k}-{p}) fractional factorial, resolution "
+            f"{roman(design.resolution)}, {design.runs} points (full 2^{k}: {2 ** k}); "
+            f"generators {gens}; shortest words I = {' = '.join(shortest)}")
+
+
+def _matrix(design: Design) -> list[str]:
+    """One row per point, coded then real values, in aligned columns."""
+    k, letters, names = len(design.factors), LETTERS, design.factors
     if design.kind == "lhs":
         head = [f"u_{letters[i]}" for i in range(k)] + names
         body = [[f"{u:.2f}" for u in code] + [_short(p[n]) for n in names]
@@ -394,29 +426,21 @@ def describe(design: Design, seeds: list[int], repeats: int = 1, max_order: int 
     head = ["pt"] + head
     body = [[str(i)] + row for i, row in enumerate(body)]
     widths = [max(len(h), *(len(r[i]) for r in body)) for i, h in enumerate(head)]
-    lines.append("  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip())
-    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body]
-    if design.kind != "lhs":
-        lines.append("  levels: " + ", ".join(f"{letters[i]} = {n}" for i, n in enumerate(names))
-                     + " (- is the first value listed)")
-        lines += _aliases(design, max_order)
-    else:
-        lines.append("  no alias structure: a space-filling design (one point per stratum of "
-                     "each factor) for response surfaces, not factorial effects")
-    if design.crossed:
-        lines.append(f"  crossed with the grid {' x '.join(f'{n} {v}' for n, v in design.crossed.items())}"
-                     f": {design.runs * crossed} points")
+    return (["  " + "  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+            + ["  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in body])
+
+
+def _trials_line(design: Design, crossed: int, seeds: int, repeats: int) -> str:
+    """The trials, and (factorial) what they save against the full grid of the same axes."""
+    trials = design.runs * crossed * seeds * repeats
+    line = (f"trials: {trials} ({design.runs * crossed} points x {seeds} seeds"
+            + (f" x {repeats} repeats" if repeats > 1 else ""))
     if design.kind == "lhs":
-        lines.append(f"trials: {trials} ({design.runs * crossed} points x {len(seeds)} seeds"
-                     + (f" x {repeats} repeats" if repeats > 1 else "") + ")")
-    else:
-        grid = 2 ** k * crossed * len(seeds) * repeats
-        saved = (f"; saves {grid - trials} ({100 * (grid - trials) / grid:.0f}%)"
-                 if grid > trials else "")
-        lines.append(f"trials: {trials} ({design.runs * crossed} points x {len(seeds)} seeds"
-                     + (f" x {repeats} repeats" if repeats > 1 else "")
-                     + f"); the full grid of these axes: {grid}{saved}")
-    return "\n".join(lines)
+        return line + ")"
+    grid = 2 ** len(design.factors) * crossed * seeds * repeats
+    saved = (f"; saves {grid - trials} ({100 * (grid - trials) / grid:.0f}%)"
+             if grid > trials else "")
+    return line + f"); the full grid of these axes: {grid}{saved}"
 
 
 def _aliases(design: Design, max_order: int) -> list[str]:
@@ -450,32 +474,6 @@ def _aliases(design: Design, max_order: int) -> list[str]:
     if row:
         lines.append("    " + "   ".join(row))
     return lines
-
-
-def tune_space(points: list[dict[str, Any]]) -> dict[str, Any]:
-    """The points as a Ray Tune space: a grid over the point index, each axis read from its
-    point (``sample_from`` resolves after the grid), so a trial's config holds the real values
-    and Tune's own grid state is what resume restores.  Tune keeps the functions out of its
-    saved state (placeholders), so a resume passes this space again (``sweeps.run``)."""
-    from ray import tune
-
-    from .trial import DESIGN_POINT  # sweeps.trial imports torch: only when Tune needs the space
-
-    space: dict[str, Any] = {DESIGN_POINT: tune.grid_search(list(range(len(points))))}
-    for name in points[0]:
-        space[name] = tune.sample_from(_Pick(points, name))
-    return space
-
-
-class _Pick:
-    """``spec -> points[spec.config.design_point][name]``."""
-
-    def __init__(self, points: list[dict[str, Any]], name: str) -> None:
-        self.values = [p[name] for p in points]
-
-    def __call__(self, spec) -> Any:
-        from .trial import DESIGN_POINT  # torch, as in tune_space
-        return self.values[spec.config[DESIGN_POINT]]
 
 
 def _short(value: Any) -> str:

@@ -8,16 +8,14 @@ from pathlib import Path
 def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
     """The trials (a design: its matrix and aliases instead), where they would go, and what
     they would cost (sweeps/estimate.py); writes nothing."""
-    from .searchtypes import GRID_SEARCHES
-
     rows = spec.trial_configs()
     keys = list(rows[0]) if rows else []
     print(f"sweep {spec.name}: {spec.num_trials()} trials ({spec.search} search, "
           f"{spec.scheduler['type']} scheduler), preset {spec.preset}, "
           f"{spec.base_config.epochs} epochs each, resources {spec.resources}")
-    if spec.search not in GRID_SEARCHES:
+    if not spec.search_type.enumerates:
         print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
-    if spec.search == "design":  # the design matrix and its aliases, not one row per trial
+    if spec.design is not None:  # the design matrix and its aliases, not one row per trial
         from .design import build, describe as describe_design
         print(describe_design(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
     else:

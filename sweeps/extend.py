@@ -11,9 +11,9 @@ How the pooled result stays one sweep:
 * ``sweep.yaml`` becomes the pooled sweep (what ``status``, ``report`` and ``resume`` read),
   with its first run's ``provenance`` kept and one ``extensions`` entry per extension: what
   was added, when, at which commit, by which command, the Tune experiment that runs it
-  (``extensions/<n>/``) and its points (``sweeps.sweepdoc``, which ``sweeps.run`` shares).
+  (``extensions/<n>/``) and its points (``sweeps.sweepdoc``, which ``sweeps.tune.run`` shares).
 * Each extension is its own Tune experiment over exactly the trials it adds (a grid over the
-  list of its points, ``sweeps.design.tune_space``), so Tune's state of the earlier runs is
+  list of its points, ``sweeps.tune.search.points_space``), so Tune's state of the earlier runs is
   never touched, and a resume of an interrupted extension is a resume of that experiment.
 * Old trials are kept by id (``ParquetResults.kept``): their rows in ``trials.parquet`` are
   written back as they were read, their ``epochs/``, ``tb/`` and ``images/`` files are not
@@ -49,18 +49,21 @@ from typing import Any
 from contract import schema
 from contract.resultsdir import trial_rows
 
+from . import searchtypes
 from .guard import SweepInUse, driver_lock
-from .run import SweepError, read_spec, resume_sweep, run_stage
 from .spec import SpecError, apply_override, parse_spec, show
-# sweep.yaml's bookkeeping, shared with sweeps.run (adaptive seeds record their second stage
-# the same way, and resume reads the records): there, so that run need not import this module
-from .sweepdoc import (ROOT, ExtendError, extensions, git, read_doc, record, sweep_part,
-                       write_doc)
+# sweep.yaml's bookkeeping, shared with sweeps.tune.run (adaptive seeds record their second
+# stage the same way, and resume reads the records): there, so that run need not import this
+# module
+from .sweepdoc import (ROOT, ExtendError, SweepError, extensions, git, read_doc, read_spec,
+                       record, sweep_part, write_doc)
 
 #: the paths whose code computes a trial's numbers (hinr: data, model, training;
-#: sweeps/trial.py: a trial's config -> ExperimentConfig; the contract's metric registry and
-#: fields: which probes and label counts a trial runs); a change there changes results
-NUMERIC_CODE = ("hinr", "sweeps/trial.py", "contract/metrics.py", "contract/fields.py")
+#: sweeps/trial.py: a trial's config -> ExperimentConfig; sweeps/tune/trainable.py: its CPU
+#: share's threads, its data and the checkpoint it resumes from; the contract's metric registry
+#: and fields: which probes and label counts a trial runs); a change there changes results
+NUMERIC_CODE = ("hinr", "sweeps/trial.py", "sweeps/tune/trainable.py", "contract/metrics.py",
+                "contract/fields.py")
 #: packages whose version changes the numbers (kernels, data transforms)
 NUMERIC_PACKAGES = ("torch", "torchvision")
 FRACTIONS = ("complementary",)
@@ -82,61 +85,15 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
     """(the pooled sweep document, what was added in words, the added trials' points).
     ``doc`` is the sweep as run so far (``sweep_part``)."""
     old = parse_spec(copy.deepcopy(doc), where)
-    if old.search not in ("grid", "design"):
-        raise ExtendError(f"{where}: search: {old.search}: extend adds trials to grid and design "
-                          "sweeps (a searched sweep's points depend on its results so far); "
-                          "allowed: grid, design")
-    if old.adaptive is not None:
-        raise ExtendError(f"{where}: seeds: adaptive seeds choose each point's seeds by their "
-                          "own rule (sweeps/adaptive.py), and added trials would break it; run a "
-                          "new sweep instead")
-    if seeds is None and not sets and fraction is None:
-        raise ExtendError(f"{where}: nothing to add; allowed: --seeds N, --set axes.NAME=[...], "
-                          "--fraction complementary")
+    _check_extensible(old, where, seeds, sets, fraction)
     new = copy.deepcopy(doc)
     what = []
     if seeds is not None:
-        have = list(old.seeds)
-        if seeds <= len(have):
-            raise ExtendError(f"--seeds {seeds}: the sweep already runs {len(have)} seeds per point "
-                              f"({show(have)}); allowed: more than {len(have)}")
-        more = [max(have) + 1 + i for i in range(seeds - len(have))]
-        new["seeds"] = have + more
-        what.append(f"seeds {show(have)} -> {show(new['seeds'])}")
+        what.append(_more_seeds(old, new, seeds))
     for item in sets or []:
-        key = item.partition("=")[0].strip()
-        parts = key.split(".")
-        if len(parts) != 2 or parts[0] != "axes":
-            raise ExtendError(f"--set {key}: extend changes only axis levels (--set axes.NAME=[...]), "
-                              "seeds (--seeds) or the fraction (--fraction); a changed "
-                              f"{key} would pool trials run under different settings: run a new "
-                              "sweep (--results NEW_DIR) instead")
-        name = parts[1]
-        if name not in old.axes:
-            raise ExtendError(f"--set {key}: {name} is not an axis of this sweep (its trials ran "
-                              f"at one value of it); allowed: {', '.join(old.axes)}")
-        if old.search == "design":
-            raise ExtendError(f"--set {key}: a two-level design cannot absorb a third level of "
-                              f"{name}; allowed for a design: --seeds N, --fraction complementary")
-        try:
-            apply_override(new, item, where)
-        except SpecError as err:
-            raise ExtendError(str(err)) from None
-        levels, before = new["axes"][name], old.axes[name]
-        if not isinstance(levels, list) or levels[:len(before)] != before or len(levels) == len(before):
-            raise ExtendError(f"--set {key}: the old levels {show(before)} first, in their order, "
-                              f"then at least one new one (got {show(levels)})")
-        what.append(f"axes.{name} {show(before)} -> {show(levels)}")
+        what.append(_more_levels(old, new, item, where))
     if fraction is not None:
-        section = dict(old.design or {})
-        if old.search != "design" or section.get("type") != "fractional":
-            raise ExtendError(f"--fraction {fraction}: only a fractional design has another "
-                              f"fraction (this sweep's design: {show(section.get('type'))})")
-        if section.get("fraction", "principal") == "both":
-            raise ExtendError(f"--fraction {fraction}: this sweep already runs both fractions")
-        section["fraction"] = "both"
-        new["design"] = section
-        what.append(f"the complementary fraction of the {section['resolution']} design")
+        what.append(_other_fraction(old, new, fraction))
     try:
         pooled = parse_spec(new, where)
     except SpecError as err:
@@ -154,6 +111,74 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
     return pooled.raw, "; ".join(what), added
 
 
+def _check_extensible(old, where: str, seeds: int | None, sets: list[str] | None,
+                      fraction: str | None) -> None:
+    """Refuse a sweep that cannot be extended at all, and an extension that adds nothing."""
+    if not old.search_type.enumerates:
+        names = [t.name for t in searchtypes.TYPES.values() if t.enumerates]
+        raise ExtendError(f"{where}: search: {old.search}: extend adds trials to "
+                          f"{' and '.join(names)} sweeps (a searched sweep's points depend on "
+                          f"its results so far); allowed: {', '.join(names)}")
+    if old.adaptive is not None:
+        raise ExtendError(f"{where}: seeds: adaptive seeds choose each point's seeds by their "
+                          "own rule (sweeps/adaptive.py), and added trials would break it; run a "
+                          "new sweep instead")
+    if seeds is None and not sets and fraction is None:
+        raise ExtendError(f"{where}: nothing to add; allowed: --seeds N, --set axes.NAME=[...], "
+                          "--fraction complementary")
+
+
+def _more_seeds(old, new: dict[str, Any], seeds: int) -> str:
+    """``--seeds N``: the next unused seed numbers, into ``new``; what was added in words."""
+    have = list(old.seeds)
+    if seeds <= len(have):
+        raise ExtendError(f"--seeds {seeds}: the sweep already runs {len(have)} seeds per point "
+                          f"({show(have)}); allowed: more than {len(have)}")
+    more = [max(have) + 1 + i for i in range(seeds - len(have))]
+    new["seeds"] = have + more
+    return f"seeds {show(have)} -> {show(new['seeds'])}"
+
+
+def _more_levels(old, new: dict[str, Any], item: str, where: str) -> str:
+    """``--set axes.X=[old levels..., new levels]`` into ``new``; what was added in words."""
+    key = item.partition("=")[0].strip()
+    parts = key.split(".")
+    if len(parts) != 2 or parts[0] != "axes":
+        raise ExtendError(f"--set {key}: extend changes only axis levels (--set axes.NAME=[...]), "
+                          "seeds (--seeds) or the fraction (--fraction); a changed "
+                          f"{key} would pool trials run under different settings: run a new "
+                          "sweep (--results NEW_DIR) instead")
+    name = parts[1]
+    if name not in old.axes:
+        raise ExtendError(f"--set {key}: {name} is not an axis of this sweep (its trials ran "
+                          f"at one value of it); allowed: {', '.join(old.axes)}")
+    if not old.search_type.takes_new_levels:
+        raise ExtendError(f"--set {key}: a two-level design cannot absorb a third level of "
+                          f"{name}; allowed for a design: --seeds N, --fraction complementary")
+    try:
+        apply_override(new, item, where)
+    except SpecError as err:
+        raise ExtendError(str(err)) from None
+    levels, before = new["axes"][name], old.axes[name]
+    if not isinstance(levels, list) or levels[:len(before)] != before or len(levels) == len(before):
+        raise ExtendError(f"--set {key}: the old levels {show(before)} first, in their order, "
+                          f"then at least one new one (got {show(levels)})")
+    return f"axes.{name} {show(before)} -> {show(levels)}"
+
+
+def _other_fraction(old, new: dict[str, Any], fraction: str) -> str:
+    """``--fraction complementary``: a fractional design runs both fractions; in words."""
+    section = dict(old.design or {})  # only a design search has one
+    if section.get("type") != "fractional":
+        raise ExtendError(f"--fraction {fraction}: only a fractional design has another "
+                          f"fraction (this sweep's design: {show(section.get('type'))})")
+    if section.get("fraction", "principal") == "both":
+        raise ExtendError(f"--fraction {fraction}: this sweep already runs both fractions")
+    section["fraction"] = "both"
+    new["design"] = section
+    return f"the complementary fraction of the {section['resolution']} design"
+
+
 # ------------------------------------------------------------------------------ code version
 def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
     """Why this checkout may compute different numbers than the one that ran the sweep (None:
@@ -167,12 +192,12 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
     head = git("rev-parse", "HEAD")
     if head is None:
         return f"{ROOT}: not a git checkout, so its code cannot be compared with the sweep's"
+    if git("rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}") is None:
+        return (f"{where}: commit {commit[:12]} (the sweep's) is not in this repository, so "
+                "its code cannot be compared with this one's; run a new sweep instead")
     for path in NUMERIC_CODE:
-        then = git("rev-parse", f"{commit}:{path}")
-        if then is None:
-            return (f"{where}: commit {commit[:12]} (the sweep's) is not in this repository, so "
-                    f"its {path} cannot be compared with this one's; run a new sweep instead")
-        if then != git("rev-parse", f"HEAD:{path}"):
+        # None where the path did not exist (sweeps/tune/ is younger than some sweeps): changed
+        if git("rev-parse", f"{commit}:{path}") != git("rev-parse", f"HEAD:{path}"):
             files = (git("diff", "--name-only", commit, "HEAD", "--", path) or path).split()
             return (f"{where}: the code that computes the numbers changed since the sweep ran "
                     f"(commit {commit[:12]} -> {head[:12]}: {', '.join(files[:3])}"
@@ -201,9 +226,11 @@ def _remaining(spec, results_dir: Path) -> int:
     return spec.num_trials() - sum(r["status"] in ("completed", "stopped", "diverged") for r in rows)
 
 
-def cli(args, command: list[str], summary, fail, stopped) -> int:
-    """``launch.py extend``: refuse (``fail``, exit 2) or finish what is unfinished, record the
-    extension, run it, and print ``summary``; ``stopped`` for a sweep that had to stop."""
+def cli(args, command: list[str], summary, fail, stopped, resume_sweep, run_stage) -> int:
+    """``launch.py extend``: refuse (``fail``, exit 2) or finish what is unfinished
+    (``resume_sweep``), record the extension, run it (``run_stage``), and print ``summary``;
+    ``stopped`` for a sweep that had to stop.  The two runners are the Tune adapter's
+    (``sweeps.tune.run``), which launch.py passes: the core does not import the adapter."""
     results_dir = Path(args.results_dir)
     if args.seeds is not None and args.seeds < 1:
         return fail(f"--seeds: allowed integers >= 1 (got {args.seeds})")

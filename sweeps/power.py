@@ -19,7 +19,6 @@ at one point, pooled over the pilot's points (the within-point standard deviatio
 
 ``s`` is the pilot's estimate, not the truth: with few pilot seeds it is itself uncertain
 (the line says its degrees of freedom), so the seeds needed are a plug-in estimate.
-Only the checkpoints-kept constant comes from sweeps.run (which imports Ray).
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from pathlib import Path
 from contract import schema
 from contract.resultsdir import ResultsDirError, read_trials_file
 
-from .spec import model_params, parse_spec
+from .spec import CHECKPOINTS_KEPT, model_params, parse_spec
 from .sweepdoc import read_doc, sweep_part
 
 MAX_SEEDS_SHOWN = 1000
@@ -147,7 +146,7 @@ def describe(spec, pilot: Path, target: float | None = None) -> str:
     measured = per_param is not None
     per_param = per_param or FALLBACK_BYTES_PER_PARAM
     one = per_param * model_params(spec)
-    from .run import CHECKPOINTS_KEPT as kept  # Tune's num_to_keep (imports Ray: the one use)
+    kept = CHECKPOINTS_KEPT  # Tune's num_to_keep
     lines.append(f"  checkpoint disk: {_size(one)} per checkpoint x {kept} kept x {total} trials "
                  f"= {_size(one * kept * total)} ("
                  + (f"{per_param:.1f} bytes per parameter measured on the pilot's checkpoints"

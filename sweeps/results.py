@@ -1,4 +1,6 @@
-"""A ``ray.tune.Callback`` on the driver that writes the Parquet contract (contract/schema.py).
+"""The driver's writer of the Parquet contract (contract/schema.py), Ray-free: ``ResultsWriter``
+keeps every trial's row and epoch rows and writes them; the Tune callback that feeds it what
+Tune reports is ``sweeps.tune.results.ParquetResults``.
 
 Every reported epoch goes to ``epochs/<trial>.parquet`` keyed by epoch, so a trial that
 restarts from a checkpoint and repeats an epoch replaces that row instead of duplicating it.
@@ -10,10 +12,10 @@ however many trials there are (rewriting trials.parquet on every start and finis
 O(trials^2) per sweep; an fsynced epochs file per result was ~10% of a fast driver's time).
 ``on_step_end`` writes pending changes once the period is up, so the files lag the sweep by
 about one period at most; a trial's epochs file is also written at once when the trial ends
-and when it checkpoints.  The last is what a resume needs: Tune calls ``on_checkpoint``
-before it records the checkpoint, so every epoch a resume skips is on disk; rows lost with a
-dying driver are of epochs after the trial's last checkpoint, which the resumed trial reports
-again.  On setup (also after ``Tuner.restore``) the callback reloads what is already on disk,
+and when it checkpoints.  The last is what a resume needs: Tune reports a checkpoint before it
+records it, so every epoch a resume skips is on disk; rows lost with a dying driver are of
+epochs after the trial's last checkpoint, which the resumed trial reports again.  On ``load``
+(at the callback's setup, also after ``Tuner.restore``) the writer reloads what is on disk,
 so a resumed sweep neither loses nor duplicates rows; a row that lagged its epochs file when
 the driver died is caught up from that file, and a trial Tune restores as finished gets its
 final status at the end.
@@ -23,15 +25,12 @@ seconds): a trial started after Tune's last save is unknown to the restored Tune
 that point again under a new id, and a trial that finished after it may never report again.
 So at the first step of a run and at its end, the rows are reconciled with Tune's trials:
 rows of trials Tune does not know are dropped (with their epoch files and TensorBoard logs),
-and a trial Tune has finished is ``completed`` if its last epoch is on disk, else ``stopped``.
-Tune also deletes a trial's older checkpoint as soon as it registers a newer one, so the
-restored state may point at a checkpoint that is gone (every retry then failed); such a trial
-starts over, which training's determinism makes equal to continuing.
+and a trial Tune has finished is ``completed`` if its last epoch is on disk, else ``stopped``
+(``reconcile``).
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import shutil
 import time
@@ -39,11 +38,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pyarrow.parquet as pq
-from ray import tune
 
 from contract import metrics as metrics_registry
 from contract import schema
 from contract.resultsdir import trial_rows
+
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
     """The metric columns of one Tune result: the registered metrics (contract.metrics) it holds.
@@ -78,32 +77,22 @@ def _write(table, path: Path, results_dir: str) -> None:
             f"{results_dir}") from None
 
 
-def _timed(hook):
-    """Count a Tune hook's wall time in ``stats["hook_s"]``: the time it holds Tune's event
-    loop, which is what the Parquet contract costs the driver."""
-    @functools.wraps(hook)
-    def timed(self, *args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return hook(self, *args, **kwargs)
-        finally:
-            self.stats["hook_s"] += time.perf_counter() - start
-            self.stats["hook_calls"] += 1
-    return timed
-
-
 STATS = ("hook_s", "hook_calls", "trials_writes", "trials_write_s", "trials_write_max_s",
          "trials_rows", "epoch_writes", "epoch_write_s", "epoch_write_max_s")
 
 
-class ParquetResults(tune.Callback):
+class ResultsWriter:
+    """Rows of trials.parquet and epochs/ held on the driver, and when they are written (the
+    module docstring).  ``trial_row`` looks a trial's row up (made on first sight); the
+    methods after it are what happens to a trial, each written as the policy says."""
+
     def __init__(self, results_dir: str, sweep: str, flush_seconds: float = 5.0,
                  spec_doc: dict[str, Any] | None = None):
         self.results_dir = str(results_dir)
         self.sweep = sweep
         self.flush_seconds = flush_seconds
         # trials.parquet's meaning (factors, references, seeds, the spec) in its own metadata,
-        # so that analysis reads one file; sweeps.run sets it for a restored callback too.
+        # so that analysis reads one file; sweeps.tune.run sets it for a restored callback too.
         self.contract = schema.contract_metadata(spec_doc) if spec_doc is not None else None
         # What the writer cost (benchmarks/scale.py reads it): seconds in Tune hooks, and
         # number / seconds / slowest / rows of the trials.parquet and epochs/ writes.
@@ -118,11 +107,11 @@ class ParquetResults(tune.Callback):
         self.trials: dict[str, dict[str, Any]] = {}
         self.epochs: dict[str, dict[int, dict[str, Any]]] = {}
         self._epochs_dirty: set[str] = set()  # trials whose epochs file lags their rows
-        self._write_error: ResultsWriteError | None = None  # raised in on_checkpoint
+        self._write_error: ResultsWriteError | None = None  # raised in checkpoint()
         self._last_flush = -math.inf  # the first change is written at once
         self._period = self.flush_seconds
         self._dirty = False
-        self._reconciled = False
+        self._reconciled = False  # reconcile() done in this run (at its first step)
 
     # ---------------------------------------------------------------- paths and loading
     @property
@@ -132,10 +121,8 @@ class ParquetResults(tune.Callback):
     def _epoch_path(self, trial_id: str) -> Path:
         return self.root / schema.EPOCHS_DIR / f"{trial_id}.parquet"
 
-    def setup(self, **info) -> None:
+    def load(self) -> None:
         """Reload what earlier runs of this sweep wrote (a resume continues those files)."""
-        if not hasattr(self, "stats"):  # a callback pickled by a version without counters
-            self.stats = dict.fromkeys(STATS, 0)
         self._reset()
         for row in trial_rows(self.root):
             if not schema.is_trial_id(row.get("trial_id")):
@@ -168,30 +155,32 @@ class ParquetResults(tune.Callback):
         return self.epochs[trial_id]
 
     # ---------------------------------------------------------------- rows
-    def _trial_row(self, trial) -> dict[str, Any]:
-        row = self.trials.get(trial.trial_id)
+    def trial_row(self, trial_id: str, config: dict[str, Any], retries: int) -> dict[str, Any]:
+        """The trial's row (``config``: the point and seed the sweep gave it; ``retries``: its
+        failures so far), made on first sight."""
+        row = self.trials.get(trial_id)
         if row is None:
-            row = {"trial_id": trial.trial_id, "sweep": self.sweep, "status": "pending",
+            row = {"trial_id": trial_id, "sweep": self.sweep, "status": "pending",
                    "epochs_done": 0, "wall_seconds": 0.0, "retries": 0}
             # Until the trial's first result (which carries its resolved config: see
             # _record_config) the row holds the sweep's own scalar values for it: its point
             # and seed (a tuple such as label_counts arrives resolved, as text).
-            for key, value in trial.config.items():
+            for key, value in config.items():
                 if key not in schema.NOT_FIELDS and not isinstance(value, (list, tuple, dict)):
                     row[schema.CONFIG_PREFIX + key] = value
-            row[schema.CONFIG_PREFIX + "preset"] = trial.config.get("preset", "small")
-            self.trials[trial.trial_id] = row
+            row[schema.CONFIG_PREFIX + "preset"] = config.get("preset", "small")
+            self.trials[trial_id] = row
             self._catch_up(row)  # a trial a died driver reported but never batched out
-        row["retries"] = int(getattr(trial, "num_failures", 0) or 0)
-        self._dirty = True  # every hook that looks a trial up may change its row
+        row["retries"] = retries
+        self._dirty = True  # every event that looks a trial up may change its row
         return row
 
-    def _write_trials(self, force: bool = False) -> None:
+    def write(self, force: bool = False) -> None:
         """If (``force`` or) the period is up: the epochs files that lag, then trials.parquet
         if it changed (in that order, so that a trial's row never runs ahead of its epochs)."""
         # getattr: a writer unpickled from a sweep started before this attribute existed
         if getattr(self, "_write_error", None) is not None:
-            raise self._write_error  # from on_checkpoint, where Tune swallowed it
+            raise self._write_error  # from checkpoint(), where Tune swallowed it
         now = time.monotonic()
         if not (self._dirty or self._epochs_dirty) or (
                 not force and now - self._last_flush < self._period):
@@ -234,15 +223,13 @@ class ParquetResults(tune.Callback):
         self.stats[kind + "_write_max_s"] = max(self.stats[kind + "_write_max_s"], took)
         return took
 
-    # ---------------------------------------------------------------- Tune hooks
-    @_timed
-    def on_trial_start(self, iteration, trials, trial, **info):
-        row = self._trial_row(trial)
+    # ---------------------------------------------------------------- what happens to a trial
+    def start(self, row: dict[str, Any]) -> None:
         # "stopped" too: a trial that an interrupted driver settled as stopped and that
         # ``resume`` restarts from its checkpoint is running again (ASHA's stops never restart)
         if row["status"] in ("pending", "errored", "stopped"):
             row["status"] = "running"
-        self._write_trials()
+        self.write()
 
     @staticmethod
     def _record_config(row: dict[str, Any], result: dict[str, Any]) -> None:
@@ -256,9 +243,8 @@ class ParquetResults(tune.Callback):
                     continue  # at its default (none) the columns stay those of before issue 28
                 row[schema.CONFIG_PREFIX + key] = value
 
-    @_timed
-    def on_trial_result(self, iteration, trials, trial, result, **info):
-        row = self._trial_row(trial)
+    def result(self, row: dict[str, Any], result: dict[str, Any]) -> None:
+        """One reported result: an epoch row, or a divergence."""
         self._record_config(row, result)
         # "node" is ours (ip/node id: several nodes on one host share an ip); Tune's node_ip
         # stands in for a trainable that reports none (benchmarks/scale.py's no-op trials)
@@ -268,90 +254,62 @@ class ParquetResults(tune.Callback):
             row.update(status="diverged", error=result.get("error"),
                        diverged_epoch=int(result["diverged_epoch"]),
                        diverged_step=int(result["diverged_step"]))
-            self._write_trials(force=True)
+            self.write(force=True)
             return
+        trial_id = row["trial_id"]
         epoch = int(result["epoch"])
         metrics = metric_items(result)
-        epochs = self._epochs_of(trial.trial_id)
-        epochs[epoch] = {"trial_id": trial.trial_id, "sweep": self.sweep, "epoch": epoch,
+        epochs = self._epochs_of(trial_id)
+        epochs[epoch] = {"trial_id": trial_id, "sweep": self.sweep, "epoch": epoch,
                          "wall_seconds": float(result.get("trial_seconds", 0.0)), **metrics}
         # Older epochs past this one belong to a run that was rolled back to a checkpoint.
         for stale in [e for e in epochs if e > epoch]:
             del epochs[stale]
-        self._epochs_dirty.add(trial.trial_id)  # written with the next flush or checkpoint
+        self._epochs_dirty.add(trial_id)  # written with the next flush or checkpoint
         row.update(metrics)
         row["epochs_done"] = epoch
         row["wall_seconds"] = float(result.get("trial_seconds", 0.0))
         row["status"] = "completed" if result.get("status") == "completed" else "running"
-        self._write_trials()
+        self.write()
 
-    @_timed
-    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
-        # Tune calls this before it records the checkpoint (Ray 2.60: TuneController.
-        # _process_trial_save), so every epoch a resume from it skips is on disk first.
+    def checkpoint(self, trial_id: str) -> None:
+        """The trial is about to checkpoint: its epochs on disk first."""
         try:
-            self._write_epochs(trial.trial_id)
+            self._write_epochs(trial_id)
         except ResultsWriteError as err:
             # Raising here makes Tune skip recording the checkpoint (right: its epochs are not
-            # on disk), but Tune logs the error and goes on; the next hook raises it again,
+            # on disk), but Tune logs the error and goes on; the next write raises it again,
             # which stops the sweep as a failed write anywhere else does.
             self._write_error = err
             raise
 
-    @_timed
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        row = self._trial_row(trial)
+    def complete(self, row: dict[str, Any]) -> None:
         if row["status"] in ("running", "pending"):
             self._settle(row)
-        self._write_epochs(trial.trial_id)  # a finished trial is whole on disk at once
-        self._write_trials()
+        self._write_epochs(row["trial_id"])  # a finished trial is whole on disk at once
+        self.write()
 
-    @_timed
-    def on_trial_recover(self, iteration, trials, trial, **info):
-        self._trial_row(trial)
-        self._write_trials()
-
-    @_timed
-    def on_step_end(self, iteration, trials, **info):
-        self._write_trials()  # changes batched since the last rewrite, once the period is up
-
-    @_timed
-    def on_trial_error(self, iteration, trials, trial, **info):
-        row = self._trial_row(trial)
+    def error(self, row: dict[str, Any], message: str) -> None:
         row["status"] = "errored"
-        row["error"] = _error_message(trial)
-        self._write_trials(force=True)
-
-    @_timed
-    def on_step_begin(self, iteration, trials, **info):
-        if not self._reconciled:  # the first step: Tune's restored trials are all there
-            self._reconciled = True
-            for trial in trials:
-                if trial.status != trial.TERMINATED:
-                    _forget_missing_checkpoint(trial)
-            self._reconcile(trials)
-
-    @_timed
-    def on_experiment_end(self, trials, **info):
-        for trial in trials:
-            self._trial_row(trial)
-        self._reconcile(trials)
+        row["error"] = message
+        self.write(force=True)
 
     # ---------------------------------------------------------------- reconciling with Tune
-    def _reconcile(self, trials) -> None:
-        known = {t.trial_id for t in trials}
+    def reconcile(self, ended: dict[str, bool]) -> None:
+        """Rows against Tune's trials, ``ended``: each trial id Tune knows -> whether Tune has
+        ended it (the module docstring)."""
+        known = set(ended)
         # Rows, and files a trial writes before its (batched) row: an epochs file, TensorBoard
         # and images of a trial Tune never recorded would sit beside its rerun under a new id.
         seen = set(self.trials) | self._ids_on_disk()
         known |= getattr(self, "kept", frozenset())  # getattr: a callback pickled before it
         for trial_id in sorted(i for i in seen if i not in known):
             self._forget(trial_id)
-        for trial in trials:
-            row = self.trials.get(trial.trial_id)
-            if row is not None and trial.status == trial.TERMINATED and row["status"] in (
-                    "running", "pending"):
+        for trial_id, done in ended.items():
+            row = self.trials.get(trial_id)
+            if row is not None and done and row["status"] in ("running", "pending"):
                 self._settle(row)
-        self._write_trials(force=True)
+        self.write(force=True)
 
     def _settle(self, row: dict[str, Any]) -> None:
         """A trial Tune has ended without an error: completed if its last epoch is on disk
@@ -389,36 +347,3 @@ class ParquetResults(tune.Callback):
         schema.predictions_path(self.root, trial_id).unlink(missing_ok=True)
         shutil.rmtree(self.root / schema.TB_DIR / trial_id, ignore_errors=True)
         shutil.rmtree(schema.image_dir(self.root, trial_id), ignore_errors=True)
-
-
-def _forget_missing_checkpoint(trial) -> None:
-    """A restored trial whose checkpoint was deleted after Tune's last state save: start it
-    from scratch instead of failing to restore it (Ray 2.60 keeps the checkpoint list in the
-    trial's checkpoint manager; clearing it is what a trial without checkpoints looks like)."""
-    from pyarrow.fs import FileType
-
-    manager = trial.run_metadata.checkpoint_manager
-    latest = manager.latest_checkpoint_result
-    if latest is None or latest.checkpoint is None:
-        return
-    checkpoint = latest.checkpoint
-    # The checkpoint's own (public) filesystem handle: local or cloud storage alike.
-    if checkpoint.filesystem.get_file_info(checkpoint.path).type == FileType.NotFound:
-        # Private attributes: Tune has no public way to drop a trial's checkpoints (checked
-        # against Ray 2.60.0, the pinned version; test_faults covers this path).
-        manager._latest_checkpoint_result = None
-        manager._checkpoint_results = []
-
-
-def _error_message(trial) -> str:
-    """The last line of the trial's error (the exception), not the whole traceback."""
-    text = ""
-    path = getattr(trial, "error_file", None)
-    try:
-        if path and Path(path).exists():
-            text = Path(path).read_text()
-    except OSError:
-        pass
-    text = text or str(getattr(trial, "error_msg", "") or "")
-    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-    return lines[-1][:500] if lines else "unknown error"

@@ -3,7 +3,8 @@
 Tune pickles the searcher twice: into ``tuner.pkl`` (the TuneConfig) and, through
 ``OptunaSearch.save``, with its study at every experiment snapshot; so the sampler must pickle,
 and by reference to a class importable by name, which is why this is a module of its own
-(``sweeps.search`` imports it only when it builds a searcher: Optuna takes a while to import).
+(``sweeps.tune.search`` imports it only when it builds a searcher: Optuna takes a while to
+import).
 
 Optuna 5 gave its genetic samplers a ``threading.Lock`` (``_thread_lock`` in
 ``optuna.samplers._ga._base``, checked on 5.0.0 and 5.1.0), which does not pickle; Optuna 4's

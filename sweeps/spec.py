@@ -26,7 +26,7 @@ allowed; it is raised before anything starts or is written.  The file format::
 ``num_samples`` repeats the search (grid: the whole grid; random/optuna: points drawn).
 ``checkpoint_every_s``: a trial checkpoints its last epoch and otherwise at most once per that
 many seconds (0: every epoch); a crash loses at most that much training or one epoch, the
-longer of the two.  Why not every epoch: ``sweeps.run.CHECKPOINTS_KEPT``.
+longer of the two.  Why not every epoch: ``CHECKPOINTS_KEPT``.
 
 ``parse_spec`` checks one section at a time, in file order (a small validator each); what is
 particular to a search type is asked of ``sweeps.searchtypes``, the ``design:``, adaptive
@@ -54,7 +54,6 @@ from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, E
 from . import equivalence
 from . import searchtypes as searches
 from .adaptive import parse as parse_adaptive
-from .design import build as build_design
 from .design import parse as parse_design
 from .design import tiny as tiny_design
 from .estimate import DATASET_SHAPES
@@ -70,6 +69,17 @@ BUDGET_KEYS = {"num_samples": int, "max_concurrent": int, "time_limit_s": float,
                "checkpoint_every_s": float}
 # A minute of training is what a crash may cost at most (or one epoch, if epochs are longer).
 CHECKPOINT_EVERY_S = 60.0
+# Checkpoints Tune keeps per trial (its num_to_keep).  Tune snapshots its whole experiment
+# state (every trial, ~50 KB each) whenever a trial has made num_to_keep checkpoints since the
+# last snapshot: so that the state never names a checkpoint already pruned.  With one kept,
+# that is a snapshot per checkpoint, O(trials) work per result and quadratic in all
+# (benchmarks/scale.py: 1,505 snapshots for 1,500 results, half the driver's time at 300
+# trials).  Two kept, with trials checkpointing at most every budget.checkpoint_every_s
+# (sweeps/trial.CheckpointClock), means a trial would need two checkpoints inside one of Tune's
+# snapshot periods (10 s, or 19x a snapshot's time) to force one: snapshots stay on Tune's own
+# clock, ~5% of the driver.  The price is the disk of one more checkpoint per trial
+# (sweeps/power.py counts it).
+CHECKPOINTS_KEPT = 2
 RESOURCE_KEYS = {"cpus": float, "gpus": float}
 ASHA_KEYS = {"type": str, "grace_period": int, "reduction_factor": float}
 # Metrics a search may select on, from the one registry (contract.metrics): those reported after
@@ -208,12 +218,18 @@ class SweepSpec:
     equivalence: dict[str, dict[str, Any]] | None = None
     # seeds: {min, max, until} (sweeps/adaptive.py); ``seeds`` is then the first stage's
     adaptive: dict[str, Any] | None = None
-    # trials decided after the sweep started (adaptive seeds' second stage: sweeps.run.read_spec)
+    # trials decided after the sweep started (adaptive seeds' second stage: sweepdoc.read_spec)
     extra_trials: int = 0
 
-    def design_points(self) -> list[dict[str, Any]]:
-        """search: design: the points (real values of every list axis), one dict per point."""
-        return build_design(self.design, self.axes).crossed_points()
+    @property
+    def search_type(self) -> searches.SearchType:
+        """What is particular to this sweep's search (``sweeps.searchtypes``)."""
+        return searches.get(self.search)
+
+    def points(self) -> list[dict[str, Any]]:
+        """The points (the values of every list axis), one dict per point: every point of a
+        grid or a design, or the list axes of one draw (``SearchType.points``)."""
+        return self.search_type.points(self.axes, self.design)
 
     @property
     def base_config(self) -> ExperimentConfig:
@@ -223,22 +239,15 @@ class SweepSpec:
     def num_samples(self) -> int:
         return int(self.budget.get("num_samples", 1))
 
-    def grid_points(self) -> list[dict[str, Any]]:
-        """The grid axes expanded (distributions excluded), one dict per point."""
-        grid = {k: v for k, v in self.axes.items() if isinstance(v, list)}
-        keys = list(grid)
-        return [dict(zip(keys, combo)) for combo in itertools.product(*grid.values())] or [{}]
-
     def num_trials(self) -> int:
-        return searches.num_trials(self.search, self.axes, len(self.seeds), self.num_samples,
-                                   self.design) + self.extra_trials
+        return self.search_type.num_trials(self.axes, len(self.seeds), self.num_samples,
+                                           self.design) + self.extra_trials
 
     def trial_configs(self) -> list[dict[str, Any]]:
         """For --dry-run: the trials a grid search would run (distributions shown as drawn)."""
         out = []
-        points = self.design_points() if self.search == "design" else self.grid_points()
-        for _ in range(self.num_samples if self.search in searches.GRID_SEARCHES else 1):
-            for point in points:
+        for _ in range(self.num_samples if self.search_type.enumerates else 1):
+            for point in self.points():
                 for seed in self.seeds:
                     row = dict(point)
                     row.update({k: _describe(v) for k, v in self.axes.items() if not isinstance(v, list)})
@@ -387,10 +396,11 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if adaptive:
         adaptive = parse_adaptive(doc["seeds"], EPOCH_METRICS + FINAL_METRICS, where)
         seeds = list(range(adaptive["min"]))
-        if search not in searches.GRID_SEARCHES:
-            raise SpecError(f"{where}: seeds: adaptive seeds need search: grid or design "
-                            f"(points known in advance), not {show(search)}")
-    _check(searches.axes_problem(search, axes), where)
+        if not search.enumerates:
+            known = " or ".join(t.name for t in searches.TYPES.values() if t.enumerates)
+            raise SpecError(f"{where}: seeds: adaptive seeds need search: {known} "
+                            f"(points known in advance), not {show(search.name)}")
+    _check(search.axes_problem(axes), where)
     sched = _scheduler(doc, metrics, where)
     _check_reported(metrics, base_cfg, axes, where)
     _check_label_counts(base_cfg, axes, where)
@@ -399,16 +409,19 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     if adaptive and budget["num_samples"] != 1:
         raise SpecError(f"{where}: budget.num_samples: adaptive seeds add seeds to each point "
                         "once; allowed: 1")
-    design = parse_design(doc.get("design"), search, axes, where)
+    _check(search.sections_problem(doc), where)
+    # present exactly where the search type needs it (sections_problem)
+    design = parse_design(doc["design"], axes, where) if doc.get("design") is not None else None
     _check_size(search, axes, seeds, budget, design, where)
     equivalence = _equivalence(doc, {"preset": preset_name, **base}, axes, where)
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": axes,
-           "seeds": adaptive or seeds, "search": search, **({"design": design} if design else {}),
+           "seeds": adaptive or seeds, "search": search.name,
+           **({"design": design} if design else {}),
            "metric": metrics if len(metrics) > 1 else metrics[0],
            "mode": modes if len(modes) > 1 else modes[0],
            "scheduler": sched, "resources": resources, "budget": budget,
            **({"equivalence": equivalence} if equivalence else {})}
-    return SweepSpec(where, name, preset_name, base, axes, seeds, search, metrics, modes,
+    return SweepSpec(where, name, preset_name, base, axes, seeds, search.name, metrics, modes,
                      sched, resources, budget, raw, design, equivalence, adaptive or None)
 
 
@@ -505,15 +518,15 @@ def _seeds(doc: dict, where: str) -> list[int]:
     return seeds
 
 
-def _search(doc: dict, where: str) -> str:
+def _search(doc: dict, where: str) -> searches.SearchType:
     search = doc.get("search", "grid")
     if search not in SEARCHES:
         raise SpecError(f"{where}: search: {show(search)} is not allowed; allowed: {', '.join(SEARCHES)}")
-    return search
+    return searches.get(search)
 
 
-def _objectives(doc: dict, search: str, base_cfg: ExperimentConfig, axes: dict[str, Any],
-                where: str) -> tuple[list[str], list[str]]:
+def _objectives(doc: dict, search: searches.SearchType, base_cfg: ExperimentConfig,
+                axes: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
     """``metric`` and ``mode``: one mode per metric, each metric one a search may select on."""
     metric = doc.get("metric", metrics_registry.DEFAULT_METRIC)
     mode = doc.get("mode", "max")
@@ -538,7 +551,7 @@ def _objectives(doc: dict, search: str, base_cfg: ExperimentConfig, axes: dict[s
     if on_val and isinstance(fractions, list) and 0 in fractions:
         raise SpecError(f"{where}: metric: {on_val[0]} needs a validation split, and val_fraction "
                         "0 holds none out; allowed: val_fraction > 0, or a train_* metric")
-    _check(searches.objectives_problem(search, metrics), where)
+    _check(search.objectives_problem(metrics), where)
     twice = [m for i, m in enumerate(metrics) if m in metrics[:i]]
     if twice:
         raise SpecError(f"{where}: metric: {twice[0]} is listed twice; each objective once, "
@@ -651,9 +664,9 @@ def _budget(doc: dict, where: str) -> dict[str, Any]:
     return budget
 
 
-def _check_size(search: str, axes: dict[str, Any], seeds: list[int], budget: dict[str, Any],
-                design: dict | None, where: str) -> None:
-    trials = searches.num_trials(search, axes, len(seeds), budget["num_samples"], design)
+def _check_size(search: searches.SearchType, axes: dict[str, Any], seeds: list[int],
+                budget: dict[str, Any], design: dict | None, where: str) -> None:
+    trials = search.num_trials(axes, len(seeds), budget["num_samples"], design)
     if trials > MAX_TRIALS:
         raise SpecError(f"{where}: axes: the sweep has {trials} trials (grid x seeds x "
                         f"num_samples); allowed at most {MAX_TRIALS}: split it into several sweeps")

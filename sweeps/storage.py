@@ -180,8 +180,9 @@ def damaged_state(tune_dir: Path) -> str | None:
     return None
 
 
-# The commit that made a searched sweep's replicate seed a plain config field (sweeps/search.py's
-# SeedRepeater); Tune state saved before it keeps the replicates in a shape this code cannot load.
+# The commit that made a searched sweep's replicate seed a plain config field (the SeedRepeater
+# of sweeps/tune/search.py); Tune state saved before it keeps the replicates in a shape this
+# code cannot load.
 SEED_FIELD_COMMIT = "9761130"
 
 

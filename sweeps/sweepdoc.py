@@ -1,18 +1,21 @@
 """A results directory's sweep.yaml as written: the sweep as run, its first run's
-``provenance`` and one ``extensions`` entry per extension.
+``provenance`` (``write_spec``) and one ``extensions`` entry per extension.
 
 Two commands add trials to a finished sweep and record them here: ``launch.py extend``
 (``sweeps.extend``: more seeds, levels or a design's other fraction) and adaptive seeds'
-second stage (``sweeps.run.adaptive_stage``, ``sweeps/adaptive.py``).  ``sweeps.run`` reads the
-records back to resume the last one (``resume_sweep``, ``run_stage``).  This bookkeeping lives
-here, below both, so that run does not import extend, whose command runs sweeps through run
-(issue 27: no import circles).
+second stage (``sweeps.tune.run.adaptive_stage``, ``sweeps/adaptive.py``).
+``sweeps.tune.run`` reads the records back to resume the last one (``resume_sweep``,
+``run_stage``).  This bookkeeping lives here, in the Ray-free core below both (issue 27: no
+import circles, and Ray only in sweeps.tune).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import platform
 import subprocess
+import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,32 @@ def write_doc(doc: dict[str, Any], results_dir: Path) -> None:
     schema.write_text_atomic(f"# The sweep as run (resolved); python launch.py resume "
                              f"{results_dir}\n" + yaml.safe_dump(doc, sort_keys=False),
                              results_dir / schema.SPEC_FILE)
+
+
+def provenance(argv: list[str]) -> dict[str, Any]:
+    """What ran the sweep: git commit (and uncommitted changes), the command, when, where, and
+    the versions of the packages that matter."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, timeout=10).stdout.strip() or None
+        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True,
+                                    text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, None
+    versions = {}
+    for pkg in ("torch", "torchvision", "ray", "optuna", "pyarrow", "tensorboard"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {"git_commit": commit, "git_dirty": dirty, "command": " ".join(argv),
+            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "host": platform.node(), "packages": versions}
+
+
+def write_spec(spec: SweepSpec, results_dir: Path, argv: list[str] | None = None) -> None:
+    """sweep.yaml of a new sweep: the sweep as resolved, and its ``provenance``."""
+    write_doc({**spec.raw, "provenance": provenance(argv or sys.argv)}, results_dir)
 
 
 def git(*args: str) -> str | None:

@@ -1,19 +1,18 @@
-"""The Ray trainable: a thin adapter over ``hinr.TrainingRun`` and ``hinr.evaluate.finish``.
+"""One trial: a thin adapter over ``hinr.TrainingRun`` and ``hinr.evaluate.finish``, Ray-free.
 
-``run_trial`` is a plain function of (config, data, tb_root, reporter hooks); ``train_hinr`` is
-the Ray Tune function trainable that plugs Tune's checkpoint and report calls into it.  All of
-the science is in hinr; all of the Parquet writing is in results.py on the driver.
+``run_trial`` is a plain function of (config, data, tb_root, reporter hooks);
+``sweeps.tune.trainable.train_hinr`` is the Ray Tune function trainable that plugs Tune's
+checkpoint and report calls into it.  All of the science is in hinr; all of the Parquet
+writing is in results.py on the driver.
 
 A trial's config is the flat dict of ExperimentConfig fields plus ``preset``, its replicate's
-``seed`` included whatever the search type (``sweeps.search`` puts it there).
+``seed`` included whatever the search type (``sweeps.tune.search`` puts it there).
 """
 
 from __future__ import annotations
 
 import math
-import os
 import socket
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -21,18 +20,16 @@ from typing import Any, Callable
 import torch
 
 from contract import metrics as metrics_registry
-from contract.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, TB_DIR, image_dir,
-                             predictions_path, predictions_table, write_atomic, write_bytes_atomic)
+from contract.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, predictions_table,
+                             write_atomic, write_bytes_atomic)
 from hinr import Diverged, ExperimentConfig, TrainingRun, preset
 from hinr.data import ImageData
 from hinr.evaluate import finish
 from sweeps.cache import evaluation_cache
-from sweeps.checkpoint import load_checkpoint, save_checkpoint
 
 CHECKPOINT_FILE = "state.pt"
-DESIGN_POINT = "design_point"  # search: design's point index (sweeps/design.py)
 # in a trial's config, not ExperimentConfig fields
-RESERVED = NOT_FIELDS  # DESIGN_POINT among them
+RESERVED = NOT_FIELDS  # a design's point index among them (sweeps.tune.search.DESIGN_POINT)
 
 
 def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:
@@ -168,7 +165,7 @@ def log_epoch(writer, exp: TrainingRun, metrics: dict[str, float], last: bool,
 
 
 # --------------------------------------------------------------------------------------
-# The Ray Tune adapter
+# When a trial checkpoints (the trainable, sweeps.tune.trainable, asks at every report)
 
 class CheckpointClock:
     """Which reports carry a checkpoint: the last epoch's always (a resumed sweep never reruns
@@ -176,7 +173,7 @@ class CheckpointClock:
     or its last checkpoint (0: every epoch).  A crash then costs at most ``every_s`` seconds of
     training or one epoch, the longer; results never depend on it (a trial restored from an
     older checkpoint recomputes the same epochs, tests/test_faults.py).  Why not every epoch:
-    ``sweeps.run.CHECKPOINTS_KEPT``."""
+    ``sweeps.spec.CHECKPOINTS_KEPT``."""
 
     def __init__(self, every_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.every_s = every_s
@@ -189,44 +186,3 @@ class CheckpointClock:
             self.last = now
             return True
         return False
-
-
-def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
-               results_dir: str | None = None, objectives: dict[str, str] | None = None,
-               checkpoint_every_s: float = 0.0) -> None:
-    """Ray Tune function trainable (wrapped with tune.with_parameters by sweeps.run, which
-    passes the sweep's ``budget.checkpoint_every_s``)."""
-    from ray import tune
-
-    ctx = tune.get_context()
-    resources = ctx.get_trial_resources().required_resources
-    cfg = config_from_trial(config, cpus=resources.get("CPU", 0.0))
-    shared = (data or {}).get(cfg.dataset)
-    tb_dir = Path(results_dir) / TB_DIR / ctx.get_trial_id() if results_dir else None
-    images_dir = image_dir(results_dir, ctx.get_trial_id()) if results_dir else None
-    predictions_file = (predictions_path(results_dir, ctx.get_trial_id()) if results_dir
-                        else None)
-
-    def restore(exp: TrainingRun) -> None:
-        checkpoint = tune.get_checkpoint()
-        if checkpoint is not None:
-            with checkpoint.as_directory() as directory:
-                load_checkpoint(exp, os.path.join(directory, CHECKPOINT_FILE))
-
-    clock = CheckpointClock(checkpoint_every_s)
-
-    def report(metrics: dict[str, Any], exp: TrainingRun | None) -> None:
-        if exp is None or not clock.due(last_epoch=metrics.get("status") == "completed"):
-            tune.report(metrics)
-            return
-        with tempfile.TemporaryDirectory() as directory:
-            save_checkpoint(exp, os.path.join(directory, CHECKPOINT_FILE))
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
-
-    import ray
-
-    # Several nodes of a cluster on one host share an IP; the node id tells them apart.
-    node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
-    torch.set_num_threads(cfg.threads or torch.get_num_threads())
-    run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node, images_dir,
-              predictions_file)

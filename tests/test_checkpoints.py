@@ -1,5 +1,5 @@
 """Which epochs a trial checkpoints, and how many checkpoints Tune keeps (sweeps.trial.CheckpointClock,
-sweeps.run.CHECKPOINTS_KEPT): the policy that keeps Tune's experiment-state snapshots off the
+sweeps.spec.CHECKPOINTS_KEPT): the policy that keeps Tune's experiment-state snapshots off the
 per-result path (benchmarks/scale.py measures that; here, that the policy is what runs)."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def test_a_real_sweep_keeps_the_checkpoints_the_policy_names(every_s, want, ray_
     """A period longer than any trial (as the default minute is for tiny trials, but not tied
     to how fast this machine is): one checkpoint, the last epoch's.  Every epoch (0): Tune
     keeps the last two.  Both sweeps end complete, with every epoch row."""
-    from sweeps.run import run_sweep
+    from sweeps.tune.run import run_sweep
 
     out = tmp_path / "results"
     run_sweep(parse_spec(doc(checkpoint_every_s=every_s), "c.yaml"), out)

@@ -262,7 +262,7 @@ def test_state_changes_less_than_a_second_apart_share_one_line(tmp_path, monkeyp
     closer than STATE_LINE_GAP_SECONDS wait for the next step's hook; the end prints at once."""
     from types import SimpleNamespace
 
-    from sweeps import progress
+    from sweeps.tune import progress
     from sweeps.spec import parse_spec
 
     now = [1000.0]

@@ -164,7 +164,7 @@ def test_designed_sweep_resumes_to_the_same_trials(tmp_path):
         "seeds": [0, 1], "search": "design", "design": {"type": "fractional", "resolution": 3},
         "metric": "val_psnr", "mode": "max", "resources": {"cpus": 1},
         "budget": {"max_concurrent": 2}}))
-    expected = {(tuple(p[k] for k in axes), seed) for p in load_spec(sweep).design_points()
+    expected = {(tuple(p[k] for k in axes), seed) for p in load_spec(sweep).points()
                 for seed in (0, 1)}
     assert len(expected) == 8
     out = tmp_path / "results"

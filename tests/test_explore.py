@@ -353,7 +353,7 @@ def _tiny_explorable(path: Path, **changes):
 
 @pytest.fixture(scope="module")
 def real_sweeps(tmp_path_factory, ray_embedded):
-    from sweeps.run import run_sweep
+    from sweeps.tune.run import run_sweep
 
     out = tmp_path_factory.mktemp("real")
     specs = {

@@ -17,12 +17,14 @@ The layers, lowest first (issue 27)::
                write, the one checked reader of a results directory); imports nothing of the
                project: pyarrow, yaml and the standard library only
     hinr       the science; imports contract
-    sweeps     YAML sweep files + Ray Tune glue; imports contract and hinr
+    sweeps     YAML sweep files and the sweep around Ray Tune; imports contract and hinr.
+               Inside it, Ray is imported by the Tune adapter, sweeps.tune, only, and the rest
+               of sweeps (the Ray-free core) does not import the adapter: launch.py calls both
     analysis   Parquet -> report; imports contract only
     launch.py  the command line; may import anything
 
 ``python tests/test_layers.py`` prints the graph's summary: modules, edges (function-local ones
-counted apart), circles and layer violations.
+counted apart), circles, layer violations and Ray imports outside the adapter.
 """
 
 from __future__ import annotations
@@ -45,6 +47,10 @@ ALLOWED = {
     "analysis": {"contract", "analysis"},
     "launch": {"contract", "hinr", "sweeps", "analysis", "launch"},
 }
+
+# The one package of the project that may import Ray (``import ray``, ``from ray... import``),
+# and that the rest of sweeps may not import (issue 27: a Ray-free core and one Tune adapter).
+ADAPTER = "sweeps.tune"
 
 # Imports from a lower layer into a higher one that are still allowed, each with the reason it
 # could not go yet: {(importer, imported): "why (issue N)"}.  Empty since issue 27: keep it so.
@@ -201,6 +207,37 @@ def violations(edges) -> list[tuple[str, str, int]]:
     return bad
 
 
+def _in_adapter(module: str) -> bool:
+    return module == ADAPTER or module.startswith(ADAPTER + ".")
+
+
+def ray_imports(root: Path = ROOT) -> list[tuple[str, int, str]]:
+    """Every import of Ray in the project, wherever it stands: (module, line, what it
+    imports), for ``import ray...`` and ``from ray... import``."""
+    found = []
+    for module, path in sorted(source_files(root).items()):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            found += [(module, node.lineno, name) for name in names
+                      if name == "ray" or name.startswith("ray.")]
+    return found
+
+
+def adapter_problems(root: Path = ROOT) -> list[str]:
+    """Ray imported outside the adapter, ``ray.air`` imported anywhere (Ray's own code moved
+    its public names to ``ray.tune``), and the core of sweeps importing the adapter."""
+    bad = [f"{m} imports {name} (line {line}): only {ADAPTER} may import Ray"
+           for m, line, name in ray_imports(root) if not _in_adapter(m)]
+    bad += [f"{m} imports {name} (line {line}): import from ray.tune or ray, not ray.air"
+            for m, line, name in ray_imports(root) if name.split(".")[:2] == ["ray", "air"]]
+    _, edges = import_graph(root)
+    bad += [f"{src} imports {dst} (line {line}): the core of sweeps does not import {ADAPTER}"
+            for src, dst, line, _ in edges
+            if layer(src) == "sweeps" and not _in_adapter(src) and _in_adapter(dst)]
+    return bad
+
+
 def _edge_lines(edges, src: str, dst: str) -> str:
     found = sorted({(line, where) for s, d, line, where in edges if (s, d) == (src, dst)})
     return ", ".join(f"line {line}" + {"function": " (in a function)",
@@ -228,6 +265,10 @@ def summary(root: Path = ROOT) -> str:
     lines += [f"  {src} -> {dst} (line {line})" for src, dst, line in bad]
     lines.append(f"layer exceptions: {len(EXCEPTIONS)}")
     lines += [f"  {src} -> {dst}: {why}" for (src, dst), why in EXCEPTIONS.items()]
+    problems = adapter_problems(root)
+    lines.append(f"modules importing Ray: {len({m for m, _, _ in ray_imports(root)})}, all in "
+                 f"{ADAPTER}" if not problems else f"Tune adapter problems: {len(problems)}")
+    lines += [f"  {p}" for p in problems]
     return "\n".join(lines)
 
 
@@ -236,11 +277,11 @@ def test_the_scan_sees_every_kind_of_import():
     """The graph is not empty by accident: module-level, function-local, relative,
     ``from pkg import module`` and TYPE_CHECKING imports are all edges."""
     graph, edges = import_graph()
-    assert {"hinr.data", "sweeps.run", "sweeps.spec", "analysis.report", "launch"} <= set(graph)
-    assert "sweeps.spec" in graph["sweeps.run"]  # from .spec import ... (relative)
+    assert {"hinr.data", "sweeps.tune.run", "sweeps.spec", "analysis.report", "launch"} <= set(graph)
+    assert "sweeps.spec" in graph["sweeps.tune.run"]  # from ..spec import ... (relative)
     assert "contract.metrics" in graph["sweeps.spec"]  # from contract import metrics (a submodule)
-    assert "sweeps.run" in graph["launch"]  # only inside functions
-    assert {w for s, d, _, w in edges if (s, d) == ("launch", "sweeps.run")} == {"function"}
+    assert "sweeps.tune.run" in graph["launch"]  # only inside functions
+    assert {w for s, d, _, w in edges if (s, d) == ("launch", "sweeps.tune.run")} == {"function"}
 
 
 def test_circles_are_found_however_the_import_is_hidden(tmp_path):
@@ -329,6 +370,34 @@ def test_analysis_imports_only_the_contract():
     outside = sorted((m, d) for m in graph if layer(m) == "analysis" for d in graph[m]
                      if layer(d) not in ("analysis", "contract"))
     assert not outside, f"analysis imports more of the project than the contract: {outside}"
+
+
+def test_ray_is_imported_by_the_tune_adapter_only():
+    """Ray (``import ray``, ``from ray.tune import ...``, function-local ones too) only in
+    sweeps/tune/, never ``ray.air``, and no module of the Ray-free core imports the adapter."""
+    assert {m for m, _, _ in ray_imports()} >= {"sweeps.tune.run", "sweeps.tune.trainable"}
+    bad = adapter_problems()
+    assert not bad, "the Tune adapter leaks (tests/test_layers.py's docstring):\n" + "\n".join(bad)
+
+
+def test_the_ray_check_sees_every_kind_of_ray_import(tmp_path):
+    """The check on a made-up project: module-level and function-local Ray imports outside
+    the adapter, ray.air inside it, and the core importing the adapter are each reported."""
+    for pkg in ("sweeps", "sweeps/tune"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    (tmp_path / "sweeps" / "a.py").write_text("import ray.tune\n")
+    (tmp_path / "sweeps" / "b.py").write_text("def f():\n    from ray import tune\n")
+    (tmp_path / "sweeps" / "c.py").write_text("def f():\n    from .tune import d\n")
+    (tmp_path / "sweeps" / "tune" / "d.py").write_text("import ray\nfrom ray.air import session\n"
+                                                      "from .. import a\n")
+    assert [m for m, _, _ in ray_imports(tmp_path)] == ["sweeps.a", "sweeps.b", "sweeps.tune.d",
+                                                         "sweeps.tune.d"]
+    bad = adapter_problems(tmp_path)
+    assert [p.split(" (")[0] for p in bad] == ["sweeps.a imports ray.tune",
+                                               "sweeps.b imports ray",
+                                               "sweeps.tune.d imports ray.air",
+                                               "sweeps.c imports sweeps.tune.d"]
 
 
 def test_every_layer_exception_is_still_needed():

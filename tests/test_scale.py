@@ -77,7 +77,7 @@ def trials_file(out: Path) -> dict[str, str]:
 
 
 def test_trials_parquet_is_batched_but_errors_and_the_end_are_written_at_once(tmp_path):
-    from sweeps.results import ParquetResults
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)  # no periodic rewrite here
     writer.setup()
@@ -100,7 +100,7 @@ def test_trials_parquet_is_batched_but_errors_and_the_end_are_written_at_once(tm
 
 
 def test_pending_changes_are_written_once_the_period_is_up(tmp_path):
-    from sweeps.results import ParquetResults
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=0.0)
     writer.setup()
@@ -119,7 +119,7 @@ def test_a_resumed_writer_catches_up_with_the_epochs_files(tmp_path):
     checkpoint): the resumed writer takes the rows it missed from the epochs files."""
     from ray.tune.experiment import Trial
 
-    from sweeps.results import ParquetResults
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
     writer.setup()
@@ -151,7 +151,7 @@ def test_a_stopped_trial_that_resume_restarts_is_running_again(tmp_path):
     and the progress view (which counts rows by status) must then count it as running."""
     from ray.tune.experiment import Trial
 
-    from sweeps.results import ParquetResults
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=0.0)
     writer.setup()
@@ -174,8 +174,8 @@ def test_epochs_files_are_batched_and_written_at_a_checkpoint_and_the_end(tmp_pa
     flush; in between they are held, and rows after the last checkpoint are what a dying driver
     may lose (the resumed trial reports them again)."""
     from hinr import preset
-    from sweeps.results import ParquetResults
     from contract.schema import RESOLVED_CONFIG_KEY
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
     writer.setup()
@@ -207,7 +207,8 @@ def test_a_failed_epochs_write_at_a_checkpoint_stops_the_sweep_at_the_next_hook(
     """Tune catches and logs an error raised in on_checkpoint (and then does not record that
     checkpoint); the writer raises it again from the next hook, as any failed write stops the
     sweep, and the rows it could not write stay held for the next attempt."""
-    from sweeps.results import ParquetResults, ResultsWriteError
+    from sweeps.results import ResultsWriteError
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=3600)
     writer.setup()
@@ -225,7 +226,7 @@ def test_a_failed_epochs_write_at_a_checkpoint_stops_the_sweep_at_the_next_hook(
 def test_the_periodic_flush_writes_epochs_before_the_trials_table(tmp_path):
     """With the period up, lagging epochs files are written first: trials.parquet never claims
     an epoch that its epochs file does not hold."""
-    from sweeps.results import ParquetResults
+    from sweeps.tune.results import ParquetResults
 
     writer = ParquetResults(str(tmp_path), "s", flush_seconds=0.0)
     writer.setup()

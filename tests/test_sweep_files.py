@@ -44,7 +44,7 @@ def data_root(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("path", [p for p in SWEEP_FILES if p.stem != "smoke"], ids=lambda p: p.stem)
 def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
-    from sweeps.run import run_sweep
+    from sweeps.tune.run import run_sweep
 
     # Fixture CIFAR-10 batches carry no official md5s: verification off, for this data only.
     overrides = [f"data_root={data_root}", "verify_data=false"]
@@ -82,7 +82,7 @@ def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
 def test_diverged_trial_is_recorded_and_sweep_goes_on(search, scheduler, ray_embedded, tmp_path):
     """lr=1e30 turns the loss into NaN in the first steps: the trial is recorded as diverged
     (epoch, step, message), the search sees the worst value, the other trial completes."""
-    from sweeps.run import run_sweep
+    from sweeps.tune.run import run_sweep
     from sweeps.spec import parse_spec
 
     lr_axis = [1e-3, 1e30] if search == "grid" else {"choice": [1e-3, 1e30]}
@@ -108,7 +108,7 @@ def test_a_reused_worker_process_gives_the_same_results(ray_embedded, tmp_path):
     """run_sweep reuses a slot's worker process for its next trial (Tune's reuse_actors): the
     trials then share one process, one after another, and their results are bit-identical to
     those of a process per trial, because a trial keeps nothing in the process."""
-    from sweeps.run import run_sweep
+    from sweeps.tune.run import run_sweep
     from sweeps.spec import parse_spec
 
     doc = {"name": "reuse", "base": {"preset": "tiny", "epochs": 1, "train_subset": 128,

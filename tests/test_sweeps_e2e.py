@@ -60,7 +60,7 @@ def test_the_driver_records_the_config_each_trial_reports(smoke_dir):
     import subprocess
     import sys
 
-    code = ("import sys, sweeps.results; "
+    code = ("import sys, sweeps.tune.results; "
             "print(sorted(m for m in sys.modules if m in ('sweeps.trial', 'hinr.training')))")
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.strip()

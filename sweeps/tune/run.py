@@ -2,22 +2,18 @@
 
 Embedded by default (``ray.init`` on this machine, bound to 127.0.0.1, no dashboard); with an
 address (``auto`` or ``host:port``) it joins an existing cluster.  ``resume_sweep`` restores the
-Tuner from ``<results>/tune`` (errored trials retried) with the same trainable and callbacks.
+Tuner from ``<results>/tune`` (errored trials retried) with the same trainable and callbacks;
+``run_stage`` runs (or resumes) an extension recorded in sweep.yaml (``sweeps.sweepdoc``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import platform
-import subprocess
 import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
 # Ray's environment is set by sweeps/__init__ (rayenv.configure), which runs before this.
-import yaml
 from ray import tune
 
 from contract import metrics as metrics_registry
@@ -26,16 +22,16 @@ from contract.resultsdir import trial_ids, trial_rows
 from hinr import data as hinr_data
 from hinr.fetch import FetchError
 
-from .adaptive import second_stage
-from .design import tune_space
+from ..adaptive import second_stage
+from ..spec import CHECKPOINTS_KEPT, SpecError, SweepSpec, check_model_size
+from ..storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
+                       storage_filesystem)
+from ..sweepdoc import SweepError, extensions, read_doc, read_spec, record, sweep_part, write_doc
+from . import oldnames
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
-from .search import param_space, search_alg, tune_num_samples
-from .storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
-                      storage_filesystem)
-from .spec import SpecError, SweepSpec, check_model_size
-from .sweepdoc import SweepError, extensions, read_doc, read_spec, record, sweep_part, write_doc  # noqa: F401 - SweepError re-exported
-from .trial import train_hinr
+from .search import param_space, points_space, search_alg, space_is_saved, tune_num_samples
+from .trainable import train_hinr
 
 # Ray's verbose table: val_psnr every epoch (what searches select on); test_psnr and the
 # accuracies once, at the end.  "epoch" is a column of its own, not a registered metric.
@@ -129,18 +125,6 @@ def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
         raise SweepError(f"{spec.path}: dataset: {message}") from None
 
 
-# Tune snapshots its whole experiment state (every trial, ~50 KB each) whenever a trial has
-# made num_to_keep checkpoints since the last snapshot: so that the state never names a
-# checkpoint already pruned.  With one kept, that is a snapshot per checkpoint, O(trials) work
-# per result and quadratic in all (benchmarks/scale.py: 1,505 snapshots for 1,500 results, half
-# the driver's time at 300 trials).  Two kept, with trials checkpointing at most every
-# budget.checkpoint_every_s (sweeps/trial.CheckpointClock), means a trial would need two
-# checkpoints inside one of Tune's snapshot periods (10 s, or 19x a snapshot's time) to force
-# one: snapshots stay on Tune's own clock, ~5% of the driver.  The price is the disk of one
-# more checkpoint per trial.
-CHECKPOINTS_KEPT = 2
-
-
 def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train_hinr):
     objectives = dict(zip(spec.metric, spec.mode))
     fn = tune.with_parameters(fn, data=data, results_dir=str(results_dir.resolve()),
@@ -188,8 +172,8 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
     (tests/test_sweeps_e2e.py runs a sweep both ways and compares).  False only for
     benchmarks/sweep.py, which measures what it saves.
 
-    ``checkpoints_kept``: Tune's ``num_to_keep`` (see ``CHECKPOINTS_KEPT``); other than the
-    default only for benchmarks/scale.py, which measures what it saves."""
+    ``checkpoints_kept``: Tune's ``num_to_keep`` (see ``sweeps.spec.CHECKPOINTS_KEPT``); other
+    than the default only for benchmarks/scale.py, which measures what it saves."""
     global _ray_started_here
     try:
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
@@ -270,14 +254,14 @@ def resume_sweep(results_dir: Path, address: str | None = None,
         return run_stage(results_dir, address, None, verbose)
     spec = read_spec(results_dir)
     grid = _restore(results_dir, spec, schema.TUNE_DIR, address, verbose,
-                    param_space(spec) if spec.search == "design" else None)
+                    None if space_is_saved(spec) else param_space(spec))
     return adaptive_stage(results_dir, address, None, verbose) or grid
 
 
 def stage_space(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
     """An extension's param_space: the base, and a grid over its list of points (axis values
-    and seed each), as a design's points are (``sweeps.design.tune_space``)."""
-    return {"preset": spec.preset, **spec.base, **tune_space(points)}
+    and seed each), as a design's points are (``sweeps.tune.search.points_space``)."""
+    return {"preset": spec.preset, **spec.base, **points_space(points)}
 
 
 def run_stage(results_dir: Path, address: str | None = None, max_concurrent: int | None = None,
@@ -326,10 +310,11 @@ def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str |
         with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
             data = prepare(spec, address)
             console.after_init()
-            # A design's space holds functions (sweeps.design.tune_space), which Tune saves as
-            # placeholders only: the space itself is given again, rebuilt from sweep.yaml (an
-            # extension's too: its points are in sweep.yaml).
+            # A design's space holds functions (sweeps.tune.search.points_space), which Tune
+            # saves as placeholders only: the space itself is given again, rebuilt from
+            # sweep.yaml (an extension's too: its points are in sweep.yaml).
             given = {"param_space": space} if space is not None else {}
+            oldnames.accept()  # tuner.pkl of a sweep started before sweeps.tune existed
             # The file system is given again: Tune replaces the pickled one with this argument
             # (None would be plain local writes), and a sweep started before it gets it now.
             tuner = tune.Tuner.restore(str((results_dir / experiment).resolve()),
@@ -337,8 +322,8 @@ def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str |
                                        resume_unfinished=True, resume_errored=True,
                                        storage_filesystem=storage_filesystem(), **given)
             # Tuner.restore has no run_config argument: the restored one (the callbacks and
-            # verbosity the sweep started with) is only reachable on the internal tuner.  A
-            # private attribute, with no public equivalent in Ray 2.60.0 (the pinned version).
+            # verbosity the sweep started with) is only reachable on the internal tuner.
+            # Private (Ray 2.60.0): Tuner._local_tuner has no public equivalent.
             run_config = tuner._local_tuner.get_run_config()
             # Tune restores the callbacks pickled when the sweep started, results directory
             # included: a directory copied or moved since would get its Parquet in the old place.
@@ -352,32 +337,3 @@ def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str |
             return tuner.fit()
     finally:
         _ray_started_here = False
-
-
-# ------------------------------------------------------------------------------ sweep.yaml
-def provenance(argv: list[str]) -> dict[str, Any]:
-    root = Path(__file__).resolve().parent.parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=10).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True,
-                                    text=True, timeout=10).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        commit, dirty = None, None
-    versions = {}
-    for pkg in ("torch", "torchvision", "ray", "optuna", "pyarrow", "tensorboard"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {"git_commit": commit, "git_dirty": dirty, "command": " ".join(argv),
-            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(), "host": platform.node(), "packages": versions}
-
-
-def write_spec(spec: SweepSpec, results_dir: Path, argv: list[str] | None = None) -> None:
-    doc = dict(spec.raw)
-    doc["provenance"] = provenance(argv or sys.argv)
-    schema.write_text_atomic(f"# The sweep as run (resolved); python launch.py resume "
-                             f"{results_dir}\n" + yaml.safe_dump(doc, sort_keys=False),
-                             results_dir / schema.SPEC_FILE)

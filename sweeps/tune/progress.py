@@ -1,14 +1,14 @@
 """The sweep's console: one live progress view, Ray kept quiet, one line per warning that matters.
 
 ``SweepProgress`` is a ``ray.tune.Callback`` on the driver.  It reads the rows that
-``ParquetResults`` keeps (the same rows as ``trials.parquet``) and shows, on one line: trials
-completed / running / pending / failed / diverged, epochs done of total, images/s, an ETA from
-the measured epoch times and the best trial so far on the sweep's first metric with its axis
-values.  On a terminal the line is rewritten in place (``\\r``, at most once a second); otherwise
-(CI, ``nohup``, a pipe) a plain line is printed on trial state changes (at most one a second:
-changes closer together share a line) and every ``HINR_PROGRESS_SECONDS`` seconds (default
-30).  A trial that failed, is retried or diverged, and a node that was lost, get one
-``warning:`` line each, naming the trial and its full log.
+``ParquetResults`` (``sweeps.tune.results``) keeps (the same rows as ``trials.parquet``) and
+shows, on one line: trials completed / running / pending / failed / diverged, epochs done of
+total, images/s, an ETA from the measured epoch times and the best trial so far on the sweep's
+first metric with its axis values.  On a terminal the line is rewritten in place (``\\r``, at
+most once a second); otherwise (CI, ``nohup``, a pipe) a plain line is printed on trial state
+changes (at most one a second: changes closer together share a line) and every
+``HINR_PROGRESS_SECONDS`` seconds (default 30).  A trial that failed, is retried or diverged,
+and a node that was lost, get one ``warning:`` line each, naming the trial and its full log.
 
 ``ray_console`` routes Ray's own logging and the trial workers' output to ``driver.log`` in the
 results directory; with ``verbose`` they go to the console as well (Ray's default).
@@ -33,7 +33,7 @@ from ray import tune  # Ray's environment: set by sweeps/__init__ (rayenv.config
 
 from contract import schema
 
-from .console import (  # noqa: F401 - the console's arithmetic, shared
+from ..console import (  # noqa: F401 - the console's arithmetic, shared
     LIVE_REFRESH_SECONDS, STATE_LINE_GAP_SECONDS, FINISHED, images_per_s, trial_label, progress_line, progress_seconds)
 
 def _is_terminal() -> bool:
@@ -210,9 +210,9 @@ class SweepProgress(tune.Callback):
 
 
 def _last_error(trial) -> str:
-    from .results import _error_message
+    from .results import error_message
 
-    text = _error_message(trial)
+    text = error_message(trial)
     return text if len(text) <= 200 else text[:197] + "..."
 
 
@@ -226,8 +226,8 @@ def _error_path(trial) -> str:
 
 # ------------------------------------------------------------------------------ Ray's output
 WORKER_LOGGER = "hinr.workers"
-# Ray's printer, put back after a quiet sweep replaced it (see _RayOutput).  Private: Ray has no
-# public way to send worker output anywhere but the console (checked against Ray 2.60.0).
+# Ray's printer, put back after a quiet sweep replaced it (see _RayOutput).  Private (Ray 2.60.0):
+# Ray has no public way to send worker output anywhere but the console.
 try:
     from ray._private.worker import print_to_stdstream as _PRINT_TO_STDSTREAM
 except ImportError:
@@ -302,6 +302,8 @@ class _RayOutput:
         # ray.init(configure_logging=False) clears the "ray" logger's handlers, ours included.
         self._route_loggers()
         try:
+            # Private (Ray 2.60.0): the printer and the dispatcher are the only ways to route
+            # worker output; log_to_driver is all or nothing (see the class docstring).
             from ray._private import worker as ray_worker
             from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatcher
         except ImportError:
