@@ -69,7 +69,7 @@ CHILD_MARK = "SCALE "
 CHECKPOINTS_ENV = "HINR_SCALE_CHECKPOINTS"
 # The finish() metrics a completed trial adds beyond analysis_load's FINAL_METRICS.
 FINISH_EXTRA = {"latent_probe_standardized": 1.0, "proto_ratio": 0.8, "proto_closer_frac": 0.7}
-# Grid factors (real ExperimentConfig fields); seeds make up the trial count.
+# Grid factors (real TrainingConfig fields); seeds make up the trial count.
 FACTORS = ("a2", "cls_weight")
 LEVELS = {"a2": [0.0, 0.1, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0],
           "cls_weight": [0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]}

@@ -86,7 +86,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from benchmarks.candidates import build_variant  # noqa: E402
 from benchmarks.reference import ReferenceHyperINR, reference_loss  # noqa: E402
-from hinr.config import ExperimentConfig, preset  # noqa: E402
+from hinr.config import TrainingConfig, preset  # noqa: E402
 from hinr.fitting import adam  # noqa: E402
 from hinr.training import native_bf16  # noqa: E402
 from hinr.data import grid  # noqa: E402
@@ -113,7 +113,7 @@ V_RTOL = {"float32": 1e-3, "bfloat16": 5e-2}  # max |v - v_ref| / max |v_ref|
 FINAL_RTOL = {"float32": 2e-3, "bfloat16": 5e-2}  # loss after the timed steps
 
 
-def preset_config(name: str) -> ExperimentConfig:
+def preset_config(name: str) -> TrainingConfig:
     if name == "paper-k3":
         return preset("paper", encoder_kernel=3)
     return preset(name)
@@ -215,7 +215,7 @@ def peaks_of(probes: list[Probe]) -> dict[str, dict[str, float]]:
 # --------------------------------------------------------------------------------------
 # FLOP counting (meta tensors: shapes only, no arithmetic)
 
-def count_flops(cfg: ExperimentConfig, batch: int) -> dict[str, float]:
+def count_flops(cfg: TrainingConfig, batch: int) -> dict[str, float]:
     """FLOPs of one forward + backward of hinr's model and of the reference, per image."""
     with torch.device("meta"):
         model = HyperINR(cfg, CHANNELS, SIZE)
@@ -256,7 +256,7 @@ class Row:
     warmup_s: float = 0.0
 
 
-def make_row(name: str, cfg: ExperimentConfig, base: HyperINR, images: torch.Tensor,
+def make_row(name: str, cfg: TrainingConfig, base: HyperINR, images: torch.Tensor,
              coords: torch.Tensor) -> Row:
     batch = len(images)
     if name == "reference":

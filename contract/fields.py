@@ -1,10 +1,10 @@
 """A trial's config as the results contract knows it: every field's column, and the values of
 the two fields the metric registry depends on.
 
-``trials.parquet`` has one ``config.<field>`` column per ``hinr.config.ExperimentConfig``
+``trials.parquet`` has one ``config.<field>`` column per ``hinr.config.TrainingConfig``
 field; the checked reader (``contract.resultsdir``) needs each field's type to know what its
 column may hold, and it may not import ``hinr`` (the contract is the bottom layer).  So the
-fields are named here, and ``tests/test_config.py`` fails if ``ExperimentConfig`` ever
+fields are named here, and ``tests/test_config.py`` fails if ``TrainingConfig`` ever
 disagrees.  ``hinr.config`` imports the variant names and the label counts from here, so the
 registry (``contract.metrics``: who reports what, one metric per label count) and the config's
 validation read one list.
@@ -12,7 +12,7 @@ validation read one list.
 
 from __future__ import annotations
 
-#: every ExperimentConfig field, in its order -> its type's name (the dataclass annotation):
+#: every TrainingConfig field, in its order -> its type's name (the dataclass annotation):
 #: "str", "float", "int", "bool" or "tuple" (a tuple is written as its text: label_counts)
 CONFIG_FIELDS = {
     "dataset": "str", "variant": "str", "a1": "float", "a2": "float",

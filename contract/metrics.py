@@ -277,7 +277,7 @@ PROBES = {"latent_mlp": "latent_acc", "weight_cnn": "weight_acc", "joint": "join
           **{label_probe(p.probe, c): label_metric(p.metric, c) for p in LABEL_PROBES
              for c in LABEL_COUNTS if c != "all"}}
 
-#: the loss weights (ExperimentConfig fields) -> the term each weighs, as the report names them
+#: the loss weights (TrainingConfig fields) -> the term each weighs, as the report names them
 LOSS_WEIGHTS = {"a1": "latent prior mean(v^2)", "a2": "theta prior mean(theta^2)",
                 "cls_weight": "joint-head cross-entropy"}
 

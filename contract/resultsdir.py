@@ -58,7 +58,7 @@ MAX_SPEC_BYTES = 1 << 20
 STRING_TYPES = (pa.string(), pa.large_string())
 # What each config field's column may hold, by the field's type (contract.fields: a float
 # field given as 1 in YAML may have been written as int64 by older writers).
-# A tuple field (label_counts) is written as its text (ExperimentConfig.flat_dict).
+# A tuple field (label_counts) is written as its text (TrainingConfig.flat_dict).
 CONFIG_TYPES = {"str": STRING_TYPES, "float": (pa.float64(), pa.int64()), "int": (pa.int64(),),
                 "bool": (pa.bool_(),), "tuple": STRING_TYPES}
 ANY_CONFIG_TYPES = STRING_TYPES + (pa.float64(), pa.int64(), pa.bool_())

@@ -46,7 +46,7 @@ sweep.yaml.
 trials.parquet columns
   * ``TRIAL_CORE``: trial_id, sweep, status, epochs_done, wall_seconds, node, device, error,
     retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
-  * ``config.<field>`` for every ExperimentConfig field (str / float64 / int64 / bool), plus
+  * ``config.<field>`` for every TrainingConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
   Metric names are those of ``contract.metrics`` (the one registry: label, unit, split, per-epoch
   or final); the writer stores exactly the registered metrics a trial reports.
@@ -117,9 +117,9 @@ CONFIG_PREFIX = "config."
 METRIC_PREFIX = "metric."
 PRED_PREFIX = "pred."
 # The key of a trial's first result (in each process it runs in) holding its resolved config,
-# every ExperimentConfig field as the trial used it: the writer's config.* columns come from it.
+# every TrainingConfig field as the trial used it: the writer's config.* columns come from it.
 RESOLVED_CONFIG_KEY = "resolved_config"
-# Keys of a trial's Tune config that are not ExperimentConfig fields (a sweep's own values).
+# Keys of a trial's Tune config that are not TrainingConfig fields (a sweep's own values).
 NOT_FIELDS = ("preset", "design_point")
 TRIALS_FILE = "trials.parquet"
 EPOCHS_DIR = "epochs"

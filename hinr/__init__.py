@@ -9,12 +9,12 @@ instant; the torch-backed names below load on first use.
 
 from importlib import import_module
 
-from .config import ConfigError, ExperimentConfig, preset
+from .config import ConfigError, TrainingConfig, preset
 
 _LAZY = {"DatasetNotFound": ".data", "ImageData": ".data", "Diverged": ".training",
          "TrainingRun": ".training"}
 
-__all__ = ["ConfigError", "DatasetNotFound", "Diverged", "ExperimentConfig", "ImageData",
+__all__ = ["ConfigError", "DatasetNotFound", "Diverged", "TrainingConfig", "ImageData",
            "TrainingRun", "preset"]
 
 

@@ -1,6 +1,6 @@
-"""ExperimentConfig: every knob of one HyperINR trial, in one place.
+"""TrainingConfig: every knob of one HyperINR trial, in one place.
 
-A trial is fully described by one ``ExperimentConfig``; sweeps vary its fields and the
+A trial is fully described by one ``TrainingConfig``; sweeps vary its fields and the
 Parquet results carry every field as a column.  Three named presets exist:
 
 * ``paper`` - the paper's sizes (SIREN's image encoder, latent 256, 5-layer SIREN of width 256).
@@ -36,7 +36,7 @@ class ConfigError(ValueError):
 
 
 @dataclass
-class ExperimentConfig:
+class TrainingConfig:
     # --- what to train -------------------------------------------------------------------
     dataset: str = "mnist-5k"  # mnist | mnist-5k (offline 4k/1k real digits) | cifar10
     # plain (paper 4.1) | pretrained (4.2) | classifier_loss (5) | the controls of issue 28:
@@ -165,8 +165,8 @@ class ExperimentConfig:
         return {f.name: _TYPES[f.type] for f in dataclasses.fields(cls)}
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], base: "ExperimentConfig | None" = None,
-                  ) -> "ExperimentConfig":
+    def from_dict(cls, values: dict[str, Any], base: "TrainingConfig | None" = None,
+                  ) -> "TrainingConfig":
         """Build a config from ``values`` on top of ``base`` (default: the dataclass defaults).
 
         Unknown keys and wrong types raise ConfigError; ints are accepted for float fields.
@@ -190,7 +190,7 @@ class ExperimentConfig:
         return {k: ",".join(map(str, v)) if isinstance(v, tuple) else v
                 for k, v in self.to_dict().items()}
 
-    def replace(self, **overrides: Any) -> "ExperimentConfig":
+    def replace(self, **overrides: Any) -> "TrainingConfig":
         return type(self).from_dict(overrides, base=self)
 
 
@@ -245,20 +245,20 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
 # --------------------------------------------------------------------------------------
 # Presets (MAE's model-factory habit: one named function per size).
 
-def paper(**overrides: Any) -> ExperimentConfig:
+def paper(**overrides: Any) -> TrainingConfig:
     """The paper's model: SIREN's conv image encoder (128 then 256 channels, 4 residual blocks
     of 5x5 convs), latent 256, 5-layer SIREN of width 256, hyper-network heads as SIREN's
     FCBlock (two hidden ReLU layers of 256) with SIREN's bias-head init, a1=0.1, a2=100,
     Adam 5e-5, and (variant pretrained) the pre-trained encoder fine-tuned.  The 5x5 kernels
     cost about 2x per step over 3x3 on a CPU; this preset is meant for GPUs."""
-    return ExperimentConfig.from_dict(overrides, base=ExperimentConfig(
+    return TrainingConfig.from_dict(overrides, base=TrainingConfig(
         latent_dim=256, inr_depth=5, inr_width=256, hyper_hidden=256, hyper_layers=2,
         bias_head_init="siren", pretrained_encoder="finetune",
         encoder_channels=256, encoder_blocks=4, encoder_kernel=5,
         a1=0.1, a2=100.0, lr=5e-5, batch_size=32))
 
 
-def small(**overrides: Any) -> ExperimentConfig:
+def small(**overrides: Any) -> TrainingConfig:
     """A CPU-sized model (encoder 64 channels, 2 residual 3x3 blocks, latent 64, 4-layer SIREN
     of width 64, lr 5e-4): a few hundred images/s on 2 cores, ~19 dB and ~96% latent-MLP
     accuracy after a few minutes on mnist-5k."""
@@ -270,7 +270,7 @@ def small(**overrides: Any) -> ExperimentConfig:
     #   U(+-1/hyper_hidden) (8x wider on the hidden layers, ~2x the a2 prior at init).
     # Fine-tuning the pre-trained encoder is the paper's choice and small's too: frozen made
     # a1 inert for variant pretrained (v gets no gradient); this changes pretrained trials only.
-    return ExperimentConfig.from_dict(overrides, base=ExperimentConfig(
+    return TrainingConfig.from_dict(overrides, base=TrainingConfig(
         latent_dim=64, inr_depth=4, inr_width=64, hyper_hidden=64, hyper_layers=1,
         bias_head_init="fan_in", pretrained_encoder="finetune",
         encoder_channels=64, encoder_blocks=2, encoder_kernel=3,
@@ -286,9 +286,9 @@ TINY_SPEED = dict(latent_dim=16, inr_depth=3, inr_width=16, hyper_hidden=16,
                   train_subset=256, test_subset=128)
 
 
-def tiny(**overrides: Any) -> ExperimentConfig:
+def tiny(**overrides: Any) -> TrainingConfig:
     """For tests: widths of 16, 256 train / 128 test images, one epoch; a trial in seconds."""
-    return ExperimentConfig.from_dict(overrides, base=ExperimentConfig(
+    return TrainingConfig.from_dict(overrides, base=TrainingConfig(
         hyper_layers=1, bias_head_init="fan_in", pretrained_encoder="finetune",  # as small
         **TINY_SPEED))
 
@@ -296,7 +296,7 @@ def tiny(**overrides: Any) -> ExperimentConfig:
 PRESETS = {"paper": paper, "small": small, "tiny": tiny}
 
 
-def preset(name: str, /, **overrides: Any) -> ExperimentConfig:
+def preset(name: str, /, **overrides: Any) -> TrainingConfig:
     """A named preset with overrides applied (validated like from_dict)."""
     if name not in PRESETS:
         raise ConfigError(f"preset={name!r}: allowed values are {', '.join(PRESETS)}")

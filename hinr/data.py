@@ -28,7 +28,7 @@ from filelock import FileLock
 from contract.atomic import write_bytes_atomic
 
 from . import fetch
-from .config import ExperimentConfig
+from .config import TrainingConfig
 from .fetch import data_root  # where datasets live (hinr.fetch: the lower of the two owns it)
 
 MNIST_5K_TRAIN_PER_CLASS_FRACTION = 0.8  # 4,000 / 1,000 of the 5,000 digits
@@ -127,7 +127,7 @@ def label_subsets(labels: torch.Tensor, counts: tuple[int, ...], seed: int,
     return out
 
 
-def load(cfg: ExperimentConfig) -> ImageData:
+def load(cfg: TrainingConfig) -> ImageData:
     """The dataset named by ``cfg.dataset``, cut to ``train_subset`` / ``test_subset``."""
     root = data_root(cfg.data_root)
     if cfg.dataset == "mnist":

@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from .config import ExperimentConfig
+from .config import TrainingConfig
 
 Theta = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: weight (B, out, in), bias (B, out)
 
@@ -232,7 +232,7 @@ def init_hyper_heads(hyper: HyperNetwork, omega0: float, bias_init: str = "fan_i
 class HyperINR(nn.Module):
     """Encoder + hyper-network + SIREN.  ``forward`` returns (reconstruction, v, theta)."""
 
-    def __init__(self, cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]):
+    def __init__(self, cfg: TrainingConfig, channels: int, image_size: tuple[int, int]):
         super().__init__()
         self.image_size = image_size
         self.channels = channels
@@ -340,7 +340,7 @@ def conv_decoder_params(latent_dim: int, channels: int, image_size: tuple[int, i
     return readin + convs + (9 * (width // 2) + 1) * channels
 
 
-def hyper_params(cfg: ExperimentConfig, channels: int) -> int:
+def hyper_params(cfg: TrainingConfig, channels: int) -> int:
     """Parameters of the hyper-network that ``cfg`` builds for images of ``channels`` channels
     (the SIREN itself has none: its weights are the hyper-network's outputs)."""
     total = 0
@@ -352,7 +352,7 @@ def hyper_params(cfg: ExperimentConfig, channels: int) -> int:
     return total
 
 
-def decoder_width(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> int:
+def decoder_width(cfg: TrainingConfig, channels: int, image_size: tuple[int, int]) -> int:
     """The even width c whose ``ConvDecoder`` has the parameter count nearest to the
     hyper-network's (``hyper_params``), so that the autoencoder control decodes v with as
     many parameters as hyper-network + SIREN.  On MNIST (1 x 28 x 28): ``small`` c = 74,
@@ -379,7 +379,7 @@ class ConvAutoencoder(nn.Module):
     no theta, so the a2 prior has nothing to weigh and the weight probes nothing to read.
     ``coords`` is accepted and unused: a conv decoder draws its own pixel grid only."""
 
-    def __init__(self, cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]):
+    def __init__(self, cfg: TrainingConfig, channels: int, image_size: tuple[int, int]):
         super().__init__()
         self.image_size = image_size
         self.channels = channels
@@ -398,7 +398,7 @@ class EncoderOnly(nn.Module):
     seed: the weights plain starts from), never trained; the probes read its v.  It has no
     decoder, so ``forward`` returns (None, v, None): nothing is reconstructed."""
 
-    def __init__(self, cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]):
+    def __init__(self, cfg: TrainingConfig, channels: int, image_size: tuple[int, int]):
         super().__init__()
         self.image_size = image_size
         self.channels = channels
@@ -410,13 +410,13 @@ class EncoderOnly(nn.Module):
         return None, self.encoder(images), None  # v: (B, latent_dim)
 
 
-def _encoder(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> ConvEncoder:
+def _encoder(cfg: TrainingConfig, channels: int, image_size: tuple[int, int]) -> ConvEncoder:
     """The HyperINR's encoder as ``HyperINR`` builds it (the controls' first module)."""
     return ConvEncoder(channels, image_size, cfg.encoder_channels, cfg.encoder_blocks,
                        cfg.encoder_kernel, cfg.latent_dim, bf16=cfg.precision == "bf16")
 
 
-def build_model(cfg: ExperimentConfig, channels: int, image_size: tuple[int, int]) -> nn.Module:
+def build_model(cfg: TrainingConfig, channels: int, image_size: tuple[int, int]) -> nn.Module:
     """The trial's model for ``cfg.variant``: HyperINR (plain, pretrained, classifier_loss),
     ConvAutoencoder (autoencoder) or EncoderOnly (random_encoder).  Each builds its encoder
     first, so at one seed all start from the same encoder weights."""

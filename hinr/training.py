@@ -30,7 +30,7 @@ import torch
 from . import data as data_mod
 from . import seeds, standardize
 from .classifiers import LatentMLP
-from .config import ExperimentConfig
+from .config import TrainingConfig
 from .fitting import EVAL_BATCH, adam, predict, train_classifier
 from .losses import hyperinr_loss, psnr
 from .models import HyperINR, PixelMLP, PretrainedEncoder, build_model
@@ -90,7 +90,7 @@ class Scores:
 class TrainingRun:
     """One trial's training: data splits, models, optimiser, RNG streams and counters."""
 
-    def __init__(self, cfg: ExperimentConfig, data: data_mod.ImageData | None = None):
+    def __init__(self, cfg: TrainingConfig, data: data_mod.ImageData | None = None):
         self.cfg = cfg
         if cfg.threads:
             torch.set_num_threads(cfg.threads)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 from filelock import FileLock
 
 from contract.atomic import write_text_atomic
-from hinr.config import ExperimentConfig
+from hinr.config import TrainingConfig
 from hinr.fetch import data_root
 
 CACHE_DIR = "baselines"  # under the data root, beside the datasets the entries depend on
@@ -52,7 +52,7 @@ class JsonCache:
             return values
 
 
-def evaluation_cache(cfg: ExperimentConfig) -> JsonCache:
+def evaluation_cache(cfg: TrainingConfig) -> JsonCache:
     """The cache a trial's ``hinr.evaluate.finish`` shares results through: under the data
     root its config names (``data_root``, else ``$HINR_DATA``, else ``~/.cache/hinr``)."""
     return JsonCache(data_root(cfg.data_root) / CACHE_DIR)

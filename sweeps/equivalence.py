@@ -35,7 +35,7 @@ import re
 from typing import Any
 
 from contract import metrics as metrics_registry
-from hinr.config import ExperimentConfig
+from hinr.config import TrainingConfig
 
 KEYS = ("metric", "where", "reference", "versus", "margin", "source", "stated")
 #: metrics an equivalence may be about: measured once on the test split, higher is better
@@ -130,7 +130,7 @@ def _levels(value: Any, at: str, base: dict[str, Any], axes: dict[str, Any]) -> 
         return {}
     if not isinstance(value, dict):
         raise _Error(f"{at}: expected a mapping of config field -> level, e.g. {{variant: plain}}")
-    fields = ExperimentConfig.field_names()
+    fields = TrainingConfig.field_names()
     out = {}
     for key, level in value.items():
         if key not in fields:

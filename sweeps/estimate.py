@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from hinr.config import ExperimentConfig
+from hinr.config import TrainingConfig
 
 DEFAULT_GPU_TFLOPS = 25.0  # sustained fp32 training rate of one A10G-class GPU; an assumption
 # Training images per epoch of each dataset (before train_subset) and its image shape.
@@ -33,7 +33,7 @@ class Cost:
         return self.gflop_per_image * self.images / 1e3
 
 
-def _model_step(cfg: ExperimentConfig, batch: int, device: str = "cpu"):
+def _model_step(cfg: TrainingConfig, batch: int, device: str = "cpu"):
     import torch
 
     from hinr.data import grid
@@ -53,7 +53,7 @@ def _model_step(cfg: ExperimentConfig, batch: int, device: str = "cpu"):
     return step
 
 
-def trial_cost(cfg: ExperimentConfig) -> Cost:
+def trial_cost(cfg: TrainingConfig) -> Cost:
     """FLOPs of one training step, counted on the real model at batch 2.  On the meta device
     every op keeps its shapes but computes nothing, so pricing a paper-size model is instant."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -67,7 +67,7 @@ def trial_cost(cfg: ExperimentConfig) -> Cost:
     return Cost(counter.get_total_flops() / 2 / 1e9, n_train * cfg.epochs)
 
 
-def measured_gflops(cfg: ExperimentConfig, seconds: float = 3.0) -> float:
+def measured_gflops(cfg: TrainingConfig, seconds: float = 3.0) -> float:
     """This machine's training rate on ``cfg``'s model (GFLOP/s), timed for ~``seconds``."""
     cost = trial_cost(cfg)
     batch = max(2, min(32, int(32 / max(cost.gflop_per_image, 1.0))))

@@ -59,7 +59,7 @@ from .sweepdoc import (ROOT, ExtendError, SweepError, extensions, git, read_doc,
                        record, sweep_part, write_doc)
 
 #: the paths whose code computes a trial's numbers (hinr: data, model, training;
-#: sweeps/trial.py: a trial's config -> ExperimentConfig; sweeps/tune/trainable.py: its CPU
+#: sweeps/trial.py: a trial's config -> TrainingConfig; sweeps/tune/trainable.py: its CPU
 #: share's threads, its data and the checkpoint it resumes from; the contract's metric registry
 #: and fields: which probes and label counts a trial runs); a change there changes results
 NUMERIC_CODE = ("hinr", "sweeps/trial.py", "sweeps/tune/trainable.py", "contract/metrics.py",

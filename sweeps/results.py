@@ -233,12 +233,12 @@ class ResultsWriter:
 
     @staticmethod
     def _record_config(row: dict[str, Any], result: dict[str, Any]) -> None:
-        """Every ExperimentConfig field as the trial resolved it (preset defaults, the
+        """Every TrainingConfig field as the trial resolved it (preset defaults, the
         replicate's seed, the threads its CPU share gave it), from its first result, so that
         analysis never has to know the presets."""
         resolved = result.get(schema.RESOLVED_CONFIG_KEY)
         if isinstance(resolved, dict):
-            for key, value in resolved.items():  # ExperimentConfig.flat_dict: all scalars
+            for key, value in resolved.items():  # TrainingConfig.flat_dict: all scalars
                 if key == "label_counts" and not value:
                     continue  # at its default (none) the columns stay those of before issue 28
                 row[schema.CONFIG_PREFIX + key] = value

@@ -4,8 +4,8 @@ Every error is a ``SpecError`` whose one-line message names the file, the field 
 allowed; it is raised before anything starts or is written.  The file format::
 
     name: demo                       # results go to results/<name>/ by default
-    base: {preset: small, epochs: 4} # a preset (paper | small | tiny) + ExperimentConfig overrides
-    axes:                            # the ablation factors, any ExperimentConfig field
+    base: {preset: small, epochs: 4} # a preset (paper | small | tiny) + TrainingConfig overrides
+    axes:                            # the ablation factors, any TrainingConfig field
       a2: [1.0, 100.0]               #   a grid (list) ...
       lr: {loguniform: [1e-4, 1e-2]} #   ... or a distribution: choice | uniform | loguniform | randint
     seeds: [0, 1]                    # replicates of every point (own trials, never averaged away)
@@ -48,7 +48,7 @@ from typing import Any
 import yaml
 
 from contract import metrics as metrics_registry
-from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, ExperimentConfig,
+from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, TrainingConfig,
                          coerce, preset)
 
 from . import equivalence
@@ -203,7 +203,7 @@ class SweepSpec:
     path: str
     name: str
     preset: str
-    base: dict[str, Any]  # ExperimentConfig overrides on top of the preset
+    base: dict[str, Any]  # TrainingConfig overrides on top of the preset
     axes: dict[str, Any]  # field -> list (grid) or {distribution: [args]}
     seeds: list[int]
     search: str = "grid"
@@ -232,7 +232,7 @@ class SweepSpec:
         return self.search_type.points(self.axes, self.design)
 
     @property
-    def base_config(self) -> ExperimentConfig:
+    def base_config(self) -> TrainingConfig:
         return preset(self.preset, **self.base)
 
     @property
@@ -355,7 +355,7 @@ def apply_override(doc: dict, item: str, where: str) -> None:
         if key in TOP_KEYS and key not in ("base", "axes", "budget", "resources"):
             doc[key] = value
             return
-        fields = ExperimentConfig.field_names() + ["preset"]
+        fields = TrainingConfig.field_names() + ["preset"]
         if key not in fields:
             raise SpecError(f"{where}: --set {key}: unknown key; allowed: a config field "
                             f"({', '.join(fields)}) or one of {', '.join(TOP_KEYS)}, "
@@ -463,8 +463,8 @@ def _name(doc: dict, where: str) -> str:
     return name
 
 
-def _base(doc: dict, where: str) -> tuple[str, dict[str, Any], ExperimentConfig]:
-    """A preset plus config overrides, validated by ExperimentConfig itself."""
+def _base(doc: dict, where: str) -> tuple[str, dict[str, Any], TrainingConfig]:
+    """A preset plus config overrides, validated by TrainingConfig itself."""
     base = _section(doc, "base")
     if not isinstance(base, dict):
         raise SpecError(f"{where}: base: expected a mapping of config fields")
@@ -476,7 +476,7 @@ def _base(doc: dict, where: str) -> tuple[str, dict[str, Any], ExperimentConfig]
     bad_keys = [k for k in base if not isinstance(k, str)]
     if bad_keys:
         raise SpecError(f"{where}: base: unknown config key {show(bad_keys[0])}; allowed: "
-                        f"preset, {', '.join(ExperimentConfig.field_names())}")
+                        f"preset, {', '.join(TrainingConfig.field_names())}")
     base_cfg = _config(preset_name, base, "base", where)
     if base_cfg.seed > MAX_SEED:
         raise SpecError(f"{where}: base.seed: allowed integers 0 to {MAX_SEED}")
@@ -487,7 +487,7 @@ def _axes(doc: dict, preset_name: str, base: dict[str, Any], where: str) -> dict
     axes = _section(doc, "axes")
     if not isinstance(axes, dict):
         raise SpecError(f"{where}: axes: expected a mapping of config field -> list or distribution")
-    types = ExperimentConfig.field_types()
+    types = TrainingConfig.field_types()
     clean_axes: dict[str, Any] = {}
     for key, value in axes.items():
         field_ = f"axes.{key}"
@@ -525,7 +525,7 @@ def _search(doc: dict, where: str) -> searches.SearchType:
     return searches.get(search)
 
 
-def _objectives(doc: dict, search: searches.SearchType, base_cfg: ExperimentConfig,
+def _objectives(doc: dict, search: searches.SearchType, base_cfg: TrainingConfig,
                 axes: dict[str, Any], where: str) -> tuple[list[str], list[str]]:
     """``metric`` and ``mode``: one mode per metric, each metric one a search may select on."""
     metric = doc.get("metric", metrics_registry.DEFAULT_METRIC)
@@ -582,7 +582,7 @@ def _scheduler(doc: dict, metrics: list[str], where: str) -> dict[str, Any]:
     return sched
 
 
-def _check_reported(metrics: list[str], base_cfg: ExperimentConfig, axes: dict[str, Any],
+def _check_reported(metrics: list[str], base_cfg: TrainingConfig, axes: dict[str, Any],
                     where: str) -> None:
     """Refuse a metric that some trials of the sweep never report."""
     _check_variants_report(metrics, base_cfg.variant, axes.get("variant"), where)
@@ -592,7 +592,7 @@ def _check_reported(metrics: list[str], base_cfg: ExperimentConfig, axes: dict[s
                         "joint head is never trained); allowed: cls_weight > 0, or another metric")
 
 
-def _check_label_counts(base_cfg: ExperimentConfig, axes: dict[str, Any], where: str) -> None:
+def _check_label_counts(base_cfg: TrainingConfig, axes: dict[str, Any], where: str) -> None:
     """Refuse label counts larger than the training split of a dataset the sweep runs (its
     size less the validation carve, after train_subset): such a probe could only be given
     fewer labels than its name says.  A class too small for its balanced share is refused by
@@ -690,7 +690,7 @@ def _too_large(value: Any) -> str:
     return f"the number {show(value, 24)} is too large; allowed magnitudes below {MAX_INT}"
 
 
-def _config(preset_name: str, fields: dict, field_: str, where: str) -> ExperimentConfig:
+def _config(preset_name: str, fields: dict, field_: str, where: str) -> TrainingConfig:
     """The preset with ``fields`` applied, or a SpecError naming ``field_``."""
     too_big = [k for k, v in fields.items() if isinstance(v, int) and not isinstance(v, bool)
                and abs(v) > MAX_INT]

@@ -5,7 +5,7 @@
 checkpoint and report calls into it.  All of the science is in hinr; all of the Parquet
 writing is in results.py on the driver.
 
-A trial's config is the flat dict of ExperimentConfig fields plus ``preset``, its replicate's
+A trial's config is the flat dict of TrainingConfig fields plus ``preset``, its replicate's
 ``seed`` included whatever the search type (``sweeps.tune.search`` puts it there).
 """
 
@@ -22,18 +22,18 @@ import torch
 from contract import metrics as metrics_registry
 from contract.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, predictions_table,
                              write_atomic, write_bytes_atomic)
-from hinr import Diverged, ExperimentConfig, TrainingRun, preset
+from hinr import Diverged, TrainingConfig, TrainingRun, preset
 from hinr.data import ImageData
 from hinr.evaluate import finish
 from sweeps.cache import evaluation_cache
 
 CHECKPOINT_FILE = "state.pt"
-# in a trial's config, not ExperimentConfig fields
+# in a trial's config, not TrainingConfig fields
 RESERVED = NOT_FIELDS  # a design's point index among them (sweeps.tune.search.DESIGN_POINT)
 
 
-def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> ExperimentConfig:
-    """The trial's ExperimentConfig; threads default to the trial's CPU share so that
+def config_from_trial(config: dict[str, Any], cpus: float = 0.0) -> TrainingConfig:
+    """The trial's TrainingConfig; threads default to the trial's CPU share so that
     concurrent trials never oversubscribe the cores (torch's default is every core)."""
     fields = {k: v for k, v in config.items() if k not in RESERVED}
     cfg = preset(config.get("preset", "small"), **fields)
@@ -46,7 +46,7 @@ def worst(mode: str) -> float:
     return -math.inf if mode == "max" else math.inf
 
 
-def run_trial(cfg: ExperimentConfig, data: ImageData | None, tb_dir: Path | None,
+def run_trial(cfg: TrainingConfig, data: ImageData | None, tb_dir: Path | None,
               report: Callable[[dict[str, Any], TrainingRun | None], None],
               restore: Callable[[TrainingRun], None], objectives: dict[str, str],
               node: str | None = None, images_dir: Path | None = None,

@@ -1,4 +1,4 @@
-"""ExperimentConfig: presets, strict from_dict, types, choices and ranges."""
+"""TrainingConfig: presets, strict from_dict, types, choices and ranges."""
 
 from __future__ import annotations
 
@@ -7,23 +7,23 @@ import dataclasses
 import pytest
 
 from contract.fields import CONFIG_FIELDS
-from hinr import ConfigError, ExperimentConfig, preset
+from hinr import ConfigError, TrainingConfig, preset
 from hinr.config import PRESETS
 
 
 @pytest.mark.parametrize("name", ["paper", "small", "tiny"])
 def test_presets_build_and_round_trip(name):
     cfg = preset(name)
-    assert isinstance(cfg, ExperimentConfig)
-    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    assert isinstance(cfg, TrainingConfig)
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
     assert PRESETS[name]() == cfg
 
 
 def test_the_contract_names_every_field_with_its_type():
     """contract/fields.py states each field's config.<field> column for the checked reader, which
     may not import hinr: the two lists must be one list."""
-    assert {f.name: f.type for f in dataclasses.fields(ExperimentConfig)} == CONFIG_FIELDS
-    assert ExperimentConfig.field_names() == list(CONFIG_FIELDS)
+    assert {f.name: f.type for f in dataclasses.fields(TrainingConfig)} == CONFIG_FIELDS
+    assert TrainingConfig.field_names() == list(CONFIG_FIELDS)
 
 
 def test_preset_sizes():
@@ -41,7 +41,7 @@ def test_fidelity_switches_paper_has_siren_values_small_keeps_its_own():
     keep one hidden head layer and fan_in bias init, as before the switches existed."""
     fields = ("hyper_layers", "bias_head_init", "pretrained_encoder")
     assert tuple(getattr(preset("paper"), f) for f in fields) == (2, "siren", "finetune")
-    assert tuple(getattr(ExperimentConfig(), f) for f in fields) == (2, "siren", "finetune")
+    assert tuple(getattr(TrainingConfig(), f) for f in fields) == (2, "siren", "finetune")
     for name in ("small", "tiny"):
         assert tuple(getattr(preset(name), f) for f in fields) == (1, "fan_in", "finetune")
     assert preset("small", pretrained_encoder="frozen").pretrained_encoder == "frozen"
@@ -50,7 +50,7 @@ def test_fidelity_switches_paper_has_siren_values_small_keeps_its_own():
 def test_fair_comparison_defaults():
     """Every classifier reads standardised input by default (issue 26); a2's prior stays a
     mean by default, so results of older sweeps are unchanged."""
-    for cfg in (ExperimentConfig(), *(preset(name) for name in PRESETS)):
+    for cfg in (TrainingConfig(), *(preset(name) for name in PRESETS)):
         assert (cfg.pixel_standardization, cfg.theta_prior_norm) == ("channel", "mean")
 
 
@@ -66,11 +66,11 @@ def test_preset_overrides_and_unknown_preset():
 
 def test_from_dict_rejects_unknown_keys_listing_valid_ones():
     with pytest.raises(ConfigError) as err:
-        ExperimentConfig.from_dict({"lr": 1e-3, "learning_rate": 1e-3, "zeta": 1})
+        TrainingConfig.from_dict({"lr": 1e-3, "learning_rate": 1e-3, "zeta": 1})
     msg = str(err.value)
     assert "learning_rate" in msg and "zeta" in msg
     assert "valid keys" in msg
-    for name in ExperimentConfig.field_names():
+    for name in TrainingConfig.field_names():
         assert name in msg.split("valid keys", 1)[1]
 
 
@@ -93,15 +93,15 @@ def test_config_error_is_a_value_error():
 ])
 def test_from_dict_rejects_wrong_types_naming_the_field(key, value):
     with pytest.raises(ConfigError) as err:
-        ExperimentConfig.from_dict({key: value})
+        TrainingConfig.from_dict({key: value})
     msg = str(err.value)
     assert msg.startswith(f"{key}=")
     assert "expected" in msg
-    assert ExperimentConfig.field_types()[key].__name__ in msg
+    assert TrainingConfig.field_types()[key].__name__ in msg
 
 
 def test_ints_accepted_for_floats_and_integral_floats_for_ints():
-    cfg = ExperimentConfig.from_dict({"a2": 100, "lr": 1, "epochs": 3.0})
+    cfg = TrainingConfig.from_dict({"a2": 100, "lr": 1, "epochs": 3.0})
     assert cfg.a2 == 100.0 and isinstance(cfg.a2, float)
     assert cfg.lr == 1.0 and isinstance(cfg.lr, float)
     assert cfg.epochs == 3 and isinstance(cfg.epochs, int)
@@ -109,7 +109,7 @@ def test_ints_accepted_for_floats_and_integral_floats_for_ints():
 
 def test_from_dict_on_a_base_keeps_the_base():
     base = preset("small")
-    cfg = ExperimentConfig.from_dict({"seed": 7}, base=base)
+    cfg = TrainingConfig.from_dict({"seed": 7}, base=base)
     assert cfg.seed == 7
     assert dataclasses.replace(cfg, seed=base.seed) == base
     assert base.seed == 0  # not mutated
@@ -130,13 +130,13 @@ def test_from_dict_on_a_base_keeps_the_base():
 ])
 def test_choices_are_validated(key, value, allowed):
     with pytest.raises(ConfigError) as err:
-        ExperimentConfig.from_dict({key: value})
+        TrainingConfig.from_dict({key: value})
     msg = str(err.value)
     assert msg.startswith(f"{key}={value!r}")
     for choice in allowed:
         assert choice in msg
     for choice in allowed:  # and each allowed value is accepted
-        assert getattr(ExperimentConfig.from_dict({key: choice}), key) == choice
+        assert getattr(TrainingConfig.from_dict({key: choice}), key) == choice
 
 
 @pytest.mark.parametrize("key,bad,good", [
@@ -164,17 +164,17 @@ def test_choices_are_validated(key, value, allowed):
 ])
 def test_ranges_are_validated(key, bad, good):
     with pytest.raises(ConfigError) as err:
-        ExperimentConfig.from_dict({key: bad})
+        TrainingConfig.from_dict({key: bad})
     assert str(err.value).startswith(f"{key}=")
     assert "allowed" in str(err.value)
-    assert getattr(ExperimentConfig.from_dict({key: good}), key) == good
+    assert getattr(TrainingConfig.from_dict({key: good}), key) == good
 
 
 def test_direct_construction_is_validated_too():
     with pytest.raises(ConfigError, match="dataset"):
-        ExperimentConfig(dataset="svhn")
+        TrainingConfig(dataset="svhn")
     with pytest.raises(ConfigError, match="inr_depth"):
-        ExperimentConfig(inr_depth=1)
+        TrainingConfig(inr_depth=1)
 
 
 @pytest.mark.parametrize("field, most", [("inr_depth", 64), ("encoder_blocks", 64),

@@ -16,7 +16,7 @@ import yaml
 
 from contract import metrics
 from contract.fields import LABEL_COUNTS
-from hinr import ConfigError, ExperimentConfig, TrainingRun, preset
+from hinr import ConfigError, TrainingConfig, TrainingRun, preset
 from hinr import evaluate
 from hinr.evaluate import finish, label_epochs
 from hinr.data import LabelCountError, label_subsets
@@ -41,8 +41,8 @@ def tiny(**overrides):
 def test_default_config_has_no_label_efficiency_probes():
     for name in ("paper", "small", "tiny"):
         assert preset(name).label_counts == ()
-    assert ExperimentConfig().label_counts == () and ExperimentConfig().variant == "plain"
-    assert ExperimentConfig().flat_dict()["label_counts"] == ""
+    assert TrainingConfig().label_counts == () and TrainingConfig().variant == "plain"
+    assert TrainingConfig().flat_dict()["label_counts"] == ""
 
 
 def test_default_plain_trial_runs_the_code_path_of_before(mnist5k):
@@ -73,7 +73,7 @@ def test_label_counts_field_is_checked_and_canonical():
     cfg = tiny(label_counts=["all", 100, 1000])
     assert cfg.label_counts == (100, 1000, "all")  # LABEL_COUNTS order: one spelling
     assert cfg.flat_dict()["label_counts"] == "100,1000,all"
-    assert ExperimentConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
     for bad, message in (([200], "200 is not a label count"), ([100, 100], "appears twice"),
                          ([True], "True is not a label count"), ("100", "expected tuple"),
                          (["100"], "'100' is not a label count")):

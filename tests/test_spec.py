@@ -21,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hinr.config import DATASETS, PRESETS, VARIANTS, ExperimentConfig
+from hinr.config import DATASETS, PRESETS, VARIANTS, TrainingConfig
 from sweeps.spec import (DISTRIBUTIONS, EPOCH_METRICS, FINAL_METRICS, MAX_MODEL_PARAMS,
                          MAX_TRIALS, MAX_YAML_NODES, MODES, SCHEDULERS, SEARCHES, TOP_KEYS,
                          VARIANT_METRICS, SpecError, SweepSpec, apply_override, check_model_size,
@@ -151,7 +151,7 @@ def test_good_name(tmp_path, name):
     assert load_spec(write(tmp_path, variant(name=name))).name == name
 
 
-# --- base: ExperimentConfig fields
+# --- base: TrainingConfig fields
 
 def test_unknown_key_in_base(tmp_path):
     expect_error(write(tmp_path, with_base(learning_rate=0.1)),
@@ -532,7 +532,7 @@ def test_spec_error_is_always_one_line(tmp_path):
 
 # --- property: anything in, SweepSpec or SpecError out
 
-FIELDS = ExperimentConfig.field_names()
+FIELDS = TrainingConfig.field_names()
 WORDS = (list(TOP_KEYS) + FIELDS + list(DATASETS) + list(VARIANTS) + list(PRESETS)
          + list(SEARCHES) + list(SCHEDULERS) + list(MODES) + list(DISTRIBUTIONS)
          + list(EPOCH_METRICS) + list(FINAL_METRICS) + ["preset", "type", "grace_period",

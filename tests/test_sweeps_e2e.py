@@ -65,15 +65,15 @@ def test_the_driver_records_the_config_each_trial_reports(smoke_dir):
     loaded = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True).stdout.strip()
     assert loaded == "[]"
-    from hinr import ExperimentConfig
+    from hinr import TrainingConfig
     rows = pq.read_table(smoke_dir / "trials.parquet").to_pylist()
     # label_counts at its default (no label-efficiency probes) writes no column, so a sweep
     # that runs none has the columns it had before issue 28 (sweeps/results.py _record_config)
-    fields = set(ExperimentConfig().to_dict()) - {"label_counts"}
+    fields = set(TrainingConfig().to_dict()) - {"label_counts"}
     for r in rows:
         assert {k[len("config."):] for k in r if k.startswith("config.")} >= fields
         assert "config.label_counts" not in r
-        assert all(r[f"config.{f}"] is not None or ExperimentConfig().to_dict()[f] is None
+        assert all(r[f"config.{f}"] is not None or TrainingConfig().to_dict()[f] is None
                    for f in fields)
         assert r["config.inr_width"] == 16  # the tiny preset's, not the dataclass default
 

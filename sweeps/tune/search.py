@@ -8,7 +8,7 @@ Optuna sampler draws them (``sampler``: one each in ``SAMPLERS``).  Nothing here
 the search type's name.
 
 Seeds: one path for every search type.  A trial's config carries its replicate's ``seed`` as
-a plain ``ExperimentConfig`` field, and the trainable, the Parquet writer and the console
+a plain ``TrainingConfig`` field, and the trainable, the Parquet writer and the console
 read it like any other field.  Who writes it there depends only on how points are made:
 
 * enumerated (``grid``, ``design``): ``seed`` is one more grid axis of ``param_space``, so
