@@ -40,7 +40,7 @@ VIEWS = (
     "curve",          # learning curves (analysis.plots.CURVE_METRICS)
     "scatter",        # per-factor scatter of final metrics (analysis.plots.SCATTER_METRICS)
     "summary",        # the console's best-trial line, after the sweep's own metric
-    "progress",       # Ray's verbose status table (sweeps.run.PROGRESS_METRICS)
+    "progress",       # Ray's verbose status table (sweeps.tune.run.PROGRESS_METRICS)
     "design",         # a designed sweep's model effects, estimated on its val_twin (analysis.model_effects)
 )
 

@@ -36,7 +36,7 @@ from ray.tune.search import Searcher
 
 from ..spec import SweepSpec
 
-# A design's point index in a trial's config (one of sweeps.schema.NOT_FIELDS: not a field).
+# A design's point index in a trial's config (one of contract.schema.NOT_FIELDS: not a field).
 DESIGN_POINT = "design_point"
 
 
