@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
+from contract.schema import CONFIG_PREFIX
 
 from . import plots
-from .importance import LABELS, Importance, distributions, fmt_importance, importance
+from .importance import (LABELS, Importance, distributions, fmt_importance, importance,
+                         ped_quantile)
 from .load import MAX_LEVELS, Results
 from .tables import fmt_level, metric_info, present_metrics, selection_metric, values
 
@@ -273,7 +274,6 @@ def _importance_table(doc: Any, ex: Explore, imp: Importance) -> None:
 
 
 def _top(imp: Importance) -> str:
-    from .importance import ped_quantile
     return f"{ped_quantile(imp.points):.0%}"
 
 

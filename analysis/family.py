@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .claims import _verdict
 from .stats import ALPHA, holm
 
 #: table key -> what the preamble calls its rows
@@ -94,7 +95,6 @@ def _redraw(key: str, frame: pd.DataFrame, alpha: float) -> None:
     if key in ("effects", "design", "rungs", "labels"):
         frame["significant"] = frame["p_holm"] < alpha
     elif key == "claims":
-        from .claims import _verdict
         frame["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha)
                             for r in frame.itertuples()]
     else:  # paper / equivalence: the candidate verdict survives, or it is inconclusive

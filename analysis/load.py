@@ -37,6 +37,7 @@ from contract.resultsdir import (ResultsDir, ResultsDirError, check, check_epoch
 from contract.schema import (CONFIG_PREFIX, EPOCHS_DIR, IMAGE_SUFFIX, IMAGES_DIR, METRIC_PREFIX,
                              SPEC_FILE, TRIALS_FILE, SchemaError, check_version, metric_column,
                              metric_name, read_contract, sweep_contract)
+from . import images
 
 #: metrics of the jointly trained head: meaningless (chance) where it was never trained
 HEAD_METRICS = tuple(m.name for m in metrics_registry.METRICS if m.needs_head)
@@ -131,7 +132,6 @@ class Results:
         files become ``problems``."""
         cache = self.__dict__.get("_predictions")
         if cache is None:
-            from . import images  # the per-image layout lives with its reader
             cache, problems = images.read(images.files(self.path))
             self._problems += problems
             self.__dict__["_predictions"] = cache

@@ -28,10 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from contract.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
 
+from .cli import not_results_dir
 from .importance import distributions
 from .load import Results, load_results
 from .tables import selection_metric
@@ -224,7 +223,6 @@ def main(results_dir: str, storage: str | None, study_name: str | None, replace:
     input with nothing written."""
     import sys
 
-    from .cli import not_results_dir
     reason = not_results_dir(Path(results_dir))
     if reason:
         print(f"error: {reason}", file=sys.stderr)

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from contract import metrics as metrics_registry  # noqa: E402
 from contract.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
+from .labels import PIXELS, _all_labels, curve_points, label_table  # noqa: E402
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
 from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
@@ -271,8 +272,6 @@ def label_efficiency_plot(results: Results, table: pd.DataFrame | None = None
     size): one curve per variant and probe, the band its 95% interval (``analysis.labels``:
     seeds and, where saved, test images).  Left the linear probes, right the non-linear ones;
     probes on theta* dashed, pixels dotted.  None without label counts."""
-    from .labels import PIXELS, _all_labels, curve_points, label_table
-
     table = label_table(results) if table is None else table
     if table.empty:
         return None

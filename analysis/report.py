@@ -30,6 +30,7 @@ from contract.metrics import LOSS_WEIGHTS
 from contract.schema import CONFIG_PREFIX
 
 from . import plots
+from .extended import section as extended_section
 from .model_effects import DesignAnalysis, design_analysis, detect_design
 from .explore import Explore, prepare as prepare_explore, section as explore_section
 from .load import Results, load_results, summarize_problems
@@ -215,7 +216,6 @@ def _sweep_section(doc: Doc, part: SweepParts) -> None:
                  "everything below comes from the readable rest:")
         doc.bullets([f"`{p}`" for p in summarize_problems(res.problems, 20)])
     _overview(doc, res)
-    from .extended import section as extended_section
     extended_section(doc, res)  # its extensions, and adaptive seeds' rule and intervals
     _per_level_section(doc, res)
     _effects_section(doc, res, tested["effects"], part.design, part.design_figures)

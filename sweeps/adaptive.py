@@ -93,8 +93,8 @@ def point_key(row: dict[str, Any], axes: list[str], prefix: str = "") -> tuple:
 def second_stage(spec, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict]]:
     """(the trials to add: point values and seed each, one line per point: its values, s0 and
     n) from the first stage's rows of trials.parquet."""
-    # contract.schema imports pyarrow, and sweeps.spec imports this module to validate every
-    # sweep file: only the second stage, which runs after a sweep, needs it.
+    # contract.schema imports pyarrow (+0.11 s, measured 2026-12-06), and sweeps.spec imports
+    # this module to validate every sweep file: only the second stage, after a sweep, needs it.
     from contract.schema import CONFIG_PREFIX, metric_column
 
     rule = spec.adaptive

@@ -21,6 +21,10 @@ from typing import Callable
 
 from . import guard
 from .console import print_status, summary
+from .dryrun import print_dry_run
+from .extend import cli as extend_cli
+from .power import PilotError, cli as pilot_cli
+from .results import ResultsWriteError
 from .spec import SpecError, check_model_size, load_spec, tiny_mode
 from .sweepdoc import SweepError, read_spec, write_spec
 
@@ -71,12 +75,10 @@ def _dry_run(spec, results_dir: Path, args, fail: Fail) -> int:
     """The trials and their cost (and, with --pilot, what the pilot says); writes nothing."""
     pilot = None
     if args.pilot or args.halfwidth is not None:
-        from .power import PilotError, cli as pilot_cli
         try:
             pilot = pilot_cli(spec, args.pilot, args.halfwidth)
         except (PilotError, SpecError) as err:
             return fail(str(err))
-    from .dryrun import print_dry_run
     print_dry_run(spec, results_dir, args.gpu_tflops)
     if args.pilot:
         print(pilot)
@@ -132,9 +134,9 @@ def resume(args, command: list[str], fail: Fail, tune: Tune) -> int:
 
 def extend(args, command: list[str], fail: Fail, tune: Tune) -> int:
     """``launch.py extend`` (``sweeps.extend``)."""
-    from .extend import cli
     adapter = tune()
-    return cli(args, command, summary, fail, stopped, adapter.resume_sweep, adapter.run_stage)
+    return extend_cli(args, command, summary, fail, stopped, adapter.resume_sweep,
+                      adapter.run_stage)
 
 
 def status(args, fail: Fail) -> int:
@@ -152,8 +154,6 @@ def status(args, fail: Fail) -> int:
 
 def stopped(err: Exception) -> int:
     """A sweep that had to stop: find our own error inside Tune's wrapping, say it in one line."""
-    from .results import ResultsWriteError
-
     seen = err
     while seen is not None and not isinstance(seen, ResultsWriteError):
         seen = seen.__cause__ or seen.__context__

@@ -14,6 +14,7 @@ from contract import metrics as metrics_registry
 from contract import schema
 from contract.resultsdir import ResultsDirError, check
 
+from .guard import describe_holder, running_driver
 from .sweepdoc import SweepError, read_spec
 
 PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
@@ -257,8 +258,6 @@ def print_status(results_dir: Path) -> None:
     """``launch.py status``: trials by status, the best so far, each unfinished trial, the
     failures, the live driver (if any) with an ETA, and what remains.  A results directory
     that breaks the contract, or a damaged sweep.yaml, is a SweepError naming the file."""
-    from .guard import describe_holder, running_driver
-
     spec = read_spec(results_dir, legacy_ok=True)
     trials = read_trials(results_dir)
     by_status = {s: sum(t["status"] == s for t in trials) for s in schema.STATUSES}

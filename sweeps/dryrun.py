@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .design import build, describe as describe_design
+from .estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
+
 
 def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> None:
     """The trials (a design: its matrix and aliases instead), where they would go, and what
@@ -16,7 +19,6 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
     if not spec.search_type.enumerates:
         print(f"  {spec.num_samples} points drawn by {spec.search}, each run with seeds {spec.seeds}")
     if spec.design is not None:  # the design matrix and its aliases, not one row per trial
-        from .design import build, describe as describe_design
         print(describe_design(build(spec.design, spec.axes), spec.seeds, spec.num_samples))
     else:
         widths = [max(len(k), *(len(str(r[k])) for r in rows)) for k in keys]
@@ -24,7 +26,6 @@ def print_dry_run(spec, results_dir: Path, gpu_tflops: float | None = None) -> N
         for r in rows:
             print("  " + "  ".join(str(r[k]).ljust(w) for k, w in zip(keys, widths)))
     print(f"results would go to {results_dir}")
-    from .estimate import DEFAULT_GPU_TFLOPS, describe, measured_gflops, trial_cost
 
     # Price one trial per distinct model shape; other axes change the cost negligibly.
     shape_keys = ("latent_dim", "inr_depth", "inr_width", "hyper_hidden", "hyper_layers",

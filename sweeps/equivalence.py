@@ -35,7 +35,7 @@ import re
 from typing import Any
 
 from contract import metrics as metrics_registry
-from hinr.config import TrainingConfig
+from hinr.config import TrainingConfig, preset
 
 KEYS = ("metric", "where", "reference", "versus", "margin", "source", "stated")
 #: metrics an equivalence may be about: measured once on the test split, higher is better
@@ -152,7 +152,6 @@ def _levels(value: Any, at: str, base: dict[str, Any], axes: dict[str, Any]) -> 
 def _base_value(base: dict[str, Any], key: str) -> Any:
     if key in base:
         return base[key]
-    from hinr.config import preset
     return getattr(preset(str(base.get("preset", "small"))), key, None)
 
 

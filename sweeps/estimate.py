@@ -34,6 +34,7 @@ class Cost:
 
 
 def _model_step(cfg: TrainingConfig, batch: int, device: str = "cpu"):
+    # torch costs 1.6 s of start-up (measured 2026-12-06): only --dry-run's cost needs it
     import torch
 
     from hinr.data import grid

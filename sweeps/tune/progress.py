@@ -35,6 +35,8 @@ from contract import schema
 
 from ..console import (  # noqa: F401 - the console's arithmetic, shared
     LIVE_REFRESH_SECONDS, STATE_LINE_GAP_SECONDS, FINISHED, images_per_s, trial_label, progress_line, progress_seconds)
+from .results import error_message
+
 
 def _is_terminal() -> bool:
     return sys.stdout.isatty() and os.environ.get("TERM", "") != "dumb"
@@ -210,8 +212,6 @@ class SweepProgress(tune.Callback):
 
 
 def _last_error(trial) -> str:
-    from .results import error_message
-
     text = error_message(trial)
     return text if len(text) <= 200 else text[:197] + "..."
 

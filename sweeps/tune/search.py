@@ -34,6 +34,7 @@ import numpy as np
 from ray import tune
 from ray.tune.search import Searcher
 
+from ..samplers import PicklableNSGAIISampler
 from ..spec import SweepSpec
 
 # A design's point index in a trial's config (one of contract.schema.NOT_FIELDS: not a field).
@@ -120,7 +121,6 @@ def _tpe_sampler():
 
 
 def _nsga2_sampler():  # several objectives: TPE models one; NSGA-II keeps a Pareto front
-    from ..samplers import PicklableNSGAIISampler
 
     return PicklableNSGAIISampler(seed=0)
 
