@@ -9,11 +9,12 @@ Other commands:
 
     python launch.py run SWEEP.yaml [--address auto] [--results DIR] [--set key=value ...]
                                     [--max-concurrent N] [--dry-run] [--tiny] [--overwrite]
-                                    [--verbose]
-    python launch.py resume RESULTS_DIR [--address auto] [--verbose]
+                                    [--time-budget DURATION] [--verbose]
+    python launch.py resume RESULTS_DIR [--address auto] [--time-budget 2h30m] [--verbose]
     python launch.py extend RESULTS_DIR [--seeds N] [--set axes.NAME=[...]]
-                                        [--fraction complementary]
+                                        [--fraction complementary] [--time-budget DURATION]
     python launch.py status RESULTS_DIR
+    python launch.py records RESULTS_DIR DEST
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
     python launch.py export-optuna RESULTS_DIR [--storage URL|JOURNAL_FILE] [--study NAME]
 
@@ -23,6 +24,9 @@ While a sweep runs: one progress line (in place on a terminal; otherwise a line 
 state changes, at most one a second, and every $HINR_PROGRESS_SECONDS, default 30); Ray's own log goes to
 results/<sweep name>/driver.log unless --verbose.
 One driver per results directory: run and resume refuse a directory a live driver holds.
+--time-budget 90m: start no trial that cannot end in time, then exit 3 (EXIT_BUDGET);
+resume continues it, from Tune's state or from the records alone (sweep.yaml, trials.parquet,
+epochs/: what `records` copies).
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or resu
 
 
 VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
+BUDGET_HELP = ("end this run by the clock (90m, 2h30m, 45s): no trial starts that its measured "
+               "time says cannot end before it; exit 3; resume continues")
 MAX_ERROR_CHARS = 1000  # an error line quotes user input (paths, values): keep it readable
 
 
@@ -93,13 +99,16 @@ def _add_run(sub) -> None:
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results of this sweep (a directory whose sweep.yaml has "
                           "this name); never anything else")
+    run.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def _add_resume_and_extend(sub) -> None:
-    resume = sub.add_parser("resume", help="continue an interrupted sweep")
+    resume = sub.add_parser("resume", help="continue an interrupted sweep: from Tune's state, "
+                            "or from the records alone (the missing trials, as a new stage)")
     resume.add_argument("results_dir")
     resume.add_argument("--address")
+    resume.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     resume.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
     extend = sub.add_parser("extend", help="add seeds, axis levels or the complementary "
@@ -114,12 +123,19 @@ def _add_resume_and_extend(sub) -> None:
                         help="a fractional design's other fraction (a half becomes the full 2^k)")
     extend.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
     extend.add_argument("--address")
+    extend.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     extend.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
 
 
 def _add_views(sub) -> None:
     status = sub.add_parser("status", help="trials by status, best so far, what remains")
     status.add_argument("results_dir")
+
+    records = sub.add_parser("records", help="copy a sweep's records (sweep.yaml, trials.parquet, "
+                             "epochs/, predictions/, images/; no Tune state or checkpoints) "
+                             "into DEST, which report, status, resume and extend accept")
+    records.add_argument("results_dir")
+    records.add_argument("dest")
 
     report = sub.add_parser("report", help="tables, figures and an HTML/Markdown report")
     report.add_argument("results_dirs", nargs="+")
@@ -140,29 +156,57 @@ def _add_views(sub) -> None:
 # modules); at 6c52500, when every command pulled Ray and torch, it took 2.6 s (2,554 modules).
 def cmd_run(args) -> int:
     from sweeps import commands
-    return commands.run(args, _command(), _fail, _tune_adapter)
+    return _drive(commands.run, args)
 
 
 def cmd_resume(args) -> int:
     from sweeps import commands
-    return commands.resume(args, _command(), _fail, _tune_adapter)
+    return _drive(commands.resume, args)
 
 
 def cmd_extend(args) -> int:
     from sweeps import commands
-    return commands.extend(args, _command(), _fail, _tune_adapter)
+    return _drive(commands.extend, args)
 
 
-def _tune_adapter():
-    """The Tune adapter, imported (with Ray) only once a command has passed its checks; the
-    Ray-free core never imports it (tests/test_layers.py), so the front door hands it over."""
-    from sweeps.tune import run
-    return run
+def _drive(command, args) -> int:
+    """Hold the sweep (``command``: the core's checks and lock) and run each stage it plans on
+    the Tune adapter, imported (with Ray) only once the checks passed: the Ray-free core never
+    imports it (tests/test_layers.py)."""
+    from sweeps import commands
+    try:
+        with command(args, _command()) as drive:
+            if drive is None:
+                return 0  # a dry run, printed
+            from sweeps.tune import run as adapter
+            # Data, Ray and resources before the first write: a sweep refused here leaves
+            # the results directory as it found it.
+            prepared = adapter.prepare(drive.spec, args.address)
+            for stage in drive.stages():
+                adapter.run_stage(stage, drive.results_dir, args.address, drive.max_concurrent,
+                                  args.verbose, prepared=prepared)
+                prepared = None  # Ray stopped with the stage; the next one starts its own
+            return drive.finish()
+    except commands.REFUSED as err:
+        return _fail(str(err))
+    except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
+        return commands.stopped(err)
 
 
 def cmd_status(args) -> int:
     from sweeps import commands
-    return commands.status(args, _fail)
+    try:
+        return commands.status(args)
+    except commands.REFUSED as err:
+        return _fail(str(err))
+
+
+def cmd_records(args) -> int:
+    from sweeps import commands
+    try:
+        return commands.records(args)
+    except commands.REFUSED as err:
+        return _fail(str(err))
 
 
 def cmd_report(args) -> int:
@@ -203,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             return _fail(str(err))
     return {"run": cmd_run, "resume": cmd_resume, "extend": cmd_extend, "status": cmd_status,
-            "report": cmd_report, "export-optuna": cmd_export_optuna}[args.command](args)
+            "records": cmd_records, "report": cmd_report,
+            "export-optuna": cmd_export_optuna}[args.command](args)
 
 
 if __name__ == "__main__":

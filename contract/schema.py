@@ -10,6 +10,7 @@ Layout of one results directory::
       sweep.yaml            the resolved spec as run + provenance
       tune/                 Ray Tune's experiment directory (what resume restores from)
       extensions/<n>/       the Tune experiment of the sweep's n-th extension (launch.py extend)
+      continued/<n>/        the Tune experiment of its n-th continuation from the records
       trials.parquet        one row per trial
       epochs/<trial>.parquet  one row per (trial, epoch), one file per trial
       tb/<trial>/           TensorBoard event files
@@ -126,6 +127,7 @@ EPOCHS_DIR = "epochs"
 SPEC_FILE = "sweep.yaml"
 TUNE_DIR = "tune"
 EXTENSIONS_DIR = "extensions"  # one Tune experiment per extension (sweeps/extend.py)
+CONTINUED_DIR = "continued"  # one Tune experiment per continuation from the records (sweeps/life.py)
 TB_DIR = "tb"
 IMAGES_DIR = "images"
 #: the example grids every completed trial writes (names of ``hinr.evaluate.Evaluation.examples``)
@@ -136,8 +138,8 @@ DRIVER_LOG = "driver.log"
 REPORT_DIR = "report"  # written by ``python launch.py report`` (analysis), not by the sweep
 #: everything a sweep (and its report) writes in its results directory: ``--overwrite`` may
 #: delete these and nothing else (a file of any other name is the user's)
-SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, EXTENSIONS_DIR, TRIALS_FILE, EPOCHS_DIR, TB_DIR, IMAGES_DIR,
-                 PREDICTIONS_DIR, DRIVER_LOG, REPORT_DIR)
+SWEEP_ENTRIES = (SPEC_FILE, TUNE_DIR, EXTENSIONS_DIR, CONTINUED_DIR, TRIALS_FILE, EPOCHS_DIR,
+                 TB_DIR, IMAGES_DIR, PREDICTIONS_DIR, DRIVER_LOG, REPORT_DIR)
 
 STATUSES = ("completed", "stopped", "diverged", "errored", "running", "pending")
 # stopped: ended early by the scheduler (ASHA); running: still training, or interrupted.

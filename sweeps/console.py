@@ -133,9 +133,10 @@ def trial_label(row: dict[str, Any], axes: list[str]) -> str:
 
 def progress_line(rows: list[dict[str, Any]], total: int, epochs: int, metric: str, mode: str,
                   axes: list[str], elapsed: float, slots: int, rate: float | None = None,
-                  per_epoch: float | None = None) -> str:
+                  per_epoch: float | None = None, budget_left: float | None = None) -> str:
     """The one progress line (``rate``: images/s to show when none is running right now;
-    ``per_epoch``: seconds per epoch as the driver measured them, see eta_seconds)."""
+    ``per_epoch``: seconds per epoch as the driver measured them, see eta_seconds;
+    ``budget_left``: seconds until the stage's --time-budget ends)."""
     n = counts(rows, total)
     parts = [f"[{duration(elapsed)}] trials " + ", ".join(
         f"{n[status]} {shown}" for status, shown in SHOWN if n[status] or status != "stopped")]
@@ -145,6 +146,8 @@ def progress_line(rows: list[dict[str, Any]], total: int, epochs: int, metric: s
     if ips:
         parts.append(f"{ips:.0f} images/s")
     parts.append(f"ETA {duration(eta_seconds(rows, total, epochs, slots, per_epoch))}")
+    if budget_left is not None:
+        parts.append(f"budget {duration(budget_left)} left")
     best = best_row(rows, metric, mode)
     if best is not None:
         parts.append(f"best {metric_text(metric, best[schema.METRIC_PREFIX + metric])} "

@@ -91,6 +91,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
         return (f"{existing}: damaged sweep file; choose --results elsewhere, or remove "
                 f"{results_dir} yourself if it is a sweep you no longer need")
     doc.pop("provenance", None)
+    doc.pop("stages", None)  # the stages run so far (sweeps.life)
     if overwrite:
         if doc.get("name") != spec.name:
             return (f"{results_dir}: holds sweep {show(doc.get('name'))}, not {spec.name}; "

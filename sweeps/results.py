@@ -101,6 +101,8 @@ class ResultsWriter:
         # does not know them, and reconciling must not drop them; their rows are written back
         # as read.  Pickled with the callback, so a resumed extension keeps the same set.
         self.kept: frozenset[str] = frozenset()
+        # The stage's time budget (sweeps.budget.Budget), whose deadline may cut trials.
+        self.budget = None
         self._reset()
 
     def _reset(self) -> None:

@@ -29,6 +29,7 @@ from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSIONS_KEY = "extensions"  # in sweep.yaml, beside provenance
+STAGES_KEY = "stages"  # the stages run (sweeps.life), beside them
 
 
 class SweepError(RuntimeError):
@@ -53,7 +54,7 @@ def read_doc(results_dir: Path) -> dict[str, Any]:
 
 def sweep_part(doc: dict[str, Any]) -> dict[str, Any]:
     """The sweep itself: sweep.yaml without provenance and extensions."""
-    return {k: v for k, v in doc.items() if k not in ("provenance", EXTENSIONS_KEY)}
+    return {k: v for k, v in doc.items() if k not in ("provenance", EXTENSIONS_KEY, STAGES_KEY)}
 
 
 def extensions(doc: dict[str, Any]) -> list[dict[str, Any]]:
@@ -122,28 +123,45 @@ def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[
     if "provenance" in doc:
         out["provenance"] = doc["provenance"]
     out[EXTENSIONS_KEY] = done + [entry]
+    if STAGES_KEY in doc:
+        out[STAGES_KEY] = doc[STAGES_KEY]
     return out
 
 
 def read_spec(results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
-    """The sweep as run, from ``<results>/sweep.yaml``.  A sweep written before the validation
-    split selected on a test metric, which the spec now refuses: such a directory is not
-    damaged, it cannot be resumed (its trials never reported val_*); with ``legacy_ok``
-    (``status``) it is read with each test metric replaced by its validation twin."""
+    """The sweep as run, from ``<results>/sweep.yaml`` (``spec_from_doc``).  A directory with
+    sweep.yaml is a sweep's, whether or not Tune's state is there (the records alone can be
+    continued, ``sweeps.life``)."""
     path = results_dir / schema.SPEC_FILE
-    if not path.is_file() or not (results_dir / schema.TUNE_DIR).is_dir():
-        raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE} "
-                         f"and {schema.TUNE_DIR}/); start one with: python launch.py run SWEEP.yaml")
+    if not path.is_file():
+        raise SweepError(f"{results_dir}: not a sweep results directory (no {schema.SPEC_FILE}); "
+                         f"start one with: python launch.py run SWEEP.yaml")
     # --overwrite cannot help: it deletes only a directory whose sweep.yaml names the sweep.
-    fix = f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
     try:
         doc = read_sweep_doc(results_dir, safe_load)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError, yaml.YAMLError) as err:
         reason = getattr(err, "strerror", None) or getattr(err, "problem", None) or type(err).__name__
-        raise SweepError(f"{path}: damaged sweep file ({reason}); {fix}") from None
+        raise SweepError(f"{path}: damaged sweep file ({reason}); {_fix(results_dir)}") from None
+    return spec_from_doc(doc, results_dir, legacy_ok)
+
+
+def _fix(results_dir: Path) -> str:
+    return f"restore it from a copy, or delete {results_dir} yourself and run the sweep again"
+
+
+def spec_from_doc(doc: Any, results_dir: Path, legacy_ok: bool = False) -> SweepSpec:
+    """The sweep as run, from sweep.yaml as read (``read_sweep_doc``).  A sweep written before
+    the validation split selected on a test metric, which the spec now refuses: such a
+    directory is not damaged, it cannot be resumed (its trials never reported val_*); with
+    ``legacy_ok`` (``status``) it is read with each test metric replaced by its validation
+    twin."""
+    path = results_dir / schema.SPEC_FILE
+    fix = _fix(results_dir)
     if not isinstance(doc, dict):
         raise SweepError(f"{path}: damaged sweep file (not a YAML mapping); {fix}")
+    doc = dict(doc)
     doc.pop("provenance", None)
+    doc.pop(STAGES_KEY, None)  # sweeps.life's record of the stages run
     # What extended it (sweeps/extend.py); the rest is the pooled sweep, except for the
     # trials adaptive seeds added, which no field of the sweep counts.
     extra = sum(int(e.get("trials", 0)) for e in doc.pop("extensions", None) or []

@@ -50,6 +50,16 @@ def run_ok(*args: str, env=None) -> subprocess.CompletedProcess:
     return proc
 
 
+def kill_after_epochs(out: Path, rows: int, *args: str) -> None:
+    """``launch.py ARGS`` (which writes to ``out``), its driver and Ray killed once ``rows``
+    epoch rows are written."""
+    driver = start_run(*args)
+    try:
+        wait_for_epochs(out, rows=rows)
+    finally:
+        kill_family(driver)
+
+
 def interrupt_then_resume(sweep: str, out: Path, rows: int) -> int:
     """Run ``sweep`` into ``out``, kill its driver (and its Ray) once ``rows`` epoch rows are
     written, then ``launch.py resume`` it; the epoch rows there were at the kill."""

@@ -380,6 +380,21 @@ def test_ray_is_imported_by_the_tune_adapter_only():
     assert not bad, "the Tune adapter leaks (tests/test_layers.py's docstring):\n" + "\n".join(bad)
 
 
+# The policy of a sweep's life (what runs next, what is recorded) that the Tune adapter must
+# not import (issue 38): it runs the one stage it is handed, a plain ``sweeps.stage.Stage``.
+STAGE_POLICY = ("sweeps.life", "sweeps.commands", "sweeps.extend", "sweeps.adaptive",
+                "sweeps.records")
+
+
+def test_the_tune_adapter_never_imports_the_stage_policy():
+    graph, _ = import_graph()
+    adapter = [m for m in graph if m == ADAPTER or m.startswith(ADAPTER + ".")]
+    assert "sweeps.tune.run" in adapter
+    bad = sorted((m, d) for m in adapter for d in graph[m] if d in STAGE_POLICY)
+    assert not bad, f"the Tune adapter decides what runs next: {bad}"
+    assert all(d in graph for d in STAGE_POLICY), "a policy module was renamed: update the list"
+
+
 def test_the_ray_check_sees_every_kind_of_ray_import(tmp_path):
     """The check on a made-up project: module-level and function-local Ray imports outside
     the adapter, ray.air inside it, and the core importing the adapter are each reported."""

@@ -51,8 +51,10 @@ class SweepProgress(tune.Callback):
     pickles its callbacks with the experiment.
     """
 
-    def __init__(self, results, spec, live: bool | None = None, every_s: float | None = None):
+    def __init__(self, results, spec, live: bool | None = None, every_s: float | None = None,
+                 budget=None):
         self.results = results
+        self.budget = budget  # the stage's time budget (sweeps.budget.Budget), or None
         self.name = spec.name
         self.metric, self.mode = spec.metric[0], spec.mode[0]
         self.axes = list(spec.axes)
@@ -75,7 +77,8 @@ class SweepProgress(tune.Callback):
     def _line(self) -> str:
         return progress_line(list(self.results.trials.values()), self.total, self.epochs,
                              self.metric, self.mode, self.axes, time.monotonic() - self._start,
-                             self._slots, self._rate, self._per_epoch())
+                             self._slots, self._rate, self._per_epoch(),
+                             self.budget.left() if getattr(self, "budget", None) else None)
 
     def _per_epoch(self) -> float | None:
         """Seconds per epoch of one trial slot as this driver measured them: time since the

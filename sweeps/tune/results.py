@@ -94,11 +94,14 @@ class ParquetResults(ResultsWriter, tune.Callback):
     def on_experiment_end(self, trials, **info):
         for trial in trials:
             self._row(trial)
-        self.reconcile(_ended(trials))
+        # A trial the time budget cut at its deadline was interrupted, not stopped by the
+        # scheduler: its row stays running, and the next stage runs it again.
+        budget = getattr(self, "budget", None)  # getattr: a callback pickled before budgets
+        self.reconcile(_ended(trials, budget.cut if budget is not None else frozenset()))
 
 
-def _ended(trials) -> dict[str, bool]:
-    return {t.trial_id: t.status == t.TERMINATED for t in trials}
+def _ended(trials, cut: frozenset[str] = frozenset()) -> dict[str, bool]:
+    return {t.trial_id: t.status == t.TERMINATED and t.trial_id not in cut for t in trials}
 
 
 def _forget_missing_checkpoint(trial) -> None:

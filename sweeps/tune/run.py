@@ -1,15 +1,16 @@
-"""run_sweep: a SweepSpec -> a Ray Tune Tuner (search, scheduler, resources, callbacks) -> results.
+"""``run_stage``: one stage of a sweep (``sweeps.life.Stage``, a plain value the Ray-free core
+planned) -> a Ray Tune Tuner (search, scheduler, resources, callbacks) -> results.
 
 Embedded by default (``ray.init`` on this machine, bound to 127.0.0.1, no dashboard); with an
-address (``auto`` or ``host:port``) it joins an existing cluster.  ``resume_sweep`` restores the
-Tuner from ``<results>/tune`` (errored trials retried) with the same trainable and callbacks;
-``run_stage`` runs (or resumes) an extension recorded in sweep.yaml (``sweeps.sweepdoc``).
+address (``auto`` or ``host:port``) it joins an existing cluster.  A stage either starts a new
+Tune experiment (the first run, a continuation from the records, an extension) or restores an
+interrupted one from its Tune state (errored trials retried) with the same trainable and
+callbacks.  What runs next is never decided here: ``sweeps.life`` does, and records it.
+``run_sweep`` runs a spec as a first stage without records (benchmarks, tests).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,16 +19,16 @@ from ray import tune
 
 from contract import metrics as metrics_registry
 from contract import schema
-from contract.resultsdir import trial_ids, trial_rows
 from hinr import data as hinr_data
-from hinr.fetch import FetchError
 
-from ..adaptive import second_stage
-from ..spec import CHECKPOINTS_KEPT, SpecError, SweepSpec, check_model_size
+from ..spec import CHECKPOINTS_KEPT, SweepSpec
 from ..storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
                        storage_filesystem)
-from ..sweepdoc import SweepError, extensions, read_doc, read_spec, record, sweep_part, write_doc
+from ..stage import Stage
+from ..sweepdoc import SweepError
 from . import oldnames
+from .budget import BudgetGate, BudgetStopper
+from .cluster import Prepared, prepare
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
 from .search import param_space, points_space, search_alg, space_is_saved, tune_num_samples
@@ -40,89 +41,23 @@ PROGRESS_METRICS = ["epoch", *metrics_registry.names("progress", when="epoch"),
 
 
 # ------------------------------------------------------------------------------ scheduler
-def scheduler(spec: SweepSpec, epochs: int):
+def scheduler(spec: SweepSpec, epochs: int, rungs: dict[str, dict[int, float]] | None = None):
+    """ASHA, or None (FIFO); ``rungs``: recorded trials' metric by epoch, which a continuation's
+    rungs start with, so that its trials are cut against the whole sweep's."""
     if spec.scheduler["type"] != "asha":
         return None
-    return tune.schedulers.ASHAScheduler(
+    asha = tune.schedulers.ASHAScheduler(
         metric=spec.metric[0], mode=spec.mode[0], time_attr="training_iteration",
         max_t=epochs, grace_period=min(spec.scheduler.get("grace_period", 1), epochs),
         reduction_factor=spec.scheduler.get("reduction_factor", 2))
-
-
-# ------------------------------------------------------------------------------ Ray
-# Did this process's init_ray start Ray?  Then the sweep that used it shuts it down (see
-# progress.ray_console), even when Ray was started before the sweep (launch.py starts it in
-# prepare(), before anything is written, so that a refused sweep writes nothing).
-_ray_started_here = False
-
-
-def init_ray(address: str | None, spec: SweepSpec) -> None:
-    import ray
-
-    global _ray_started_here
-    if not ray.is_initialized():
-        _start_ray(address)
-        _ray_started_here = True
-    check_resources(spec)
-
-
-def _start_ray(address: str | None) -> None:
-    import ray
-
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        # Embedded: a new local Ray ("local": never join a `ray start` cluster that happens to
-        # run on this machine), no dashboard (nothing serves HTTP), token-authenticated gRPC.
-        ray.init(address="local", include_dashboard=False, configure_logging=False,
-                 log_to_driver=True)
-
-
-def check_resources(spec: SweepSpec) -> None:
-    """Refuse a per-trial request that no node of the cluster can satisfy (Tune would wait
-    forever), naming the field and what the largest node has."""
-    import ray
-
-    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
-    best_cpu = max((n.get("CPU", 0.0) for n in nodes), default=0.0)
-    best_gpu = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
-    cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
-    if cpus > best_cpu or gpus > best_gpu:
-        raise SweepError(f"{spec.path}: resources: a trial asks for cpus={cpus:g}, gpus={gpus:g} but "
-                         f"the largest node has cpus={best_cpu:g}, gpus={best_gpu:g}")
-    memory = max((n.get("memory", 0.0) for n in nodes), default=0.0)
-    try:
-        check_model_size(spec, int(memory) or None)
-    except SpecError as err:
-        raise SweepError(str(err)) from None
-
-
-def prepare(spec: SweepSpec, address: str | None,
-            datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None
-            ) -> dict[str, hinr_data.ImageData]:
-    """Everything a sweep needs before it may write anything: its datasets (read before Ray
-    starts, so a missing one is one line, not a failure inside Ray; by ``datasets``, default
-    ``shared_datasets``), then Ray and a node that fits a trial."""
-    data = (datasets or shared_datasets)(spec)
-    init_ray(address, spec)
-    return data
-
-
-def shared_datasets(spec: SweepSpec) -> dict[str, hinr_data.ImageData]:
-    """Load each dataset the sweep uses once on the driver; Tune puts it in the object store
-    (tune.with_parameters) so trials on a node share one copy instead of each loading its own."""
-    names = spec.axes.get("dataset", [spec.base_config.dataset])
-    if isinstance(names, dict):
-        names = list(names.values())[0]
-    base = spec.base_config
-    try:
-        return {name: hinr_data.load(base.replace(dataset=name, train_subset=0, test_subset=0))
-                for name in names}
-    except (hinr_data.DatasetNotFound, OSError, FetchError) as err:
-        # The home directory in full is nobody else's business (logs, screenshots, CI output).
-        home = str(Path.home())
-        message = str(err).replace(home + os.sep, "~" + os.sep) if home != os.sep else str(err)
-        raise SweepError(f"{spec.path}: dataset: {message}") from None
+    sign = 1.0 if spec.mode[0] == "max" else -1.0  # ASHA records max-is-better values
+    # Private (Ray 2.60.0): the brackets' rungs, (milestone, {trial id: value}); Tune has no
+    # public way to tell ASHA results it did not see.  One bracket (ASHA's default).
+    for milestone, recorded in asha._brackets[0]._rungs:
+        for trial_id, values in (rungs or {}).items():
+            if int(milestone) in values:
+                recorded[trial_id] = sign * values[int(milestone)]
+    return asha
 
 
 def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train_hinr):
@@ -139,28 +74,39 @@ def _reporter(spec: SweepSpec):
                             max_report_frequency=15, sort_by_metric=False)
 
 
-def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool) -> None:
+def _console(run_config: tune.RunConfig, spec: SweepSpec, verbose: bool, stage: Stage) -> None:
     """Quiet: our progress view only (Tune's verbose=0 prints no table and no trial lines).
     Verbose: Ray's table as well, and our view as plain lines (an in-place line would be torn
     by the table)."""
     results = next(c for c in run_config.callbacks if isinstance(c, ParquetResults))
     # A resumed sweep brings its pickled callbacks; its progress view starts afresh.
     run_config.callbacks = [c for c in run_config.callbacks if not isinstance(c, SweepProgress)]
-    run_config.callbacks.append(SweepProgress(results, spec, live=False if verbose else None))
+    run_config.callbacks.append(SweepProgress(results, spec, live=False if verbose else None,
+                                              budget=stage.budget))
     run_config.progress_reporter = _reporter(spec) if verbose else None
     run_config.verbose = 1 if verbose else 0
 
 
 def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
               max_concurrent: int | None = None, verbose: bool = False,
-              data: dict[str, hinr_data.ImageData] | None = None, trainable_fn=None,
+              **options) -> tune.ResultGrid:
+    """``spec`` as a first stage with no sweep.yaml of its own (benchmarks and tests that
+    measure one Tune run); ``options`` as ``run_stage``'s."""
+    return run_stage(Stage("first", spec, schema.TUNE_DIR), results_dir, address,
+                     max_concurrent, verbose, **options)
+
+
+def run_stage(stage: Stage, results_dir: Path, address: str | None = None,
+              max_concurrent: int | None = None, verbose: bool = False, *,
+              prepared: Prepared | None = None, trainable_fn=None,
               writer: ParquetResults | None = None,
               datasets: Callable[[SweepSpec], dict[str, hinr_data.ImageData]] | None = None,
               reuse_actors: bool = True,
               checkpoints_kept: int = CHECKPOINTS_KEPT) -> tune.ResultGrid:
-    """Run ``spec``; ``data`` is what ``prepare`` returned (it runs here if not given, loading
-    the datasets with ``datasets``, default ``shared_datasets``: benchmarks/sweep.py passes a
-    timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
+    """Run ``stage`` (``sweeps.stage.Stage``): a new Tune experiment, or its Tune state
+    restored.  ``prepared`` is what ``sweeps.tune.cluster.prepare`` returned (it runs here if
+    not given, loading the datasets with ``datasets``, default ``shared_datasets``:
+    benchmarks/sweep.py passes a timed one).  Ray's logs go to <results>/driver.log (and the console too if ``verbose``).
     ``trainable_fn`` (default ``train_hinr``, same signature) and ``writer`` (default a new
     ``ParquetResults``) are for benchmarks/scale.py: a no-op trainable through the real
     pipeline, and the writer whose ``stats`` it reads afterwards.
@@ -174,166 +120,135 @@ def run_sweep(spec: SweepSpec, results_dir: Path, address: str | None = None,
 
     ``checkpoints_kept``: Tune's ``num_to_keep`` (see ``sweeps.spec.CHECKPOINTS_KEPT``); other
     than the default only for benchmarks/scale.py, which measures what it saves."""
-    global _ray_started_here
-    try:
-        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
-            if data is None:
-                data = prepare(spec, address, datasets)
-            console.after_init()
-            grid = _run(spec, results_dir, max_concurrent, verbose, data,
-                        trainable_fn or train_hinr, writer, reuse_actors, checkpoints_kept)
-    finally:
-        _ray_started_here = False  # ray_console shut down the Ray this process started
-    return adaptive_stage(results_dir, address, max_concurrent, verbose) or grid
+    if stage.restore:
+        _check_state(results_dir, stage.experiment)  # before Ray starts
+    owns_ray = prepared is not None and prepared.owns_ray
+    with ray_console(results_dir, verbose, owns_ray=owns_ray) as console:
+        data = (prepared or prepare(stage.spec, address, datasets)).data
+        console.after_init()
+        if stage.restore:
+            return _restore(stage, results_dir, verbose, data)
+        return _fit(stage, results_dir, max_concurrent, verbose, data,
+                    trainable_fn or train_hinr, writer, reuse_actors, checkpoints_kept)
 
 
-def adaptive_stage(results_dir: Path, address: str | None, max_concurrent: int | None,
-                   verbose: bool) -> tune.ResultGrid | None:
-    """Adaptive seeds' second stage (sweeps/adaptive.py), once the first has finished: the
-    seeds each point needs, recorded in sweep.yaml as an extension and run (None: nothing to
-    run: not adaptive, already recorded, the first stage unfinished, or no point needs more)."""
-    if not (results_dir / schema.SPEC_FILE).is_file():
-        return None  # benchmarks' sweeps write no sweep.yaml
-    spec = read_spec(results_dir)
-    doc = read_doc(results_dir)
-    if spec.adaptive is None or extensions(doc):
-        return None
-    rows = trial_rows(results_dir)
-    if sum(r["status"] in ("completed", "stopped", "diverged") for r in rows) < spec.num_trials():
-        return None  # an interrupted first stage: resume finishes it, then comes here
-    added, table = second_stage(spec, rows)
-    rule = spec.adaptive
-    entry = record(doc, sweep_part(doc), f"adaptive seeds, second stage: {len(added)} trial(s) "
-                   f"for a 95% half-width of {rule['until']['halfwidth']:g} on "
-                   f"{rule['until']['metric']}", added, sys.argv)
-    entry["extensions"][-1]["adaptive"] = table
-    write_doc(entry, results_dir)
-    if not added:
-        return None
-    return run_stage(results_dir, address, max_concurrent, verbose)
+def stage_space(stage: Stage) -> dict[str, Any] | None:
+    """Tune's param_space: a listed stage's grid over its points (axis values and seed each,
+    as a design's points are: ``sweeps.tune.search.points_space``), else the sweep's."""
+    spec = stage.spec
+    if stage.points is not None:
+        return {"preset": spec.preset, **spec.base, **points_space(stage.points)}
+    return param_space(spec)
 
 
-def _run(spec: SweepSpec, results_dir: Path, max_concurrent: int | None, verbose: bool,
-         data: dict[str, hinr_data.ImageData], trainable_fn,
-         writer: ParquetResults | None, reuse_actors: bool = True,
-         checkpoints_kept: int = CHECKPOINTS_KEPT, space: dict[str, Any] | None = None,
-         experiment: str = schema.TUNE_DIR) -> tune.ResultGrid:
-    """``space`` and ``experiment`` (Tune's param_space and its experiment directory under the
-    results directory): an extension's (``run_stage``); by default the sweep's."""
-    epochs = spec.base_config.epochs
+def _samples(stage: Stage) -> int:
+    """``TuneConfig.num_samples``: a continuation's listed points once each, a searched
+    continuation's remaining trials; otherwise the sweep's (``tune_num_samples``)."""
+    if stage.kind == "continue":
+        return 1 if stage.points is not None else stage.trials
+    return tune_num_samples(stage.spec)
+
+
+def _fit(stage: Stage, results_dir: Path, max_concurrent: int | None, verbose: bool,
+         data: dict[str, hinr_data.ImageData], trainable_fn, writer: ParquetResults | None,
+         reuse_actors: bool, checkpoints_kept: int) -> tune.ResultGrid:
+    spec = stage.spec
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
-    alg = search_alg(spec)
+    alg = search_alg(spec, stage.history, stage.pending, stage.sampler_seed)
+    if stage.budget is not None:  # the gate takes the concurrency limit over
+        alg = _gated(alg, stage, concurrent)
+        concurrent = 0
     tune_config = tune.TuneConfig(
-        search_alg=alg, scheduler=scheduler(spec, epochs),
-        num_samples=tune_num_samples(spec),
-        max_concurrent_trials=concurrent or None,
+        search_alg=alg, scheduler=scheduler(spec, spec.base_config.epochs, stage.rungs),
+        num_samples=_samples(stage), max_concurrent_trials=concurrent or None,
         time_budget_s=spec.budget["time_limit_s"] or None, reuse_actors=reuse_actors)
-    where = results_dir / experiment
+    where = results_dir / stage.experiment
+    writer = writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)
+    if writer.contract is None:  # benchmarks/scale.py's own writer
+        writer.contract = schema.contract_metadata(spec.raw)
+    writer.kept, writer.budget = stage.kept, stage.budget
     run_config = tune.RunConfig(
         name=where.name, storage_path=str(where.parent.resolve()),
         storage_filesystem=storage_filesystem(),  # whole files only (sweeps/storage.py)
         failure_config=tune.FailureConfig(max_failures=spec.budget["max_failures"]),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=checkpoints_kept),
-        callbacks=[writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)])
-    if writer is not None and writer.contract is None:  # benchmarks/scale.py's own writer
-        writer.contract = schema.contract_metadata(spec.raw)
-    _console(run_config, spec, verbose)
+        stop=BudgetStopper(stage.budget) if stage.budget is not None else None,
+        callbacks=[writer])
+    _console(run_config, spec, verbose, stage)
     tuner = tune.Tuner(trainable(spec, results_dir, data, trainable_fn),
-                       param_space=space or param_space(spec),
-                       tune_config=tune_config, run_config=run_config)
+                       param_space=stage_space(stage), tune_config=tune_config,
+                       run_config=run_config)
     return tuner.fit()
 
 
-def resume_sweep(results_dir: Path, address: str | None = None,
-                 verbose: bool = False) -> tune.ResultGrid:
-    """Continue the sweep's last Tune experiment: its first run's (``tune/``), or, once it has
-    been extended, its last extension's (the earlier ones finished before it started)."""
-    if extensions(read_doc(results_dir)):
-        if extensions(read_doc(results_dir))[-1].get("trials", 1) == 0:
-            return None  # adaptive seeds' second stage that needed no trial
-        return run_stage(results_dir, address, None, verbose)
-    spec = read_spec(results_dir)
-    grid = _restore(results_dir, spec, schema.TUNE_DIR, address, verbose,
-                    None if space_is_saved(spec) else param_space(spec))
-    return adaptive_stage(results_dir, address, None, verbose) or grid
+def _gated(alg, stage: Stage, concurrent: int) -> BudgetGate:
+    """Tune's own search algorithm for the stage, behind the budget's gate
+    (``sweeps.tune.budget``), which admits at most ``slots`` trials at once."""
+    import ray
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
+
+    if alg is None:
+        inner = BasicVariantGenerator(max_concurrent=concurrent)
+    else:
+        inner = SearchGenerator(ConcurrencyLimiter(alg, concurrent) if concurrent else alg)
+    cpus, gpus = stage.spec.resources["cpus"], stage.spec.resources["gpus"]
+    have = ray.cluster_resources()
+    fits = [int(have.get("CPU", 1) // cpus) if cpus else 1 << 20,
+            int(have.get("GPU", 0) // gpus) if gpus else 1 << 20]
+    return BudgetGate(inner, stage.budget, min([concurrent or 1 << 20, *fits]) or 1)
 
 
-def stage_space(spec: SweepSpec, points: list[dict[str, Any]]) -> dict[str, Any]:
-    """An extension's param_space: the base, and a grid over its list of points (axis values
-    and seed each), as a design's points are (``sweeps.tune.search.points_space``)."""
-    return {"preset": spec.preset, **spec.base, **points_space(points)}
-
-
-def run_stage(results_dir: Path, address: str | None = None, max_concurrent: int | None = None,
-              verbose: bool = False) -> tune.ResultGrid:
-    """The last extension recorded in sweep.yaml (``sweeps.sweepdoc``): started, or resumed when
-    its Tune experiment already exists (an interrupted extension)."""
-    spec = read_spec(results_dir)
-    stage = extensions(read_doc(results_dir))[-1]
-    experiment = stage["tune_dir"]
-    space = stage_space(spec, stage["points"])
-    if (results_dir / experiment / "tuner.pkl").exists():
-        return _restore(results_dir, spec, experiment, address, verbose, space)
-    # Every trial on disk now belongs to an earlier run: kept as it is (ParquetResults.kept).
-    kept = trial_ids(results_dir)
-    writer = ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)
-    writer.kept = kept
-    global _ray_started_here
-    try:
-        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
-            data = prepare(spec, address)
-            console.after_init()
-            return _run(spec, results_dir, max_concurrent, verbose, data, train_hinr, writer,
-                        space=space, experiment=experiment)
-    finally:
-        _ray_started_here = False
-
-
-def _restore(results_dir: Path, spec: SweepSpec, experiment: str, address: str | None,
-             verbose: bool, space: dict[str, Any] | None) -> tune.ResultGrid:
-    # Tune restarts a sweep whose state it cannot read from scratch (and with the grid lost),
-    # and the restart would drop every row as unknown to Tune: refuse before Ray starts.
+def _check_state(results_dir: Path, experiment: str) -> None:
+    """Tune restarts a sweep whose state it cannot read from scratch (and with the grid lost),
+    and the restart would drop every row as unknown to Tune: refuse before Ray starts."""
     damage = damaged_state(results_dir / experiment)
     if damage:
         raise SweepError(f"{damage}: Tune's saved state is damaged and this sweep cannot be "
                          f"resumed; its results so far are intact (python launch.py report "
                          f"{results_dir}); to finish it, run the sweep file again with --results "
                          f"set to a new directory")
-    older = state_from_older_version(results_dir / schema.TUNE_DIR)
+    older = state_from_older_version(results_dir / experiment)
     if older:
         raise SweepError(f"{older}, which this version cannot resume; its results so far are "
                          f"intact (python launch.py report {results_dir}); to finish it, run the "
                          f"sweep file again with --results set to a new directory, or resume it "
                          f"from a checkout older than {SEED_FIELD_COMMIT}")
-    global _ray_started_here
-    try:
-        with ray_console(results_dir, verbose, owns_ray=_ray_started_here) as console:
-            data = prepare(spec, address)
-            console.after_init()
-            # A design's space holds functions (sweeps.tune.search.points_space), which Tune
-            # saves as placeholders only: the space itself is given again, rebuilt from
-            # sweep.yaml (an extension's too: its points are in sweep.yaml).
-            given = {"param_space": space} if space is not None else {}
-            oldnames.accept()  # tuner.pkl of a sweep started before sweeps.tune existed
-            # The file system is given again: Tune replaces the pickled one with this argument
-            # (None would be plain local writes), and a sweep started before it gets it now.
-            tuner = tune.Tuner.restore(str((results_dir / experiment).resolve()),
-                                       trainable(spec, results_dir, data),
-                                       resume_unfinished=True, resume_errored=True,
-                                       storage_filesystem=storage_filesystem(), **given)
-            # Tuner.restore has no run_config argument: the restored one (the callbacks and
-            # verbosity the sweep started with) is only reachable on the internal tuner.
-            # Private (Ray 2.60.0): Tuner._local_tuner has no public equivalent.
-            run_config = tuner._local_tuner.get_run_config()
-            # Tune restores the callbacks pickled when the sweep started, results directory
-            # included: a directory copied or moved since would get its Parquet in the old place.
-            for callback in run_config.callbacks or []:
-                # The contract is set again too: a sweep started by a version that wrote none
-                # gets it from this resume on.
-                if isinstance(callback, ParquetResults):
-                    callback.results_dir = str(results_dir)
-                    callback.contract = schema.contract_metadata(spec.raw)
-            _console(run_config, spec, verbose)
-            return tuner.fit()
-    finally:
-        _ray_started_here = False
+
+
+def _restore(stage: Stage, results_dir: Path, verbose: bool,
+             data: dict[str, hinr_data.ImageData]) -> tune.ResultGrid:
+    spec = stage.spec
+    # A design's space holds functions (sweeps.tune.search.points_space), which Tune saves as
+    # placeholders only: the space itself is given again, rebuilt from sweep.yaml (a listed
+    # stage's too: its points are in sweep.yaml).
+    space = stage_space(stage) if stage.points is not None or not space_is_saved(spec) else None
+    given = {"param_space": space} if space is not None else {}
+    oldnames.accept()  # tuner.pkl of a sweep started before sweeps.tune existed
+    # The file system is given again: Tune replaces the pickled one with this argument (None
+    # would be plain local writes), and a sweep started before it gets it now.
+    tuner = tune.Tuner.restore(str((results_dir / stage.experiment).resolve()),
+                               trainable(spec, results_dir, data),
+                               resume_unfinished=True, resume_errored=True,
+                               storage_filesystem=storage_filesystem(), **given)
+    # Tuner.restore has no run_config argument: the restored one (the callbacks and verbosity
+    # the sweep started with) is only reachable on the internal tuner.
+    # Private (Ray 2.60.0): Tuner._local_tuner has no public equivalent.
+    run_config = tuner._local_tuner.get_run_config()
+    # A stage restored after its driver died runs without the budget it had (sweeps.life
+    # continues from the records instead when a new budget is asked for).
+    if isinstance(run_config.stop, BudgetStopper):
+        run_config.stop.budget = None
+    gate = tuner._local_tuner._tune_config.search_alg  # private too (Ray 2.60.0)
+    if isinstance(gate, BudgetGate):
+        gate.budget = None
+    # Tune restores the callbacks pickled when the sweep started, results directory included:
+    # a directory copied or moved since would get its Parquet in the old place.
+    for callback in run_config.callbacks or []:
+        # The contract is set again too: a sweep started by a version that wrote none gets it
+        # from this resume on.
+        if isinstance(callback, ParquetResults):
+            callback.results_dir = str(results_dir)
+            callback.contract = schema.contract_metadata(spec.raw)
+            callback.budget = None
+    _console(run_config, spec, verbose, stage)
+    return tuner.fit()

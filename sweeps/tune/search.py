@@ -107,44 +107,55 @@ def space_is_saved(spec: SweepSpec) -> bool:
 
 # ------------------------------------------------------------------------------ the searcher
 # The Optuna sampler of each ``SearchType.sampler``, seeded: the same sweep file draws the same
-# points.  Optuna takes a while to import: only when a searcher is built.
-def _random_sampler():
+# points (a continuation from the records draws with its stage's seed: the first stage's
+# would draw the recorded points again).  Optuna takes a while to import: only when a
+# searcher is built.
+def _random_sampler(seed: int = 0):
     import optuna
 
-    return optuna.samplers.RandomSampler(seed=0)
+    return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _tpe_sampler():
+def _tpe_sampler(seed: int = 0):
     import optuna
 
-    return optuna.samplers.TPESampler(seed=0)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
-def _nsga2_sampler():  # several objectives: TPE models one; NSGA-II keeps a Pareto front
+def _nsga2_sampler(seed: int = 0):  # several objectives: TPE models one; NSGA-II a Pareto front
 
-    return PicklableNSGAIISampler(seed=0)
-
-
-SAMPLERS: dict[str, Callable[[], Any]] = {"random": _random_sampler, "tpe": _tpe_sampler,
-                                           "nsga2": _nsga2_sampler}
+    return PicklableNSGAIISampler(seed=seed)
 
 
-def searcher(spec: SweepSpec):
-    """The Tune searcher that draws the sweep's points, or None for Tune's own grid expansion."""
+SAMPLERS: dict[str, Callable[..., Any]] = {"random": _random_sampler, "tpe": _tpe_sampler,
+                                            "nsga2": _nsga2_sampler}
+
+
+def searcher(spec: SweepSpec, history: list[dict[str, Any]] | None = None, seed: int = 0):
+    """The Tune searcher that draws the sweep's points, or None for Tune's own grid expansion.
+    ``history``: recorded points ({"config", "values"}: the mean of their seeds per objective,
+    None where none was finite) that the searcher is told before it draws (Tune's
+    ``points_to_evaluate`` with ``evaluated_rewards``)."""
     kind = spec.search_type.sampler(spec.metric)
     if kind is None:
         return None
-    from ray.tune.search.optuna import OptunaSearch  # imports Optuna: only when building
+    from .recorded import RecordedOptunaSearch  # imports Optuna: only when building
 
     metric = spec.metric if len(spec.metric) > 1 else spec.metric[0]
     mode = spec.mode if len(spec.mode) > 1 else spec.mode[0]
-    return OptunaSearch(metric=metric, mode=mode, sampler=SAMPLERS[kind]())
+    told = {}
+    if history:
+        told = {"points_to_evaluate": [dict(h["config"]) for h in history],
+                "evaluated_rewards": [h["values"] for h in history]}
+    return RecordedOptunaSearch(metric=metric, mode=mode, sampler=SAMPLERS[kind](seed), **told)
 
 
-def search_alg(spec: SweepSpec):
-    """``TuneConfig.search_alg``: the searcher with its points replicated over the seeds."""
-    inner = searcher(spec)
-    return None if inner is None else SeedRepeater(inner, spec.seeds)
+def search_alg(spec: SweepSpec, history: list[dict[str, Any]] | None = None,
+               pending: list[dict[str, Any]] | None = None, seed: int = 0):
+    """``TuneConfig.search_alg``: the searcher with its points replicated over the seeds (a
+    continuation's: told the recorded points, and the recorded points' missing seeds first)."""
+    inner = searcher(spec, history, seed)
+    return None if inner is None else SeedRepeater(inner, spec.seeds, pending)
 
 
 # ------------------------------------------------------------------------------ replicates
@@ -152,10 +163,14 @@ def search_alg(spec: SweepSpec):
 class Point:
     """One point a searcher suggested, and its replicates (one trial per seed)."""
 
-    primary: str  # the trial id the searcher knows the point by (its first replicate's)
+    # the trial id the searcher knows the point by (its first replicate's); None for a
+    # recorded point whose missing seeds a continuation runs (the searcher never suggested it)
+    primary: str | None
     config: dict[str, Any]
     trials: list[str] = field(default_factory=list)  # replicate k is trials[k], seed seeds[k]
     results: dict[str, dict[str, float]] = field(default_factory=dict)  # trial id -> metrics
+    seeds: list[int] | None = None  # a recorded point's missing seeds (None: the sweep's)
+    recorded: list[list[float | None]] = field(default_factory=list)  # its recorded seeds' values
 
 
 class SeedRepeater(Searcher):
@@ -172,27 +187,36 @@ class SeedRepeater(Searcher):
     point's config, and the searcher is told once per point.
     """
 
-    def __init__(self, searcher, seeds: list[int]):
+    def __init__(self, searcher, seeds: list[int], pending: list[dict[str, Any]] | None = None):
         # Named `searcher`: Tune walks wrappers through that attribute to checkpoint each.
         self.searcher = searcher
         self.seeds = list(seeds)
         self.points: list[Point] = []
         self.point_of: dict[str, Point] = {}
+        # A continuation's recorded points with seeds still to run: handed out first.
+        self.queue = [Point(None, dict(p["config"]), seeds=list(p["seeds"]),
+                            recorded=list(p["values"])) for p in pending or []]
         super().__init__(metric=searcher.metric, mode=searcher.mode)
 
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
         return self.searcher.set_search_properties(metric, mode, config, **spec)
 
+    def _seeds(self, point: Point) -> list[int]:
+        return point.seeds if point.seeds is not None else self.seeds
+
     def suggest(self, trial_id: str) -> dict | None:
-        if not self.points or len(self.points[-1].trials) == len(self.seeds):
-            config = self.searcher.suggest(trial_id)
-            if config is None or config == Searcher.FINISHED:
-                return config
-            self.points.append(Point(trial_id, copy.deepcopy(config)))
+        if not self.points or len(self.points[-1].trials) == len(self._seeds(self.points[-1])):
+            if getattr(self, "queue", None):  # getattr: a searcher pickled before the queue
+                self.points.append(self.queue.pop(0))
+            else:
+                config = self.searcher.suggest(trial_id)
+                if config is None or config == Searcher.FINISHED:
+                    return config
+                self.points.append(Point(trial_id, copy.deepcopy(config)))
         point = self.points[-1]
         point.trials.append(trial_id)
         self.point_of[trial_id] = point
-        return {**point.config, "seed": self.seeds[len(point.trials) - 1]}
+        return {**point.config, "seed": self._seeds(point)[len(point.trials) - 1]}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs):
         point = self.point_of.get(trial_id)
@@ -202,21 +226,30 @@ class SeedRepeater(Searcher):
         metrics = metrics if isinstance(metrics, list) else [metrics]
         # A failed replicate reports nothing: NaN, which the mean below leaves out.
         point.results[trial_id] = {m: (result or {}).get(m, np.nan) for m in metrics}
-        if len(point.results) < len(self.seeds):
+        if len(point.results) < len(self._seeds(point)):
             return
         # Averaged in seed order, whatever order the replicates finished in: float sums
         # depend on order, and the searcher's next draw on the sum.
         done = [point.results[t] for t in point.trials]
+        done += [{m: np.nan if v is None else v for m, v in zip(metrics, values)}
+                 for values in point.recorded]
         averaged = {m: float(np.nanmean([r[m] for r in done])) for m in metrics}
+        if point.primary is None:  # a recorded point: the searcher learns it as evaluated
+            values = [averaged[m] for m in metrics]
+            finite = all(np.isfinite(values))
+            self.searcher.add_evaluated_point(point.config, values if finite else None)
+            return
         self.searcher.on_trial_complete(point.primary, result=averaged, **kwargs)
 
     # Plain data (no Ray or Optuna objects): what Tune pickles into the experiment state.
     def get_state(self) -> dict:
-        return {"seeds": self.seeds, "points": [asdict(p) for p in self.points]}
+        return {"seeds": self.seeds, "points": [asdict(p) for p in self.points],
+                "queue": [asdict(p) for p in getattr(self, "queue", [])]}
 
     def set_state(self, state: dict) -> None:
         self.seeds = state["seeds"]
         self.points = [Point(**p) for p in state["points"]]
+        self.queue = [Point(**p) for p in state.get("queue", [])]
         self.point_of = {t: p for p in self.points for t in p.trials}
 
     def save(self, checkpoint_path: str):
