@@ -193,18 +193,11 @@ def _drive(command, args) -> int:
         return commands.stopped(err)
 
 
-def cmd_status(args) -> int:
+def cmd_status_or_records(args) -> int:
+    """``status`` and ``records``: Ray-free and torch-free, so they answer at once."""
     from sweeps import commands
     try:
-        return commands.status(args)
-    except commands.REFUSED as err:
-        return _fail(str(err))
-
-
-def cmd_records(args) -> int:
-    from sweeps import commands
-    try:
-        return commands.records(args)
+        return {"status": commands.status, "records": commands.records}[args.command](args)
     except commands.REFUSED as err:
         return _fail(str(err))
 
@@ -246,9 +239,9 @@ def main(argv: list[str] | None = None) -> int:
             progress_seconds()
         except ValueError as err:
             return _fail(str(err))
-    return {"run": cmd_run, "resume": cmd_resume, "extend": cmd_extend, "status": cmd_status,
-            "records": cmd_records, "report": cmd_report,
-            "export-optuna": cmd_export_optuna}[args.command](args)
+    return {"run": cmd_run, "resume": cmd_resume, "extend": cmd_extend,
+            "status": cmd_status_or_records, "records": cmd_status_or_records,
+            "report": cmd_report, "export-optuna": cmd_export_optuna}[args.command](args)
 
 
 if __name__ == "__main__":

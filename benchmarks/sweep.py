@@ -44,7 +44,7 @@ images through ``TrainingRun.train_epoch``, whose time each epoch reports as ``t
   It can exceed 1: one small model does not scale perfectly over several threads.
 * share outside training = 1 - sum(train_seconds) / (c x wall): slot-seconds not spent in
   ``train_epoch``, split into Ray start-up (timed around ``ray.init``), dataset loading
-  (``sweeps.tune.run.shared_datasets`` on the driver, timed: ``run_sweep(datasets=)``), evaluation
+  (``sweeps.tune.cluster.shared_datasets`` on the driver, timed: ``run_sweep(datasets=)``), evaluation
   (test_subset / eval_images_per_s, every epoch), finish (latent-MLP and weight-CNN probes
   and the image operations after the last epoch), checkpoint + TensorBoard + report between
   epochs (from the gaps in each trial's per-epoch ``wall_seconds``), and the rest (Tune
@@ -497,7 +497,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     import ray
 
     from contract.resultsdir import trial_rows
-    from sweeps.tune import run as sweeps_run
+    from sweeps.tune import cluster, run as sweeps_run
     from sweeps.spec import parse_spec
 
     spec = parse_spec(doc, f"<bench {name}>")
@@ -509,7 +509,7 @@ def run_arm(args: argparse.Namespace, name: str, doc: dict, work: Path, alone_ip
     def timed_datasets(spec_):
         t = time.perf_counter()
         try:
-            return sweeps_run.shared_datasets(spec_)
+            return cluster.shared_datasets(spec_)
         finally:
             timed["data_load_s"] = time.perf_counter() - t
 

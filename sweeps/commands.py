@@ -82,6 +82,9 @@ class Drive:
 
     def stages(self) -> Iterator[Stage]:
         stage = self._begin()
+        if stage is None:
+            print(f"sweep {self.spec.name}: all {self.sweep.spec.num_trials()} trials have "
+                  f"their outcome; nothing to run")
         while stage is not None:
             if stage.kind != "first":
                 print(f"sweep {self.spec.name}: {stage.what}")

@@ -1,4 +1,5 @@
-"""``launch.py extend RESULTS_DIR``: more of a finished sweep, in its own results directory.
+"""``launch.py extend RESULTS_DIR``: more of a finished sweep, in its own results directory
+(the planning and the checks; ``sweeps.commands.extend`` holds the lock and drives it).
 
 An extension adds trials to a grid or designed sweep and pools them with the old ones as one
 sweep: ``--seeds N`` (every point ends with N seeds: the next unused seed numbers),
@@ -11,7 +12,8 @@ How the pooled result stays one sweep:
 * ``sweep.yaml`` becomes the pooled sweep (what ``status``, ``report`` and ``resume`` read),
   with its first run's ``provenance`` kept and one ``extensions`` entry per extension: what
   was added, when, at which commit, by which command, the Tune experiment that runs it
-  (``extensions/<n>/``) and its points (``sweeps.sweepdoc``, which ``sweeps.tune.run`` shares).
+  (``extensions/<n>/``) and its points (``sweeps.sweepdoc``; ``sweeps.life`` plans the stage
+  that runs them).
 * Each extension is its own Tune experiment over exactly the trials it adds (a grid over the
   list of its points, ``sweeps.tune.search.points_space``), so Tune's state of the earlier runs is
   never touched, and a resume of an interrupted extension is a resume of that experiment.
@@ -41,22 +43,12 @@ from __future__ import annotations
 
 import collections
 import copy
-import time
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-from contract import schema
-from contract.resultsdir import trial_rows
-
 from . import searchtypes
-from .guard import SweepInUse, driver_lock
 from .spec import SpecError, apply_override, parse_spec, show
-# sweep.yaml's bookkeeping, shared with sweeps.tune.run (adaptive seeds record their second
-# stage the same way, and resume reads the records): there, so that run need not import this
-# module
-from .sweepdoc import (ROOT, ExtendError, SweepError, extensions, git, read_doc, read_spec,
-                       record, sweep_part, write_doc)
+from .sweepdoc import ROOT, ExtendError, git
 
 #: the paths whose code computes a trial's numbers (hinr: data, model, training;
 #: sweeps/trial.py: a trial's config -> TrainingConfig; sweeps/tune/trainable.py: its CPU
@@ -218,48 +210,3 @@ def code_problem(provenance: dict[str, Any] | None, where: str) -> str | None:
             return (f"{where}: {name} {packages.get(name)} ran the sweep, this is {name} {now}; "
                     "pooled trials would not be comparable: run a new sweep")
     return None
-
-
-# ------------------------------------------------------------------------------ the command
-def _remaining(spec, results_dir: Path) -> int:
-    rows = trial_rows(results_dir)
-    return spec.num_trials() - sum(r["status"] in ("completed", "stopped", "diverged") for r in rows)
-
-
-def cli(args, command: list[str], summary, fail, stopped, resume_sweep, run_stage) -> int:
-    """``launch.py extend``: refuse (``fail``, exit 2) or finish what is unfinished
-    (``resume_sweep``), record the extension, run it (``run_stage``), and print ``summary``;
-    ``stopped`` for a sweep that had to stop.  The two runners are the Tune adapter's
-    (``sweeps.tune.run``), which launch.py passes: the core does not import the adapter."""
-    results_dir = Path(args.results_dir)
-    if args.seeds is not None and args.seeds < 1:
-        return fail(f"--seeds: allowed integers >= 1 (got {args.seeds})")
-    if args.max_concurrent is not None and args.max_concurrent < 0:
-        return fail("--max-concurrent: allowed integers >= 0")
-    try:
-        read_spec(results_dir)  # not a results directory, or damaged: before any lock
-        with driver_lock(results_dir, command):
-            doc = read_doc(results_dir)
-            where = str(results_dir / schema.SPEC_FILE)
-            pooled, what, points = plan(sweep_part(doc), where, args.seeds, args.overrides,
-                                        args.fraction)
-            problem = code_problem(doc.get("provenance"), where)
-            if problem:
-                raise ExtendError(problem)
-            started = time.monotonic()
-            spec = read_spec(results_dir)
-            left = _remaining(spec, results_dir)
-            if left > 0:  # an interrupted sweep (or extension) is finished first
-                print(f"sweep {spec.name}: finishing its {left} remaining trial(s) first")
-                resume_sweep(results_dir, args.address, args.verbose)
-            doc = record(read_doc(results_dir), pooled, what, points, command)
-            write_doc(doc, results_dir)
-            print(f"sweep {spec.name}: extension {len(extensions(doc))} adds {len(points)} "
-                  f"trial(s): {what}")
-            run_stage(results_dir, args.address, args.max_concurrent, args.verbose)
-    except (ExtendError, SweepError, SweepInUse, SpecError) as err:
-        return fail(str(err))
-    except Exception as err:  # noqa: BLE001 - one clear line for a stop, the trace in the log
-        return stopped(err)
-    summary(results_dir, time.monotonic() - started)
-    return 0

@@ -43,11 +43,13 @@ import pyarrow.parquet as pq
 from contract import schema
 from contract.resultsdir import trial_rows
 
+from .adaptive import second_stage
 from .budget import Budget
+from .extend import code_problem
 from .stage import Stage
-from .storage import EXPERIMENT_STATE
-from .sweepdoc import (EXTENSIONS_KEY, STAGES_KEY, SweepError, extensions, git, spec_from_doc,
-                       write_doc)
+from .storage import EXPERIMENT_STATE, damaged_state, state_from_older_version
+from .sweepdoc import (EXTENSIONS_KEY, STAGES_KEY, SweepError, extensions, git, record,
+                       spec_from_doc, sweep_part, write_doc)
 #: rows that are a trial's outcome; any other is an interruption, run again
 FINISHED = ("completed", "stopped", "diverged")
 
@@ -127,23 +129,32 @@ class Sweep:
 
     def next_to_resume(self, budget_s: float | None) -> Stage | None:
         """What ``resume`` runs: the interrupted stage restored from Tune's state, or the
-        missing trials from the records (None: nothing remains)."""
+        missing trials from the records (None: nothing remains).  With a time budget always
+        the latter: Tune restores a stage with the search algorithm it started with, which
+        no budget gates (its interrupted trials then start again instead of from their
+        checkpoints)."""
         last = self._last_stage()
         if self.remaining() == 0:
             return None
         state = self.results_dir / last["tune_dir"]
-        if last.get("ended") is None and any(state.glob(EXPERIMENT_STATE)):
-            return self._numbered(Stage(
-                "resume", self.spec, last["tune_dir"], restore=True,
-                points=self._points_of(last["tune_dir"]),
-                budget=self._budget(budget_s),
-                what=f"resuming {last['tune_dir']}/ from Tune's state"))
-        return self.continuation(budget_s)
+        why = ""
+        if budget_s is None and last.get("ended") is None and any(state.glob(EXPERIMENT_STATE)):
+            # Tune restarts from scratch what it cannot read (and drops every row with it):
+            # state it cannot restore is passed over for the records, saying why.
+            problem = damaged_state(state) or state_from_older_version(state)
+            if not problem:
+                return self._numbered(Stage(
+                    "resume", self.spec, last["tune_dir"], restore=True,
+                    points=self._points_of(last["tune_dir"]),
+                    what=f"resuming {last['tune_dir']}/ from Tune's state"))
+            why = f"Tune's state cannot be restored ({problem}); "
+        stage = self.continuation(budget_s)
+        if stage is not None:
+            stage.what = why + stage.what
+        return stage
 
     def continuation(self, budget_s: float | None) -> Stage | None:
         """The missing trials, continued from the records as a new stage."""
-        from .extend import code_problem  # the same check as extend's (imports git plumbing)
-
         problem = code_problem(self.doc.get("provenance"), str(self.results_dir / schema.SPEC_FILE))
         if problem:
             raise SweepError(problem)
@@ -204,9 +215,6 @@ class Sweep:
     def adaptive(self, budget_s: float | None) -> Stage | None:
         """Adaptive seeds' second stage once the first has finished (``sweeps.adaptive``),
         recorded in sweep.yaml's extensions; None where there is none to run."""
-        from .adaptive import second_stage
-        from .sweepdoc import record, sweep_part
-
         spec = self.spec
         if spec.adaptive is None or any("adaptive" in e for e in extensions(self.doc)):
             return None
@@ -228,8 +236,6 @@ class Sweep:
     def record_extension(self, pooled: dict[str, Any], what: str,
                          points: list[dict[str, Any]]) -> None:
         """An extension (``sweeps.extend.plan``) in sweep.yaml's extensions."""
-        from .sweepdoc import record
-
         self._write(record(self.doc, pooled, what, points, self.command))
 
     def extension(self, kind: str, budget_s: float | None) -> Stage:
@@ -257,11 +263,19 @@ class Sweep:
         self._write({**self.doc, STAGES_KEY: self.stages() + [entry]})
 
     def ended(self, stage: Stage) -> None:
-        """How the stage ended: ``budget`` (its time budget stopped it) or ``finished``."""
+        """How the stage ended: ``budget`` (its time budget stopped it) or ``finished`` (every
+        trial of the sweep so far has its outcome).  A stage that returned with trials still
+        to run (a signal stopped Tune; trials errored past their retries) stays unmarked, as
+        a driver that died leaves it: ``resume`` restores it from Tune's state."""
         stages = self.stages()
         if not stages or stages[-1].get("number") != stage.number:
             return
-        how = "budget" if stage.budget is not None and stage.budget.stopped else "finished"
+        if stage.budget is not None and stage.budget.stopped:
+            how = "budget"
+        elif self.remaining() == 0:
+            how = "finished"
+        else:
+            return
         # An interrupted stage restored by a resume ends with it.
         for entry in stages:
             if entry.get("tune_dir") == stage.experiment and entry.get("ended") is None:

@@ -136,6 +136,33 @@ def test_a_sweep_killed_before_tune_saved_its_state_continues_from_its_records(r
     assert all(after[i] == r for i, r in finished.items())  # kept as they were
 
 
+@pytest.mark.parametrize("mode, recorded, verdict", [
+    ("max", {"o1": {1: 10.0, 2: 11.0}, "o2": {1: 12.0}, "o3": {1: 14.0}}, "STOP"),
+    ("max", None, "CONTINUE"),  # nothing recorded: the first trial at a rung is never cut
+    ("min", {"o1": {1: 10.0}, "o2": {1: 12.0}, "o3": {1: 14.0}}, "CONTINUE"),
+])
+def test_a_continuations_asha_rungs_start_with_the_recorded_values(mode, recorded, verdict):
+    """A continued trial reaching ASHA's first rung at val_psnr 11 is cut against the recorded
+    trials' values there (the upper half of 10, 12, 14 when larger is better), as it would
+    have been in one uninterrupted run."""
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    from sweeps.spec import parse_spec
+    from sweeps.tune.run import scheduler
+
+    spec = parse_spec({"name": "asha", "base": {"preset": "tiny", "epochs": 4},
+                       "axes": {"a2": [1.0, 100.0]}, "seeds": [0], "search": "grid",
+                       "metric": "val_psnr", "mode": mode,
+                       "scheduler": {"type": "asha", "grace_period": 1, "reduction_factor": 2}},
+                      "asha.yaml")
+    asha = scheduler(spec, 4, recorded)
+    trial = Trial("train", trial_id="continued", stub=True)
+    asha.on_trial_add(None, trial)
+    got = asha.on_trial_result(None, trial, {"training_iteration": 1, "val_psnr": 11.0})
+    assert got == getattr(TrialScheduler, verdict)
+
+
 # ------------------------------------------------------------------------------ design
 DESIGN = {"name": "chunked-design", "base": {"preset": "tiny", "epochs": 2},
           "axes": {"a2": [1.0, 100.0], "latent_dim": [8, 16], "inr_depth": [2, 3]},

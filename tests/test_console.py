@@ -121,7 +121,7 @@ def test_resume_of_a_finished_sweep_is_quiet(quiet_run):
     assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
     console = proc.stdout + proc.stderr
     assert "Traceback" not in console and not any(mark in console for mark in RAY_TABLE)
-    assert "4 of them already finished" in proc.stdout
+    assert "all 4 trials have their outcome; nothing to run" in proc.stdout
     assert "4 trials: 2 completed, 2 diverged;" in proc.stdout
 
 

@@ -82,7 +82,7 @@ def _listening_ports(pids: set[int]) -> set[int]:
 def test_embedded_ray_has_no_dashboard_and_uses_tokens():
     script = (
         "import os, sys, json\n"
-        "from sweeps.tune.run import _start_ray\n"
+        "from sweeps.tune.cluster import _start_ray\n"
         "_start_ray(None)\n"
         "import ray\n"
         "print(json.dumps({'auth': os.environ.get('RAY_AUTH_MODE'), 'pid': os.getpid()}))\n"

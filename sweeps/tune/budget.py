@@ -17,6 +17,7 @@ from ray import tune
 from ray.tune.search import SearchAlgorithm
 
 from ..budget import Budget
+from ..spec import SweepSpec
 
 
 class BudgetGate(SearchAlgorithm):
@@ -92,3 +93,22 @@ class BudgetStopper(tune.Stopper):
 
     def stop_all(self) -> bool:
         return self.budget is not None and self.budget.should_stop()
+
+
+def gate(alg, spec: SweepSpec, budget: Budget, concurrent: int) -> BudgetGate:
+    """Tune's own search algorithm for a stage (its grid generator when ``alg`` is None, else
+    the searcher's), behind the budget's gate, which admits at most as many trials at once as
+    ``concurrent`` (0: no limit) and the cluster's largest share of trials allow."""
+    import ray
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
+
+    if alg is None:
+        inner = BasicVariantGenerator(max_concurrent=concurrent)
+    else:
+        inner = SearchGenerator(ConcurrencyLimiter(alg, concurrent) if concurrent else alg)
+    cpus, gpus = spec.resources["cpus"], spec.resources["gpus"]
+    have = ray.cluster_resources()
+    unlimited = 1 << 20
+    fits = [int(have.get("CPU", 1) // cpus) if cpus else unlimited,
+            int(have.get("GPU", 0) // gpus) if gpus else unlimited]
+    return BudgetGate(inner, budget, min([concurrent or unlimited, *fits]) or 1)

@@ -22,12 +22,10 @@ from contract import schema
 from hinr import data as hinr_data
 
 from ..spec import CHECKPOINTS_KEPT, SweepSpec
-from ..storage import (SEED_FIELD_COMMIT, damaged_state, state_from_older_version,
-                       storage_filesystem)
+from ..storage import storage_filesystem
 from ..stage import Stage
-from ..sweepdoc import SweepError
 from . import oldnames
-from .budget import BudgetGate, BudgetStopper
+from .budget import BudgetGate, BudgetStopper, gate
 from .cluster import Prepared, prepare
 from .progress import SweepProgress, ray_console
 from .results import ParquetResults
@@ -120,8 +118,6 @@ def run_stage(stage: Stage, results_dir: Path, address: str | None = None,
 
     ``checkpoints_kept``: Tune's ``num_to_keep`` (see ``sweeps.spec.CHECKPOINTS_KEPT``); other
     than the default only for benchmarks/scale.py, which measures what it saves."""
-    if stage.restore:
-        _check_state(results_dir, stage.experiment)  # before Ray starts
     owns_ray = prepared is not None and prepared.owns_ray
     with ray_console(results_dir, verbose, owns_ray=owns_ray) as console:
         data = (prepared or prepare(stage.spec, address, datasets)).data
@@ -156,7 +152,7 @@ def _fit(stage: Stage, results_dir: Path, max_concurrent: int | None, verbose: b
     concurrent = max_concurrent if max_concurrent is not None else spec.budget["max_concurrent"]
     alg = search_alg(spec, stage.history, stage.pending, stage.sampler_seed)
     if stage.budget is not None:  # the gate takes the concurrency limit over
-        alg = _gated(alg, stage, concurrent)
+        alg = gate(alg, stage.spec, stage.budget, concurrent)
         concurrent = 0
     tune_config = tune.TuneConfig(
         search_alg=alg, scheduler=scheduler(spec, spec.base_config.epochs, stage.rungs),
@@ -179,40 +175,6 @@ def _fit(stage: Stage, results_dir: Path, max_concurrent: int | None, verbose: b
                        param_space=stage_space(stage), tune_config=tune_config,
                        run_config=run_config)
     return tuner.fit()
-
-
-def _gated(alg, stage: Stage, concurrent: int) -> BudgetGate:
-    """Tune's own search algorithm for the stage, behind the budget's gate
-    (``sweeps.tune.budget``), which admits at most ``slots`` trials at once."""
-    import ray
-    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter, SearchGenerator
-
-    if alg is None:
-        inner = BasicVariantGenerator(max_concurrent=concurrent)
-    else:
-        inner = SearchGenerator(ConcurrencyLimiter(alg, concurrent) if concurrent else alg)
-    cpus, gpus = stage.spec.resources["cpus"], stage.spec.resources["gpus"]
-    have = ray.cluster_resources()
-    fits = [int(have.get("CPU", 1) // cpus) if cpus else 1 << 20,
-            int(have.get("GPU", 0) // gpus) if gpus else 1 << 20]
-    return BudgetGate(inner, stage.budget, min([concurrent or 1 << 20, *fits]) or 1)
-
-
-def _check_state(results_dir: Path, experiment: str) -> None:
-    """Tune restarts a sweep whose state it cannot read from scratch (and with the grid lost),
-    and the restart would drop every row as unknown to Tune: refuse before Ray starts."""
-    damage = damaged_state(results_dir / experiment)
-    if damage:
-        raise SweepError(f"{damage}: Tune's saved state is damaged and this sweep cannot be "
-                         f"resumed; its results so far are intact (python launch.py report "
-                         f"{results_dir}); to finish it, run the sweep file again with --results "
-                         f"set to a new directory")
-    older = state_from_older_version(results_dir / experiment)
-    if older:
-        raise SweepError(f"{older}, which this version cannot resume; its results so far are "
-                         f"intact (python launch.py report {results_dir}); to finish it, run the "
-                         f"sweep file again with --results set to a new directory, or resume it "
-                         f"from a checkout older than {SEED_FIELD_COMMIT}")
 
 
 def _restore(stage: Stage, results_dir: Path, verbose: bool,
