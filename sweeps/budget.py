@@ -105,8 +105,11 @@ class Budget:
             self.full_s.append(took)
 
     def should_stop(self, now: float | None = None) -> bool:
-        """End the stage: nothing left running once admission has closed, or the deadline."""
+        """End the stage: nothing left running once admission has closed, or the deadline.
+        Once True, it stays True (``stopped``: the stage ended by its budget)."""
         now = time.time() if now is None else now
+        if self.stopped:
+            return True
         if self.left(now) <= 0:
             self.cut = frozenset(self.started)
             self.stopped = True

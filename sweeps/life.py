@@ -164,6 +164,12 @@ class Sweep:
         experiment = f"{schema.CONTINUED_DIR}/{number}"
         stage = Stage("continue", self.spec, experiment, kept=kept, budget=self._budget(budget_s))
         if self.spec.search_type.enumerates:
+            listed = [k for k, v in self.spec.axes.items() if isinstance(v, list)
+                      and any(isinstance(x, (list, tuple, dict)) for x in v)]
+            if listed:  # a row holds such a value as text: matching it is not yet written
+                raise SweepError(f"{self.results_dir / schema.SPEC_FILE}: axes.{listed[0]}: "
+                                 "levels that are lists cannot be matched to the records yet; "
+                                 "continue it from Tune's state, or run a new sweep")
             stage.points = self.missing()
             if not stage.points:
                 return None

@@ -118,6 +118,31 @@ def test_a_budget_stops_a_grid_and_its_records_alone_finish_it_as_one_run(refere
     assert launch("records", str(out), str(copy)).returncode == 0
 
 
+def test_a_budget_its_records_say_is_too_short_starts_nothing(reference, tmp_path):
+    """Records whose trials took an hour each (the measure a continuation starts from) and a
+    10-minute budget: no trial starts, the stage ends at once by its budget (exit 3), and the
+    records are as they were."""
+    import pyarrow as pa
+
+    out = tmp_path / "results"
+    shutil.copytree(reference, out)
+    drop_tune_state(out)
+    table = pq.read_table(out / "trials.parquet")
+    keep = [i for i, r in enumerate(table.to_pylist()) if r["config.seed"] == 0]
+    table = table.take(pa.array(keep))  # half of the sweep recorded, the rest missing
+    hour = pa.array([3600.0] * table.num_rows)
+    table = table.set_column(table.schema.get_field_index("wall_seconds"),
+                             table.schema.field("wall_seconds"), hour)
+    pq.write_table(table, out / "trials.parquet")
+    before = rows(out)
+    proc = launch("resume", str(out), "--time-budget", "10m")
+    assert proc.returncode == EXIT_BUDGET, proc.stderr[-3000:]
+    assert "continuing from the records: 2 missing trial(s) of 4, 2 recorded" in proc.stdout
+    assert proc.stdout.strip().splitlines()[-1].startswith("budget reached: 2 of 4 trials")
+    assert rows(out) == before
+    assert [s["kind"] for s in stages(out)][-1] == "continue" and stages(out)[-1]["ended"] == "budget"
+
+
 def test_a_sweep_killed_before_tune_saved_its_state_continues_from_its_records(reference,
                                                                                tmp_path):
     """Killed mid-way, its Tune state gone (as a driver killed before Tune's first save leaves

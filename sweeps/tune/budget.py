@@ -66,7 +66,11 @@ class BudgetGate(SearchAlgorithm):
         self.inner.on_trial_complete(trial_id, result=result, error=error)
 
     def is_finished(self) -> bool:
-        return self.inner.is_finished() or self._finished
+        # Closed for good is finished too: Tune otherwise blocks in its trial queue for up to
+        # 600 s waiting for a trial (Ray 2.60 TuneController._update_trial_queue) before it
+        # asks the stopper again.
+        closed = self.budget is not None and self.budget.should_stop()
+        return self.inner.is_finished() or self._finished or closed
 
     def set_finished(self) -> None:
         self._finished = True
