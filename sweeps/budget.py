@@ -24,6 +24,12 @@ from dataclasses import dataclass, field
 #: finished), not 1 (nothing failed), not 2 (nothing was refused)
 EXIT_BUDGET = 3
 
+#: a trial is admitted only if 1.1x the longest measured trial fits in the time left.  The
+#: demo's first chunk (--time-budget 10m, 2 trials at a time, ~3:10 a pair) admitted its third
+#: pair on the mean with 3:15 left, and the deadline cut both: trials of one sweep vary by
+#: several percent (levels, the machine's other load), and a cut trial wastes all of its time
+HEADROOM = 1.1
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s)")
 
 
@@ -75,18 +81,18 @@ class Budget:
         return self.deadline - (time.time() if now is None else now)
 
     def trial_s(self) -> float | None:
-        """A trial's expected wall time: the mean of this stage's full trials, else the
+        """A trial's expected wall time: the longest full trial of this stage, else the
         longest trial that ended here (ASHA stops some early), else the records'."""
         if self.full_s:
-            return sum(self.full_s) / len(self.full_s)
+            return max(self.full_s)
         if self.any_s:
             return max(self.any_s)
         return self.prior_s
 
     def admits(self, now: float | None = None) -> bool:
-        """Start one more trial?  Only if its expected time ends before the deadline (with
-        no estimate yet: while time is left)."""
-        expected = self.trial_s() or 0.0
+        """Start one more trial?  Only if its expected time, with ``HEADROOM``, ends before
+        the deadline (with no estimate yet: while time is left)."""
+        expected = HEADROOM * (self.trial_s() or 0.0)
         ok = self.left(now) > expected
         if not ok:
             self.refused += 1

@@ -1,12 +1,12 @@
 """A results directory's sweep.yaml as written: the sweep as run, its first run's
-``provenance`` (``write_spec``) and one ``extensions`` entry per extension.
+``provenance`` (``write_spec``), one ``extensions`` entry per extension and the ``stages``
+list (``sweeps.life``: every stage run, and how it ended).
 
 Two commands add trials to a finished sweep and record them here: ``launch.py extend``
 (``sweeps.extend``: more seeds, levels or a design's other fraction) and adaptive seeds'
-second stage (``sweeps.tune.run.adaptive_stage``, ``sweeps/adaptive.py``).
-``sweeps.tune.run`` reads the records back to resume the last one (``resume_sweep``,
-``run_stage``).  This bookkeeping lives here, in the Ray-free core below both (issue 27: no
-import circles, and Ray only in sweeps.tune).
+second stage (``sweeps.life.Sweep.adaptive``, ``sweeps/adaptive.py``).  ``sweeps.life``
+reads the records back to plan what runs next.  This bookkeeping lives here, in the Ray-free
+core below both (issue 27: no import circles, and Ray only in sweeps.tune).
 """
 
 from __future__ import annotations

@@ -65,14 +65,15 @@ def test_bad_durations_are_refused(text):
 def test_the_budget_admits_a_trial_only_if_its_measured_time_ends_in_time():
     budget = Budget(100.0, deadline=1000.0)  # ends at t = 1000
     assert budget.admits(now=950.0)  # nothing measured yet: while time is left
-    budget.trial_started("a", now=900.0)
-    budget.trial_ended("a", full=True, now=940.0)  # a full trial takes 40 s
-    assert budget.trial_s() == 40.0
-    assert budget.admits(now=959.0) and not budget.admits(now=961.0)
-    assert budget.should_stop(now=961.0)  # refused one, and nothing runs: the stage ends
+    for trial, start, end in (("a", 900.0, 940.0), ("b", 900.0, 930.0)):
+        budget.trial_started(trial, now=start)
+        budget.trial_ended(trial, full=True, now=end)
+    assert budget.trial_s() == 40.0  # the longest full trial, with 10% headroom: 44 s
+    assert budget.admits(now=955.0) and not budget.admits(now=957.0)
+    assert budget.should_stop(now=957.0)  # refused one, and nothing runs: the stage ends
     assert budget.stopped and budget.cut == frozenset()
     late = Budget(100.0, deadline=1000.0, prior_s=30.0)  # the records' measure, until its own
-    assert late.admits(now=969.0) and not late.admits(now=971.0)
+    assert late.admits(now=966.0) and not late.admits(now=968.0)
     late.trial_started("b", now=990.0)
     assert not late.should_stop(now=999.0)  # still running, before the deadline
     assert late.should_stop(now=1000.0) and late.cut == frozenset({"b"})

@@ -4,8 +4,12 @@ The rest of ``sweeps`` (the spec, the search types, designs, the Parquet writing
 console's arithmetic, Tune's storage and Optuna's sampler) is Ray-free and knows nothing of
 this package; launch.py and the benchmarks call it.  Its modules:
 
-* ``run``: ``run_sweep`` / ``resume_sweep`` / ``run_stage``: Ray started or joined, the Tuner
-  built and fitted (search, scheduler, resources, callbacks), and restored;
+* ``run``: ``run_stage``, one stage the Ray-free core planned (``sweeps.stage.Stage``): the
+  Tuner built and fitted (search, scheduler, resources, callbacks), or restored; it never
+  decides what runs next (``sweeps.life`` does);
+* ``cluster``: Ray started or joined, resources checked, the datasets loaded (``prepare``);
+* ``budget``: a stage's time budget as Tune meets it (``BudgetGate``, ``BudgetStopper``);
+* ``recorded``: Optuna's searcher told a continuation's recorded points;
 * ``search``: each search type's Tune space and searcher, from the hook each type declares in
   ``sweeps.searchtypes``, and ``SeedRepeater`` (a searched point once per seed);
 * ``results``: ``ParquetResults``, the Tune callback around ``sweeps.results.ResultsWriter``;

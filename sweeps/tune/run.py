@@ -1,4 +1,4 @@
-"""``run_stage``: one stage of a sweep (``sweeps.life.Stage``, a plain value the Ray-free core
+"""``run_stage``: one stage of a sweep (``sweeps.stage.Stage``, a plain value the Ray-free core
 planned) -> a Ray Tune Tuner (search, scheduler, resources, callbacks) -> results.
 
 Embedded by default (``ray.init`` on this machine, bound to 127.0.0.1, no dashboard); with an
