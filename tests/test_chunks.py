@@ -189,6 +189,43 @@ def test_a_continuations_asha_rungs_start_with_the_recorded_values(mode, recorde
     assert got == getattr(TrialScheduler, verdict)
 
 
+# ------------------------------------------------------------------------------ records
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.mark.parametrize("case", ["foreign file", "another sweep", "itself", "inside",
+                                  "not a sweep", "a file"])
+def test_records_refuses_a_destination_it_would_damage(reference, tmp_path, case):
+    """One line, exit 2, and neither the source nor the destination changed."""
+    dest = tmp_path / "dest"
+    source = reference
+    if case == "foreign file":
+        dest.mkdir()
+        (dest / "notes.txt").write_text("mine")
+    elif case == "another sweep":
+        dest.mkdir()
+        (dest / "sweep.yaml").write_text("name: other\n")
+    elif case == "itself":
+        dest = reference
+    elif case == "inside":
+        dest = reference / "epochs" / "copy"
+    elif case == "not a sweep":
+        source = tmp_path / "empty"
+        source.mkdir()
+    else:
+        dest.write_text("a file")
+    source_before = _tree(source)
+    dest_before = _tree(dest) if dest.is_dir() else None
+    proc = launch("records", str(source), str(dest))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: "), proc.stderr
+    assert _tree(source) == source_before
+    assert (_tree(dest) if dest.is_dir() else None) == dest_before
+    assert not (reference / "epochs" / "copy").exists()
+
+
 # ------------------------------------------------------------------------------ design
 DESIGN = {"name": "chunked-design", "base": {"preset": "tiny", "epochs": 2},
           "axes": {"a2": [1.0, 100.0], "latent_dim": [8, 16], "inr_depth": [2, 3]},
