@@ -131,12 +131,6 @@ def _budget(args) -> float | None:
     return None if value is None else parse_duration(value)
 
 
-def _max_concurrent(args) -> int | None:
-    if args.max_concurrent is not None and args.max_concurrent < 0:
-        raise Refused("--max-concurrent: allowed integers >= 0")
-    return args.max_concurrent
-
-
 # ------------------------------------------------------------------------------ commands
 @contextmanager
 def run(args, command: list[str]) -> Iterator[Drive | None]:
@@ -170,6 +164,10 @@ def run(args, command: list[str]) -> Iterator[Drive | None]:
 def _bad_run_flags(args) -> str | None:
     if args.gpu_tflops is not None and not (math.isfinite(args.gpu_tflops) and args.gpu_tflops > 0):
         return f"--gpu-tflops: allowed finite numbers > 0 (got {args.gpu_tflops})"
+    return _bad_concurrency(args)
+
+
+def _bad_concurrency(args) -> str | None:
     if args.max_concurrent is not None and args.max_concurrent < 0:
         return "--max-concurrent: allowed integers >= 0"
     return None
@@ -209,7 +207,7 @@ def extend(args, command: list[str]) -> Iterator[Drive]:
     results_dir = Path(args.results_dir)
     if args.seeds is not None and args.seeds < 1:
         raise Refused(f"--seeds: allowed integers >= 1 (got {args.seeds})")
-    _max_concurrent(args)
+    _refuse(_bad_concurrency(args))
     read_spec(results_dir)  # not a results directory, or damaged: before any lock
     with guard.driver_lock(results_dir, command):
         sweep = Sweep(results_dir, read_doc(results_dir), command)

@@ -62,8 +62,19 @@ FRACTIONS = ("complementary",)
 
 
 # ------------------------------------------------------------------------------ planning
-def _point_key(row: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, repr(v)) for k, v in row.items()))
+def _norm(value: Any) -> Any:
+    """A config value as a key: 1, 1.0 and a Parquet float column's 1.0 are one value."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return float(value)
+    return str(value)
+
+
+def point_key(values: dict[str, Any], names: list[str]) -> tuple:
+    """A trial's (point, seed) as a key, read off ``names`` of ``values`` (a point of the
+    spec, or a row's config): what extend pools by and a continuation matches rows by."""
+    return tuple(_norm(values.get(n)) for n in names)
 
 
 def trial_points(spec) -> list[dict[str, Any]]:
@@ -90,10 +101,11 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
         pooled = parse_spec(new, where)
     except SpecError as err:
         raise ExtendError(str(err)) from None
-    have = collections.Counter(_point_key(p) for p in trial_points(old))
+    names = sorted(trial_points(old)[0]) if trial_points(old) else []
+    have = collections.Counter(point_key(p, names) for p in trial_points(old))
     added = []
     for point in trial_points(pooled):
-        key = _point_key(point)
+        key = point_key(point, names)
         if have[key]:
             have[key] -= 1
         else:

@@ -45,26 +45,13 @@ from contract.resultsdir import trial_rows
 
 from .adaptive import second_stage
 from .budget import Budget
-from .extend import code_problem
+from .extend import code_problem, point_key
 from .stage import Stage
 from .storage import EXPERIMENT_STATE, damaged_state, state_from_older_version
 from .sweepdoc import (EXTENSIONS_KEY, STAGES_KEY, SweepError, extensions, git, record,
                        spec_from_doc, sweep_part, write_doc)
 #: rows that are a trial's outcome; any other is an interruption, run again
 FINISHED = ("completed", "stopped", "diverged")
-
-
-def _norm(value: Any) -> Any:
-    """A config value as a key: 1, 1.0 and a float column's 1.0 are one value."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float)):
-        return float(value)
-    return str(value)
-
-
-def point_key(values: dict[str, Any], names: list[str]) -> tuple:
-    return tuple(_norm(values.get(n)) for n in names)
 
 
 class Sweep:
@@ -99,12 +86,13 @@ class Sweep:
     def remaining(self) -> int:
         return max(0, self.spec.num_trials() - len(self.finished()))
 
-    def missing(self) -> list[dict[str, Any]]:
-        """The target's trials without a finished row, in the target's order."""
+    def missing(self, done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The target's trials without a row among ``done`` (the finished rows), in the
+        target's order."""
         names = list(self.spec.axes) + ["seed"]
         have = collections.Counter(
             point_key({k[len(schema.CONFIG_PREFIX):]: v for k, v in r.items()
-                       if k.startswith(schema.CONFIG_PREFIX)}, names) for r in self.finished())
+                       if k.startswith(schema.CONFIG_PREFIX)}, names) for r in done)
         out = []
         for point in self.target():
             key = point_key(point, names)
@@ -170,7 +158,7 @@ class Sweep:
                 raise SweepError(f"{self.results_dir / schema.SPEC_FILE}: axes.{listed[0]}: "
                                  "levels that are lists cannot be matched to the records yet; "
                                  "continue it from Tune's state, or run a new sweep")
-            stage.points = self.missing()
+            stage.points = self.missing(done)
             if not stage.points:
                 return None
             stage.trials = len(stage.points)
