@@ -15,8 +15,8 @@ from __future__ import annotations
 #: every TrainingConfig field, in its order -> its type's name (the dataclass annotation):
 #: "str", "float", "int", "bool" or "tuple" (a tuple is written as its text: label_counts)
 CONFIG_FIELDS = {
-    "dataset": "str", "variant": "str", "a1": "float", "a2": "float",
-    "theta_prior_norm": "str", "cls_weight": "float",
+    "dataset": "str", "variant": "str", "a1": "float", "latent_prior_norm": "str",
+    "a2": "float", "theta_prior_norm": "str", "cls_weight": "float",
     "latent_dim": "int", "inr_depth": "int", "inr_width": "int", "omega0": "float",
     "hyper_hidden": "int", "hyper_layers": "int", "bias_head_init": "str",
     "encoder_channels": "int", "encoder_blocks": "int", "encoder_kernel": "int",

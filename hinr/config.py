@@ -28,6 +28,7 @@ PRECISIONS = ("fp32", "bf16")
 PRETRAINED_ENCODERS = ("finetune", "frozen")
 BIAS_HEAD_INITS = ("siren", "fan_in")
 THETA_PRIOR_NORMS = ("mean", "sum", "paper")  # hinr.losses.normalized_theta_prior
+LATENT_PRIOR_NORMS = ("mean", "sum", "paper")  # hinr.losses.normalized_latent_prior
 PIXEL_STANDARDIZATIONS = ("channel", "position", "none")  # hinr.standardize.PIXEL_DIMS
 
 
@@ -44,6 +45,14 @@ class TrainingConfig:
     variant: str = "plain"
     # --- the loss: MSE + a1*mean(v^2) + a2*theta prior + cls_weight*CE -------------------
     a1: float = 0.1  # weight of the latent prior mean(v^2); the paper follows SIREN: 0.1
+    # What a1 multiplies (hinr.losses.normalized_latent_prior), as theta_prior_norm for a2:
+    # mean = sum(v^2) / (images x latent_dim), the paper's, whose per-coordinate pull scales
+    # with 1/latent_dim (2x harder at latent 32 than at 64 for the same a1); sum =
+    # sum(v^2) / images, the same pull per coordinate at any latent size; paper =
+    # sum(v^2) / (images x 256), the paper's latent size, so a1 means the paper's
+    # per-coordinate pull at any latent size (on latent 256, the same as mean).  Default
+    # mean: old results unchanged.  `python -m hinr.losses` prints the conversions per preset.
+    latent_prior_norm: str = "mean"
     a2: float = 100.0  # weight of the theta prior mean(theta^2); the paper follows SIREN: 100
     # What a2 multiplies (hinr.losses.normalized_theta_prior): mean = sum(theta^2) / (images x
     # parameters per image), SIREN's and every result's so far, whose per-parameter pull scales
@@ -120,6 +129,7 @@ class TrainingConfig:
         _choice("precision", self.precision, PRECISIONS)
         _choice("pretrained_encoder", self.pretrained_encoder, PRETRAINED_ENCODERS)
         _choice("bias_head_init", self.bias_head_init, BIAS_HEAD_INITS)
+        _choice("latent_prior_norm", self.latent_prior_norm, LATENT_PRIOR_NORMS)
         _choice("theta_prior_norm", self.theta_prior_norm, THETA_PRIOR_NORMS)
         _choice("pixel_standardization", self.pixel_standardization, PIXEL_STANDARDIZATIONS)
         self.label_counts = label_counts("label_counts", self.label_counts)

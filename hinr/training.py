@@ -177,7 +177,8 @@ class TrainingRun:
         recon, v, theta = self.model(x, self.coords)
         logits = self.head(v) if self.joint else None
         terms = hyperinr_loss(recon, x, v, theta, self.cfg.a1, self.cfg.a2,
-                              logits, y, self.cfg.cls_weight, self.cfg.theta_prior_norm)
+                              logits, y, self.cfg.cls_weight, self.cfg.theta_prior_norm,
+                              self.cfg.latent_prior_norm)
         terms["_recon"] = recon
         terms["_logits"] = logits if logits is not None else recon.new_empty(0)
         return terms

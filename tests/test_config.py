@@ -126,6 +126,7 @@ def test_from_dict_on_a_base_keeps_the_base():
     ("pretrained_encoder", "thawed", ["finetune", "frozen"]),
     ("bias_head_init", "xavier", ["siren", "fan_in"]),
     ("theta_prior_norm", "median", ["mean", "sum", "paper"]),
+    ("latent_prior_norm", "median", ["mean", "sum", "paper"]),
     ("pixel_standardization", "pixel", ["channel", "position", "none"]),
 ])
 def test_choices_are_validated(key, value, allowed):

@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from hinr import preset
-from hinr.losses import (hyperinr_loss, latent_prior, mse_to_psnr, normalized_theta_prior,
-                         paper_theta_count, psnr, theta_prior)
+from hinr.losses import (conversion_table, hyperinr_loss, latent_prior, mse_to_psnr,
+                         normalized_latent_prior, normalized_theta_prior, paper_theta_count,
+                         prior_conversions, psnr, theta_prior)
 
 
 def _theta():
@@ -149,6 +150,61 @@ def test_theta_prior_norms_by_hand():
     assert paper_theta_count(3) == 198_401 + 2 * 256 + 2  # on CIFAR-10: two more outputs
     with pytest.raises(ValueError, match="theta_prior_norm='median'.*mean, sum, paper"):
         normalized_theta_prior(theta, "median")
+
+
+def test_latent_prior_norms_by_hand():
+    v = torch.tensor([[1.0, -2.0, 0.0], [3.0, 1.0, 1.0]])  # two images, latent 3: squares sum 16
+    assert normalized_latent_prior(v, "mean").item() == latent_prior(v).item()
+    assert latent_prior(v).item() == pytest.approx(16 / 6)
+    assert normalized_latent_prior(v, "sum").item() == pytest.approx(16 / 2)
+    assert normalized_latent_prior(v, "paper").item() == pytest.approx(16 / (2 * 256))
+    with pytest.raises(ValueError, match="latent_prior_norm='median'.*mean, sum, paper"):
+        normalized_latent_prior(v, "median")
+
+
+@pytest.mark.parametrize("norm", ["sum", "paper"])
+def test_latent_norms_pull_each_coordinate_equally_at_every_latent_size(norm):
+    """Under mean, d(a1 R)/dv_i = 2 a1 v_i / (B d): twice as hard at latent 32 as at 64;
+    under sum and paper the pull on a coordinate does not depend on d."""
+    def grad_of_first_coordinate(dim, how):
+        v = torch.randn(4, dim, generator=torch.Generator().manual_seed(dim))
+        v[0, 0] = 0.5
+        v.requires_grad_(True)
+        normalized_latent_prior(v, how).backward()
+        return v.grad[0, 0].item()
+
+    assert grad_of_first_coordinate(32, norm) == pytest.approx(
+        grad_of_first_coordinate(64, norm), rel=1e-6)
+    assert grad_of_first_coordinate(32, "mean") == pytest.approx(
+        2 * grad_of_first_coordinate(64, "mean"), rel=1e-6)
+
+
+def test_latent_norm_weighs_the_a1_term_and_leaves_the_reported_prior_alone():
+    theta = _theta()
+    recon = images = torch.zeros(2, 1, 2, 2)
+    v = torch.tensor([[1.0, -2.0, 0.0], [3.0, 1.0, 1.0]])
+    for norm, pull in (("mean", 16 / 6), ("sum", 8.0), ("paper", 16 / 512)):
+        for th in (theta, None):  # HyperINR and autoencoder
+            terms = hyperinr_loss(recon, images, v, th, a1=0.5, a2=0.0, latent_norm=norm)
+            assert terms["latent_prior"].item() == pytest.approx(16 / 6)
+            assert terms["loss"].item() == pytest.approx(0.5 * pull)
+
+
+def test_conversions_make_the_same_loss_under_every_norm():
+    """a1 x a1_<norm> under <norm> weighs v as a1 under mean, and a2 x a2_<norm> theta: the
+    printed conversions are the ones the loss uses, on tiny sizes."""
+    cfg = preset("tiny", latent_dim=8)
+    f = prior_conversions(cfg)
+    theta = _random_theta(cfg.inr_depth, cfg.inr_width)
+    assert f["theta_count"] == sum(w[0].numel() + b[0].numel() for w, b in theta)
+    v = torch.randn(2, 8, generator=torch.Generator().manual_seed(1))
+    for norm in ("sum", "paper"):
+        a1_term = 0.1 * f[f"a1_{norm}"] * normalized_latent_prior(v, norm)
+        assert a1_term.item() == pytest.approx(0.1 * latent_prior(v).item(), rel=1e-6)
+        assert (100 * f[f"a2_{norm}"] * normalized_theta_prior(theta, norm)).item() == \
+            pytest.approx((100 * normalized_theta_prior(theta, "mean")).item(), rel=1e-6)
+    table = conversion_table()
+    assert "small latent 32 depth 3" in table and "198401" in table
 
 
 def test_paper_norm_on_the_paper_preset_is_mean_exactly():

@@ -499,6 +499,18 @@ def test_every_pixel_classifier_reads_pixels_standardised_with_training_statisti
     assert not [k for k in exp.model.state_dict() if "standardize" in k]
 
 
+@pytest.mark.parametrize("norm", ["sum", "paper"])
+def test_latent_prior_norm_is_what_a1_weighs_in_the_loss(norm, mnist5k):
+    """config latent_prior_norm reaches the loss; the reported latent prior stays mean(v^2)."""
+    exp = TrainingRun(tiny(latent_prior_norm=norm, a1=0.5, pixel_baselines=False), data=mnist5k)
+    out = exp.evaluate()  # 27 validation images: one batch, so the relation holds exactly
+    scale = {"sum": exp.cfg.latent_dim, "paper": exp.cfg.latent_dim / 256}[norm]
+    cfg = exp.cfg
+    assert out["val_loss"] == pytest.approx(
+        out["val_mse"] + cfg.a1 * scale * out["val_latent_prior"]
+        + cfg.a2 * out["val_theta_prior"], rel=1e-5)
+
+
 @pytest.mark.parametrize("norm", ["mean", "sum", "paper"])
 def test_theta_prior_norm_is_what_a2_weighs_in_the_loss(norm, mnist5k):
     """config theta_prior_norm reaches the loss; the reported theta prior stays mean(theta^2)."""
