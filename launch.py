@@ -12,7 +12,8 @@ Other commands:
                                     [--time-budget DURATION] [--verbose]
     python launch.py resume RESULTS_DIR [--address auto] [--time-budget 2h30m] [--verbose]
     python launch.py extend RESULTS_DIR [--seeds N] [--set axes.NAME=[...]]
-                                        [--fraction complementary] [--time-budget DURATION]
+                                        [--fraction complementary] [--repeat N]
+                                        [--time-budget DURATION]
     python launch.py status RESULTS_DIR
     python launch.py records RESULTS_DIR DEST
     python launch.py report RESULTS_DIR [RESULTS_DIR ...] [-o OUT] [--format md|html|both]
@@ -121,6 +122,9 @@ def _add_resume_and_extend(sub) -> None:
                         help="a grid axis's levels: the old ones first, then the new")
     extend.add_argument("--fraction", choices=("complementary",),
                         help="a fractional design's other fraction (a half becomes the full 2^k)")
+    extend.add_argument("--repeat", type=int, metavar="N",
+                        help="also run N of the sweep's points again with every seed, chosen "
+                             "balanced: the shift between the two runs, measured (the block)")
     extend.add_argument("--max-concurrent", type=int, help="trials at once (default: the sweep's budget)")
     extend.add_argument("--address")
     extend.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)

@@ -231,6 +231,8 @@ def _check_columns(arrow_schema: pa.Schema, core: pa.Schema, path: Path, root: P
         if core.get_field_index(name) >= 0:
             expected = core.field(name).type
             allowed = STRING_TYPES if expected in STRING_TYPES else (expected,)
+        elif core is schema.TRIAL_CORE and schema.TRIAL_OPTIONAL.get_field_index(name) >= 0:
+            allowed = (schema.TRIAL_OPTIONAL.field(name).type,)
         elif name.startswith(schema.CONFIG_PREFIX):
             ftype = CONFIG_FIELDS.get(name[len(schema.CONFIG_PREFIX):])
             allowed = CONFIG_TYPES.get(ftype, ANY_CONFIG_TYPES)
@@ -318,7 +320,9 @@ def read_trials_file(path: Path, root: Path) -> tuple[pa.Table, list[str]]:
         raise _damaged(path, f"status {bad[0] if bad else None!r} is not one of "
                              f"{', '.join(schema.STATUSES)}", root)
     _check_not_negative(table, ("epochs_done", "retries", "wall_seconds", "diverged_epoch",
-                                "diverged_step"), path, root)
+                                "diverged_step") + tuple(n for n in schema.TRIAL_OPTIONAL.names
+                                                         if n in table.column_names),
+                        path, root)
     if len(_sweep_names(table)) > 1:
         names = _sweep_names(table)
         raise _damaged(path, f"rows of {len(names)} sweeps ({names[0]!r}, {names[1]!r}, ...); "

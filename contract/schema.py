@@ -47,6 +47,11 @@ sweep.yaml.
 trials.parquet columns
   * ``TRIAL_CORE``: trial_id, sweep, status, epochs_done, wall_seconds, node, device, error,
     retries, diverged_epoch, diverged_step (types below).  ``status`` is one of ``STATUSES``.
+  * ``TRIAL_OPTIONAL``: ``stage`` (int64), the number of the stage (sweep.yaml's ``stages``:
+    the first run 1, each resume, continuation or extension the next) in which the trial was
+    created: the block a designed sweep run in chunks is analysed with.  Files written
+    before the column existed lack it (their rows read as null: the sweep's first stage,
+    unless they ran in an extension).
   * ``config.<field>`` for every TrainingConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
   Metric names are those of ``contract.metrics`` (the one registry: label, unit, split, per-epoch
@@ -158,6 +163,12 @@ TRIAL_CORE = pa.schema([
     ("diverged_step", pa.int64()),
 ])
 
+# trials.parquet columns a writer adds where it knows them; a reader checks their type where
+# they are present and reads a file without them as before.
+TRIAL_OPTIONAL = pa.schema([
+    ("stage", pa.int64()),
+])
+
 PREDICTION_CORE = pa.schema([
     ("trial_id", pa.string()),
     ("image", pa.int64()),
@@ -198,13 +209,16 @@ def _value_type(value) -> pa.DataType:
 
 
 def build_table(rows: list[dict], core: pa.Schema,
-                metadata: dict[bytes, bytes] | None = None) -> pa.Table:
-    """Rows (dicts) -> a table: core columns first with their fixed types, then ``config.*``
-    typed from the values, then ``metric.*`` as float64, each group sorted by name.
-    ``metadata``: more key-value metadata beside the version (``sweep_contract``)."""
+                metadata: dict[bytes, bytes] | None = None,
+                optional: pa.Schema | None = None) -> pa.Table:
+    """Rows (dicts) -> a table: core columns first with their fixed types, then the
+    ``optional`` ones some row holds, then ``config.*`` typed from the values, then
+    ``metric.*`` as float64, each group sorted by name.  ``metadata``: more key-value
+    metadata beside the version (``sweep_contract``)."""
     config_cols = sorted({k for r in rows for k in r if k.startswith(CONFIG_PREFIX)})
     metric_cols = sorted({k for r in rows for k in r if k.startswith(METRIC_PREFIX)})
     fields = list(core)
+    fields += [f for f in (optional or []) if any(r.get(f.name) is not None for r in rows)]
     for name in config_cols:
         sample = next(r[name] for r in rows if r.get(name) is not None) if any(
             r.get(name) is not None for r in rows) else ""

@@ -70,7 +70,8 @@ class Drive:
     sweep: Sweep | None = None  # None until a new sweep's sweep.yaml is written
     first: Stage | None = None
     overwrite: bool = False  # run --overwrite: the old results go just before the first stage
-    extension: tuple[dict[str, Any], str, list[dict[str, Any]]] | None = None  # extend's plan
+    # extend's plan: pooled sweep, what in words, added points, the repeated ones among them
+    extension: tuple[dict[str, Any], str, list[dict[str, Any]], list[dict[str, Any]]] | None = None
     started: float = field(default_factory=time.monotonic)
     budget_stopped: bool = False
 
@@ -107,9 +108,9 @@ class Drive:
 
     def _next(self) -> Stage | None:
         if self.extension is not None:  # extend: recorded once what was unfinished is done
-            pooled, what, points = self.extension
+            pooled, what, points, repeats = self.extension
             self.extension = None
-            self.sweep.record_extension(pooled, what, points)
+            self.sweep.record_extension(pooled, what, points, repeats)
             stage = self.sweep.extension("extension", self._left())
             stage.what = (f"extension {len(extensions(self.sweep.doc))} adds {len(points)} "
                           f"trial(s): {what}")
@@ -212,7 +213,8 @@ def extend(args, command: list[str]) -> Iterator[Drive]:
     with guard.driver_lock(results_dir, command):
         sweep = Sweep(results_dir, read_doc(results_dir), command)
         where = str(results_dir / schema.SPEC_FILE)
-        planned = plan(sweep_part(sweep.doc), where, args.seeds, args.overrides, args.fraction)
+        planned = plan(sweep_part(sweep.doc), where, args.seeds, args.overrides, args.fraction,
+                       args.repeat)
         problem = code_problem(sweep.doc.get("provenance"), where)
         if problem:
             raise ExtendError(problem)

@@ -5,7 +5,10 @@ An extension adds trials to a grid or designed sweep and pools them with the old
 sweep: ``--seeds N`` (every point ends with N seeds: the next unused seed numbers),
 ``--set axes.X=[old levels..., new levels]`` (a grid axis gains levels; every new point runs
 with every seed) or ``--fraction complementary`` (a fractional design gains the other
-fraction: a half-fraction becomes the full 2^k, ``sweeps.design``).
+fraction: a half-fraction becomes the full 2^k, ``sweeps.design``).  ``--repeat N`` adds N of
+the sweep's points again, with every seed (``repeated_points``): the extension runs on
+another day, maybe another machine, and the repeats measure that shift on the same
+configurations (each row's ``stage`` column says which run made it).
 
 How the pooled result stays one sweep:
 
@@ -43,6 +46,8 @@ from __future__ import annotations
 
 import collections
 import copy
+import itertools
+import math
 from importlib import metadata
 from typing import Any
 
@@ -59,6 +64,9 @@ NUMERIC_CODE = ("hinr", "sweeps/trial.py", "sweeps/tune/trainable.py", "contract
 #: packages whose version changes the numbers (kernels, data transforms)
 NUMERIC_PACKAGES = ("torch", "torchvision")
 FRACTIONS = ("complementary",)
+#: subsets of points ``repeated_points`` compares at most (C(16, 4) = 1,820; C(32, 8) ~ 10.5M
+#: would take minutes: beyond this bound the points are taken evenly spaced)
+MAX_REPEAT_CHOICES = 50_000
 
 
 # ------------------------------------------------------------------------------ planning
@@ -83,12 +91,16 @@ def trial_points(spec) -> list[dict[str, Any]]:
 
 
 def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
-         sets: list[str] | None = None, fraction: str | None = None
-         ) -> tuple[dict[str, Any], str, list[dict[str, Any]]]:
-    """(the pooled sweep document, what was added in words, the added trials' points).
-    ``doc`` is the sweep as run so far (``sweep_part``)."""
+         sets: list[str] | None = None, fraction: str | None = None, repeat: int | None = None
+         ) -> tuple[dict[str, Any], str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the pooled sweep document, what was added in words, the added trials' points, the
+    repeated ones among them).  ``doc`` is the sweep as run so far (``sweep_part``);
+    ``repeat``: that many of its points run again with every seed (``repeated_points``)."""
     old = parse_spec(copy.deepcopy(doc), where)
     _check_extensible(old, where, seeds, sets, fraction)
+    if repeat is not None and not 1 <= repeat <= len(_distinct_points(old)):
+        raise ExtendError(f"--repeat: allowed 1 to {len(_distinct_points(old))} (the sweep's "
+                          f"points; got {repeat})")
     new = copy.deepcopy(doc)
     what = []
     if seeds is not None:
@@ -112,7 +124,56 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
             added.append(point)
     if not added:
         raise ExtendError(f"{where}: the extension adds no trial")
-    return pooled.raw, "; ".join(what), added
+    repeats = []
+    if repeat is not None:
+        chosen = repeated_points(old, repeat)
+        repeats = [dict(point, seed=seed) for point in chosen for seed in old.seeds]
+        what.append(f"{repeat} of its points run again with every seed (the shift between "
+                    f"its runs: {len(repeats)} trials)")
+    return pooled.raw, "; ".join(what), added + repeats, repeats
+
+
+def _distinct_points(spec) -> list[dict[str, Any]]:
+    """The sweep's points (axis values, no seed), each once, in the design's order."""
+    seen, out = set(), []
+    for trial in trial_points(spec):
+        point = {k: v for k, v in trial.items() if k != "seed"}
+        key = point_key(point, sorted(point))
+        if key not in seen:
+            seen.add(key)
+            out.append(point)
+    return out
+
+
+def repeated_points(spec, count: int) -> list[dict[str, Any]]:
+    """``count`` of the sweep's points to run again in an extension, so that the shift
+    between the two runs (another day, machine or load: the block) is measured on the same
+    configurations, not only through the design's defining contrast.  Chosen as balanced as
+    the points allow: every axis's levels as equally often as possible, then the axes as
+    little correlated as possible (on two-level axes, the repeated points then estimate the
+    block free of every main effect); ties go to the earliest points.  Deterministic."""
+    points = _distinct_points(spec)
+    names = [n for n in spec.axes if isinstance(spec.axes[n], list)]
+    coded = [[spec.axes[n].index(p[n]) if p[n] in spec.axes[n] else 0 for n in names]
+             for p in points]
+
+    def imbalance(subset: tuple[int, ...]) -> tuple[float, float]:
+        spread = 0.0
+        for j, name in enumerate(names):
+            counts = collections.Counter(coded[i][j] for i in subset)
+            levels = len(spec.axes[name])
+            spread += max(counts.values()) - (min(counts.values())
+                                              if len(counts) == min(levels, len(subset)) else 0)
+        corr = 0.0
+        for a, b in itertools.combinations(range(len(names)), 2):
+            corr += abs(sum((2 * coded[i][a] - 1) * (2 * coded[i][b] - 1) for i in subset))
+        return spread, corr
+
+    if math.comb(len(points), count) > MAX_REPEAT_CHOICES:  # too many subsets: evenly spaced
+        step = len(points) / count
+        return [points[int(i * step)] for i in range(count)]
+    best = min(itertools.combinations(range(len(points)), count), key=imbalance)
+    return [points[i] for i in best]
 
 
 def _check_extensible(old, where: str, seeds: int | None, sets: list[str] | None,
@@ -129,7 +190,7 @@ def _check_extensible(old, where: str, seeds: int | None, sets: list[str] | None
                           "new sweep instead")
     if seeds is None and not sets and fraction is None:
         raise ExtendError(f"{where}: nothing to add; allowed: --seeds N, --set axes.NAME=[...], "
-                          "--fraction complementary")
+                          "--fraction complementary (--repeat N goes with one of them)")
 
 
 def _more_seeds(old, new: dict[str, Any], seeds: int) -> str:

@@ -78,6 +78,7 @@ class Sweep:
         for entry in extensions(self.doc):
             if "adaptive" in entry:
                 points += [dict(p) for p in entry.get("points") or []]
+            points += [dict(p) for p in entry.get("repeats") or []]  # extend --repeat: again
         return points
 
     def finished(self) -> list[dict[str, Any]]:
@@ -227,10 +228,10 @@ class Sweep:
             return None
         return self.extension("adaptive", budget_s)
 
-    def record_extension(self, pooled: dict[str, Any], what: str,
-                         points: list[dict[str, Any]]) -> None:
+    def record_extension(self, pooled: dict[str, Any], what: str, points: list[dict[str, Any]],
+                         repeats: list[dict[str, Any]] | None = None) -> None:
         """An extension (``sweeps.extend.plan``) in sweep.yaml's extensions."""
-        self._write(record(self.doc, pooled, what, points, self.command))
+        self._write(record(self.doc, pooled, what, points, self.command, repeats))
 
     def extension(self, kind: str, budget_s: float | None) -> Stage:
         """The last extension recorded in sweep.yaml, as a new stage."""

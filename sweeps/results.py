@@ -103,6 +103,9 @@ class ResultsWriter:
         self.kept: frozenset[str] = frozenset()
         # The stage's time budget (sweeps.budget.Budget), whose deadline may cut trials.
         self.budget = None
+        # The stage's number (sweep.yaml's stages), written in the rows it creates: the block
+        # of a sweep run in chunks.  Set for a restored callback too (sweeps.tune.run).
+        self.stage: int | None = None
         self._reset()
 
     def _reset(self) -> None:
@@ -171,6 +174,8 @@ class ResultsWriter:
                 if key not in schema.NOT_FIELDS and not isinstance(value, (list, tuple, dict)):
                     row[schema.CONFIG_PREFIX + key] = value
             row[schema.CONFIG_PREFIX + "preset"] = config.get("preset", "small")
+            if getattr(self, "stage", None):  # getattr: a callback pickled before stages
+                row["stage"] = self.stage
             self.trials[trial_id] = row
             self._catch_up(row)  # a trial a died driver reported but never batched out
         row["retries"] = retries
@@ -194,7 +199,8 @@ class ResultsWriter:
         if rows and self._dirty:
             # getattr: a callback pickled (in Tune's state) by a version without a contract
             meta = getattr(self, "contract", None)
-            self._timed_write("trials", lambda: schema.build_table(rows, schema.TRIAL_CORE, meta),
+            self._timed_write("trials", lambda: schema.build_table(rows, schema.TRIAL_CORE, meta,
+                                                                 schema.TRIAL_OPTIONAL),
                               self.root / schema.TRIALS_FILE)
             self.stats["trials_rows"] = len(rows)
         # 19x the flush's own time: writing then takes at most 1/20 (5%) of the driver's

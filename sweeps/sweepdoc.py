@@ -109,9 +109,11 @@ def git(*args: str) -> str | None:
 
 
 def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[dict[str, Any]],
-           command: list[str]) -> dict[str, Any]:
+           command: list[str], repeats: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """sweep.yaml after recording an extension: the pooled sweep, the first run's provenance,
-    the extensions so far and this one (its Tune experiment is extensions/<n>/)."""
+    the extensions so far and this one (its Tune experiment is extensions/<n>/).  ``repeats``:
+    the trials among ``points`` that run points of the sweep again (``extend --repeat``),
+    which its target then holds twice."""
     done = extensions(doc)
     entry = {"number": len(done) + 1, "added": what, "trials": len(points),
              "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -119,6 +121,8 @@ def record(doc: dict[str, Any], pooled: dict[str, Any], what: str, points: list[
              "git_dirty": bool(git("status", "--porcelain")),
              "command": " ".join(command),
              "tune_dir": f"{schema.EXTENSIONS_DIR}/{len(done) + 1}", "points": points}
+    if repeats:
+        entry["repeats"] = repeats
     out = dict(pooled)
     if "provenance" in doc:
         out["provenance"] = doc["provenance"]
@@ -163,9 +167,11 @@ def spec_from_doc(doc: Any, results_dir: Path, legacy_ok: bool = False) -> Sweep
     doc.pop("provenance", None)
     doc.pop(STAGES_KEY, None)  # sweeps.life's record of the stages run
     # What extended it (sweeps/extend.py); the rest is the pooled sweep, except for the
-    # trials adaptive seeds added, which no field of the sweep counts.
-    extra = sum(int(e.get("trials", 0)) for e in doc.pop("extensions", None) or []
-                if isinstance(e, dict) and "adaptive" in e)
+    # trials adaptive seeds added and the points extend --repeat runs again, which no field
+    # of the sweep counts.
+    added = [e for e in doc.pop("extensions", None) or [] if isinstance(e, dict)]
+    extra = sum(int(e.get("trials", 0)) for e in added if "adaptive" in e)
+    extra += sum(len(e["repeats"]) for e in added if isinstance(e.get("repeats"), list))
     metrics = doc.get("metric") if isinstance(doc.get("metric"), list) else [doc.get("metric")]
     legacy = [m for m in metrics if isinstance(m, str) and m in TEST_METRICS]
     if legacy and not legacy_ok:

@@ -78,8 +78,8 @@ def by_point(results: Path) -> tuple[dict, dict]:
     trials = pq.read_table(results / "trials.parquet").to_pylist()
     ids = {t["trial_id"]: (t["config.a2"], t["config.seed"]) for t in trials}
     assert len(ids) == len(trials)
-    keyed_trials = {ids[t["trial_id"]]: {k: v for k, v in t.items()
-                                         if k not in TIMING + ("trial_id", "retries", "node")}
+    where = ("trial_id", "retries", "node", "stage")  # where and when it ran, not what
+    keyed_trials = {ids[t["trial_id"]]: {k: v for k, v in t.items() if k not in TIMING + where}
                     for t in trials}
     epochs = pq.read_table(results / "epochs").to_pylist()
     keyed_epochs = {}

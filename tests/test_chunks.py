@@ -247,7 +247,8 @@ def test_a_designed_sweep_continues_from_its_records_in_another_directory(tmp_pa
     key = lambda r: (r["config.a2"], r["config.latent_dim"], r["config.inr_depth"],  # noqa: E731
                      r["config.seed"])
     timing = ("wall_seconds", "metric.train_images_per_s", "metric.train_seconds",
-              "metric.eval_images_per_s", "metric.trial_seconds", "trial_id", "node", "retries")
+              "metric.eval_images_per_s", "metric.trial_seconds", "trial_id", "node", "retries",
+              "stage")
     want = {key(r): {k: v for k, v in r.items() if k not in timing} for r in rows(whole)}
     got = {key(r): {k: v for k, v in r.items() if k not in timing} for r in rows(copy)}
     assert got == want and len(rows(copy)) == 4

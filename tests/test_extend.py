@@ -166,13 +166,31 @@ def test_a_design_refuses_a_third_level_and_gains_its_complementary_fraction(tmp
     assert proc.returncode == 2 and "a two-level design cannot absorb a third level" in proc.stderr
     assert digest(out) == before
     half = rows(out)
-    proc = extend(str(out), "--fraction", "complementary")
+    assert {t["stage"] for t in half} == {1}
+    proc = extend(str(out), "--fraction", "complementary", "--repeat", "5")
+    assert proc.returncode == 2 and "--repeat: allowed 1 to 4 (the sweep's points; got 5)" in \
+        proc.stderr and digest(out) == before
+    proc = extend(str(out), "--fraction", "complementary", "--repeat", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert rows(out)[:4] == half
+    # two of the first half's points run again in the extension (stage 2): the shift between
+    # the runs measured on the same configurations, each factor once at each level
+    second = [t for t in rows(out) if t["stage"] == 2]
+    repeated = sorted(tuple(t[f"config.{a}"] for a in axes) for t in second
+                      if tuple(t[f"config.{a}"] for a in axes) in
+                      {tuple(h[f"config.{a}"] for a in axes) for h in half})
+    assert len(second) == 6 and len(repeated) == 2
+    # any two points of this half differ in exactly two factors: both at two levels
+    assert sorted(len({p[i] for p in repeated}) for i in range(3)) == [1, 2, 2]
     got = points(out, axes=tuple(axes))
-    assert got == sorted((a, b, c, 0) for a in (1.0, 100.0) for b in (8, 16) for c in (2, 3))
+    assert sorted(set(got)) == sorted((a, b, c, 0) for a in (1.0, 100.0) for b in (8, 16)
+                                      for c in (2, 3))
     doc = yaml.safe_load((out / "sweep.yaml").read_text())
     assert doc["design"]["fraction"] == "both"
+    assert len(doc["extensions"][0]["repeats"]) == 2
+    status = subprocess.run(launch_cmd("status", str(out)), cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert "10 of 10 trials started" in status.stdout, status.stdout
     analysis = design_analysis(load(out))
     assert analysis is not None and analysis.aliased.empty  # nothing confounded any more
     proc = extend(str(out), "--fraction", "complementary")
@@ -244,3 +262,18 @@ def test_adaptive_seeds_stop_where_the_target_is_met_and_the_report_shows_seeds_
     assert "Adaptive seeds" in text and "Stein" in text and "not valid under it" in text
     run_ok("resume", str(out))  # a finished adaptive sweep: resume adds nothing
     assert len(rows(out)) == len(trials)
+
+
+def test_repeated_points_are_balanced_on_every_factor_where_the_design_allows():
+    """extend --repeat 4 on the ablation's half-fraction: every factor twice at each level,
+    and the same four points every time (deterministic)."""
+    from sweeps.extend import repeated_points
+    from sweeps.spec import load_spec
+
+    spec = load_spec(str(ROOT / "sweeps" / "ablation_cpu.yaml"))
+    chosen = repeated_points(spec, 4)
+    assert chosen == repeated_points(spec, 4) and len(chosen) == 4
+    halves = {str(p) for p in chosen}
+    assert len(halves) == 4  # four different points
+    for name in spec.axes:
+        assert sorted(p[name] for p in chosen) == sorted(spec.axes[name] * 2), name

@@ -76,7 +76,8 @@ def regular(path: Path) -> bool:
 def set_column(table: pa.Table, name: str, values, type_=None) -> pa.Table:
     index = table.schema.get_field_index(name)
     array = pa.array(values, type=type_)
-    new = table.set_column(index, pa.field(name, array.type), array)
+    new = (table.set_column(index, pa.field(name, array.type), array) if index >= 0
+           else table.append_column(pa.field(name, array.type), array))  # a column added
     return new.replace_schema_metadata(table.schema.metadata)
 
 
@@ -290,6 +291,22 @@ def test_the_one_file_readers_read_what_check_reads_and_refuse_the_same(copy_of,
     rewrite_trials(results, lambda t: set_column(t, "retries", [-1] * t.num_rows, pa.int64()))
     with pytest.raises(ResultsDirError, match="retries"):
         resultsdir.trial_ids(results)
+
+
+@pytest.mark.parametrize("values,arrow_type,message", [
+    ([1], pa.int64(), None),  # the stage a trial was created in: read as written
+    (["1"], pa.string(), "column 'stage' holds string, the contract says int64"),
+    ([-1], pa.int64(), "column 'stage' holds -1"),
+])
+def test_the_optional_stage_column_is_checked_where_present(copy_of, values, arrow_type,
+                                                             message):
+    results, _ = copy_of
+    rewrite_trials(results, lambda t: set_column(t, "stage", values * t.num_rows, arrow_type))
+    if message is None:
+        assert {r["stage"] for r in resultsdir.trial_rows(results)} == set(values)
+        return
+    with pytest.raises(ResultsDirError, match=message):
+        resultsdir.trial_rows(results)
 
 
 def test_a_sweep_yaml_of_another_sweep_is_refused(copy_of):

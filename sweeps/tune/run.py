@@ -162,7 +162,7 @@ def _fit(stage: Stage, results_dir: Path, max_concurrent: int | None, verbose: b
     writer = writer or ParquetResults(str(results_dir), spec.name, spec_doc=spec.raw)
     if writer.contract is None:  # benchmarks/scale.py's own writer
         writer.contract = schema.contract_metadata(spec.raw)
-    writer.kept, writer.budget = stage.kept, stage.budget
+    writer.kept, writer.budget, writer.stage = stage.kept, stage.budget, stage.number or None
     run_config = tune.RunConfig(
         name=where.name, storage_path=str(where.parent.resolve()),
         storage_filesystem=storage_filesystem(),  # whole files only (sweeps/storage.py)
@@ -212,5 +212,6 @@ def _restore(stage: Stage, results_dir: Path, verbose: bool,
             callback.results_dir = str(results_dir)
             callback.contract = schema.contract_metadata(spec.raw)
             callback.budget = None
+            callback.stage = stage.number or None
     _console(run_config, spec, verbose, stage)
     return tuner.fit()
