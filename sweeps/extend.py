@@ -130,7 +130,9 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
         repeats = [dict(point, seed=seed) for point in chosen for seed in old.seeds]
         what.append(f"{repeat} of its points run again with every seed (the shift between "
                     f"its runs: {len(repeats)} trials)")
-    return pooled.raw, "; ".join(what), added + repeats, repeats
+    # The repeats first: a chunked extension then measures the shift in its first stage,
+    # beside the stage that ran the originals' successors.
+    return pooled.raw, "; ".join(what), repeats + added, repeats
 
 
 def _distinct_points(spec) -> list[dict[str, Any]]:
