@@ -86,7 +86,7 @@ def _effect_sentence(r: Any) -> str:
 
 
 def _term_sentence(r: Any, da: DesignAnalysis | None = None) -> str:
-    levels = f" ({r.high} vs {r.low})" if r.kind == "main" else " (interaction)"
+    levels = (f" ({r.high} vs {r.low})" if r.kind in ("main", "block") else " (interaction)")
     text = (f"**{r.term}**{levels}: {metric_info(r.metric).label} "
             f"**{fmt_num(r.effect, sign=True)} {r.unit}** [95% CI {fmt_num(r.ci_low, sign=True)}, "
             f"{fmt_num(r.ci_high, sign=True)}], {fmt_num(100 * r.share, 1)}% of the variance, "

@@ -15,9 +15,15 @@ one linear model instead (statsmodels OLS)::
   factor's effect at f high and at f low, the textbook definition).
 * Seed is a block (``C(seed)``): a seed fixes initialisation, data order and masks for
   every point of the design, so its shared variance leaves the residual as pairing does.
+* So is the run (``C(run)``), where the trials come from more than one stage (trials.parquet's
+  ``stage``: a sweep run in chunks, an extension on another day or machine; rows without it
+  ran in the first).  A half-fraction's two halves run as two stages confound the run with the
+  defining contrast only (ABCDE: no main effect or two-factor interaction), and points
+  repeated in the later run (``launch.py extend --repeat``) separate the two.  Each run's
+  shift from the first is a row of kind ``block`` (the difference itself, not 2 b).
 * Which terms a fraction can estimate is read off the model matrix, not taken on trust
   from the spec: a term whose column lies in the span of the columns before it (intercept,
-  seed blocks, main effects, earlier interactions) is aliased, left out of the model and
+  seed and run blocks, main effects, earlier interactions) is aliased, left out of the model and
   listed with the terms it is confounded with.  The same rule covers a design that lost
   trials (to failures, or to early stopping at a later rung).
 * 95% CIs and p-values are the model's t-based ones (residual degrees of freedom);
@@ -174,11 +180,15 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
     if ok.sum() < 3:
         return None
     seeds = frame.get(CONFIG_PREFIX + "seed", pd.Series(0, index=frame.index)).to_numpy()[ok]
-    data = pd.DataFrame({"y": y[ok], "seed": seeds})
+    runs = run_blocks(frame)[ok]
+    data = pd.DataFrame({"y": y[ok], "seed": seeds, "run": runs})
     base = [np.ones(ok.sum())]
     blocked = len(np.unique(seeds)) > 1
     if blocked:
         base += [(seeds == s).astype(float) for s in np.unique(seeds)[1:]]
+    in_runs = len(np.unique(runs)) > 1
+    if in_runs:
+        base += [(runs == r).astype(float) for r in np.unique(runs)[1:]]
     kept, aliased, columns = [], {}, list(base)
     names = {}  # formula-safe column name -> term (factor names need not be identifiers)
     for i, term in enumerate(_terms(design)):
@@ -194,7 +204,8 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
     df_resid = len(data) - len(columns)
     if not kept or df_resid < 1:
         return None  # nothing to estimate, or an exact fit with no error estimate
-    formula = "y ~ " + " + ".join((["C(seed)"] if blocked else []) + list(names))
+    formula = "y ~ " + " + ".join((["C(seed)"] if blocked else []) +
+                                  (["C(run)"] if in_runs else []) + list(names))
     with warnings.catch_warnings():  # a saturated seed block warns about its own dummies
         warnings.simplefilter("ignore")
         model = smf.ols(formula, data).fit()
@@ -208,9 +219,16 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
                      "effect": 2 * model.params[col], "ci_low": 2 * ci.loc[col, 0],
                      "ci_high": 2 * ci.loc[col, 1], "p": model.pvalues[col],
                      "share": float(share[col])})
-    variance = pd.DataFrame({"source": [names.get(i, "seed (block)" if i == "C(seed)" else
-                                                  "residual" if i == "Residual" else i)
-                                        for i in table.index],
+    first = np.unique(runs)[0]
+    for r in np.unique(runs)[1:] if in_runs else []:
+        col = f"C(run)[T.{r}]"
+        rows.append({"term": f"run: stage {r} - stage {first}", "kind": "block",
+                     "effect": model.params[col], "ci_low": ci.loc[col, 0],
+                     "ci_high": ci.loc[col, 1], "p": model.pvalues[col],
+                     # the run term's share where it is this one contrast (two runs)
+                     "share": float(share["C(run)"]) if len(np.unique(runs)) == 2 else np.nan})
+    sources = {"C(seed)": "seed (block)", "C(run)": "run (block)", "Residual": "residual"}
+    variance = pd.DataFrame({"source": [names.get(i, sources.get(i, i)) for i in table.index],
                              "sum_sq": table["sum_sq"].to_numpy(), "share": share.to_numpy(),
                              "df": table["df"].to_numpy()})
     return Fit(metric, int(ok.sum()), pd.DataFrame(rows), variance, aliased,
@@ -219,6 +237,52 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
 
 CONDITIONAL_COLUMNS = ["metric", "factor", "at", "at_level", "interaction", "effect", "ci_low",
                        "ci_high", "df_resid"]
+
+
+def run_blocks(frame: pd.DataFrame) -> np.ndarray:
+    """Each trial's run: the stage that created it (trials.parquet's ``stage``), 1 where the
+    column is missing or empty (rows written before it existed ran in the first stage)."""
+    if "stage" not in frame:
+        return np.ones(len(frame), dtype=int)
+    return frame["stage"].fillna(1).astype(int).to_numpy()
+
+
+SHIFT_COLUMNS = ["metric", "unit", "stage", "versus", "pairs", "shift", "ci_low", "ci_high",
+                 "sd"]
+
+
+def repeat_shifts(design: Design, frame: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """The shift between runs measured on repeated trials alone (``extend --repeat``): for
+    each (point, seed) that ran in the first stage and again in a later one, later minus
+    first; per metric and later stage, their mean with a t-based 95% CI over the pairs.  No
+    model and no assumption about ABCDE: the direct answer to "did the later run compute
+    the same numbers?" (0 exactly, with sd 0, where nothing changed)."""
+    from scipy import stats
+
+    runs = run_blocks(frame)
+    keys = [CONFIG_PREFIX + f for f in design.factors] + [CONFIG_PREFIX + "seed"]
+    keys = [k for k in keys if k in frame]
+    rows = []
+    if len(np.unique(runs)) < 2 or not keys:
+        return pd.DataFrame(rows, columns=SHIFT_COLUMNS)
+    first = runs.min()
+    for metric in metrics:
+        y = values(frame, metric).to_numpy(dtype=float)
+        data = frame[keys].assign(_y=y, _run=runs)
+        base = data[data["_run"] == first].drop_duplicates(keys).set_index(keys)["_y"]
+        for stage in sorted(set(runs) - {first}):
+            later = data[data["_run"] == stage].drop_duplicates(keys).set_index(keys)["_y"]
+            both = later.index.intersection(base.index)
+            d = (later.loc[both] - base.loc[both]).dropna().to_numpy()
+            if not len(d):
+                continue
+            mean, sd = float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else np.nan
+            half = (stats.t.ppf(1 - ALPHA / 2, len(d) - 1) * sd / math.sqrt(len(d))
+                    if len(d) > 1 else np.nan)
+            rows.append({"metric": metric, "unit": metric_info(metric).unit, "stage": int(stage),
+                         "versus": int(first), "pairs": len(d), "shift": mean,
+                         "ci_low": mean - half, "ci_high": mean + half, "sd": sd})
+    return pd.DataFrame(rows, columns=SHIFT_COLUMNS)
 
 
 def _conditional(design: Design, model: Any, names: dict[str, str],
@@ -256,7 +320,7 @@ def _conditional(design: Design, model: Any, names: dict[str, str],
 def _alias_partners(col: np.ndarray, columns: list[np.ndarray], n_base: int,
                     kept: list[str]) -> list[str] | None:
     """None when ``col`` adds a dimension to ``columns``; else the kept terms it is a
-    combination of (empty: confounded with the intercept or the seed blocks, e.g. a factor
+    combination of (empty: confounded with the intercept or the seed or run blocks, e.g. a factor
     that does not vary among these trials)."""
     basis = np.column_stack(columns)
     coef, *_ = np.linalg.lstsq(basis, col, rcond=None)
@@ -285,6 +349,8 @@ class DesignAnalysis:
     #: of a factor it interacts with; the report shows those of significant interactions
     conditional: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=CONDITIONAL_COLUMNS))
+    #: the shift between runs on repeated trials alone (``repeat_shifts``)
+    shifts: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=SHIFT_COLUMNS))
 
     def conditional_for(self, metric: str, term: str) -> pd.DataFrame:
         """The conditional effects of one interaction term (``f:g``) on ``metric``."""
@@ -352,6 +418,7 @@ def _table(results: Results, design: Design, frame: pd.DataFrame, metrics: Itera
             fits.append(fit)
         for r in fit.effects.itertuples():
             low, high = ("-", "-") if r.kind == "interaction" else \
+                tuple(r.term.split(": ", 1)[1].split(" - ")[::-1]) if r.kind == "block" else \
                 tuple(fmt_level(v) for v in design.levels[r.term])
             rows.append({"sweep": results.name, "trials": label, "rung": rung, "epoch": epoch,
                          "n": fit.n, "n_all": n_all, "metric": metric,
@@ -398,7 +465,7 @@ def design_analysis(results: Results) -> DesignAnalysis | None:
                          ignore_index=True) if fits else pd.DataFrame(
         columns=["source", "sum_sq", "share", "df", "metric"])
     aliased = pd.DataFrame([{"metric": f.metric, "term": t, "aliased with":
-                             " = ".join(p) if p else "the intercept or seed blocks"}
+                             " = ".join(p) if p else "the intercept, seed or run blocks"}
                             for f in fits for t, p in f.aliased.items()],
                            columns=["metric", "term", "aliased with"])
     rungs = _rung_tables(results, design, rung_epochs, n_all)
@@ -406,8 +473,9 @@ def design_analysis(results: Results) -> DesignAnalysis | None:
     conditional = pd.concat([f.conditional for f in fits if len(f.conditional)],
                             ignore_index=True) if any(len(f.conditional) for f in fits) else \
         pd.DataFrame(columns=CONDITIONAL_COLUMNS)
+    shifts = repeat_shifts(design, done, design_metrics(done) + present_metrics(done, REPORTED))
     return DesignAnalysis(design, effects, variance, aliased, rungs, rung_epochs, source, label,
-                          selected, conditional)
+                          selected, conditional, shifts)
 
 
 def _rung_tables(results: Results, design: Design, rung_epochs: list[int],

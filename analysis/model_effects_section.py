@@ -25,6 +25,7 @@ def section(doc: Doc, da: DesignAnalysis, figures: Sequence[tuple[Path, str]]) -
     _method(doc, da)
     _effects(doc, da)
     _conditional(doc, da)
+    _shifts(doc, da)
     _aliases(doc, da)
     _variance(doc, da)
     if da.selected:
@@ -64,6 +65,27 @@ def _effects(doc: Doc, da: DesignAnalysis) -> None:
                   f"model's t-statistics ({df} residual degrees of freedom); p (Holm) "
                   f"corrected over {FAMILY}. Share of variance: the "
                   "term's type-II sum of squares over the metric's total sum of squares.")
+
+
+def _shifts(doc: Doc, da: DesignAnalysis) -> None:
+    """The runs as blocks: the shift measured on repeated trials alone."""
+    shifts = da.shifts
+    if not len(shifts):
+        return
+    doc.h(3, "The shift between runs, on repeated trials")
+    doc.table(pd.DataFrame({
+        "metric": [metric_info(m).label for m in shifts["metric"]],
+        "run": [f"stage {r.stage} - stage {r.versus}" for r in shifts.itertuples()],
+        "repeated trials": shifts["pairs"],
+        "shift [95% CI]": [f"{fmt_num(r.shift, sign=True)} {r.unit} "
+                           f"[{fmt_num(r.ci_low, sign=True)}, {fmt_num(r.ci_high, sign=True)}]"
+                           for r in shifts.itertuples()],
+        "sd of the differences": [fmt_num(v) for v in shifts["sd"]]}),
+        "Each (point, seed) that ran in the first stage and again in a later one (launch.py "
+        "extend --repeat): later minus first, mean over the pairs with a t-based 95% CI. "
+        "Zero with sd 0: the later run computed the same numbers. The model above has the "
+        "run as a block (rows of kind block), estimated from these pairs and the design "
+        "together.")
 
 
 def _conditional(doc: Doc, da: DesignAnalysis) -> None:
@@ -127,8 +149,8 @@ def _terms_print(eff: pd.DataFrame, with_rung: bool = False) -> pd.DataFrame:
     out = pd.DataFrame({
         "metric": [metric_info(m).label for m in eff["metric"]],
         "term": eff["term"],
-        "levels (low -> high)": [f"{r.low} -> {r.high}" if r.kind == "main" else "interaction"
-                                 for r in eff.itertuples()],
+        "levels (low -> high)": [f"{r.low} -> {r.high}" if r.kind in ("main", "block")
+                                 else "interaction" for r in eff.itertuples()],
         "effect [95% CI]": [f"{fmt_num(r.effect, sign=True)} {r.unit} "
                             f"[{fmt_num(r.ci_low, sign=True)}, "
                             f"{fmt_num(r.ci_high, sign=True)}]" for r in eff.itertuples()],

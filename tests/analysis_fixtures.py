@@ -25,8 +25,8 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from contract.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, build_table, image_path,
-                             predictions_path, predictions_table, write_atomic, write_bytes_atomic)
+from contract.schema import (EPOCH_CORE, IMAGE_NAMES, TRIAL_CORE, TRIAL_OPTIONAL, build_table,
+                             image_path, predictions_path, predictions_table, write_atomic, write_bytes_atomic)
 
 SEEDS = [0, 1, 2, 3, 4]
 REF_PSNR = [20.0, 20.5, 21.0, 19.5, 20.2]  # a2 = 100 (the reference)
@@ -134,7 +134,7 @@ def write_results(root: Path, sweep: str = "fixture", rows: list[dict] | None = 
     """Write a complete results directory under ``root``; returns it."""
     root = Path(root)
     rows = trial_rows(sweep) if rows is None else rows
-    write_atomic(build_table(rows, TRIAL_CORE), root / "trials.parquet")
+    write_atomic(build_table(rows, TRIAL_CORE, optional=TRIAL_OPTIONAL), root / "trials.parquet")
     (root / "epochs").mkdir(parents=True, exist_ok=True)
     for row in rows:
         eps = epoch_rows(row)

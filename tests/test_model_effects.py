@@ -204,3 +204,85 @@ def test_report_under_early_stopping_and_for_one_factor(tmp_path):
     assert "Analysis used: paired comparisons against the reference setting, because one " \
            "varied factor" in one
     assert "linear model" not in one
+
+
+def _two_runs(tmp_path: Path, shift: float, repeats: int) -> Path:
+    """The full 2^5 of the fixture's factors run as two chunks: the principal half in stage 1
+    (its rows without a stage column value, as files written before the column), the other
+    half and ``repeats`` principal points again in stage 2, which reads ``shift`` dB higher
+    (another machine).  Same truth and noise as ``fx.design_rows``."""
+    import itertools
+
+    rng = np.random.default_rng(2)
+    names = list(fx.DESIGN_LEVELS)
+    rows = []
+
+    def add(coded: dict, seed: int, stage: int, tid: str) -> None:
+        psnr = 18.0 + 0.2 * seed + rng.normal(0, fx.DESIGN_NOISE_DB) + shift * (stage == 2)
+        for term, effect in fx.DESIGN_TRUTH.items():
+            psnr += effect / 2 * np.prod([coded[f] for f in term.split(":")])
+        acc = 0.90 + rng.normal(0, 0.004)
+        row = fx._row("design", tid, "completed", 1.0, seed, metrics={
+            "val_psnr": psnr, "test_psnr": psnr + 0.1, "val_latent_acc": acc,
+            "latent_acc": acc, "val_weight_acc": 0.85, "weight_acc": 0.85})
+        for f, c in coded.items():
+            row[f"config.{f}"] = fx.DESIGN_LEVELS[f][(c + 1) // 2]
+        row["stage"] = None if stage == 1 else stage
+        rows.append(row)
+
+    points = [dict(zip(names, signs)) for signs in itertools.product((-1, 1), repeat=5)]
+    principal = [p for p in points if np.prod(list(p.values())) == 1]
+    for seed in fx.DESIGN_SEEDS:
+        for i, p in enumerate(points):
+            add(p, seed, 1 if p in principal else 2, f"p{i:02d}_s{seed}")
+        for i, p in enumerate(principal[:repeats]):
+            add(p, seed, 2, f"r{i:02d}_s{seed}")
+    root = tmp_path / "chunks"
+    fx.write_results(root, "design", rows=rows, with_spec=False)
+    spec = fx.design_spec()
+    spec["design"] = {"type": "fractional", "resolution": "V", "fraction": "both"}
+    spec.pop("resolution")
+    (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    return root
+
+
+@pytest.mark.parametrize("repeats", [0, 4])
+def test_two_runs_are_a_block_and_repeated_points_measure_its_shift(tmp_path, repeats):
+    """A 0.6 dB shift between the chunks is a block effect, not a term of the model: every
+    main effect and two-factor interaction keeps its truth in its CI, the run's row finds the
+    shift, and repeated trials measure it directly."""
+    da = design_analysis(load_results(_two_runs(tmp_path, 0.6, repeats)))
+    eff = da.effects
+    assert da.aliased.empty  # the run is confounded with ABCDE only, which is not a term
+    for term, truth in fx.DESIGN_TRUTH.items():
+        row = _row(eff, "val_psnr", term)
+        assert row.ci_low < truth < row.ci_high, (term, row.effect)
+    block = _row(eff, "val_psnr", "run: stage 2 - stage 1")
+    assert block.kind == "block" and block.ci_low < 0.6 < block.ci_high and block.significant
+    assert (block.low, block.high) == ("stage 1", "stage 2")
+    psnr = eff[(eff["metric"] == "val_psnr") & (eff["kind"] != "block")]
+    assert not psnr[~psnr["term"].isin(list(fx.DESIGN_TRUTH))]["significant"].any()
+    shifts = da.shifts[da.shifts["metric"] == "val_psnr"]
+    if not repeats:
+        assert shifts.empty
+        return
+    (shift,) = shifts.itertuples()
+    assert (shift.stage, shift.versus, shift.pairs) == (2, 1, repeats * len(fx.DESIGN_SEEDS))
+    assert shift.ci_low < 0.6 < shift.ci_high
+
+
+def test_a_run_that_computed_the_same_numbers_shows_a_zero_shift(tmp_path):
+    """Repeats identical to their originals (the same machine and code): shift 0, sd 0."""
+    root = _two_runs(tmp_path, 0.0, 4)
+    import pyarrow.parquet as pq
+    rows = pq.read_table(root / "trials.parquet").to_pylist()
+    keys = [f"config.{f}" for f in fx.DESIGN_LEVELS] + ["config.seed"]
+    first = {tuple(r[k] for k in keys): r for r in rows if r["stage"] is None}
+    for r in rows:
+        if r["trial_id"].startswith("r"):
+            r.update({k: v for k, v in first[tuple(r[k] for k in keys)].items()
+                      if k.startswith("metric.")})
+    fx.write_results(root, "design", rows=rows, with_spec=False)
+    da = design_analysis(load_results(root))
+    shift = da.shifts[da.shifts["metric"] == "val_psnr"].iloc[0]
+    assert shift["shift"] == 0.0 and shift["sd"] == 0.0
