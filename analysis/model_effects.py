@@ -219,14 +219,7 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
                      "effect": 2 * model.params[col], "ci_low": 2 * ci.loc[col, 0],
                      "ci_high": 2 * ci.loc[col, 1], "p": model.pvalues[col],
                      "share": float(share[col])})
-    first = np.unique(runs)[0]
-    for r in np.unique(runs)[1:] if in_runs else []:
-        col = f"C(run)[T.{r}]"
-        rows.append({"term": f"run: stage {r} - stage {first}", "kind": "block",
-                     "effect": model.params[col], "ci_low": ci.loc[col, 0],
-                     "ci_high": ci.loc[col, 1], "p": model.pvalues[col],
-                     # the run term's share where it is this one contrast (two runs)
-                     "share": float(share["C(run)"]) if len(np.unique(runs)) == 2 else np.nan})
+    rows += _block_rows(model, ci, share, runs) if in_runs else []
     sources = {"C(seed)": "seed (block)", "C(run)": "run (block)", "Residual": "residual"}
     variance = pd.DataFrame({"source": [names.get(i, sources.get(i, i)) for i in table.index],
                              "sum_sq": table["sum_sq"].to_numpy(), "share": share.to_numpy(),
@@ -237,6 +230,21 @@ def _fit(design: Design, frame: pd.DataFrame, metric: str) -> Fit | None:
 
 CONDITIONAL_COLUMNS = ["metric", "factor", "at", "at_level", "interaction", "effect", "ci_low",
                        "ci_high", "df_resid"]
+
+
+def _block_rows(model: Any, ci: pd.DataFrame, share: pd.Series,
+                runs: np.ndarray) -> list[dict[str, Any]]:
+    """Each later run's shift from the first: the C(run) dummy's coefficient (a difference,
+    not 2 b), its CI and p; its share of variance where it is the run term's one contrast."""
+    levels = np.unique(runs)
+    rows = []
+    for r in levels[1:]:
+        col = f"C(run)[T.{r}]"
+        rows.append({"term": f"run: stage {r} - stage {levels[0]}", "kind": "block",
+                     "effect": model.params[col], "ci_low": ci.loc[col, 0],
+                     "ci_high": ci.loc[col, 1], "p": model.pvalues[col],
+                     "share": float(share["C(run)"]) if len(levels) == 2 else np.nan})
+    return rows
 
 
 def run_blocks(frame: pd.DataFrame) -> np.ndarray:

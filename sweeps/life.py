@@ -35,6 +35,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import math
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ from contract.resultsdir import trial_rows
 
 from .adaptive import second_stage
 from .budget import Budget
+from .environment import environment
 from .extend import code_problem, point_key
 from .stage import Stage
 from .storage import EXPERIMENT_STATE, damaged_state, state_from_older_version
@@ -248,7 +250,8 @@ class Sweep:
         without ``ended``: interrupted)."""
         entry = {"number": stage.number, "kind": stage.kind, "tune_dir": stage.experiment,
                  "started": _now(), "git_commit": git("rev-parse", "HEAD"),
-                 "command": " ".join(self.command), "trials": stage.trials or None}
+                 "command": " ".join(self.command), "trials": stage.trials or None,
+                 "host": platform.node(), "environment": environment()}
         if stage.budget is not None:
             entry["budget_s"] = round(stage.budget.seconds, 1)
         if stage.kind == "continue" and stage.points is not None:

@@ -25,6 +25,7 @@ from contract import schema
 from contract.metrics import DEFAULT_METRIC
 from contract.resultsdir import read_sweep_doc
 
+from .environment import environment
 from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,7 +92,8 @@ def provenance(argv: list[str]) -> dict[str, Any]:
             versions[pkg] = None
     return {"git_commit": commit, "git_dirty": dirty, "command": " ".join(argv),
             "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            "python": platform.python_version(), "host": platform.node(), "packages": versions}
+            "python": platform.python_version(), "host": platform.node(), "packages": versions,
+            "environment": environment()}
 
 
 def write_spec(spec: SweepSpec, results_dir: Path, argv: list[str] | None = None) -> None:

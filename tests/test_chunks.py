@@ -48,6 +48,18 @@ def drop_tune_state(out: Path) -> None:
         shutil.rmtree(out / name, ignore_errors=True)
 
 
+def test_the_environment_names_the_cpu_and_the_kernel_flags():
+    from sweeps.environment import cpu_info, environment
+
+    info = cpu_info("processor\t: 0\nmodel name\t: Test CPU 9000\nflags\t\t: fpu avx2 fma "
+                    "amx_tile\nprocessor\t: 1\nmodel name\t: other\nflags\t: sse\n")
+    assert info["cpu_model"] == "Test CPU 9000"
+    assert info["isa_flags"] == ["avx2", "fma", "amx_tile"]  # the first CPU's, in ISA_FLAGS order
+    here = environment()
+    assert isinstance(here["cpu_model"], str) and here["cpu_count"] >= 1
+    assert here["torch_cpu_capability"] and "isa_env" in here
+
+
 # ------------------------------------------------------------------------------ the clock
 @pytest.mark.parametrize("text, seconds", [("90m", 5400), ("2h30m", 9000), ("45s", 45),
                                            ("1h0m5s", 3605), ("1.5h", 5400), ("2H", 7200)])
@@ -115,6 +127,10 @@ def test_a_budget_stops_a_grid_and_its_records_alone_finish_it_as_one_run(refere
     assert_same_results(reference, copy)
     assert [s["kind"] for s in stages(copy)] == ["first", "continue"]
     assert stages(copy)[-1]["ended"] == "finished"
+    # each stage says where it ran (the CPU and kernels: a run is a block), and the rows which
+    assert all(s["environment"]["cpu_model"] and "isa_flags" in s["environment"]
+               for s in stages(copy))
+    assert {r["stage"] for r in rows(copy)} <= {1, 2} and 2 in {r["stage"] for r in rows(copy)}
     # records again into the same copy: the same sweep's records are updated, not refused
     assert launch("records", str(out), str(copy)).returncode == 0
 
