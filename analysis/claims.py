@@ -44,8 +44,8 @@ import pandas as pd
 from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
-from .stats import ALPHA, Boot, holm, t_interval, union
-from .tables import OVER_IMAGES, OVER_SEEDS, cls_loss_on, paired_bootstrap
+from .stats import ALPHA, Boot, coverage, holm, t_interval, union
+from .tables import cls_loss_on, paired_bootstrap
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
@@ -85,9 +85,12 @@ OPERATIONS = (
 )
 
 
-def _verdict(estimate: float, p_holm: float, predicted: int, alpha: float = ALPHA) -> str:
+def _verdict(estimate: float, p_holm: float, predicted: int, alpha: float = ALPHA,
+             n: int = 0) -> str:
+    """supported / contradicted / inconclusive; with no test at all, why: fewer than two
+    seeds, or ``n`` seeds whose differences all agree (no spread: stats.t_interval)."""
     if not np.isfinite(p_holm):
-        return "too few seeds"
+        return "too few seeds" if n < 2 else "no test (the seeds agree exactly)"
     if p_holm >= alpha or estimate == 0:
         return "inconclusive"
     return "supported" if predicted * estimate > 0 else "contradicted"
@@ -109,7 +112,7 @@ def _row(claim: str, question: str, diffs: pd.Series | np.ndarray, unit: str, sc
     return {"claim": claim, "question": question, "source": source, "predicted": predicted,
             "estimate": mean, "ci_low": low, "ci_high": high, "unit": unit,
             "n": int(np.isfinite(values).sum()), "p": p, "detail": detail,
-            "interval": OVER_IMAGES if boot is not None else OVER_SEEDS}
+            "interval": coverage(values, boot)}
 
 
 def _boot(results: Results, done: pd.DataFrame, a: tuple[str, str], b: tuple[str, str]
@@ -243,5 +246,6 @@ def claims_table(results: Results, early_epochs: tuple[int, ...] = (1, 2),
     if table.empty:
         return table
     table["p_holm"] = holm(table["p"])
-    table["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha) for r in table.itertuples()]
+    table["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
+                        for r in table.itertuples()]
     return table

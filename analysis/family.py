@@ -95,7 +95,7 @@ def _redraw(key: str, frame: pd.DataFrame, alpha: float) -> None:
     if key in ("effects", "design", "rungs", "labels"):
         frame["significant"] = frame["p_holm"] < alpha
     elif key == "claims":
-        frame["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha)
+        frame["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
                             for r in frame.itertuples()]
     else:  # paper / equivalence: the candidate verdict survives, or it is inconclusive
         tested = np.isfinite(frame["p_holm"].to_numpy(float))

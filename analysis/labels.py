@@ -32,9 +32,8 @@ from contract.metrics import LABEL_PROBES, LabelProbe, label_metric
 from contract.schema import CONFIG_PREFIX
 
 from .load import Results
-from .stats import ALPHA, holm, proportion_interval, union
-from .tables import (OVER_IMAGES, OVER_SEEDS, _compare, _pair, _with_images, paired_bootstrap,
-                     values)
+from .stats import ALPHA, coverage, holm, proportion_interval, union
+from .tables import _compare, _pair, _with_images, paired_bootstrap, values
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
@@ -117,7 +116,7 @@ def label_table(results: Results) -> pd.DataFrame:
                              "labels": labels_text(count, all_labels), "metric": metric,
                              "n": int(ok.sum()), "mean": iv.mean, "ci_low": iv.low,
                              "ci_high": iv.high,
-                             "interval": OVER_IMAGES if boot is not None else OVER_SEEDS})
+                             "interval": coverage(vals[ok], boot)})
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 

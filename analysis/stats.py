@@ -34,7 +34,9 @@ METHOD = ("95% intervals over seeds: t-based for PSNR and for every difference; 
           f"clipped to [{EPS:g}, {1 - EPS:g}], the t-interval taken on log(p/(1-p)) and "
           "mapped back), so an accuracy's interval never leaves [0, 100]%. Over seeds alone, "
           "the test set's own sampling error (the set is shared by all seeds) is not in an "
-          "interval.")
+          "interval. Seeds that agree exactly get no interval and no test (their spread is "
+          "unknown, not zero), and an interval over one seed's test images says so in its "
+          "'interval over' column.")
 
 
 class Interval(NamedTuple):
@@ -60,13 +62,16 @@ def _finite(values: Iterable[float]) -> np.ndarray:
 def t_interval(values: Iterable[float]) -> Interval:
     """Mean, t-based 95% CI and the one-sample t-test's p (against 0) of one sample.
 
-    Fewer than two values: NaN interval.  No spread: the interval is the value itself
-    (t is undefined), p 1 if that value is 0 else 0."""
+    Fewer than two values: NaN interval.  No spread (every seed the same value, e.g. a
+    deterministic step or a cached baseline): t is undefined and the seed-to-seed variance
+    is unknown, not zero, so neither interval nor p is given (NaN; with per-image files the
+    bootstrap over test images still gives both, ``union``).  It used to be p = 0, which made
+    identical seeds a significant finding."""
     d = _finite(values)
     if len(d) < 2:
         return Interval(float(d.mean()) if len(d) else np.nan, np.nan, np.nan, np.nan)
     if np.ptp(d) == 0:
-        return Interval(float(d[0]), float(d[0]), float(d[0]), 1.0 if d[0] == 0 else 0.0)
+        return Interval(float(d[0]), np.nan, np.nan, np.nan)
     res = stats.ttest_1samp(d, 0.0)
     ci = res.confidence_interval(1 - ALPHA)
     return Interval(float(d.mean()), float(ci.low), float(ci.high), float(res.pvalue))
@@ -78,8 +83,8 @@ def welch_interval(a: Iterable[float], b: Iterable[float]) -> Interval:
     diff = float(a.mean() - b.mean()) if len(a) and len(b) else np.nan
     if len(a) < 2 or len(b) < 2:
         return Interval(diff, np.nan, np.nan, np.nan)
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return Interval(diff, diff, diff, 1.0 if diff == 0 else 0.0)
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread in either: no test (t_interval)
+        return Interval(diff, np.nan, np.nan, np.nan)
     res = stats.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(1 - ALPHA)
     return Interval(diff, float(ci.low), float(ci.high), float(res.pvalue))
@@ -237,6 +242,23 @@ def union(a: Interval, b: Boot | None) -> Interval:
 # ------------------------------------------------------------------------------------
 # Equivalence: a pre-stated margin, two one-sided tests (TOST)
 
+#: what an equivalence row's interval and p cover, by the data it had
+EVIDENCE = {"both": "seeds and test images", "seeds": "seeds only",
+            "images": "test images only (one seed: a claim about this trained model, not about "
+                      "training it again)",
+            "none": "no test (fewer than two seeds, or seeds without spread, and no per-image "
+                    "files)"}
+
+def coverage(values: Iterable[float], boot: Boot | None) -> str:
+    """What an interval of ``values`` (per seed) and ``boot`` (or None) covers, in EVIDENCE's
+    words: one seed with per-image files is the test images only, seeds without spread and
+    without them no test at all."""
+    x = _finite(values)
+    if boot is not None:
+        return EVIDENCE["both" if len(x) >= 2 else "images"]
+    return EVIDENCE["seeds" if len(x) >= 2 and np.ptp(x) > 0 else "none"]
+
+
 #: the verdicts of an equivalence row; never "matched"
 VERDICTS = ("equivalent", "better", "worse", "inconclusive")
 
@@ -261,7 +283,7 @@ class Equivalence(NamedTuple):
     p_equivalent: float
     p_better: float
     p_worse: float
-    evidence: str  # "seeds and test images" or "seeds only"
+    evidence: str  # EVIDENCE: what the interval and the p cover
 
     @property
     def p(self) -> float:
@@ -295,10 +317,8 @@ def _seed_tests(values: np.ndarray, lower: float, upper: float,
             float(transform(np.array([upper]))[0])
     if len(x) < 2:
         return (np.nan, np.nan, np.nan)
-    if np.ptp(x) == 0:  # no spread: t is undefined; the value is where it is
-        v = x[0]
-        return (0.0 if lower < v < upper else 1.0, 0.0 if v > upper else 1.0,
-                0.0 if v < lower else 1.0)
+    if np.ptp(x) == 0:  # no spread: t is undefined, the seed variance unknown (t_interval)
+        return (np.nan, np.nan, np.nan)
     d = DescrStatsW(x)
     p_eq = float(d.ttost_mean(lower, upper)[0])
     p_better = float(d.ttest_mean(upper, alternative="larger")[1])
@@ -321,7 +341,9 @@ def equivalence(values: Iterable[float], reference: float, margin: float,
     p_eq, p_better, p_worse = _seed_tests(x, lower, upper, transform)
     seed = _interval_at(x, 1 - 2 * ALPHA, bounded, scale)  # TOST at alpha: the 90% interval
     estimate = float(x.mean()) if len(x) else np.nan
-    low, high, evidence = seed.low, seed.high, "seeds only"
+    tested = len(x) >= 2 and np.ptp(x) > 0
+    low, high = seed.low, seed.high
+    evidence = EVIDENCE["seeds" if tested else "none"]
     if boot is not None:
         blo, bhi = boot.quantiles(1 - 2 * ALPHA)
         low = blo if not np.isfinite(low) else min(low, blo)
@@ -333,14 +355,15 @@ def equivalence(values: Iterable[float], reference: float, margin: float,
             max(p_better, boot.p_above(upper))
         p_worse = boot.p_below(lower) if not np.isfinite(p_worse) else \
             max(p_worse, boot.p_below(lower))
-        evidence = "seeds and test images"
+        evidence = EVIDENCE["both" if len(x) >= 2 else "images"]
     return Equivalence(estimate, float(low), float(high), lower, upper, p_eq, p_better, p_worse,
                        evidence)
 
 
 def _interval_at(x: np.ndarray, confidence: float, bounded: bool, scale: float) -> Interval:
-    """The report's interval for one cell at another confidence (TOST uses 90%)."""
-    if len(x) < 2:
+    """The report's interval for one cell at another confidence (TOST uses 90%); none (NaN)
+    below two seeds or without spread (``t_interval``)."""
+    if len(x) < 2 or np.ptp(x) == 0:
         return Interval(float(x.mean()) if len(x) else np.nan, np.nan, np.nan)
     q = stats.t.ppf(1 - (1 - confidence) / 2, len(x) - 1)
     if bounded:

@@ -50,9 +50,9 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from . import images
 from .load import Results
-from .stats import (ALPHA, Boot, Equivalence, Interval, equivalence, holm,  # noqa: F401
-                    interval, proportion_interval, t_halfwidth, t_interval, two_level_bootstrap, union,
-                    welch_interval)
+from .stats import (ALPHA, EVIDENCE, Boot, Equivalence, Interval, coverage,  # noqa: F401
+                    equivalence, holm, interval, proportion_interval, t_halfwidth, t_interval,
+                    two_level_bootstrap, union, welch_interval)
 
 
 #: every registered metric by name (contract.metrics, the one registry: names, labels, units)
@@ -335,17 +335,16 @@ def paired_bootstrap(results: Results, trials_a: Iterable[str], trials_b: Iterab
     return cache[key]
 
 
-#: how an interval was computed, for the tables' "interval over" column
-OVER_IMAGES, OVER_SEEDS = "seeds and test images", "seeds only"
 
 
 def _with_images(test: dict[str, Any], boot: Boot | None) -> dict[str, Any]:
     """A paired comparison's CI and p widened by the two-level bootstrap when there is one."""
-    if boot is None:
-        return {**test, "interval": OVER_SEEDS}
+    if boot is None:  # "interval over": what it covers (stats.EVIDENCE)
+        tested = test["test"] != "too few trials" and np.isfinite(test["p"])
+        return {**test, "interval": EVIDENCE["seeds" if tested else "none"]}
     iv = union(Interval(test["diff"], test["ci_low"], test["ci_high"], test["p"]), boot)
     return {**test, "diff": iv.mean, "ci_low": iv.low, "ci_high": iv.high, "p": iv.p,
-            "interval": OVER_IMAGES}
+            "interval": EVIDENCE["images" if test["test"] == "too few trials" else "both"]}
 
 
 def _compare(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
@@ -546,7 +545,7 @@ def _paper_row(results: Results, claim: PaperClaim, match: pd.DataFrame,
         results, match, claim.metric, claim.value, float(entry["margin"]) * info.scale)
     budget, comparable = _budget(match, claim.family)
     return {**base, "ours": iv.mean, "ci_low": iv.low, "ci_high": iv.high,
-            "interval": OVER_IMAGES if boot is not None else OVER_SEEDS,
+            "interval": coverage(values(match, claim.metric), boot),
             "n": len(match), "diff": iv.mean - claim.value,
             "dataset": ", ".join(sorted(match[CONFIG_PREFIX + "dataset"].unique())),
             "budget": budget, "comparable": comparable, "selection": selection,

@@ -47,7 +47,9 @@ def test_bootstrap_carries_the_shared_test_set_error():
         boot = two_level_bootstrap(np.tile(one, (k, 1)))
         assert boot.mean == pytest.approx(one.mean())
         assert (boot.high - boot.low) / 2 == pytest.approx(binomial, rel=0.15)
-    assert t_interval(np.tile(one.mean(), 4)).high - t_interval(np.tile(one.mean(), 4)).low == 0
+    # seeds without spread: no seed-level interval or test (the variance is unknown, not 0)
+    flat = t_interval(np.tile(one.mean(), 4))
+    assert flat.mean == pytest.approx(one.mean()) and np.isnan([flat.low, flat.high, flat.p]).all()
 
 
 def test_bootstrap_resamples_seeds_too():
@@ -256,7 +258,8 @@ def test_every_verdict_of_a_report_is_in_one_holm_family(tmp_path):
     second = write_claims(tmp_path / "claims")
     md2 = analysis.build_report([root, second], out=tmp_path / "both", formats="md")[0]
     text = md2.read_text()
-    n2 = len(analysis.effects_table(analysis.load_results(second))) + int(
+    # (a comparison whose seeds all agree has no test, NaN p: not in the family)
+    n2 = int(analysis.effects_table(analysis.load_results(second))["p"].notna().sum()) + int(
         analysis.claims_table(analysis.load_results(second))["p"].notna().sum())
     assert f"over the same {len(pooled) + n2} tests" in text and "from claims, paper" in text
     assert "wrong" not in text and "matched" not in text
@@ -358,3 +361,19 @@ def test_tiny_mode_keeps_only_the_margins_it_can_still_test():
     tiny = tiny_mode(parse_spec(doc, "s.yaml"))
     assert tiny.axes["inr_depth"] == [3]
     assert set(tiny.equivalence) == {"latent_acc", "psnr"}
+
+
+def test_degenerate_seeds_make_no_seed_level_claim():
+    """Identical seeds give no p = 0 (no 'significant' finding from a tie), one seed with
+    per-image files is labelled as the test images only, and either alone is no test."""
+    from analysis.stats import EVIDENCE, coverage, welch_interval
+
+    assert np.isnan(t_interval([0.3, 0.3, 0.3]).p) and np.isnan(welch_interval([1, 1], [2, 2]).p)
+    tie = equivalence([0.1, 0.1, 0.1], 0.0, 0.5)
+    assert tie.verdict(tie.p) == "inconclusive" and tie.evidence == EVIDENCE["none"]
+    boot = two_level_bootstrap(np.random.default_rng(0).normal(0.1, 1.0, (1, 400)))
+    one = equivalence([0.1], 0.0, 0.5, boot=boot)
+    assert one.evidence == EVIDENCE["images"] and "one seed" in one.evidence
+    assert coverage([0.1, 0.2], boot) == EVIDENCE["both"] == "seeds and test images"
+    assert coverage([0.1, 0.2], None) == EVIDENCE["seeds"] == "seeds only"
+    assert coverage([0.1], None) == coverage([0.1, 0.1], None) == EVIDENCE["none"]
