@@ -31,6 +31,7 @@ from .budget import EXIT_BUDGET, BudgetError, parse_duration
 from .console import print_status, summary
 from .dryrun import print_dry_run
 from .extend import code_problem, plan
+from .invocation import launch_command
 from .life import Sweep
 from .power import PilotError, cli as pilot_cli
 from .records import RecordsError, copy_records
@@ -244,7 +245,7 @@ def records(args) -> int:
     _refuse(guard.unsafe_results_dir(dest))
     copied = copy_records(source, dest)
     print(f"records of {source} -> {dest}: {copied.files} file(s), {copied.bytes / 1e6:.1f} MB "
-          f"(no Tune state, no checkpoints); continue with: python launch.py resume {dest}")
+          f"(no Tune state, no checkpoints); continue with: {launch_command()} resume {dest}")
     return 0
 
 

@@ -15,6 +15,7 @@ from contract import schema
 from contract.resultsdir import ResultsDirError, check
 
 from .guard import describe_holder, running_driver
+from .invocation import launch_command, tensorboard_command
 from .sweepdoc import SweepError, read_spec
 
 PROGRESS_SECONDS_ENV = "HINR_PROGRESS_SECONDS"
@@ -234,14 +235,14 @@ def summary(results_dir: Path, wall_s: float | None = None) -> None:
     if best:
         print(best)
     if n["errored"] or n["diverged"]:
-        print(f"failures:    python launch.py status {results_dir}")
+        print(f"failures:    {launch_command()} status {results_dir}")
     print(f"results:     {results_dir}/trials.parquet, {results_dir}/epochs/ "
           f"(Ray's log: {results_dir / schema.DRIVER_LOG})")
-    print(f"tensorboard: tensorboard --logdir {results_dir}/tb")
-    print(f"report:      python launch.py report {results_dir}")
+    print(f"tensorboard: {tensorboard_command(f'{results_dir}/tb')}")
+    print(f"report:      {launch_command()} report {results_dir}")
     remaining = trials_remaining(spec, trials)
     if remaining:
-        print(f"resume:      python launch.py resume {results_dir}   ({remaining} trial(s) remain)")
+        print(f"resume:      {launch_command()} resume {results_dir}   ({remaining} trial(s) remain)")
 
 
 STATUS_LIST_MAX = 40  # more trials than this: list only those not completed
@@ -300,4 +301,4 @@ def print_status(results_dir: Path) -> None:
         print(f"  remaining: {remaining} trial(s), in the hands of that driver")
     else:
         print(f"  remaining: {remaining} trial(s)"
-              + (f"; continue with: python launch.py resume {results_dir}" if remaining else ""))
+              + (f"; continue with: {launch_command()} resume {results_dir}" if remaining else ""))

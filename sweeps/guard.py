@@ -41,6 +41,7 @@ from filelock import FileLock, Timeout
 from contract import schema
 from contract.resultsdir import ResultsDirError, check, check_entries, check_path, read_sweep_doc
 
+from .invocation import launch_command
 from .spec import safe_load, show
 
 MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
@@ -120,7 +121,7 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
         return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
     if not started:  # written, then refused before Tune began (no tune/): run it again
         return None
-    return (f"{results_dir}: already holds this sweep; continue it with: python launch.py resume "
+    return (f"{results_dir}: already holds this sweep; continue it with: {launch_command()} resume "
             f"{results_dir} (or pass --overwrite to start again)")
 
 
@@ -194,7 +195,7 @@ def driver_lock(results_dir: Path, command: list[str] | None = None) -> Iterator
     except Timeout:  # before OSError: filelock's Timeout is a TimeoutError
         raise SweepInUse(f"{results_dir}: a sweep driver is running on it "
                          f"({describe_holder(_holder(info_path))}); wait for it to end, or "
-                         f"stop it and continue with: python launch.py resume {results_dir}"
+                         f"stop it and continue with: {launch_command()} resume {results_dir}"
                          ) from None
     except OSError as err:
         raise SweepInUse(f"{results_dir}: cannot take the driver lock {lock_path} ({err}); "

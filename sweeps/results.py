@@ -43,6 +43,8 @@ from contract import metrics as metrics_registry
 from contract import schema
 from contract.resultsdir import trial_rows
 
+from .invocation import launch_command
+
 
 def metric_items(result: dict[str, Any]) -> dict[str, float]:
     """The metric columns of one Tune result: the registered metrics (contract.metrics) it holds.
@@ -73,7 +75,7 @@ def _write(table, path: Path, results_dir: str) -> None:
     except OSError as err:
         raise ResultsWriteError(
             f"{path}: cannot write results ({err.strerror or err}); the sweep stops here, and every "
-            f"file written before is intact; free space, then: python launch.py resume "
+            f"file written before is intact; free space, then: {launch_command()} resume "
             f"{results_dir}") from None
 
 

@@ -300,6 +300,7 @@ def test_an_optuna_sweep_continues_from_its_records_with_every_recorded_trial_to
     drop_tune_state(out)
     proc = launch("resume", str(out))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "A new study created" not in proc.stdout + proc.stderr  # Optuna's INFO: silenced
     after = rows(out)
     assert len(after) == 8 and all(r["status"] == "completed" for r in after)
     points = {}

@@ -304,3 +304,32 @@ def test_state_changes_less_than_a_second_apart_share_one_line(tmp_path, monkeyp
     view.on_experiment_end(trials)
     assert [parse_progress(ln)["completed"] for ln in lines()] == [3]  # the end: at once
     assert view._slots == 3
+
+
+@pytest.mark.parametrize("where", ["checkout", "elsewhere"])
+def test_suggested_commands_run_as_printed_without_an_activated_venv(tmp_path, where):
+    """The console's suggestions name the interpreter and the tensorboard that run them: with
+    PATH holding only the system's directories (no activated venv), each printed command runs,
+    from the checkout and from another directory."""
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    cwd = root if where == "checkout" else tmp_path
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")}
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from sweeps.invocation import launch_command, tensorboard_command\n"
+            "print(launch_command()); print(tensorboard_command('tb'))" % str(root))
+    out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout.splitlines()
+    launch, tensorboard = out
+    if where == "checkout":
+        assert launch.endswith(" launch.py") and not launch.startswith("/")
+    proc = subprocess.run(shlex.split(launch) + ["--help"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "usage" in proc.stdout, proc.stderr[-2000:]
+    proc = subprocess.run(shlex.split(tensorboard.replace("--logdir tb", "--version_tb")),
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -14,6 +14,10 @@ from typing import Any
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
+# The driver's console is its progress line (sweeps.tune.progress); Optuna's INFO lines ("A new
+# study created in memory with name: ...") broke into it on every run and resume (issue 43).
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 
 class RecordedOptunaSearch(OptunaSearch):
     def add_evaluated_point(self, parameters: dict, value: Any, error: bool = False,
