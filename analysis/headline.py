@@ -39,6 +39,13 @@ def headline(doc: Doc, res: Results, eff: pd.DataFrame, multi: bool,
               "finish, which favours each setting's lucky seeds; the rung table in the sweep's "
               "section gives the effects from every trial at the first rung.")
     sig = eff[eff["significant"]] if len(eff) else eff
+    if not len(eff):
+        # sampled factors (a random or Optuna search): no setting repeats, so there is no
+        # reference to pair against; what such a sweep shows is in its importance section
+        doc.p("No paired comparison: the sweep's settings were sampled (no two share every "
+              "factor but one), so effects against a reference setting cannot be tested; the "
+              "factor importance and the best configuration below describe it.")
+        return
     if len(sig):
         _findings(doc, f"**{len(sig)} significant effect(s)** of the {len(eff)} comparisons "
                   f"against the reference setting (Holm-corrected p < 0.05 over {FAMILY}), "
@@ -108,6 +115,13 @@ def _term_sentence(r: Any, da: DesignAnalysis | None = None) -> str:
 def _design_headline(doc: Doc, da: DesignAnalysis) -> None:
     eff = da.effects
     sig = eff[eff["significant"]] if len(eff) else eff
+    if not len(eff):
+        # sampled factors (a random or Optuna search): no setting repeats, so there is no
+        # reference to pair against; what such a sweep shows is in its importance section
+        doc.p("No paired comparison: the sweep's settings were sampled (no two share every "
+              "factor but one), so effects against a reference setting cannot be tested; the "
+              "factor importance and the best configuration below describe it.")
+        return
     if len(sig):
         _findings(doc, f"**{len(sig)} significant term(s)** of the {len(eff)} of a linear model "
                   f"over the design (Holm-corrected p < 0.05 over {FAMILY}; "

@@ -29,8 +29,8 @@ from .labels import PIXELS, _all_labels, curve_points, label_table  # noqa: E402
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
 from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
-                     metric_info, pareto_front, present_metrics, selection_metric, values,
-                     _sorted_levels)
+                     metric_info, pareto_front, pareto_objectives, present_metrics,
+                     selection_metric, values, _sorted_levels)
 
 DPI = 100
 #: per-epoch curves show validation PSNR: test is scored once, at the last epoch
@@ -233,12 +233,14 @@ def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
     return fig
 
 
-def pareto_plot(results: Results, accuracy: str = "latent_acc",
-                psnr: str = "test_psnr") -> Figure | None:
-    """Mean PSNR against mean accuracy per configuration; the Pareto front joined."""
-    points = pareto_front(results, accuracy, psnr)
+def pareto_plot(results: Results) -> Figure | None:
+    """The first two Pareto objectives (``tables.pareto_objectives``: the sweep's own when it
+    optimised several, else accuracy vs PSNR) per configuration; the front joined."""
+    metrics, modes, _ = pareto_objectives(results)
+    points = pareto_front(results, metrics=metrics, modes=modes)
     if points.empty:
         return None
+    accuracy, psnr = metrics[0], metrics[1]  # x and y
     fig, ax = plt.subplots(figsize=(6, 4.2))
     rest, front = points[~points["on_front"]], points[points["on_front"]]
     ax.scatter(rest[accuracy], rest[psnr], s=18, color="0.6", alpha=0.7,
@@ -251,7 +253,7 @@ def pareto_plot(results: Results, accuracy: str = "latent_acc",
                         xytext=(4, 4), textcoords="offset points", color="C3")
     ax.set_xlabel(_axis_label(accuracy))
     ax.set_ylabel(_axis_label(psnr))
-    ax.set_title(f"{results.name}: reconstruction vs classification", fontsize=11)
+    ax.set_title(f"{results.name}: {_axis_label(psnr)} vs {_axis_label(accuracy)}", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     _plain_axes(ax, (1.0, 1.0))  # at least 1 percentage point and 1 dB visible
@@ -367,9 +369,9 @@ def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
             "noisy input, then scikit-image's TV denoising)"
             + (f", by {fac}." if fac else "."))
     add(pareto_plot(results), "pareto",
-        "Reconstruction PSNR against latent-classifier accuracy per configuration (seed "
-        "means); the red line joins the configurations no other beats on both, numbered as "
-        "in the Pareto table.")
+        f"The Pareto front's first two objectives per configuration (seed means; "
+        f"{pareto_objectives(results)[2]}); the red line joins the configurations no other "
+        "beats on every objective, numbered as in the Pareto table.")
     return out
 
 

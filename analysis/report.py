@@ -38,7 +38,7 @@ from .claims import claims_table
 from .labels import label_differences
 from . import family as families
 from .document import Doc
-from .formatting import FAMILY, fmt_num, fmt_p, status_text, unit_of
+from .formatting import FAMILY, fmt_num, fmt_p, status_text, unit_gap, unit_of
 from .headline import headline
 from .model_effects_section import interaction_figures, section as model_effects_section
 from .render_html import to_html
@@ -46,8 +46,8 @@ from .render_markdown import to_markdown
 from .stats import BOOT_METHOD, EQUIVALENCE_METHOD, METHOD
 from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, OP_DIFFERENCES, compare_sweeps,
                      effects_table, equivalence_table, factor_table, failures_table, metric_info,
-                     fmt_level, paper_comparison, pareto_front, selection_metric,
-                     status_counts,
+                     fmt_level, paper_comparison, pareto_front, pareto_objectives,
+                     selection_metric, status_counts, DESCRIBED_PAIR, METRICS,
                      _sorted_levels)
 from .verdict_sections import claims_section, equivalence_section, labels_section, paper_section
 
@@ -274,18 +274,27 @@ def _effects_section(doc: Doc, res: Results, eff: pd.DataFrame, da: DesignAnalys
 
 
 def _pareto_section(doc: Doc, res: Results) -> None:
-    """The configurations no other beats on both PSNR and accuracy."""
-    front = pareto_front(res)
+    """The configurations no other beats on every objective: the sweep's own objectives
+    when it optimised several (``tables.pareto_objectives``), else accuracy vs PSNR."""
+    metrics, modes, why = pareto_objectives(res)
+    front = pareto_front(res, metrics=metrics, modes=modes)
     if len(front) < 2:
         return
-    doc.h(3, "Pareto front: reconstruction vs classification")
+    optimised = metrics != list(DESCRIBED_PAIR)
+    doc.h(3, "Pareto front: " + (" vs ".join(metric_info(m).label for m in metrics)
+                                 if optimised else "reconstruction vs classification"))
     shown = front[front["on_front"]]
-    doc.table(pd.DataFrame({"#": shown["front_rank"], "configuration": shown["config"],
-                            "test PSNR (dB)": shown["test_psnr"].map(fmt_num),
-                            "latent-classifier accuracy (%)": shown["latent_acc"].map(fmt_num),
-                            "trials": shown["n"]}),
+    table = {"#": shown["front_rank"], "configuration": shown["config"]}
+    for m in [c for c in front.columns if c in METRICS]:
+        table[f"{metric_info(m).label}{unit_gap(m)}({unit_of(m)})" if unit_of(m) else
+              metric_info(m).label] = shown[m].map(fmt_num)
+    table["trials"] = shown["n"]
+    twins = [c for c in front.columns if c in METRICS and c not in metrics]
+    doc.table(pd.DataFrame(table),
               f"The {len(shown)} of {len(front)} configurations (seed means) that no other "
-              "beats on both PSNR and accuracy.")
+              f"beats on every objective. Objectives: {why}."
+              + (f" The front is chosen on validation; {', '.join(twins)} (test split) is "
+                 "reported beside it once, never used to choose." if twins else ""))
 
 
 def _failures_section(doc: Doc, res: Results) -> None:

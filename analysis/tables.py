@@ -736,23 +736,68 @@ def _budget(match: pd.DataFrame, family: str) -> tuple[str, str]:
 # ------------------------------------------------------------------------------------
 # Pareto front, failures, overview
 
-def pareto_front(results: Results, accuracy: str = "latent_acc",
-                 psnr: str = "test_psnr") -> pd.DataFrame:
-    """Configurations (factor levels, seeds averaged) with mean PSNR and mean accuracy;
-    ``on_front`` marks those no other configuration beats on both (higher is better);
-    ``front_rank`` numbers them from the most accurate."""
-    if not present_metrics(results.completed, [accuracy, psnr]) == [accuracy, psnr]:
-        return pd.DataFrame(columns=["config", psnr, accuracy, "n", "on_front", "front_rank"])
-    points = config_means(results, [psnr, accuracy]).dropna(subset=[psnr, accuracy])
-    # sweep by accuracy descending: a point is on the front if its PSNR beats every point
-    # with higher (or equal) accuracy
-    order = points.sort_values([accuracy, psnr], ascending=False, kind="stable")
-    best = order[psnr].cummax().shift(fill_value=-np.inf)
-    points["on_front"] = False
-    front = order.index[(order[psnr] > best).to_numpy()]
-    points.loc[front, "on_front"] = True
-    points["front_rank"] = pd.Series(range(1, len(front) + 1), index=front, dtype="Int64")
-    return points.sort_values(["on_front", accuracy], ascending=False).reset_index(drop=True)
+#: the trade-off a single-objective sweep's report describes (both maximised)
+DESCRIBED_PAIR = ("latent_acc", "test_psnr")
+
+
+def pareto_objectives(results: Results) -> tuple[list[str], list[str], str]:
+    """(metrics, modes, in words) of the report's Pareto front.  A sweep that optimised two or
+    more metrics (sweep.yaml's ``metric:`` list) is judged on exactly those, with their
+    modes, on the split they were optimised on; any other sweep gets latent accuracy against
+    test PSNR, both maximised, described as a trade-off the sweep did not optimise."""
+    metric, mode = results.spec.get("metric"), results.spec.get("mode")
+    if isinstance(metric, list) and len(metric) >= 2 and all(isinstance(m, str) for m in metric):
+        modes = [str(m) for m in mode] if isinstance(mode, list) and len(mode) == len(metric) \
+            else ["max"] * len(metric)
+        if present_metrics(results.completed, metric) == list(metric):
+            return list(metric), modes, ("the objectives the sweep optimised (its metric: "
+                                         "list), each as it optimised it: " + ", ".join(
+                                             f"{m} ({d})" for m, d in zip(metric, modes)))
+    return list(DESCRIBED_PAIR), ["max", "max"], (
+        "latent-classifier accuracy against test PSNR, both higher-is-better: a description "
+        "of the trade-off, which this sweep did not optimise")
+
+
+def reported_twins(metrics: Iterable[str]) -> list[str]:
+    """The test metric of each validation metric among ``metrics`` (val_psnr -> test_psnr):
+    a front chosen on validation is reported on the test split once."""
+    twins = {m.val_twin: m.name for m in metrics_registry.REGISTRY.values() if m.val_twin}
+    return [twins[m] for m in metrics if m in twins]
+
+
+def pareto_front(results: Results, accuracy: str | None = None, psnr: str | None = None,
+                 metrics: list[str] | None = None, modes: list[str] | None = None
+                 ) -> pd.DataFrame:
+    """Configurations (factor levels, seeds averaged) with the mean of each objective (and
+    of the test twin of each validation objective); ``on_front`` marks those no other
+    configuration dominates (at least as good on every objective, better on one, in its
+    mode); ``front_rank`` numbers them from the best on the first objective.  Objectives:
+    ``metrics``/``modes``, else ``accuracy`` and ``psnr`` (both max), else
+    ``pareto_objectives``."""
+    if metrics is None:
+        metrics, modes = (([accuracy or DESCRIBED_PAIR[0], psnr or DESCRIBED_PAIR[1]],
+                           ["max", "max"]) if accuracy or psnr else
+                          pareto_objectives(results)[:2])
+    modes = list(modes or ["max"] * len(metrics))
+    extra = [t for t in reported_twins(metrics) if t not in metrics]
+    columns = ["config", *metrics, *extra, "n", "on_front", "front_rank"]
+    if present_metrics(results.completed, metrics) != list(metrics):
+        return pd.DataFrame(columns=columns)
+    points = config_means(results, [*metrics, *present_metrics(results.completed, extra)])
+    points = points.dropna(subset=metrics).reset_index(drop=True)
+    signs = np.array([1.0 if m == "max" else -1.0 for m in modes])
+    vals = points[metrics].to_numpy(dtype=float) * signs  # higher is better on every column
+    # (n, n): row j dominates column i where it is >= everywhere and > somewhere
+    geq = (vals[:, None, :] >= vals[None, :, :]).all(axis=2)
+    gt = (vals[:, None, :] > vals[None, :, :]).any(axis=2)
+    points["on_front"] = ~(geq & gt).any(axis=0)
+    order = points[points["on_front"]].sort_values(metrics[0], ascending=modes[0] != "max",
+                                                   kind="stable").index
+    points["front_rank"] = pd.Series(range(1, len(order) + 1), index=order, dtype="Int64")
+    out = points.sort_values(["on_front", metrics[0]], ascending=[False, modes[0] != "max"],
+                             kind="stable").reset_index(drop=True)
+    return out.reindex(columns=[c for c in columns if c in out] +
+                       [c for c in out if c not in columns])
 
 
 def config_means(results: Results, metrics: list[str]) -> pd.DataFrame:

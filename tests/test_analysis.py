@@ -510,3 +510,51 @@ def test_report_best_setting_is_chosen_on_val_and_reports_test(tmp_path):
     md = analysis.build_report([old], formats="md")[0].read_text()
     assert "Best setting on test PSNR (test split: no validation metric in these results): " \
            "a2=1" in md
+
+
+def test_the_pareto_front_is_the_one_the_sweep_optimised(tmp_path):
+    """A sweep that optimised val_psnr (max) and val_loss (min): the front is taken on those
+    two, in their modes, on validation, with test PSNR reported beside it; the test split's
+    own front (a different one here) is not what the report shows."""
+    import yaml
+
+    # a2 level -> (val_psnr, val_loss, test_psnr, latent_acc); seeds 0 and 1 the same
+    table = {1.0: (18.0, 0.30, 17.0, 0.90), 10.0: (17.0, 0.20, 18.5, 0.95),
+             100.0: (16.0, 0.25, 16.5, 0.99), 1000.0: (15.0, 0.10, 16.0, 0.80)}
+    rows = [fx._row("mo", f"t{i}_{s}", "completed", a2, s, metrics={
+        "val_psnr": v, "val_loss": loss, "test_psnr": t, "latent_acc": acc,
+        "val_latent_acc": acc}) for i, (a2, (v, loss, t, acc)) in enumerate(table.items())
+        for s in (0, 1)]
+    root = fx.write_results(tmp_path / "mo", "mo", rows=rows, with_spec=False)
+    (root / "sweep.yaml").write_text(yaml.safe_dump({
+        "name": "mo", "base": {"preset": "small"}, "axes": {"a2": list(table)}, "seeds": [0, 1],
+        "search": "grid", "metric": ["val_psnr", "val_loss"], "mode": ["max", "min"]}))
+    res = analysis.load_results(root)
+    metrics, modes, why = analysis.tables.pareto_objectives(res)
+    assert (metrics, modes) == (["val_psnr", "val_loss"], ["max", "min"]) and "optimised" in why
+    front = analysis.pareto_front(res, metrics=metrics, modes=modes)
+    # 100 is dominated (val_psnr 16 < 17, val_loss 0.25 > 0.20 at a2 = 10); the rest trade off
+    on = set(front.loc[front["on_front"], "config"])
+    assert on == {"a2=1", "a2=10", "a2=1000"}
+    # numbered by val_psnr, best first
+    assert list(front.loc[front["on_front"], "front_rank"]) == [1, 2, 3]
+    assert "test_psnr" in front and "latent_acc" not in front  # the twin of val_psnr, reported
+    # the described pair (accuracy vs test PSNR) would pick another front: a2 = 100 is on it
+    described = analysis.pareto_front(res, metrics=["latent_acc", "test_psnr"])
+    assert "a2=100" in set(described.loc[described["on_front"], "config"])
+    md = analysis.build_report([root], out=tmp_path / "report", formats="md")[0].read_text()
+    assert "Pareto front: validation PSNR vs validation loss" in md
+    assert "reported beside it once" in md
+
+
+def test_a_sweep_without_comparisons_says_so_instead_of_bolding_none_of_zero(tmp_path):
+    """A sampled search has no setting to pair against: the headline says why there is no
+    comparison, never '**No significant effect**: none of the 0 comparisons'."""
+    from analysis.document import Doc
+    from analysis.headline import headline
+
+    res = analysis.load_results(fx.write_results(tmp_path / "r"))
+    doc = Doc()
+    headline(doc, res, analysis.effects_table(res).iloc[0:0], multi=False)
+    text = " ".join(getattr(b, "text", "") or "" for b in doc.blocks)
+    assert "none of the 0" not in text and "No paired comparison" in text
