@@ -58,7 +58,7 @@ from .design import parse as parse_design
 from .design import tiny as tiny_design
 from .estimate import DATASET_SHAPES
 from .searchtypes import SEARCHES
-from .specerror import MAX_SEED, MAX_SHOWN, SpecError, show
+from .specerror import MAX_SEED, MAX_SHOWN, SpecError, nearest, show
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
             "resources", "budget", "equivalence")
@@ -451,7 +451,8 @@ def _section(doc: dict, key: str) -> Any:
 def _check_top_keys(doc: dict, where: str) -> None:
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
-        raise SpecError(f"{where}: unknown key {show(unknown[0])}; allowed: {', '.join(TOP_KEYS)}")
+        raise SpecError(f"{where}: unknown key {show(unknown[0])}"
+                        f"{nearest(unknown[0], TOP_KEYS)}; allowed: {', '.join(TOP_KEYS)}")
 
 
 def _name(doc: dict, where: str) -> str:
@@ -493,7 +494,7 @@ def _axes(doc: dict, preset_name: str, base: dict[str, Any], where: str) -> dict
         field_ = f"axes.{key}"
         if key not in types or key in NOT_AXES:
             allowed = [f for f in types if f not in NOT_AXES]
-            hint = " (use seeds: for replicates)" if key == "seed" else ""
+            hint = " (use seeds: for replicates)" if key == "seed" else nearest(key, allowed)
             raise SpecError(f"{where}: {field_}: unknown or fixed config field{hint}; "
                             f"allowed: {', '.join(allowed)}")
         clean_axes[key] = _parse_axis(value, key, types[key], where)
@@ -521,7 +522,8 @@ def _seeds(doc: dict, where: str) -> list[int]:
 def _search(doc: dict, where: str) -> searches.SearchType:
     search = doc.get("search", "grid")
     if search not in SEARCHES:
-        raise SpecError(f"{where}: search: {show(search)} is not allowed; allowed: {', '.join(SEARCHES)}")
+        raise SpecError(f"{where}: search: {show(search)} is not allowed{nearest(search, SEARCHES)}; "
+                        f"allowed: {', '.join(SEARCHES)}")
     return searches.get(search)
 
 
@@ -539,7 +541,8 @@ def _objectives(doc: dict, search: searches.SearchType, base_cfg: TrainingConfig
                        else f"allowed: {', '.join(known)}")
             raise SpecError(f"{where}: metric: {m} selects on the test split; {instead}")
         if m not in known:
-            raise SpecError(f"{where}: metric: {show(m)} is not allowed; allowed: {', '.join(known)}")
+            raise SpecError(f"{where}: metric: {show(m)} is not allowed{nearest(m, known)}; "
+                            f"allowed: {', '.join(known)}")
     for m in modes:
         if m not in MODES:
             raise SpecError(f"{where}: mode: {show(m)} is not allowed; allowed: max, min")
@@ -569,7 +572,8 @@ def _scheduler(doc: dict, metrics: list[str], where: str) -> dict[str, Any]:
     for key, value in sched.items():
         if key not in ASHA_KEYS or (sched["type"] == "fifo" and key != "type"):
             allowed = "type" if sched["type"] == "fifo" else ", ".join(ASHA_KEYS)
-            raise SpecError(f"{where}: scheduler.{key}: unknown key; allowed: {allowed}")
+            raise SpecError(f"{where}: scheduler.{key}: unknown key"
+                            f"{nearest(key, allowed.split(', '))}; allowed: {allowed}")
         _typed(value, ASHA_KEYS[key], f"scheduler.{key}", where)
     if sched["type"] == "asha":
         if len(metrics) > 1:
@@ -648,7 +652,8 @@ def _budget(doc: dict, where: str) -> dict[str, Any]:
         raise SpecError(f"{where}: budget: expected a mapping with {', '.join(BUDGET_KEYS)}")
     for key, value in bud.items():
         if key not in BUDGET_KEYS:
-            raise SpecError(f"{where}: budget.{key}: unknown key; allowed: {', '.join(BUDGET_KEYS)}")
+            raise SpecError(f"{where}: budget.{key}: unknown key{nearest(key, BUDGET_KEYS)}; "
+                            f"allowed: {', '.join(BUDGET_KEYS)}")
         budget[key] = _typed(value, BUDGET_KEYS[key], f"budget.{key}", where)
     if budget["num_samples"] < 1:
         raise SpecError(f"{where}: budget.num_samples: allowed integers >= 1")

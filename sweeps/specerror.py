@@ -10,7 +10,8 @@ import SpecError`` keeps working.
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Any, Iterable
 
 # Seeds go to torch.manual_seed and numpy's RandomState (which takes < 2**32).
 MAX_SEED = 2**32 - 1
@@ -26,6 +27,15 @@ def show(value: Any, limit: int = MAX_SHOWN) -> str:
     except ValueError:  # an int past Python's digit limit for str()
         text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def nearest(value: Any, allowed: Iterable[str]) -> str:
+    """`` (did you mean X?)`` for the allowed name closest to a mistyped ``value``
+    (difflib's ratio, at least 0.75: ``latnet_dim`` -> latent_dim), else ""."""
+    if not isinstance(value, str):
+        return ""
+    close = difflib.get_close_matches(value, list(allowed), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _short(text: str, limit: int = MAX_MESSAGE) -> str:

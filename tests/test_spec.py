@@ -229,6 +229,25 @@ def test_unknown_axis_field(tmp_path):
                  "axes.learning_rate:", "unknown", "allowed: dataset, variant")
 
 
+@pytest.mark.parametrize("changes, field, meant", [
+    ({"axes": {"latnet_dim": [32, 64]}}, "axes.latnet_dim:", "latent_dim"),
+    ({"metric": "val_psrn"}, "metric:", "val_psnr"),
+    ({"search": "optune"}, "search:", "optuna"),
+    ({"axis": {"a2": [1.0]}}, "unknown key 'axis'", "axes"),
+    ({"budget": {"max_concurent": 2}}, "budget.max_concurent:", "max_concurrent"),
+])
+def test_a_typo_gets_the_nearest_allowed_name(tmp_path, changes, field, meant):
+    """One line, with the closest allowed name before the whole list."""
+    expect_error(write(tmp_path, variant(**changes)), field, f"(did you mean {meant}?)",
+                 "allowed: ")
+
+
+def test_a_name_far_from_every_allowed_one_gets_no_guess(tmp_path):
+    with pytest.raises(SpecError) as err:
+        load_spec(write(tmp_path, variant(axes={"learning_rate": [0.1]})))
+    assert "did you mean" not in str(err.value)
+
+
 def test_seed_is_not_an_axis(tmp_path):
     expect_error(write(tmp_path, variant(axes={"seed": [0, 1]})), "axes.seed:", "use seeds:")
 
