@@ -209,7 +209,10 @@ class Results:
     def _is_continuous(self, factor: str) -> bool:
         axis = self.contract["factors"].get(factor, {})
         col = self.trials.get(CONFIG_PREFIX + factor)
-        if "sampled" in axis and col is not None and pd.api.types.is_numeric_dtype(col):
+        sampled = axis.get("sampled") if isinstance(axis, dict) else None
+        if isinstance(sampled, dict) and "choice" in sampled:
+            return False  # its choices are its levels: 64 and 128 never share a bin
+        if sampled is not None and col is not None and pd.api.types.is_numeric_dtype(col):
             return True  # a distribution to sample from (search), not a list of levels
         if col is None or not pd.api.types.is_numeric_dtype(col) or col.dtype == bool:
             return False

@@ -416,3 +416,13 @@ def test_real_sweeps_explore_in_a_real_browser(browser, tmp_path, real_sweeps): 
     assert len(rows) == int((sweeps[1].trials["config.seed"] == 1).sum()) == n // 2
     assert browser.find_elements(By.CSS_SELECTOR, ".tt-count")[1].text == \
         f"{n // 2} of {n} trials shown"
+
+
+def test_a_choice_axis_keeps_its_levels_in_the_level_tables(tmp_path):
+    """latent_dim: {choice: [8, 16, 32]} is three levels, never quantile bins that would
+    merge 16 and 32 (issue 43); a loguniform lr is still binned."""
+    res = analysis.load_results(ef.write_random_results(tmp_path / "r"))
+    assert not res.is_continuous("latent_dim") and res.is_continuous("lr")
+    table = analysis.factor_table(res)
+    levels = set(table.loc[table["factor"] == "latent_dim", "level"])
+    assert levels == {8, 16, 32}, levels
