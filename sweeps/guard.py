@@ -115,6 +115,14 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
     if not locked:
         return None
     started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
+    added = doc.pop("extensions", None)
+    if added and extended_from(doc, spec.raw):
+        what = "; ".join(str(e.get("added")) for e in added if isinstance(e, dict))
+        return (f"{results_dir}: already holds this sweep, extended since ({what}); see it with: "
+                f"{launch_command()} status {results_dir}, or pass --results NEW_DIR to run the "
+                "file again")
+    if added:
+        doc["extensions"] = added
     if doc != spec.raw:
         hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
                 else "pass --results NEW_DIR or give the sweep a new name")
@@ -123,6 +131,32 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
         return None
     return (f"{results_dir}: already holds this sweep; continue it with: {launch_command()} resume "
             f"{results_dir} (or pass --overwrite to start again)")
+
+
+def extended_from(pooled: dict, raw: dict) -> bool:
+    """Whether ``pooled`` (an extended sweep as sweep.yaml holds it) grew from ``raw`` (a sweep
+    file as resolved) by what ``launch.py extend`` may change: axis levels appended, seeds
+    appended, a design's fraction; everything else the same."""
+    if set(pooled) != set(raw):
+        return False
+    for key in raw:
+        old, new = raw[key], pooled[key]
+        if key == "axes" and isinstance(old, dict) and isinstance(new, dict):
+            if set(old) != set(new) or any(
+                    isinstance(v, list) != isinstance(new[k], list)
+                    or (isinstance(v, list) and new[k][:len(v)] != v)
+                    or (not isinstance(v, list) and new[k] != v) for k, v in old.items()):
+                return False
+        elif key == "seeds" and isinstance(old, list) and isinstance(new, list):
+            if new[:len(old)] != old:
+                return False
+        elif key == "design" and isinstance(old, dict) and isinstance(new, dict):
+            if {k: v for k, v in old.items() if k != "fraction"} != \
+                    {k: v for k, v in new.items() if k != "fraction"}:
+                return False
+        elif old != new:
+            return False
+    return True
 
 
 def unwritable(results_dir: Path) -> str | None:

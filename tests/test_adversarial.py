@@ -133,6 +133,29 @@ def test_overwrite_is_allowed_on_its_own_results_only(tmp_path):
     assert "damaged" in check_results_dir(spec, own, overwrite=True)
 
 
+def test_a_sweep_extended_from_the_same_file_is_recognised(tmp_path):
+    """Running a sweep file again into a directory that holds it extended (more seeds, a
+    level, the other fraction) says so, not 'a different sweep'; a real difference still does."""
+    from sweeps.guard import check_results_dir
+    from sweeps.spec import parse_spec
+
+    spec = parse_spec(copy.deepcopy(VALID), "mine.yaml")
+    grown = copy.deepcopy(spec.raw)
+    grown["seeds"] = list(spec.raw["seeds"]) + [max(spec.raw["seeds"]) + 1]
+    grown["axes"]["a2"] = [1.0, 100.0, 10.0]  # a level appended
+    out = tmp_path / "ext"
+    (out / "tune").mkdir(parents=True)
+    (out / "sweep.yaml").write_text(yaml.safe_dump(
+        {**grown, "extensions": [{"number": 1, "added": "seeds 2 -> 3"}]}))
+    message = check_results_dir(spec, out, overwrite=False)
+    assert "already holds this sweep, extended since (seeds 2 -> 3)" in message
+    assert "status" in message and "different" not in message
+    grown["base"] = {**grown.get("base", {}), "epochs": 99}  # extend never changes the base
+    (out / "sweep.yaml").write_text(yaml.safe_dump(
+        {**grown, "extensions": [{"number": 1, "added": "seeds 2 -> 3"}]}))
+    assert "already holds a different sweep" in check_results_dir(spec, out, overwrite=False)
+
+
 def test_half_started_directory_runs_again(tmp_path):
     """sweep.yaml written, then refused before Tune began (no tune/): run takes it up again
     instead of sending the user to a resume that cannot work."""
