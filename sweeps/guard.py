@@ -114,6 +114,13 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
         return None
     if not locked:
         return None
+    return _held(doc, spec, results_dir)
+
+
+def _held(doc: dict, spec, results_dir: Path) -> str | None:
+    """Why ``run`` may not start in a directory whose sweep.yaml (``doc``, without provenance
+    and stages) is there: it holds this sweep (extended, or to resume) or another one; None
+    where it was written and refused before Tune began (run it again)."""
     started = (results_dir / schema.TUNE_DIR).is_dir() or (results_dir / schema.TRIALS_FILE).exists()
     added = doc.pop("extensions", None)
     if added and extended_from(doc, spec.raw):
@@ -126,7 +133,8 @@ def check_results_dir(spec, results_dir: Path, overwrite: bool, locked: bool = T
     if doc != spec.raw:
         hint = ("pass --overwrite, --results NEW_DIR, or a new name" if doc.get("name") == spec.name
                 else "pass --results NEW_DIR or give the sweep a new name")
-        return f"{results_dir}: already holds a different sweep ({existing}); {hint}"
+        return (f"{results_dir}: already holds a different sweep "
+                f"({results_dir / schema.SPEC_FILE}); {hint}")
     if not started:  # written, then refused before Tune began (no tune/): run it again
         return None
     return (f"{results_dir}: already holds this sweep; continue it with: {launch_command()} resume "
