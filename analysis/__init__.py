@@ -11,6 +11,8 @@ directory copied to a laptop.  In a notebook::
     analysis.design_analysis(res)  # designed sweeps: effects from a linear model, per rung
     analysis.importance(res).table  # any sweep: fANOVA / PED-ANOVA, 95% interval over seeds
     analysis.build_report(["results/mnist-ablation", "results/cifar10-ablation"])
+    sweep = analysis.open_results("results/demo")  # for programs (analysis/api.py):
+    sweep.dataframe(); sweep.best().config, sweep.best().test, sweep.best().checkpoints
 
 Names are imported on first use (PEP 562), so ``python -m analysis`` answers a mistyped path
 before pandas, scipy and matplotlib are loaded.
@@ -31,6 +33,7 @@ _EXPORTS = {
     "design_analysis": "model_effects", "detect_design": "model_effects",
     "importance": "importance",
     "build_report": "report",
+    "open_results": "api", "SweepResults": "api", "BestPoint": "api",
     "main": "cli",
 }
 __all__ = sorted(_EXPORTS)

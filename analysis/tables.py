@@ -829,6 +829,26 @@ class Best(NamedTuple):
     n: int
 
 
+def best_point(results: Results, metric: str | None = None, mode: str | None = None,
+               also: Iterable[str] = ()) -> tuple[pd.Series, str, str] | None:
+    """(the best row of ``config_means``, the metric, the mode): the configuration (seeds
+    averaged) best on ``metric`` in ``mode``, else by the report's selection rule
+    (``selection_metric``); the row carries the means of ``also`` too.  None without a
+    completed trial carrying the metric.  The one choice of a best point: the report's
+    (``best_config``) and the API's (``analysis.open_results(...).best()``)."""
+    if metric is None:
+        metric, mode, _ = selection_metric(results)
+    mode = mode or "max"
+    if not present_metrics(results.completed, [metric]):
+        return None
+    points = config_means(results, list(dict.fromkeys([metric, *also])))
+    points = points.dropna(subset=[metric])
+    if points.empty:
+        return None
+    index = points[metric].idxmax() if mode == "max" else points[metric].idxmin()
+    return points.loc[index], metric, mode
+
+
 def best_config(results: Results, reported: str = "test_psnr") -> Best | None:
     """The configuration with the best mean ``val_`` twin of ``reported`` (test_psnr ->
     val_psnr, latent_acc -> val_latent_acc), and its mean ``reported``: selection on the
@@ -839,10 +859,10 @@ def best_config(results: Results, reported: str = "test_psnr") -> Best | None:
     if reported not in present:
         return None
     chosen_on = twin if twin in present else reported
-    points = config_means(results, list(dict.fromkeys([chosen_on, reported])))
-    if points.empty or points[chosen_on].isna().all():
+    found = best_point(results, chosen_on, "max", also=[reported])
+    if found is None:
         return None
-    row = points.loc[points[chosen_on].idxmax()]
+    row = found[0]
     return Best(str(row["config"]), chosen_on, float(row[chosen_on]), reported,
                 float(row[reported]), int(row["n"]))
 

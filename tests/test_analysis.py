@@ -558,3 +558,25 @@ def test_a_sweep_without_comparisons_says_so_instead_of_bolding_none_of_zero(tmp
     headline(doc, res, analysis.effects_table(res).iloc[0:0], multi=False)
     text = " ".join(getattr(b, "text", "") or "" for b in doc.blocks)
     assert "none of the 0" not in text and "No paired comparison" in text
+
+
+def test_open_results_is_the_reports_answer_for_a_program(results_dir, tmp_path):
+    """analysis.open_results: plain column names, the best point by the report's rule in the
+    report's units, a min mode on request, and no checkpoint where only records exist."""
+    sweep = analysis.open_results(results_dir)
+    frame = sweep.dataframe()
+    assert {"trial_id", "status", "a2", "seed", "test_psnr", "latent_acc"} <= set(frame)
+    assert not any(c.startswith(("config.", "metric.")) for c in frame)
+    best = sweep.best()
+    chosen = analysis.best_config(sweep.results, "test_psnr")
+    assert best.chosen_on == chosen.chosen_on and best.score == pytest.approx(chosen.score)
+    assert chosen.config == f"a2={best.config['a2']:g}" and isinstance(best.config["a2"], float)
+    done = frame[(frame["status"] == "completed") & (frame["a2"] == best.config["a2"])]
+    assert best.test["latent_acc"] == pytest.approx(100 * done["latent_acc"].mean())  # in %
+    assert sorted(best.trial_ids) == sorted(done["trial_id"])
+    assert best.checkpoints == [None] * len(best.trial_ids)  # records alone: no Tune state
+    low = sweep.best(metric="test_psnr", mode="min")
+    assert low.config != best.config and low.mode == "min"
+    assert sweep.checkpoint("../../etc") is None  # never a path
+    with pytest.raises(analysis.ResultsNotFound):
+        analysis.open_results(tmp_path / "nothing")

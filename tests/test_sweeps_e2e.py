@@ -227,3 +227,29 @@ def test_report_from_the_smoke_run(smoke_dir):
     parser.feed((report / "index.html").read_text())
     assert parser.srcs and all(s.startswith("data:image/png;base64,") for s in parser.srcs)
     assert parser.links == []  # nothing to fetch: the file opens offline
+
+
+def test_open_results_gives_the_reports_best_point_and_its_checkpoints(smoke_dir):
+    """analysis.open_results on a real sweep: a plain DataFrame, the point best on val_psnr
+    (the report's choice, seeds averaged) with its test numbers, and each of its trials'
+    last checkpoint in Tune's directory."""
+    import analysis
+    from analysis.tables import best_config
+
+    sweep = analysis.open_results(smoke_dir)
+    frame = sweep.dataframe()
+    assert len(frame) == 4 and {"trial_id", "a2", "seed", "val_psnr", "test_psnr"} <= set(frame)
+    best = sweep.best()
+    means = frame.groupby("a2")["val_psnr"].mean()
+    assert best.chosen_on == "val_psnr" and best.mode == "max"
+    assert best.config == {"a2": means.idxmax()} and best.score == pytest.approx(means.max())
+    assert best.test["test_psnr"] == pytest.approx(
+        frame[frame["a2"] == means.idxmax()]["test_psnr"].mean())
+    report = best_config(sweep.results, "test_psnr")  # the report's answer is the same point
+    assert report.config == f"a2={best.config['a2']:g}"
+    assert report.value == pytest.approx(best.test["test_psnr"])
+    assert len(best.trial_ids) == 2 and all(
+        c is not None and c.name.startswith("checkpoint_") and c.is_dir()
+        for c in best.checkpoints)
+    worst = sweep.best(metric="val_psnr", mode="min")
+    assert worst.config == {"a2": means.idxmin()}
