@@ -10,8 +10,9 @@ import pandas as pd
 
 from .tables import fmt_level, metric_info
 
-#: how captions name the one testing family of a report (analysis.family)
-FAMILY = "the report's single testing family, stated in the preamble"
+#: how captions name the testing family of a report (analysis.family)
+FAMILY = ("the report's testing family, stated in the preamble (a primary family named "
+          "before the run has its own, Holm, and the rest Benjamini-Hochberg)")
 
 
 def fmt_num(x: Any, digits: int = 2, sign: bool = False) -> str:
@@ -50,3 +51,13 @@ def cell_text(v: Any) -> str:
     if v is None or (not isinstance(v, str) and pd.isna(v) is True):
         return "-"
     return str(v)
+
+
+def adjusted_p(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """A table's adjusted-p column(s): ``p (Holm)`` in a report with one family; with a
+    primary family named before the run (``analysis.family``), the row's family and its p
+    adjusted there."""
+    ps = [fmt_p(p) for p in frame["p_holm"]]
+    if "family" not in frame:
+        return {"p (Holm)": ps}
+    return {"family": [cell_text(f) for f in frame["family"]], "p (adjusted)": ps}

@@ -12,7 +12,7 @@ import pandas as pd
 
 from . import plots
 from .document import Doc
-from .formatting import FAMILY, fmt_num, fmt_p, unit_gap, unit_of
+from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p, unit_gap, unit_of
 from .load import Results
 from .model_effects import DesignAnalysis
 from .tables import fmt_level, metric_info
@@ -154,7 +154,7 @@ def _terms_print(eff: pd.DataFrame, with_rung: bool = False) -> pd.DataFrame:
         "effect [95% CI]": [f"{fmt_num(r.effect, sign=True)} {r.unit} "
                             f"[{fmt_num(r.ci_low, sign=True)}, "
                             f"{fmt_num(r.ci_high, sign=True)}]" for r in eff.itertuples()],
-        "p": eff["p"].map(fmt_p), "p (Holm)": eff["p_holm"].map(fmt_p),
+        "p": eff["p"].map(fmt_p), **adjusted_p(eff),
         # bold only what survives Holm: an uncorrected p < 0.05 is not a finding
         "significant": ["**yes**" if s else "no" for s in eff["significant"]],
         "share of variance": [f"{fmt_num(100 * v, 1)}%" for v in eff["share"]]})

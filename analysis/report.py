@@ -38,16 +38,16 @@ from .claims import claims_table
 from .labels import label_differences
 from . import family as families
 from .document import Doc
-from .formatting import FAMILY, fmt_num, fmt_p, status_text, unit_gap, unit_of
+from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p, status_text, unit_gap, unit_of
 from .headline import headline
 from .model_effects_section import interaction_figures, section as model_effects_section
 from .render_html import to_html
 from .render_markdown import to_markdown
 from .stats import BOOT_METHOD, EQUIVALENCE_METHOD, METHOD
-from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, OP_DIFFERENCES, compare_sweeps,
-                     effects_table, equivalence_table, factor_table, failures_table, metric_info,
-                     fmt_level, paper_comparison, pareto_front, pareto_objectives,
-                     selection_metric, status_counts, DESCRIBED_PAIR, METRICS,
+from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, DESCRIBED_PAIR, METRICS,
+                     OP_DIFFERENCES, compare_sweeps, effects_table, equivalence_table,
+                     factor_table, failures_table, fmt_level, metric_info, paper_comparison,
+                     pareto_front, pareto_objectives, selection_metric, status_counts,
                      _sorted_levels)
 from .verdict_sections import claims_section, equivalence_section, labels_section, paper_section
 
@@ -131,7 +131,7 @@ def _effects_print(eff: pd.DataFrame) -> pd.DataFrame:
         "test (n)": [f"{r.test} ({r.n_pairs} pairs)" if r.test == "paired t" else
                      f"{r.test} ({r.n_level} vs {r.n_ref})" for r in eff.itertuples()],
         "p": [fmt_p(p) for p in eff["p"]],
-        "p (Holm)": [fmt_p(p) for p in eff["p_holm"]],
+        **adjusted_p(eff),
         "significant": ["**yes**" if s else "no" for s in eff["significant"]],
     })
 
@@ -363,7 +363,8 @@ def _family(all_results: list[Results], designs: list[DesignAnalysis | None]
             ) -> tuple[list[dict[str, pd.DataFrame]], families.Family]:
     """Every sweep's tested tables, with one Holm correction over all of them."""
     tested = [_tested_tables(r, effects_table(r), da) for r, da in zip(all_results, designs)]
-    return tested, families.apply(tested, [r.name for r in all_results])
+    return tested, families.apply(tested, [r.name for r in all_results],
+                                  primaries=[r.spec.get("primary") for r in all_results])
 
 
 def _compare_print(cmp: pd.DataFrame) -> pd.DataFrame:

@@ -135,6 +135,20 @@ def holm(pvalues: Iterable[float]) -> np.ndarray:
     return out
 
 
+def benjamini_hochberg(pvalues: Iterable[float]) -> np.ndarray:
+    """Benjamini-Hochberg q-values (statsmodels' ``multipletests``, fdr_bh): the secondary
+    family's correction, which bounds the share of false discoveries instead of the chance
+    of any; NaN stays NaN and does not count."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(list(pvalues), dtype=float)
+    out = np.full_like(p, np.nan)
+    ok = ~np.isnan(p)
+    if ok.any():
+        out[ok] = multipletests(p[ok], method="fdr_bh")[1]
+    return out
+
+
 # ------------------------------------------------------------------------------------
 # Test-set sampling error: a two-level bootstrap over seeds and test images
 

@@ -11,7 +11,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from .document import Doc
-from .formatting import FAMILY, fmt_num, fmt_p
+from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p
 from .labels import label_table
 from .load import Results
 from .tables import metric_info
@@ -42,7 +42,7 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
         "90% interval (TOST)": [f"[{fmt_num(r.tost_low)}, {fmt_num(r.tost_high)}]"
                                 if isinstance(r.tost_low, float) and not math.isnan(r.tost_low)
                                 else "-" for r in pc.itertuples()],
-        "p (Holm)": [fmt_p(p) for p in pc["p_holm"]],
+        **adjusted_p(pc),
         "verdict": [_verdict_cell(v) for v in pc["verdict"]],
         "our data and budget": pc["budget"], "comparable?": pc["comparable"],
         "trials used": pc["selection"],
@@ -108,7 +108,7 @@ def labels_section(doc: Doc, res: Results, diffs: pd.DataFrame,
             "interval over": diffs["interval"],
             "test (n)": [f"{r.test} ({r.n_pairs} pairs)" if r.test == "paired t" else r.test
                          for r in diffs.itertuples()],
-            "p": diffs["p"].map(fmt_p), "p (Holm)": diffs["p_holm"].map(fmt_p),
+            "p": diffs["p"].map(fmt_p), **adjusted_p(diffs),
             "significant": ["**yes**" if s else "no" for s in diffs["significant"]]}),
             "Accuracy of the HyperINR's probe minus the control's, in percentage points, "
             "paired by seed (same labels, same test images): the paired t-interval widened "
@@ -133,7 +133,7 @@ def equivalence_section(doc: Doc, eq: pd.DataFrame) -> None:
         "estimate [90% interval]": [f"{fmt_num(r.estimate)} [{fmt_num(r.tost_low)}, "
                                     f"{fmt_num(r.tost_high)}]" for r in eq.itertuples()],
         "interval over": eq["interval"], "n": eq["n"],
-        "p (Holm)": [fmt_p(p) for p in eq["p_holm"]],
+        **adjusted_p(eq),
         "verdict": [_verdict_cell(v) for v in eq["verdict"]]}),
         "Each row a margin written in the sweep file's equivalence: section before the run "
         "(source and date beside it). TOST: equivalent when the 90% interval lies inside "
@@ -154,7 +154,7 @@ def claims_section(doc: Doc, claims: pd.DataFrame) -> None:
                               f"[{fmt_num(r.ci_low, sign=True)}, {fmt_num(r.ci_high, sign=True)}]"
                               for r in claims.itertuples()],
         "interval over": claims["interval"] if "interval" in claims else "seeds only",
-        "n": claims["n"], "p": claims["p"].map(fmt_p), "p (Holm)": claims["p_holm"].map(fmt_p),
+        "n": claims["n"], "p": claims["p"].map(fmt_p), **adjusted_p(claims),
         # bold only what survives Holm: an uncorrected 'supported' is not a finding
         "verdict": [f"**{v}**" if v in ("supported", "contradicted") else v
                     for v in claims["verdict"]],

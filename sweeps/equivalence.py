@@ -120,7 +120,7 @@ def _entry(name: str, entry: Any, base: dict[str, Any], axes: dict[str, Any],
         raise _Error(f"{at}.source: expected text saying where the reference and margin come "
                      "from (a paper's section, an issue)")
     out["source"] = source.strip()[:300]
-    out["stated"] = _date(entry.get("stated"), f"{at}.stated", today)
+    out["stated"] = stated_date(entry.get("stated"), f"{at}.stated", today)
     return out
 
 
@@ -176,8 +176,9 @@ def _number(value: Any, at: str) -> float:
     return value
 
 
-def _date(value: Any, at: str, today: dt.date) -> str:
-    """YYYY-MM-DD text (YAML reads an unquoted date as a date; both are accepted)."""
+def stated_date(value: Any, at: str, today: dt.date) -> str:
+    """YYYY-MM-DD text (YAML reads an unquoted date as a date; both are accepted), not after
+    ``today``: the day something was stated before a run (a margin, a primary family)."""
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, str) and DATE_RE.fullmatch(value.strip()):
@@ -186,7 +187,7 @@ def _date(value: Any, at: str, today: dt.date) -> str:
         except ValueError:
             raise _Error(f"{at}: {_show(value)} is not a date (YYYY-MM-DD)") from None
     if not isinstance(value, dt.date):
-        raise _Error(f"{at}: expected the date the margin was written, YYYY-MM-DD, got "
+        raise _Error(f"{at}: expected the date it was written, YYYY-MM-DD, got "
                      f"{_show(value)}")
     # a day of slack: the writer's calendar day may be ahead of UTC's
     if value > today + dt.timedelta(days=1):

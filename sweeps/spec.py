@@ -51,7 +51,7 @@ from contract import metrics as metrics_registry
 from hinr.config import (DATASETS, PRESETS, TINY_SPEED, VARIANTS, ConfigError, TrainingConfig,
                          coerce, preset)
 
-from . import equivalence
+from . import equivalence, primary
 from . import searchtypes as searches
 from .adaptive import parse as parse_adaptive
 from .design import parse as parse_design
@@ -61,7 +61,7 @@ from .searchtypes import SEARCHES
 from .specerror import MAX_SEED, MAX_SHOWN, SpecError, nearest, show
 
 TOP_KEYS = ("name", "base", "axes", "seeds", "search", "design", "metric", "mode", "scheduler",
-            "resources", "budget", "equivalence")
+            "resources", "budget", "equivalence", "primary")
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 SCHEDULERS = ("fifo", "asha")
 MODES = ("max", "min")
@@ -300,6 +300,10 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
             except ValueError:
                 continue
         doc["equivalence"] = kept or None
+        if doc.get("primary"):  # and a primary test of a margin that was dropped
+            tests = [t for t in doc["primary"]["tests"] if t["table"] != "equivalence"
+                     or t["where"].get("name") in kept]
+            doc["primary"] = {**doc["primary"], "tests": tests} if tests else None
     doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], 2),
                      "time_limit_s": 0.0}
     return parse_spec(doc, spec.path)
@@ -414,13 +418,15 @@ def parse_spec(doc: dict, where: str) -> SweepSpec:
     design = parse_design(doc["design"], axes, where) if doc.get("design") is not None else None
     _check_size(search, axes, seeds, budget, design, where)
     equivalence = _equivalence(doc, {"preset": preset_name, **base}, axes, where)
+    tests = _primary(doc, equivalence, where)
     raw = {"name": name, "base": {"preset": preset_name, **base}, "axes": axes,
            "seeds": adaptive or seeds, "search": search.name,
            **({"design": design} if design else {}),
            "metric": metrics if len(metrics) > 1 else metrics[0],
            "mode": modes if len(modes) > 1 else modes[0],
            "scheduler": sched, "resources": resources, "budget": budget,
-           **({"equivalence": equivalence} if equivalence else {})}
+           **({"equivalence": equivalence} if equivalence else {}),
+           **({"primary": tests} if tests else {})}
     return SweepSpec(where, name, preset_name, base, axes, seeds, search.name, metrics, modes,
                      sched, resources, budget, raw, design, equivalence, adaptive or None)
 
@@ -431,6 +437,15 @@ def _equivalence(doc: dict, base: dict[str, Any], axes: dict[str, Any],
     trials.parquet's contract carry them to analysis."""
     try:
         return equivalence.parse(doc.get("equivalence"), base, axes)
+    except ValueError as err:
+        raise SpecError(f"{where}: {err}") from None
+
+
+def _primary(doc: dict, margins: dict[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """The confirmatory tests named before the run (sweeps/primary.py); kept in raw, for
+    analysis.family."""
+    try:
+        return primary.parse(doc.get("primary"), set(margins or {}))
     except ValueError as err:
         raise SpecError(f"{where}: {err}") from None
 

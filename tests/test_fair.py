@@ -134,7 +134,7 @@ def test_equivalence_section_is_kept_as_written():
     ({**NO_PSNR_COST, "versus": {"variant": "classifier_loss"}}, "equivalence.e.versus: the "
      "same setting as where"),
     ({k: v for k, v in PLAIN_LATENT.items() if k != "stated"}, "equivalence.e.stated: expected "
-     "the date the margin was written, YYYY-MM-DD"),
+     "the date it was written, YYYY-MM-DD"),
     ({**PLAIN_LATENT, "stated": "2999-01-01"}, "equivalence.e.stated: 2999-01-01 is in the "
      "future"),
     ({**PLAIN_LATENT, "source": ""}, "equivalence.e.source: expected text"),
@@ -377,3 +377,57 @@ def test_degenerate_seeds_make_no_seed_level_claim():
     assert coverage([0.1, 0.2], boot) == EVIDENCE["both"] == "seeds and test images"
     assert coverage([0.1, 0.2], None) == EVIDENCE["seeds"] == "seeds only"
     assert coverage([0.1], None) == coverage([0.1, 0.1], None) == EVIDENCE["none"]
+
+
+# ------------------------------------------------------------------------------------
+# A primary family named before the run (issue 41)
+
+def test_a_primary_family_is_holm_alone_and_the_rest_is_secondary(tmp_path):
+    """The sweep file names one confirmatory test: it is Holm-corrected alone (its adjusted p
+    is its own), every other test of the report is secondary with Benjamini-Hochberg, each
+    row is in exactly one family, and the preamble names the primary test and both sizes."""
+    import yaml
+
+    root = fx.write_paper_results(tmp_path / "p", equivalence={"psnr": NO_PSNR_COST,
+                                                               "latent_acc": PLAIN_LATENT})
+    doc = yaml.safe_load((root / "sweep.yaml").read_text())
+    doc["primary"] = {"stated": "2026-12-04",
+                      "tests": [{"table": "equivalence", "where": {"name": "psnr"}}]}
+    (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    res = analysis.load_results(root)
+    from analysis import family as families
+    from analysis.report import _family
+
+    (tables,), fam = _family([res], [None])
+    rows = [(key, r) for key, frame in tables.items() if len(frame) and "p" in frame
+            for r in frame.itertuples() if np.isfinite(r.p)]
+    assert fam.primary == [("paper", "equivalence name=psnr")] and not fam.unmatched
+    primary = [r for _, r in rows if r.family == families.PRIMARY]
+    secondary = [r for _, r in rows if r.family == families.SECONDARY]
+    assert len(primary) == 1 and len(primary) + len(secondary) == len(rows) == fam.size
+    assert primary[0].p_holm == pytest.approx(primary[0].p)  # Holm over one test
+    bh = analysis.stats.benjamini_hochberg([r.p for r in secondary])
+    np.testing.assert_allclose([r.p_holm for r in secondary], bh)
+    md = analysis.build_report([root], out=tmp_path / "r", formats="md")[0].read_text()
+    assert "Two testing families. Primary, named in the sweep file before the run: 1 test(s) " \
+           "(equivalence name=psnr)" in md
+    assert f"the other {fam.size - 1} tests" in md and "| family |" in md
+    assert "primary (Holm)" in md and "secondary (BH)" in md
+
+
+def test_a_primary_test_that_names_no_single_row_is_said_and_left_secondary(tmp_path):
+    import yaml
+
+    root = fx.write_paper_results(tmp_path / "p", equivalence={"psnr": NO_PSNR_COST})
+    doc = yaml.safe_load((root / "sweep.yaml").read_text())
+    doc["primary"] = {"stated": "2026-12-04", "tests": [
+        {"table": "claims", "where": {"question": "no such question"}},
+        {"table": "equivalence", "where": {"name": "psnr"}},
+        {"table": "equivalence", "where": {"name": "psnr", "metric": "test_psnr"}}]}
+    (root / "sweep.yaml").write_text(yaml.safe_dump(doc))
+    from analysis.report import _family
+
+    _, fam = _family([analysis.load_results(root)], [None])
+    assert [what for _, what in fam.primary] == ["equivalence name=psnr"]
+    assert len(fam.unmatched) == 2 and "not in this report" in fam.unmatched[0]
+    assert "enters the family once" in fam.unmatched[1]

@@ -1033,3 +1033,36 @@ def test_design_loads_and_is_written_back(tmp_path):
     assert spec.raw["design"] == {"type": "fractional", "resolution": "V"}
     # the resolved document loads again as the same sweep (sweep.yaml, resume)
     assert parse_spec(copy.deepcopy(spec.raw), "again.yaml").raw == spec.raw
+
+
+# --- primary: the confirmatory tests, named before the run (sweeps/primary.py)
+
+PRIMARY_OK = {"stated": "2026-12-01", "tests": [
+    {"table": "design", "where": {"metric": "val_psnr", "term": "a2:inr_depth"}}]}
+
+
+def test_a_primary_family_is_kept_as_written(tmp_path):
+    spec = load_spec(write(tmp_path, variant(primary=PRIMARY_OK)))
+    assert spec.raw["primary"] == PRIMARY_OK
+
+
+@pytest.mark.parametrize("section, needles", [
+    ({"tests": PRIMARY_OK["tests"]}, ("primary.stated:", "YYYY-MM-DD")),
+    ({"stated": "2026-12-01", "tests": []}, ("primary.tests:", "non-empty list")),
+    ({"stated": "2026-12-01", "tests": PRIMARY_OK["tests"] * 2},
+     ("primary.tests[1]: the same test as primary.tests[0]",)),
+    ({"stated": "2026-12-01", "tests": [
+        {"table": "design", "where": {"metric": "val_psnr", "term": f"t{i}"}} for i in range(6)]},
+     ("primary.tests: 6 tests; allowed at most 5",)),
+    ({"stated": "2026-12-01", "tests": [{"table": "anova", "where": {"term": "a2"}}]},
+     ("primary.tests[0].table: 'anova' is not allowed", "allowed: effects, design")),
+    ({"stated": "2026-12-01", "tests": [{"table": "design", "where": {"factor": "a2"}}]},
+     ("primary.tests[0].where.'factor': not a column of design", "allowed: metric, term")),
+    ({"stated": "2026-12-01", "tests": [{"table": "equivalence", "where": {"name": "nope"}}]},
+     ("primary.tests[0].where.name: 'nope' is not an entry", "allowed: none")),
+    ({"stated": "2999-01-01", "tests": PRIMARY_OK["tests"]}, ("primary.stated:", "future")),
+    ({"stated": "2026-12-01", "tests": PRIMARY_OK["tests"], "extra": 1},
+     ("primary.'extra': unknown key", "allowed: stated, why, tests")),
+])
+def test_a_bad_primary_family_is_one_line(tmp_path, section, needles):
+    expect_error(write(tmp_path, variant(primary=section)), *needles)
