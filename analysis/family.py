@@ -183,8 +183,31 @@ def apply(tables: list[dict[str, pd.DataFrame]], sweeps: list[str],
         frame["p_holm"] = p_holm
         if declared:
             frame["family"] = np.where(mask, PRIMARY, np.where(tested, SECONDARY, None))
+        if key in ("paper", "equivalence"):
+            first_n = len(family.primary or [])
+            size = np.where(mask, first_n, family.size - first_n)
+            frame["passable"] = passable(frame, np.maximum(size, 1), alpha)
         _redraw(key, frame, alpha)
     return family
+
+
+def passable(frame: pd.DataFrame, tests: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
+    """The largest |estimate - reference| each equivalence row could have and still be
+    called equivalent in its family: margin minus the half-width of its interval at the
+    family's strictest level, alpha / tests (Holm's first step; BH's smallest threshold),
+    scaled from its 90% interval by the t quantiles over its n seeds (approximate for an
+    interval widened by the bootstrap).  0 where even a zero difference cannot pass: the
+    interval is wider than the margin; NaN without a test."""
+    from scipy import stats as st
+
+    half = (pd.to_numeric(frame["tost_high"], errors="coerce")
+            - pd.to_numeric(frame["tost_low"], errors="coerce")).to_numpy(float) / 2
+    n = pd.to_numeric(frame["n"], errors="coerce").to_numpy(float)
+    df = np.where(n > 1, n - 1, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = st.t.ppf(1 - alpha / np.asarray(tests, float), df) / st.t.ppf(1 - alpha, df)
+        room = pd.to_numeric(frame["margin"], errors="coerce").to_numpy(float) - half * scale
+    return np.where(np.isfinite(room), np.maximum(room, 0.0), np.nan)
 
 
 def _redraw(key: str, frame: pd.DataFrame, alpha: float) -> None:

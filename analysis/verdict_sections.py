@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import pandas as pd
 
 from .document import Doc
@@ -43,6 +44,7 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
                                 if isinstance(r.tost_low, float) and not math.isnan(r.tost_low)
                                 else "-" for r in pc.itertuples()],
         **adjusted_p(pc),
+        "largest passable diff (pp)": _passable_cells(pc),
         "verdict": [_verdict_cell(v) for v in pc["verdict"]],
         "our data and budget": pc["budget"], "comparable?": pc["comparable"],
         "trials used": pc["selection"],
@@ -134,11 +136,16 @@ def equivalence_section(doc: Doc, eq: pd.DataFrame) -> None:
                                     f"{fmt_num(r.tost_high)}]" for r in eq.itertuples()],
         "interval over": eq["interval"], "n": eq["n"],
         **adjusted_p(eq),
+        "largest passable diff": [f"{c} {r.unit}" if c[0].isdigit() else c
+                                for c, r in zip(_passable_cells(eq), eq.itertuples())],
         "verdict": [_verdict_cell(v) for v in eq["verdict"]]}),
         "Each row a margin written in the sweep file's equivalence: section before the run "
         "(source and date beside it). TOST: equivalent when the 90% interval lies inside "
         "reference +- margin; better / worse when it lies wholly beyond it; otherwise "
-        f"inconclusive. p (Holm) over {FAMILY}.")
+        f"inconclusive. p (Holm) over {FAMILY}. Largest passable diff: the largest "
+        "|estimate - reference| that could still be called equivalent in the row's family "
+        "with this interval's width (the margin minus its half-width at alpha / the family's "
+        "size); 'none' where even no difference could pass.")
 
 
 def claims_section(doc: Doc, claims: pd.DataFrame) -> None:
@@ -166,3 +173,12 @@ def claims_section(doc: Doc, claims: pd.DataFrame) -> None:
               f"test. p (Holm) is corrected over {FAMILY}. supported = Holm p "
               "< 0.05 with the estimate on the predicted side; contradicted = Holm p < "
               "0.05 on the other side; inconclusive = not significant after correction.")
+
+
+def _passable_cells(frame: pd.DataFrame) -> list[str]:
+    """Each row's power line (``family.passable``): the largest difference that could still
+    be called equivalent in its family with this interval's width."""
+    if "passable" not in frame:
+        return ["-"] * len(frame)
+    return ["-" if not np.isfinite(v) else "none (interval wider than the margin)" if v == 0
+            else fmt_num(v) for v in pd.to_numeric(frame["passable"], errors="coerce")]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -431,3 +432,22 @@ def test_a_primary_test_that_names_no_single_row_is_said_and_left_secondary(tmp_
     assert [what for _, what in fam.primary] == ["equivalence name=psnr"]
     assert len(fam.unmatched) == 2 and "not in this report" in fam.unmatched[0]
     assert "enters the family once" in fam.unmatched[1]
+
+
+def test_every_equivalence_row_prints_the_largest_difference_it_could_pass_with(tmp_path):
+    """The power line: margin minus the interval's half-width at the family's strictest
+    level (alpha / its size), from the row's own 90% interval and seeds; a row whose
+    interval is wider than its margin can pass with nothing."""
+    from scipy import stats as st
+
+    from analysis.family import passable
+
+    frame = pd.DataFrame({"tost_low": [-0.1, -1.0], "tost_high": [0.1, 1.0],
+                          "margin": [0.5, 0.5], "n": [3, 3]})
+    room = passable(frame, np.array([1, 1]))
+    assert room[0] == pytest.approx(0.4) and room[1] == 0.0  # alone: the 90% interval itself
+    scale = st.t.ppf(1 - 0.05 / 10, 2) / st.t.ppf(0.95, 2)
+    assert passable(frame, np.array([10, 10]))[0] == pytest.approx(max(0.5 - 0.1 * scale, 0))
+    root = fx.write_paper_results(tmp_path / "p", equivalence={"psnr": NO_PSNR_COST})
+    md = analysis.build_report([root], out=tmp_path / "r", formats="md")[0].read_text()
+    assert "largest passable diff" in md
