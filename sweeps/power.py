@@ -13,6 +13,9 @@ at one point, pooled over the pilot's points (the within-point standard deviatio
   each listed axis (n = trials per level), from statsmodels' ``TTestIndPower`` on Cohen's d,
   times ``s``.  A two-sample t bound: the report's paired tests (seed pairs) are more
   sensitive when seeds share their luck across points.
+* for each ``equivalence:`` test, its power line: the 90% half-width its TOST will have with
+  the sweep's seeds (at alpha / k in a ``primary:`` family of k), so the largest difference
+  it can still call equivalent and the smallest it can call different (``equivalence_lines``);
 * the checkpoint disk: bytes per checkpoint x checkpoints kept per trial x trials.  Bytes per
   checkpoint are measured on the pilot's own checkpoints (bytes per model parameter) and
   scaled to this sweep's largest model.
@@ -142,6 +145,7 @@ def describe(spec, pilot: Path, target: float | None = None) -> str:
             per = total // len(levels)
             lines.append(f"    between two levels of {name} ({per} trials each): "
                          f"{fmt(detectable(s, per))}")
+    lines += equivalence_lines(spec, pilot)
     per_param = checkpoint_bytes_per_param(pilot)
     measured = per_param is not None
     per_param = per_param or FALLBACK_BYTES_PER_PARAM
@@ -154,6 +158,44 @@ def describe(spec, pilot: Path, target: float | None = None) -> str:
                     "bytes per parameter assumed, weights and Adam's moments")
                  + f", {model_params(spec):,} parameters)")
     return "\n".join(lines)
+
+
+def equivalence_lines(spec, pilot: Path) -> list[str]:
+    """The power line of each pre-stated equivalence test, before the run: with the sweep's
+    seeds and the pilot's spread of its metric, the 90% half-width its TOST will have (at
+    alpha / k in a primary family of k, Holm's strictest step), hence the largest difference
+    it can still call equivalent (margin - half-width) and the smallest it can call
+    different (margin + half-width).  A no-effect test (``versus``) differences two
+    settings: sd s * sqrt(2), the unpaired bound (seed pairing can only narrow it)."""
+    from scipy import stats
+
+    from contract import metrics as metrics_registry
+
+    entries = spec.raw.get("equivalence") or {}
+    tests = (spec.raw.get("primary") or {}).get("tests", [])
+    primary = {t["where"].get("name") for t in tests if t["table"] == "equivalence"}
+    n = len(spec.seeds)
+    if not entries or n < 2:
+        return []
+    lines = ["  equivalence tests (TOST, 90% interval inside the margin), with "
+             f"{n} seeds and the pilot's spread:"]
+    for name, entry in entries.items():
+        info = metrics_registry.get(entry["metric"])
+        try:
+            sd = pilot_spread(pilot, entry["metric"])[0] * (math.sqrt(2) if "versus" in entry
+                                                            else 1.0)
+        except PilotError:
+            lines.append(f"    {name}: the pilot has no {entry['metric']}: no power line")
+            continue
+        k = len(tests) if name in primary else 1
+        half = float(stats.t.ppf(1 - 0.05 / k, n - 1)) * sd / math.sqrt(n)
+        margin, unit = entry["margin"] * info.scale, "pp" if info.unit == "%" else info.unit
+        where = f"in the primary family of {k} (alpha/{k})" if k > 1 else "alone"
+        lines.append(f"    {name} (margin +-{margin:.3g} {unit}, {where}): half-width "
+                     f"{half * info.scale:.3g} {unit}; equivalent only if |diff| <= "
+                     f"{max(margin - half * info.scale, 0):.3g} {unit}, different only if "
+                     f"|diff| >= {margin + half * info.scale:.3g} {unit}")
+    return lines
 
 
 def _size(n: float) -> str:

@@ -105,3 +105,23 @@ def test_a_pilot_with_one_seed_per_point_is_refused(tmp_path):
     proc = dry_run(str(ROOT / "sweeps" / "smoke.yaml"), "--dry-run", "--pilot", str(out))
     assert proc.returncode == 2
     assert "every point has at most one completed seed" in proc.stderr
+
+
+def test_every_equivalence_test_gets_its_power_line_before_the_run():
+    """--dry-run --pilot: each equivalence entry's 90% half-width with the sweep's seeds (at
+    alpha / k in a primary family of k), the largest difference it can call equivalent and
+    the smallest it can call different; a no-effect test differences two settings (x sqrt 2)."""
+    from sweeps.power import equivalence_lines, pilot_spread
+    from sweeps.spec import load_spec
+
+    root = Path(__file__).resolve().parent.parent
+    spec = load_spec(str(root / "sweeps" / "depth_prior_cpu.yaml"))
+    pilot = root / "docs" / "results-cpu" / "data"  # committed records: a real pilot
+    lines = equivalence_lines(spec, pilot)
+    s = pilot_spread(pilot, "test_psnr")[0] * math.sqrt(2)
+    half = stats.t.ppf(1 - 0.05 / 2, 2) * s / math.sqrt(3)  # 3 seeds, primary family of 2
+    line = next(x for x in lines if x.strip().startswith("depth_strong_prior"))
+    assert "in the primary family of 2 (alpha/2)" in line
+    assert f"half-width {half:.3g} dB" in line
+    assert f"different only if |diff| >= {0.3 + half:.3g} dB" in line
+    assert f"equivalent only if |diff| <= {max(0.3 - half, 0):.3g} dB" in line
