@@ -76,7 +76,6 @@ class Family:
                 f"{ALPHA:g}. A result that is not significant after it is inconclusive, "
                 "whatever side its estimate falls on.")
 
-
     def _split_text(self) -> str:
         named = "; ".join(f"{what}" + (f" ({sweep})" if len({s for s, _ in self.primary}) > 1
                                        else "") for sweep, what in self.primary)
