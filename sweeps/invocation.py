@@ -28,8 +28,10 @@ def _typed(executable: Path) -> str:
 
 def python_command() -> str:
     """The running interpreter as a command: ``python`` when PATH finds this very one."""
+    # Paths compared as they are, never resolved: a venv's python is a link to the system's,
+    # and the system's python (on PATH) lacks the venv's packages.
     on_path = shutil.which("python")
-    if on_path and os.path.realpath(on_path) == os.path.realpath(sys.executable):
+    if on_path and os.path.abspath(on_path) == os.path.abspath(sys.executable):
         return "python"
     # the venv's own path, not its resolved target (a venv's python links to the system one)
     return _typed(Path(os.path.abspath(sys.executable)))
@@ -48,5 +50,5 @@ def tensorboard_command(logdir: os.PathLike | str) -> str:
     if not beside.is_file():
         return f"{python_command()} -m tensorboard.main --logdir {logdir}"
     on_path = shutil.which("tensorboard")
-    same = on_path and os.path.realpath(on_path) == os.path.realpath(beside)
+    same = on_path and os.path.abspath(on_path) == str(beside)
     return f"{'tensorboard' if same else _typed(beside)} --logdir {logdir}"
