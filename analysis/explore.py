@@ -12,6 +12,7 @@ bin them, and this section says so.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import math
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class Explore:
     figures: list[tuple[Path, str]] = field(default_factory=list)
     model: pd.DataFrame | None = None  # a designed sweep's main effects on the same metric
     key: str = ""  # pairs the sweep's parallel coordinates with its table (figure prefix)
+    #: a multi-objective sweep's other objectives, each ranked too (``importance`` per metric)
+    others: list[Importance] = field(default_factory=list)
 
     @property
     def files(self) -> list[Path]:
@@ -143,7 +146,12 @@ def prepare(results: Results, folder: Path, prefix: str, da: Any = None) -> Expl
     if da is not None and imp is not None and len(da.effects):
         eff = da.effects
         model = eff[(eff["metric"] == imp.metric) & (eff["kind"] == "main")]
-    ex = Explore(results, imp, metrics, frame, axes, chosen, model=model, key=prefix)
+    objectives = results.spec.get("metric")
+    others = [i for i in (importance(results, metric=m) for m in objectives
+                          if isinstance(m, str) and imp is not None and m != imp.metric)
+              if i is not None] if isinstance(objectives, list) else []
+    ex = Explore(results, imp, metrics, frame, axes, chosen, model=model, key=prefix,
+                 others=others)
     if imp is not None:
         fig = importance_figure(imp)
         ex.figures.append((plots.save(fig, folder / f"{prefix}-importance.png"),
@@ -237,6 +245,8 @@ def section(doc: Any, ex: Explore) -> None:
               "3 points with the metric).")
     else:
         _importance_table(doc, ex, imp)
+        for other in ex.others:  # every objective a multi-objective sweep optimised
+            _importance_table(doc, dataclasses.replace(ex, model=None), other)
     for path, caption in ex.figures:
         doc.figure(path, caption)
     if len(ex.axes) >= 2:

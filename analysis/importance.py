@@ -151,27 +151,41 @@ def ped_quantile(n_points: int) -> float:
 
 def importance(results: Results, evaluators: tuple[str, ...] = EVALUATORS,
                replicates: int = REPLICATES, metric: str | None = None,
-               seed: int = 0) -> Importance | None:
+               seed: int = 0, mode: str | None = None) -> Importance | None:
     """Each factor's importance on ``metric`` (default: the selection metric, validation
     split) by each evaluator, with a 95% bootstrap interval over seeds; None when there is
-    nothing to rank (no factor with two values, or fewer than 3 points with the metric)."""
+    nothing to rank (no factor with two values, fewer than 3 points with the metric, or a
+    metric with the same mean at every point).
+    ``mode``: which end is good (default: the sweep's mode for a metric it optimised, else
+    the selection's)."""
     unknown = [e for e in evaluators if e not in EVALUATORS]
     if unknown:
         raise ValueError(f"evaluator {unknown[0]!r}: allowed {', '.join(EVALUATORS)}")
-    chosen, mode, _ = selection_metric(results)
+    chosen, chosen_mode, _ = selection_metric(results)
     metric = metric or chosen
+    mode = mode or objective_mode(results, metric) or chosen_mode
     factors = list(results.factors)
     found = _points(results, metric, factors)
     if found is None:
         return None
     points, seeds_of, dists = found
     means = np.array([s.mean() for s in seeds_of])
+    if np.ptp(means) == 0:  # a metric that never varies ranks nothing (fANOVA would raise)
+        return None
     rng = np.random.default_rng(seed)
     draws = [means] + [np.array([rng.choice(s, size=len(s), replace=True).mean()
                                  for s in seeds_of]) for _ in range(replicates)]
     table = _evaluate(points, draws, dists, mode, evaluators, replicates)
     return Importance(table, metric, mode, len(points), max(len(s) for s in seeds_of),
                       replicates, _notes(factors, dists, seeds_of))
+
+
+def objective_mode(results: Results, metric: str) -> str | None:
+    """The mode the sweep optimised ``metric`` in, where it is one of its ``metric:`` list."""
+    metrics, modes = results.spec.get("metric"), results.spec.get("mode")
+    metrics = metrics if isinstance(metrics, list) else [metrics]
+    modes = modes if isinstance(modes, list) else [modes] * len(metrics)
+    return next((str(d) for m, d in zip(metrics, modes) if m == metric and d), None)
 
 
 def _points(results: Results, metric: str, factors: list[str]

@@ -426,3 +426,32 @@ def test_a_choice_axis_keeps_its_levels_in_the_level_tables(tmp_path):
     table = analysis.factor_table(res)
     levels = set(table.loc[table["factor"] == "latent_dim", "level"])
     assert levels == {8, 16, 32}, levels
+
+
+def test_a_multi_objective_sweep_gets_importance_for_every_objective(tmp_path):
+    """Importance was shown for the first objective only (issue 43): a sweep that optimised
+    val_psnr (max) and val_latent_acc (min, here) gets one ranking per objective, each in
+    the mode it was optimised in."""
+    import yaml
+
+    from analysis.explore import prepare
+
+    root = ef.write_random_results(tmp_path / "mo")
+    spec = ef.random_spec()
+    spec.update(metric=["val_psnr", "val_latent_acc"], mode=["max", "min"])
+    (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    res = analysis.load_results(root)
+    ex = prepare(res, tmp_path / "fig", "mo")
+    assert ex.importance.metric == "val_psnr" and ex.importance.mode == "max"
+    assert [(i.metric, i.mode) for i in ex.others] == [("val_latent_acc", "min")]
+    md = analysis.build_report([root], out=tmp_path / "r", formats="md")[0].read_text()
+    assert "Which factors matter, on validation PSNR" in md
+    assert "Which factors matter, on validation latent-classifier accuracy" in md
+
+
+def test_a_metric_that_never_varies_ranks_nothing_instead_of_failing(tmp_path):
+    """fANOVA raises on zero variance; importance says there is nothing to rank (None)."""
+    from analysis.importance import importance
+
+    res = analysis.load_results(ef.write_random_results(tmp_path / "r"))
+    assert importance(res, metric="latent_acc") is None  # 0.9 at every point
