@@ -119,7 +119,8 @@ def test_every_equivalence_test_gets_its_power_line_before_the_run():
     pilot = root / "docs" / "results-cpu" / "data"  # committed records: a real pilot
     lines = equivalence_lines(spec, pilot)
     s = pilot_spread(pilot, "test_psnr")[0] * math.sqrt(2)
-    half = stats.t.ppf(1 - 0.05 / 2, 2) * s / math.sqrt(3)  # 3 seeds, primary family of 2
+    n = len(spec.seeds)  # in a primary family of 2: alpha / 2
+    half = stats.t.ppf(1 - 0.05 / 2, n - 1) * s / math.sqrt(n)
     line = next(x for x in lines if x.strip().startswith("depth_strong_prior"))
     assert "in the primary family of 2 (alpha/2)" in line
     assert f"half-width {half:.3g} dB" in line
