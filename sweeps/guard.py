@@ -141,30 +141,38 @@ def _held(doc: dict, spec, results_dir: Path) -> str | None:
             f"{results_dir} (or pass --overwrite to start again)")
 
 
+def _levels_appended(old: Any, new: Any) -> bool:
+    """axes: the same axes, each list axis's old levels first (a distribution unchanged)."""
+    if not (isinstance(old, dict) and isinstance(new, dict)) or set(old) != set(new):
+        return old == new
+    return all(new[k][:len(v)] == v if isinstance(v, list) and isinstance(new[k], list)
+               else new[k] == v for k, v in old.items())
+
+
+def _seeds_appended(old: Any, new: Any) -> bool:
+    return new[:len(old)] == old if isinstance(old, list) and isinstance(new, list) \
+        else old == new
+
+
+def _fraction_only(old: Any, new: Any) -> bool:
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return old == new
+    return ({k: v for k, v in old.items() if k != "fraction"}
+            == {k: v for k, v in new.items() if k != "fraction"})
+
+
+#: what launch.py extend may change in a sweep document, section by section (sweeps.extend)
+EXTENDED = {"axes": _levels_appended, "seeds": _seeds_appended, "design": _fraction_only}
+
+
 def extended_from(pooled: dict, raw: dict) -> bool:
     """Whether ``pooled`` (an extended sweep as sweep.yaml holds it) grew from ``raw`` (a sweep
-    file as resolved) by what ``launch.py extend`` may change: axis levels appended, seeds
-    appended, a design's fraction; everything else the same."""
+    file as resolved) by what ``launch.py extend`` may change (``EXTENDED``: axis levels and
+    seeds appended, a design's fraction); everything else the same."""
     if set(pooled) != set(raw):
         return False
-    for key in raw:
-        old, new = raw[key], pooled[key]
-        if key == "axes" and isinstance(old, dict) and isinstance(new, dict):
-            if set(old) != set(new) or any(
-                    isinstance(v, list) != isinstance(new[k], list)
-                    or (isinstance(v, list) and new[k][:len(v)] != v)
-                    or (not isinstance(v, list) and new[k] != v) for k, v in old.items()):
-                return False
-        elif key == "seeds" and isinstance(old, list) and isinstance(new, list):
-            if new[:len(old)] != old:
-                return False
-        elif key == "design" and isinstance(old, dict) and isinstance(new, dict):
-            if {k: v for k, v in old.items() if k != "fraction"} != \
-                    {k: v for k, v in new.items() if k != "fraction"}:
-                return False
-        elif old != new:
-            return False
-    return True
+    same = lambda old, new: old == new  # noqa: E731
+    return all(EXTENDED.get(key, same)(raw[key], pooled[key]) for key in raw)
 
 
 def unwritable(results_dir: Path) -> str | None:
