@@ -98,8 +98,8 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
     ``repeat``: that many of its points run again with every seed (``repeated_points``)."""
     old = parse_spec(copy.deepcopy(doc), where)
     _check_extensible(old, where, seeds, sets, fraction)
-    if repeat is not None and not 1 <= repeat <= len(_distinct_points(old)):
-        raise ExtendError(f"--repeat: allowed 1 to {len(_distinct_points(old))} (the sweep's "
+    if repeat is not None and not 1 <= repeat <= len(old.points()):
+        raise ExtendError(f"--repeat: allowed 1 to {len(old.points())} (the sweep's "
                           f"points; got {repeat})")
     new = copy.deepcopy(doc)
     what = []
@@ -135,18 +135,6 @@ def plan(doc: dict[str, Any], where: str, seeds: int | None = None,
     return pooled.raw, "; ".join(what), repeats + added, repeats
 
 
-def _distinct_points(spec) -> list[dict[str, Any]]:
-    """The sweep's points (axis values, no seed), each once, in the design's order."""
-    seen, out = set(), []
-    for trial in trial_points(spec):
-        point = {k: v for k, v in trial.items() if k != "seed"}
-        key = point_key(point, sorted(point))
-        if key not in seen:
-            seen.add(key)
-            out.append(point)
-    return out
-
-
 def repeated_points(spec, count: int) -> list[dict[str, Any]]:
     """``count`` of the sweep's points to run again in an extension, so that the shift
     between the two runs (another day, machine or load: the block) is measured on the same
@@ -154,7 +142,7 @@ def repeated_points(spec, count: int) -> list[dict[str, Any]]:
     the points allow: every axis's levels as equally often as possible, then the axes as
     little correlated as possible (on two-level axes, the repeated points then estimate the
     block free of every main effect); ties go to the earliest points.  Deterministic."""
-    points = _distinct_points(spec)
+    points = spec.points()  # every point of the grid or design, once
     names = [n for n in spec.axes if isinstance(spec.axes[n], list)]
     coded = [[spec.axes[n].index(p[n]) if p[n] in spec.axes[n] else 0 for n in names]
              for p in points]
