@@ -64,10 +64,12 @@ class SweepResults:
         return self.results.name
 
     def dataframe(self) -> pd.DataFrame:
-        """One row per trial: trial_id, status, epochs_done, wall_seconds, then the config
-        and the metrics under their own names (``a2``, ``seed``, ``val_psnr``, ...)."""
+        """One row per trial: trial_id, status, epochs_done, wall_seconds (and stage,
+        finished_at where recorded), then the config and the metrics under their own names
+        (``a2``, ``seed``, ``val_psnr``, ...)."""
         t = self.results.trials
-        core = [c for c in ("trial_id", "status", "epochs_done", "wall_seconds", "stage") if c in t]
+        core = [c for c in ("trial_id", "status", "epochs_done", "wall_seconds", "stage",
+                            "finished_at") if c in t]
         config = [c for c in t if c.startswith(CONFIG_PREFIX)]
         metric = [c for c in t if c.startswith(METRIC_PREFIX)]
         return t[core + config + metric].rename(

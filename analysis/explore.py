@@ -25,8 +25,8 @@ import pandas as pd
 from contract.schema import CONFIG_PREFIX
 
 from . import plots
-from .importance import (LABELS, Importance, distributions, fmt_importance, importance,
-                         ped_quantile)
+from .importance import (FANOVA_DEPTH, FANOVA_TREES, LABELS, Importance, distributions,
+                         fmt_importance, importance, ped_quantile)
 from .load import MAX_LEVELS, Results
 from .tables import fmt_level, metric_info, present_metrics, selection_metric, values
 
@@ -280,7 +280,17 @@ def _importance_table(doc: Any, ex: Explore, imp: Importance) -> None:
               f"resampling): mean over {imp.replicates} bootstrap resamplings of each point's "
               f"seeds (up to {imp.seeds} per point), with the 2.5-97.5 percentile interval. "
               f"Only completed trials count.{model_note}")
-    doc.bullets(imp.notes)
+    doc.bullets(imp.notes + [DASHBOARD_NOTE])
+
+
+#: why optuna-dashboard's importances (on ``launch.py export-optuna``'s study) are not these
+DASHBOARD_NOTE = (
+    "optuna-dashboard, on the study `launch.py export-optuna` writes, ranks the same points "
+    "(one Optuna trial per point, its seeds averaged) with one fit of Optuna's default fANOVA "
+    "(64 trees, depth up to 64) and no interval; here each importance is the mean of "
+    f"{FANOVA_TREES}-tree, depth-{FANOVA_DEPTH} fits over resamplings of the seeds.  A "
+    "dashboard number inside the interval above is the forest's randomness and the seeds' "
+    "noise, not a disagreement.")
 
 
 def _top(imp: Importance) -> str:

@@ -5,17 +5,27 @@ storage: an RDB URL (``sqlite:///path.db``) or, for anything without ``://``, a 
 (``optuna.storages.journal.JournalFileBackend``).  Default: ``sqlite:///<results_dir>/report/
 optuna.db`` (``report/`` is the analysis's own output, which ``--overwrite`` may replace).
 
-Each trial becomes one Optuna trial:
+Each *point* (one setting of the sweep's factors; its seeds are replicates, not params)
+becomes one Optuna trial, as the searcher saw it (``sweeps.tune.search.SeedRepeater`` tells
+Optuna the mean of a point's seeds, never one seed), so the dashboard's Pareto front and
+importances are of seed means, like the report's, not of lucky single seeds:
 
 * params: the sweep's factors, with the distributions ``analysis.importance`` builds (a sampled
   axis keeps its distribution; listed numeric levels an ordered range; text categorical);
 * values: the sweep's metric(s), on the validation split (``val_psnr`` for a ``test_psnr``
-  sweep, as the report chooses), directions from its ``mode``; metric names set on the study;
-* intermediate values: the first metric per epoch, from ``epochs/``;
-* user attrs: the seed (a replicate, not a param: the search never chose it), the trial id,
-  its status, and every final metric (test split included);
-* state: completed -> COMPLETE, stopped by the scheduler -> PRUNED, errored or diverged ->
-  FAIL; trials still running or pending are left out (they have nothing final yet).
+  sweep, as the report chooses), each the mean over the point's completed seeds that have
+  them; directions from its ``mode``; metric names set on the study;
+* intermediate values: the first metric per epoch, the mean over the seeds that reached it;
+* user attrs: ``trial_ids``, ``seeds``, ``statuses`` (one per seed, in seed order),
+  ``seeds_scored`` (how many seeds the values average), and every final metric (test split
+  included) as that mean and ``"<metric> by seed"`` (a list in seed order, null where a seed
+  has none);
+* state: COMPLETE where a seed completed with every objective, else PRUNED where the
+  scheduler stopped one, else FAIL; a point with a seed still running or pending is left out
+  whole (the searcher had not seen it either);
+* times: from the first seed's start to the last seed's end (trials.parquet's ``finished_at``
+  minus ``wall_seconds``), so the dashboard's timeline shows the sweep as it ran; records
+  written before ``finished_at`` existed get the export's moment.
 
 Imports optuna, never torch or Ray.
 """
@@ -25,8 +35,11 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from contract.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
 
@@ -46,8 +59,9 @@ class ExportError(ValueError):
 class Exported:
     storage: str
     study_name: str
-    trials: int
-    left_out: int  # running or pending trials, not exported
+    trials: int  # Optuna trials written: one per point
+    runs: int  # the sweep's trials they hold (every seed of every exported point)
+    left_out: int  # trials not exported: running or pending, and their points' other seeds
 
 
 def default_storage(results_dir: Path) -> str:
@@ -114,38 +128,89 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
     study.set_user_attr("results_dir", str(root.resolve()))
     study.set_user_attr("search", str(results.spec.get("search", "")))
     study.add_trials(trials)
-    return Exported(url, study_name, len(trials), left_out)
+    return Exported(url, study_name, len(trials),
+                    sum(len(t.user_attrs["trial_ids"]) for t in trials), left_out)
 
 
 def _trials(results: Results, names: list[str]) -> tuple[list[Any], int]:
-    """(every finished trial as an Optuna trial, how many running or pending were left out)."""
-    dists = distributions(results, results.trials, list(results.factors))
-    epochs = results.epochs
-    first = METRIC_PREFIX + names[0]
-    per_epoch: dict[str, dict[int, float]] = {}
-    if len(epochs) and first in epochs:
-        for tid, part in epochs[["trial_id", "epoch", first]].dropna().groupby("trial_id"):
-            per_epoch[tid] = {int(e): float(v) for e, v in zip(part["epoch"], part[first])
-                              if _finite(v)}
+    """(every point whose trials have all finished, as one Optuna trial; how many trials were
+    left out: running or pending, and their points' finished seeds with them)."""
+    factors = list(results.factors)
+    dists = distributions(results, results.trials, factors)
+    curves = _curves(results, METRIC_PREFIX + names[0])
     # the numbers a reader filters on (PSNR, accuracies, losses by split), not bookkeeping
     # (steps, seconds, images/s)
     metric_cols = [c for c in results.trials.columns if c.startswith(METRIC_PREFIX) and (
         c[len(METRIC_PREFIX):].startswith(("val_", "test_")) or c.endswith(("_acc", "_psnr")))]
+    rows = results.trials.to_dict("records")
+    keys = [CONFIG_PREFIX + f for f in factors]
+    points: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:  # a point: one setting of every factor (the seed is not one)
+        points.setdefault("|".join(repr(_plain(row.get(k))) for k in keys), []).append(row)
     trials, left_out = [], 0
-    for row in results.trials.to_dict("records"):
-        status = row.get("status")
-        if status in ("running", "pending") or status is None:
-            left_out += 1
+    for replicates in points.values():
+        unfinished = sum(r.get("status") in ("running", "pending", None) for r in replicates)
+        if unfinished:  # the searcher had not seen it yet either: only whole points
+            left_out += len(replicates)
             continue
-        trials.append(_trial(row, dists, names, metric_cols, per_epoch.get(row["trial_id"], {})))
+        replicates.sort(key=lambda r: (_seed(r) is None, _seed(r) or 0, str(r["trial_id"])))
+        trials.append(_point(replicates, dists, names, metric_cols, curves))
     return trials, left_out
 
 
-def _trial(row: dict[str, Any], dists: dict[str, Any], names: list[str], metric_cols: list[str],
-           intermediate: dict[int, float]) -> Any:
-    """One finished trial (a trials.parquet row) as an Optuna trial: see the module doc."""
+def _curves(results: Results, column: str) -> dict[str, dict[int, float]]:
+    """trial id -> {epoch: the first objective}, from ``epochs/``."""
+    epochs, out = results.epochs, {}
+    if len(epochs) and column in epochs:
+        for tid, part in epochs[["trial_id", "epoch", column]].dropna().groupby("trial_id"):
+            out[tid] = {int(e): float(v) for e, v in zip(part["epoch"], part[column])
+                        if _finite(v)}
+    return out
+
+
+def _seed(row: dict[str, Any]) -> int | None:
+    seed = row.get(CONFIG_PREFIX + "seed")
+    return int(seed) if _finite(seed) else None
+
+
+def _mean(values: list[Any]) -> float | None:
+    finite = [float(v) for v in values if _finite(v)]
+    return sum(finite) / len(finite) if finite else None
+
+
+def _point(replicates: list[dict[str, Any]], dists: dict[str, Any], names: list[str],
+           metric_cols: list[str], curves: dict[str, dict[int, float]]) -> Any:
+    """One point (its seeds' trials.parquet rows, in seed order) as one Optuna trial: see the
+    module doc."""
     from optuna.trial import TrialState, create_trial
 
+    params, used = _params(replicates[0], dists)
+    # the seeds the searcher averaged: completed ones with every objective (SeedRepeater)
+    scored = [r for r in replicates if r.get("status") == "completed"
+              and all(_finite(r.get(METRIC_PREFIX + n)) for n in names)]
+    statuses = [r.get("status") for r in replicates]
+    state = TrialState.COMPLETE if scored else \
+        TrialState.PRUNED if "stopped" in statuses else TrialState.FAIL
+    values = [_mean([r[METRIC_PREFIX + n] for r in scored]) for n in names] if scored else None
+    attrs: dict[str, Any] = {"trial_ids": [str(r["trial_id"]) for r in replicates],
+                             "seeds": [_seed(r) for r in replicates], "statuses": statuses,
+                             "seeds_scored": len(scored)}
+    for c in metric_cols:
+        name, each = c[len(METRIC_PREFIX):], [r.get(c) for r in replicates]
+        if any(_finite(v) for v in each):
+            attrs[name] = _mean([r.get(c) for r in scored] if scored else each)
+            attrs[name + " by seed"] = [float(v) if _finite(v) else None for v in each]
+    start, end = _span(replicates)
+    trial = create_trial(state=state, values=values, params=params, distributions=used,
+                         user_attrs=attrs, intermediate_values=_mean_curve(
+                             [curves.get(r["trial_id"], {}) for r in replicates]))
+    if start is not None:  # records written before finished_at: the export's moment
+        trial.datetime_start, trial.datetime_complete = start, end
+    return trial
+
+
+def _params(row: dict[str, Any], dists: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The point's factor values, typed as their distributions, and those distributions."""
     params, used = {}, {}
     for f, d in dists.items():
         v = row.get(CONFIG_PREFIX + f)
@@ -155,22 +220,28 @@ def _trial(row: dict[str, Any], dists: dict[str, Any], names: list[str], metric_
         params[f] = int(v) if kind == "IntDistribution" else \
             float(v) if kind == "FloatDistribution" else _plain(v)
         used[f] = d
-    status = row.get("status")
-    vals = [row.get(METRIC_PREFIX + n) for n in names]
-    state = {"completed": TrialState.COMPLETE, "stopped": TrialState.PRUNED}.get(
-        status, TrialState.FAIL)
-    if state == TrialState.COMPLETE and not all(_finite(v) for v in vals):
-        state = TrialState.FAIL  # no final value to rank it by
-    attrs = {"trial_id": row["trial_id"], "status": status}
-    seed = row.get(CONFIG_PREFIX + "seed")
-    if _finite(seed):
-        attrs["seed"] = int(seed)
-    attrs.update({c[len(METRIC_PREFIX):]: float(row[c]) for c in metric_cols
-                  if _finite(row.get(c))})
-    return create_trial(
-        state=state, values=[float(v) for v in vals] if state == TrialState.COMPLETE
-        else None, params=params, distributions=used, user_attrs=attrs,
-        intermediate_values=intermediate)
+    return params, used
+
+
+def _mean_curve(curves: list[dict[int, float]]) -> dict[int, float]:
+    """Per epoch, the mean over the seeds that reached it (a pruned seed's curve stops)."""
+    epochs = sorted({e for c in curves for e in c})
+    return {e: sum(c[e] for c in curves if e in c) / sum(e in c for c in curves)
+            for e in epochs}
+
+
+def _span(replicates: list[dict[str, Any]]) -> tuple[datetime | None, datetime | None]:
+    """(the first seed's start, the last one's end) from ``finished_at`` and
+    ``wall_seconds``; (None, None) unless every seed has its end recorded."""
+    ends = [r.get("finished_at") for r in replicates]
+    if not ends or any(e is None or e is pd.NaT for e in ends):
+        return None, None
+    ends = [pd.Timestamp(e).to_pydatetime() for e in ends]
+    starts = [e - timedelta(seconds=float(r.get("wall_seconds") or 0.0))
+              for e, r in zip(ends, replicates)]
+    # Optuna stores naive datetimes in local time (datetime.now()); the dashboard shows them
+    return (min(starts).astimezone().replace(tzinfo=None),
+            max(ends).astimezone().replace(tzinfo=None))
 
 
 def _storage_without(url: str, study_name: str, replace: bool, make: Path | None) -> Any:
@@ -236,8 +307,9 @@ def main(results_dir: str, storage: str | None, study_name: str | None, replace:
     except ExportError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    left = f"; {done.left_out} running or pending trial(s) left out" if done.left_out else ""
-    print(f"exported {done.trials} trial(s) of {results_dir} as study {done.study_name!r} "
-          f"into {done.storage}{left}")
+    left = (f"; {done.left_out} trial(s) of points still running or pending left out"
+            if done.left_out else "")
+    print(f"exported {done.trials} point(s) ({done.runs} trial(s), each point's seeds "
+          f"averaged) of {results_dir} as study {done.study_name!r} into {done.storage}{left}")
     print(f"open it with: optuna-dashboard {done.storage}")
     return 0

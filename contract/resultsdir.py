@@ -320,8 +320,9 @@ def read_trials_file(path: Path, root: Path) -> tuple[pa.Table, list[str]]:
         raise _damaged(path, f"status {bad[0] if bad else None!r} is not one of "
                              f"{', '.join(schema.STATUSES)}", root)
     _check_not_negative(table, ("epochs_done", "retries", "wall_seconds", "diverged_epoch",
-                                "diverged_step") + tuple(n for n in schema.TRIAL_OPTIONAL.names
-                                                         if n in table.column_names),
+                                "diverged_step") + tuple(
+                                    f.name for f in schema.TRIAL_OPTIONAL if f.name in
+                                    table.column_names and not pa.types.is_timestamp(f.type)),
                         path, root)
     if len(_sweep_names(table)) > 1:
         names = _sweep_names(table)

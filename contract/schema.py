@@ -51,7 +51,9 @@ trials.parquet columns
     the first run 1, each resume, continuation or extension the next) in which the trial was
     created: the block a designed sweep run in chunks is analysed with.  Files written
     before the column existed lack it (their rows read as null: the sweep's first stage,
-    unless they ran in an extension).
+    unless they ran in an extension).  ``finished_at`` (timestamp, ms, UTC): when the
+    trial's last result reached the driver (Tune's ``timestamp`` of it), so its start is
+    ``finished_at - wall_seconds``; null in rows written before the column existed.
   * ``config.<field>`` for every TrainingConfig field (str / float64 / int64 / bool), plus
     ``config.preset``.
   Metric names are those of ``contract.metrics`` (the one registry: label, unit, split, per-epoch
@@ -167,6 +169,7 @@ TRIAL_CORE = pa.schema([
 # they are present and reads a file without them as before.
 TRIAL_OPTIONAL = pa.schema([
     ("stage", pa.int64()),
+    ("finished_at", pa.timestamp("ms", tz="UTC")),
 ])
 
 PREDICTION_CORE = pa.schema([

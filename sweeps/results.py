@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import shutil
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -62,6 +63,14 @@ def metric_items(result: dict[str, Any]) -> dict[str, float]:
         # is stored as null: Parquet readers and the tables treat null as "no value".
         out[schema.METRIC_PREFIX + key] = float(value) if math.isfinite(value) else None
     return out
+
+
+def _reported_at(result: dict[str, Any]) -> datetime:
+    """When a result was made: Tune's ``timestamp`` (whole seconds, set in the worker), else
+    now (a trainable that reports through something else than Tune's loop)."""
+    stamp = result.get("timestamp")
+    stamp = stamp if isinstance(stamp, (int, float)) and math.isfinite(stamp) else time.time()
+    return datetime.fromtimestamp(stamp, timezone.utc)
 
 
 class ResultsWriteError(RuntimeError):
@@ -260,6 +269,7 @@ class ResultsWriter:
         # stands in for a trainable that reports none (benchmarks/scale.py's no-op trials)
         row["node"] = result.get("node") or result.get("node_ip")
         row["device"] = result.get("device")
+        row["finished_at"] = _reported_at(result)  # the last result's: the trial's end
         if result.get("status") == "diverged":
             row.update(status="diverged", error=result.get("error"),
                        diverged_epoch=int(result["diverged_epoch"]),

@@ -8,6 +8,7 @@ Drawn from a fixed generator, so every run writes the same files.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,8 @@ RANDOM_POINTS = 24
 LR_DB_PER_DECADE = 3.0
 LATENT_DB = {8: 0.0, 16: 0.3, 32: 0.6}
 NOISE_DB = 0.3
+#: when the first trial finished; each later one (points in order, seeds within) a minute after
+FIRST_END = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def random_spec(sweep: str = "random") -> dict:
@@ -45,7 +48,8 @@ def random_rows(sweep: str = "random") -> list[dict]:
                 # accuracy rises with latent size only (a second objective to rank)
                 "val_latent_acc": 0.9 + 0.001 * latent, "latent_acc": 0.9})
             row.pop("config.a2")
-            row.update({"config.lr": lr, "config.a1": a1, "config.latent_dim": latent})
+            row.update({"config.lr": lr, "config.a1": a1, "config.latent_dim": latent,
+                        "finished_at": FIRST_END + timedelta(minutes=len(rows))})
             rows.append(row)
     return rows
 

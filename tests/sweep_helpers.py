@@ -18,7 +18,7 @@ SMOKE = str(ROOT / "sweeps" / "smoke.yaml")
 EPOCHS = 4
 # Timing columns differ between any two runs; everything else must match exactly.
 TIMING = ("wall_seconds", "metric.train_images_per_s", "metric.train_seconds",
-          "metric.eval_images_per_s", "metric.trial_seconds")
+          "metric.eval_images_per_s", "metric.trial_seconds", "finished_at")
 
 
 def launch_cmd(*args: str) -> list[str]:

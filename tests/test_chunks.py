@@ -264,7 +264,7 @@ def test_a_designed_sweep_continues_from_its_records_in_another_directory(tmp_pa
                      r["config.seed"])
     timing = ("wall_seconds", "metric.train_images_per_s", "metric.train_seconds",
               "metric.eval_images_per_s", "metric.trial_seconds", "trial_id", "node", "retries",
-              "stage")
+              "stage", "finished_at")
     want = {key(r): {k: v for k, v in r.items() if k not in timing} for r in rows(whole)}
     got = {key(r): {k: v for k, v in r.items() if k not in timing} for r in rows(copy)}
     assert got == want and len(rows(copy)) == 4

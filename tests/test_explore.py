@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -111,7 +112,8 @@ def test_export_optuna_opens_in_optuna_dashboard(tmp_path, random_sweep):
     url = f"sqlite:///{db}"
     done = _launch("export-optuna", random_sweep.path, "--storage", url)
     assert done.returncode == 0, done.stderr
-    assert f"exported {len(random_sweep.trials)} trial(s)" in done.stdout
+    assert f"exported {ef.RANDOM_POINTS} point(s) ({len(random_sweep.trials)} trial(s)" \
+        in done.stdout
     # a second export into the same study is refused, and changes nothing
     before = db.stat().st_mtime_ns, db.stat().st_size
     again = _launch("export-optuna", random_sweep.path, "--storage", url)
@@ -139,20 +141,22 @@ def test_export_optuna_opens_in_optuna_dashboard(tmp_path, random_sweep):
         assert [s["study_name"] for s in studies] == ["random"]
         detail = _get(f"{base}/api/studies/{studies[0]['study_id']}")
         trials = detail["trials"]
-        assert len(trials) == len(random_sweep.trials) == ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS)
+        assert len(trials) == ef.RANDOM_POINTS  # one per point, its seeds averaged
         frame = random_sweep.trials.set_index("trial_id")
         one = trials[0]
         attrs = {a["key"]: a["value"] for a in one["user_attrs"]}
-        tid = attrs["trial_id"]
-        assert float(attrs["seed"]) == frame.loc[tid, "config.seed"]
-        assert one["values"][0] == pytest.approx(frame.loc[tid, "metric.val_psnr"])
+        tids = json.loads(attrs["trial_ids"]) if isinstance(attrs["trial_ids"], str) \
+            else attrs["trial_ids"]
+        assert len(tids) == len(ef.RANDOM_SEEDS)
+        assert one["values"][0] == pytest.approx(frame.loc[tids, "metric.val_psnr"].mean())
         params = {p["name"]: p["param_internal_value"] for p in one["params"]}
-        assert params["lr"] == pytest.approx(frame.loc[tid, "config.lr"])
-        # the per-epoch validation PSNR, from epochs/
+        assert params["lr"] == pytest.approx(frame.loc[tids[0], "config.lr"])
+        # the per-epoch validation PSNR, from epochs/, averaged over the seeds
         epochs = random_sweep.epochs.set_index(["trial_id", "epoch"])
         steps = {v["step"]: v["value"] for v in one["intermediate_values"]}
         assert sorted(steps) == [1, 2, 3]
-        assert steps[2] == pytest.approx(epochs.loc[(tid, 2), "metric.val_psnr"])
+        assert steps[2] == pytest.approx(np.mean([epochs.loc[(t, 2), "metric.val_psnr"]
+                                                  for t in tids]))
     finally:
         proc.terminate()
         try:
@@ -303,15 +307,63 @@ def test_export_a_pareto_sweep_keeps_both_objectives_on_validation(tmp_path):
     (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
     url = f"sqlite:///{tmp_path / 'p.db'}"
     done = export(root, url)
-    assert done.trials == ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS) and done.left_out == 0
+    assert (done.trials, done.runs, done.left_out) == (
+        ef.RANDOM_POINTS, ef.RANDOM_POINTS * len(ef.RANDOM_SEEDS), 0)
     study = optuna.load_study(study_name="random", storage=url)
     # test_psnr is chosen on its validation twin, as the report chooses
     assert study.metric_names == ["val_latent_acc", "val_psnr"]
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
     trial = study.trials[5]
-    row = load_results(root).trials.set_index("trial_id").loc[trial.user_attrs["trial_id"]]
-    assert trial.values == pytest.approx([row["metric.val_latent_acc"], row["metric.val_psnr"]])
-    assert trial.user_attrs["test_psnr"] == pytest.approx(row["metric.test_psnr"])
+    rows = load_results(root).trials.set_index("trial_id").loc[trial.user_attrs["trial_ids"]]
+    assert trial.user_attrs["seeds"] == ef.RANDOM_SEEDS == rows["config.seed"].tolist()
+    assert trial.values == pytest.approx([rows["metric.val_latent_acc"].mean(),
+                                          rows["metric.val_psnr"].mean()])
+    assert trial.user_attrs["test_psnr"] == pytest.approx(rows["metric.test_psnr"].mean())
+    assert trial.user_attrs["test_psnr by seed"] == pytest.approx(
+        rows["metric.test_psnr"].tolist())
+
+
+def test_the_dashboard_sees_points_as_the_searcher_did(tmp_path):
+    """One Optuna trial per point (issue 43): optuna's own Pareto front and importance on the
+    exported study are those of seed means; each point spans its seeds' real times; a point
+    with a seed still running is left out whole, one whose every seed failed is FAIL."""
+    import optuna
+    import yaml
+
+    from analysis.optuna_export import export
+    rows = ef.random_rows()
+    for r in rows[:3]:  # point 0: every seed errored
+        r.update(status="errored", **{k: None for k in r if k.startswith("metric.")})
+    rows[3]["status"] = "running"  # point 1: one seed still running
+    root = fx.write_results(tmp_path / "pts", "random", rows=rows, with_spec=False)
+    spec = ef.random_spec()
+    spec.update(metric=["val_latent_acc", "val_psnr"], mode=["max", "max"])
+    (root / "sweep.yaml").write_text(yaml.safe_dump(spec))
+    url = f"sqlite:///{tmp_path / 'pts.db'}"
+    done = export(root, url)
+    assert (done.trials, done.left_out) == (ef.RANDOM_POINTS - 1, 3)
+    study = optuna.load_study(study_name="random", storage=url)
+    by_first = {t.user_attrs["trial_ids"][0]: t for t in study.trials}
+    assert "p01_s0" not in by_first and by_first["p00_s0"].state.name == "FAIL"
+
+    frame = load_results(root).trials
+    done_rows = frame[frame["trial_id"].str[:3].isin([f"p{p:02d}" for p in range(2, 24)])]
+    means = done_rows.groupby(done_rows["trial_id"].str[:3])[
+        ["metric.val_latent_acc", "metric.val_psnr"]].mean()
+    # the front of the seed means, by hand: no other point at least as good in both
+    front = {p for p, (a, b) in means.iterrows()
+             if not any((a2 >= a and b2 >= b) and (a2 > a or b2 > b)
+                        for q, (a2, b2) in means.iterrows() if q != p)}
+    assert {t.user_attrs["trial_ids"][0][:3] for t in study.best_trials} == front
+    ranked = optuna.importance.get_param_importances(
+        study, target=lambda t: t.values[1],
+        evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+    assert next(iter(ranked)) == "lr"  # the dominant factor, as the report finds it
+
+    point = by_first["p05_s0"]  # seeds 15-17 of the sweep's order finished 15-17 min in
+    end = (ef.FIRST_END + timedelta(minutes=17)).astimezone().replace(tzinfo=None)
+    assert point.datetime_complete == end
+    assert point.datetime_start == end - timedelta(minutes=2, seconds=30)
 
 
 def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_path):
@@ -322,11 +374,16 @@ def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_pa
     journal = str(tmp_path / "f.journal")  # the other kind of storage: a journal file
     export(root, journal)
     trials = optuna.load_study(study_name="fixture", storage=open_storage(journal)).trials
-    states = {t.user_attrs["trial_id"]: t.state.name for t in trials}
-    assert states["err_s5"] == states["div_s6"] == "FAIL"
-    assert sum(s == "COMPLETE" for s in states.values()) == 10
-    diverged = next(t for t in trials if t.user_attrs["trial_id"] == "div_s6")
-    assert diverged.values is None and list(diverged.intermediate_values) == [1]
+    states = {tid: t.state.name for t in trials for tid in t.user_attrs["trial_ids"]}
+    # a failed seed does not fail its point: the others' mean is what the searcher was told
+    assert states["err_s5"] == states["div_s6"] == "COMPLETE"
+    results = load_results(root)
+    failed = [t for t in trials if "div_s6" in t.user_attrs["trial_ids"]][0]
+    rows = results.trials.set_index("trial_id").loc[failed.user_attrs["trial_ids"]]
+    ok = rows[rows["status"] == "completed"]
+    assert failed.user_attrs["seeds_scored"] == len(ok) < len(rows)
+    assert failed.values == pytest.approx([ok["metric.test_psnr"].mean()])
+    assert None in failed.user_attrs["test_psnr by seed"]
     # no validation metric in these older-style results: the sweep's test_psnr it is
     assert all(t.intermediate_values for t in trials if t.state.name == "COMPLETE")
 
@@ -448,6 +505,8 @@ def test_a_multi_objective_sweep_gets_importance_for_every_objective(tmp_path):
     md = analysis.build_report([root], out=tmp_path / "r", formats="md")[0].read_text()
     assert "Which factors matter, on validation PSNR" in md
     assert "Which factors matter, on validation latent-classifier accuracy" in md
+    # why the dashboard's importances differ, under each table
+    assert md.count("optuna-dashboard, on the study `launch.py export-optuna` writes") == 2
 
 
 def test_a_metric_that_never_varies_ranks_nothing_instead_of_failing(tmp_path):

@@ -127,6 +127,7 @@ def assert_every_command_refuses(results: Path, outside: Path, *names: str) -> N
     ("status", lambda n: [1] * n, pa.int64()),                      # status as a number
     ("epochs_done", lambda n: [2.0] * n, pa.float64()),             # an epoch count as float
     ("config.a2", lambda n: ["1.0"] * n, pa.string()),              # a float field as text
+    ("finished_at", lambda n: [1.7e9] * n, pa.float64()),           # a time as epoch seconds
 ])
 def test_a_column_of_the_wrong_type_is_refused_by_every_command(copy_of, column, values, type_):
     results, outside = copy_of

@@ -146,6 +146,34 @@ def test_a_resumed_writer_catches_up_with_the_epochs_files(tmp_path):
     assert rb["metric.test_psnr"] == 8.0
 
 
+def test_a_trial_row_says_when_it_finished(tmp_path):
+    """``finished_at`` is the last result's Tune timestamp (UTC), read back as a Parquet
+    timestamp; with ``wall_seconds`` it places the trial on a timeline (the Optuna export's)."""
+    from datetime import datetime, timezone
+
+    import pyarrow as pa
+    from ray.tune.experiment import Trial
+
+    from contract.resultsdir import read_trials_file
+    from sweeps.tune.results import ParquetResults
+
+    writer = ParquetResults(str(tmp_path), "s", flush_seconds=0)
+    writer.setup()
+    a = Trial("noop", config={"preset": "tiny", "epochs": 2, "seed": 0}, trial_id="a", stub=True)
+    writer.on_trial_start(0, [a], a)
+    writer.on_trial_result(1, [a], a, {"epoch": 1.0, "timestamp": 1_765_000_000,
+                                       "status": "running"})
+    writer.on_trial_result(2, [a], a, {"epoch": 2.0, "timestamp": 1_765_000_090,
+                                       "trial_seconds": 95.0, "status": "completed"})
+    writer.on_trial_complete(3, [a], a)
+    writer.write(force=True)  # as the sweep's end does (the period may hold a rewrite back)
+    table, _ = read_trials_file(tmp_path / "trials.parquet", tmp_path)  # the contract's check
+    assert table.schema.field("finished_at").type == pa.timestamp("ms", tz="UTC")
+    row = table.to_pylist()[0]
+    assert row["finished_at"] == datetime.fromtimestamp(1_765_000_090, timezone.utc)
+    assert row["wall_seconds"] == 95.0
+
+
 def test_a_stopped_trial_that_resume_restarts_is_running_again(tmp_path):
     """Ctrl-C settles an unfinished trial as stopped; resume restarts it from its checkpoint,
     and the progress view (which counts rows by status) must then count it as running."""

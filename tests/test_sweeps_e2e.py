@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "sweeps" / "smoke.yaml"
@@ -33,6 +35,7 @@ def test_trials_parquet(smoke_dir):
     table = pq.read_table(smoke_dir / "trials.parquet")
     assert table.schema.metadata[b"hinr_schema_version"] == b"1"
     rows = table.to_pylist()
+    doc = yaml.safe_load((smoke_dir / "sweep.yaml").read_text())
     assert len(rows) == 4
     assert {r["status"] for r in rows} == {"completed"}
     assert sorted((r["config.a2"], r["config.seed"]) for r in rows) == [
@@ -51,6 +54,10 @@ def test_trials_parquet(smoke_dir):
         assert 0.0 <= r["metric.latent_acc"] <= 1.0
         assert r["wall_seconds"] > 0 and r["node"] and r["device"] == "cpu"
         assert r["error"] is None and r["retries"] == 0
+        # when it ended, from Tune's timestamp: after the sweep started, by the trial's time
+        started = datetime.fromisoformat(doc["stages"][0]["started"])
+        assert r["finished_at"] - timedelta(seconds=r["wall_seconds"]) >= started - \
+            timedelta(seconds=1)  # Tune's timestamp is whole seconds
 
 
 def test_the_driver_records_the_config_each_trial_reports(smoke_dir):
