@@ -87,9 +87,11 @@ def _add_run(sub) -> None:
     run.add_argument("--gpu-tflops", type=float, default=None,
                      help="with --dry-run: sustained TFLOP/s per GPU for the GPU-hours estimate")
     run.add_argument("--pilot", metavar="RESULTS_DIR",
-                     help="with --dry-run: from an earlier sweep's results, the seeds per point "
-                          "a target interval half-width needs, the smallest effect detectable "
-                          "at 80%% power and the checkpoint disk (sweeps/power.py)")
+                     help="with --dry-run: from an earlier sweep's results, each metric's "
+                          "spread between seeds with its upper bound, the seeds per point a "
+                          "target interval half-width needs, the smallest effect detectable "
+                          "at 80%% power for 2-12 seeds, after the report's correction and "
+                          "alone, and the checkpoint disk (sweeps/power.py)")
     run.add_argument("--halfwidth", type=float, default=None,
                      help="with --pilot: the target 95%% half-width (default: the sweep's "
                           "adaptive seeds' target, else half the width its seeds give)")

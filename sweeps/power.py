@@ -2,17 +2,22 @@
 
 From a pilot (the results of an earlier sweep on the same metric), the spread between seeds
 at one point, pooled over the pilot's points (the within-point standard deviation ``s``,
-``df = sum(n_i - 1)``), gives:
+``df = sum(n_i - 1)``), for the sweep's metric(s) and every metric its report tests
+(``report_metrics``), each with its one-sided 95% upper bound ``s * sqrt(df / chi2(0.05,
+df))``: with few pilot seeds the estimate itself is uncertain, and a plan on ``s`` alone is
+optimistic half of the time.  From them:
 
 * the 95% interval half-width of a point's mean with the sweep's seeds,
   ``t(0.975, n - 1) * s / sqrt(n)``, and the seeds per point needed for a target half-width
   (``--halfwidth``; by default the sweep's adaptive ``until.halfwidth``, else half the width
-  its seeds give);
-* the smallest difference the sweep detects at 80% power (two-sided, alpha 0.05 before any
-  Holm correction) between two points (n = seeds per point each) and between two levels of
-  each listed axis (n = trials per level), from statsmodels' ``TTestIndPower`` on Cohen's d,
-  times ``s``.  A two-sample t bound: the report's paired tests (seed pairs) are more
-  sensitive when seeds share their luck across points.
+  its seeds give), at ``s`` and at its upper bound;
+* the smallest difference detected at 80% power (two-sided two-sample t, the noncentral t's
+  power solved for the effect), for 2-12 seeds per point and the sweep's own count: after
+  the report's correction (alpha / m, Holm's strictest step, m ~ the tests the report will
+  correct together: ``family_size``) and alone (alpha 0.05), between two levels of each
+  kind of listed axis (n = points per level x seeds) and between two points.  A two-sample t
+  bound: the report's paired tests (seed pairs) are more sensitive when seeds share their
+  luck across points, and Holm's later steps are looser than its first;
 * for each ``equivalence:`` test, its power line: the 90% half-width its TOST will have with
   the sweep's seeds (at alpha / k in a ``primary:`` family of k), so the largest difference
   it can still call equivalent and the smallest it can call different (``equivalence_lines``);
@@ -20,8 +25,8 @@ at one point, pooled over the pilot's points (the within-point standard deviatio
   checkpoint are measured on the pilot's own checkpoints (bytes per model parameter) and
   scaled to this sweep's largest model.
 
-``s`` is the pilot's estimate, not the truth: with few pilot seeds it is itself uncertain
-(the line says its degrees of freedom), so the seeds needed are a plug-in estimate.
+``s`` is the pilot's estimate, not the truth: the lines give its degrees of freedom and
+its upper bound; the seeds needed at ``s`` are a plug-in estimate, at the bound a cautious one.
 """
 
 from __future__ import annotations
@@ -62,14 +67,26 @@ def seeds_needed(s: float, target: float) -> int | None:
     return None
 
 
-def detectable(s: float, n: int) -> float:
+def detectable(s: float, n: int, alpha: float = ALPHA) -> float:
     """The smallest true difference a two-sided two-sample t-test with ``n`` per group finds
-    with POWER at ALPHA (statsmodels), in the metric's units."""
-    from statsmodels.stats.power import TTestIndPower
+    with POWER at ``alpha``, in the metric's units: the power from the noncentral t (what
+    statsmodels' ``TTestIndPower.power`` computes), solved for the effect by bracketing.
+    statsmodels' own ``solve_power`` fails at small n and corrected alphas (0.05 / 45 with
+    2 seeds needs d ~ 35), and its power returns NaN there; scipy's tails do not."""
+    from scipy import stats
+    from scipy.optimize import brentq
 
     if n < 2:
         return math.inf
-    d = TTestIndPower().solve_power(effect_size=None, nobs1=n, alpha=ALPHA, power=POWER, ratio=1.0)
+    df, crit = 2 * n - 2, float(stats.t.ppf(1 - alpha / 2, 2 * n - 2))
+
+    def power(d: float) -> float:
+        nc = d / math.sqrt(2 / n)
+        upper = float(stats.nct.sf(crit, df, nc))
+        lower = float(stats.nct.cdf(-crit, df, nc))  # NaN far out, where it is ~0
+        return (1.0 if math.isnan(upper) else upper) + (0.0 if math.isnan(lower) else lower)
+
+    d = brentq(lambda e: power(e) - POWER, 1e-6, 1e3, xtol=1e-10)
     return float(d) * s
 
 
@@ -117,47 +134,143 @@ def checkpoint_bytes_per_param(pilot: Path) -> float | None:
     return max(p.stat().st_size for p in files) / params
 
 
+def spread_upper(s: float, df: int, level: float = 0.95) -> float:
+    """The one-sided ``level`` upper confidence bound on the true spread from a pooled SD
+    ``s`` on ``df`` degrees of freedom: s * sqrt(df / chi2(1 - level, df)) (normal seeds)."""
+    from scipy import stats
+    return s * math.sqrt(df / float(stats.chi2.ppf(1 - level, df)))
+
+
+def report_metrics(spec) -> list[str]:
+    """The metrics the report tests level against level for this sweep (contract.metrics:
+    a designed sweep's model metrics on validation, else the effect metrics)."""
+    from contract import metrics as metrics_registry
+
+    if spec.design:
+        return [metrics_registry.get(n).val_twin or n for n in metrics_registry.names("design")]
+    return list(metrics_registry.names("effect"))
+
+
+def family_size(spec, metrics: list[str]) -> int:
+    """About how many tests the report corrects together for this sweep: each listed axis's
+    levels against its reference (a designed sweep: its main effects and two-factor
+    interactions), on each of ``metrics``, plus the pre-stated equivalence tests.  What
+    ``--pilot`` divides alpha by (Holm's strictest step); the report's preamble gives the
+    exact count after the run."""
+    listed = {k: v for k, v in spec.axes.items() if isinstance(v, list) and len(v) > 1}
+    if spec.design:
+        k = len(listed)
+        contrasts = k + k * (k - 1) // 2
+    else:
+        contrasts = sum(len(v) - 1 for v in listed.values())
+    return max(1, contrasts * len(metrics) + len(spec.raw.get("equivalence") or {}))
+
+
+def pilot_metrics(spec, pilot: Path) -> tuple[list[str], int]:
+    """(the sweep's objectives, then the metrics its report tests, those the pilot has; the
+    report's approximate family size)."""
+    columns = set(read_trials_file(pilot / schema.TRIALS_FILE, pilot)[0].column_names)
+    tested = [m for m in report_metrics(spec) if schema.metric_column(m) in columns]
+    wanted = list(dict.fromkeys([*spec.metric, *tested]))
+    return [m for m in wanted if schema.metric_column(m) in columns], family_size(spec, tested)
+
+
+SEED_RANGE = (2, 3, 4, 6, 8, 12)  # the seeds per point each power row is computed for
+
+
 def describe(spec, pilot: Path, target: float | None = None) -> str:
-    """The --dry-run --pilot lines for ``spec``."""
-    metric = spec.metric[0]
-    s, df, points, trials = pilot_spread(pilot, metric)
-    seeds = len(spec.seeds)
-    unit = "dB" if "psnr" in metric else ""
-    fmt = (lambda x: f"{x:.3g} {unit}".strip())  # noqa: E731
+    """The --dry-run --pilot lines for ``spec``: each metric's spread with its upper bound,
+    the seeds a target half-width needs (the sweep's metric), and the smallest detectable
+    difference for a range of seeds, after the report's correction and alone."""
+    s, df, points, trials = pilot_spread(pilot, spec.metric[0])  # PilotError without it
+    metrics, m = pilot_metrics(spec, pilot)
+    lines = [f"pilot {pilot}: spread between seeds at one point, pooled over its points "
+             f"({points} points, {trials} completed trials of {spec.metric[0]}); each with "
+             "its one-sided 95% upper bound (chi-square): a plug-in estimate, plan on the "
+             "bound"]
+    spreads = {}
+    for metric in metrics:
+        try:
+            spreads[metric] = pilot_spread(pilot, metric)
+        except PilotError as err:  # a secondary metric no point has two seeds of
+            lines.append(f"  {metric}: {str(err).split('--pilot: ')[-1]}")
+            continue
+        ms, mdf = spreads[metric][:2]
+        fmt = _formatter(metric)
+        lines.append(f"  {metric}: s = {fmt(ms)} (df {mdf}), at most {fmt(spread_upper(ms, mdf))}")
+    lines += _seed_lines(spec, spec.metric[0], s, df, target)
+    lines += _detectable_lines(spec, {k: v[0] for k, v in spreads.items()}, m)
+    lines += equivalence_lines(spec, pilot)
+    lines.append(_disk_line(spec, pilot))
+    return "\n".join(lines)
+
+
+def _formatter(metric: str):
+    """Value (Parquet units) -> text in the metric's shown unit (accuracy: percentage points)."""
+    from contract import metrics as metrics_registry
+
+    info = metrics_registry.get(metric)
+    scale, unit = (info.scale, "pp" if info.unit == "%" else info.unit) if info else (1.0, "")
+    return lambda x: f"{x * scale:.3g} {unit}".strip()
+
+
+def _seed_lines(spec, metric: str, s: float, df: int, target: float | None) -> list[str]:
+    """The sweep's metric: its half-width with the sweep's seeds, and the seeds a target
+    half-width needs at the estimate and at its upper bound."""
+    fmt, seeds = _formatter(metric), len(spec.seeds)
     now = halfwidth(s, seeds)
     if target is None:
         rule = getattr(spec, "adaptive", None)
         target = rule["until"]["halfwidth"] if rule else now / 2
-    need = seeds_needed(s, target)
-    lines = [f"pilot {pilot}: {metric} spread between seeds at one point s = {fmt(s)} "
-             f"(pooled over {points} points, {trials} completed trials, df {df}; a plug-in "
-             "estimate)"]
-    lines.append(f"  95% half-width of a point's mean with {seeds} seeds: "
-                 + (fmt(now) if math.isfinite(now) else "none (one seed: no interval)"))
-    lines.append(f"  seeds per point needed for a 95% half-width of {fmt(target)}: "
-                 + (str(need) if need else f"more than {MAX_SEEDS_SHOWN}"))
-    lines.append(f"  smallest difference detectable at {POWER:.0%} power (two-sided t, alpha "
-                 f"{ALPHA}, before Holm; statsmodels TTestIndPower):")
-    lines.append(f"    between two points ({seeds} seeds each): {fmt(detectable(s, seeds))}")
-    total = spec.num_trials()
+    need, need_high = seeds_needed(s, target), seeds_needed(spread_upper(s, df), target)
+    say = (lambda n: str(n) if n else f"more than {MAX_SEEDS_SHOWN}")  # noqa: E731
+    return [f"  95% half-width of a point's mean of {metric} with {seeds} seeds: "
+            + (fmt(now) if math.isfinite(now) else "none (one seed: no interval)"),
+            f"  seeds per point needed for a 95% half-width of {fmt(target)}: {say(need)} "
+            f"at s, {say(need_high)} at its upper bound"]
+
+
+def _detectable_lines(spec, spreads: dict[str, float], m: int) -> list[str]:
+    """Smallest differences detectable at POWER by seeds per point: after the report's
+    correction (alpha / m, Holm's strictest step) and, in brackets, alone (alpha), between
+    two levels of each kind of axis and between two points."""
+    counts = sorted({*SEED_RANGE, len(spec.seeds)})
+    points = max(spec.num_trials() // max(len(spec.seeds), 1), 1)
+    kinds: dict[int, list[str]] = {}  # points per level -> the axes with that many
     for name, levels in spec.axes.items():
         if isinstance(levels, list) and len(levels) > 1:
-            per = total // len(levels)
-            lines.append(f"    between two levels of {name} ({per} trials each): "
-                         f"{fmt(detectable(s, per))}")
-    lines += equivalence_lines(spec, pilot)
+            kinds.setdefault(max(points // len(levels), 1), []).append(name)
+    # with a primary family these tests are secondary: Benjamini-Hochberg, whose strictest
+    # step is Holm's (alpha / m)
+    how = "Benjamini-Hochberg" if (spec.raw.get("primary") or {}).get("tests") else "Holm"
+    lines = [f"  smallest difference detectable at {POWER:.0%} power (two-sided t), after "
+             f"{how} over the report's ~{m} tests (alpha/{m}) [alone: alpha {ALPHA}], by seeds "
+             f"per point (this sweep: {len(spec.seeds)}); a level's mean pools its points:"]
+    lines += [f"    levels of {per} point(s): {', '.join(axes)}" for per, axes in kinds.items()]
+    lines.append("    " + " " * 36 + "".join(f"{n:>22}" for n in counts))
+    for metric, s in spreads.items():
+        fmt = _formatter(metric)
+        for label, per in [*((f"levels of {per} point(s)", per) for per in kinds),
+                           ("two points", 1)]:
+            cells = [f"{fmt(detectable(s, per * n, ALPHA / m))} [{fmt(detectable(s, per * n))}]"
+                     for n in counts]
+            lines.append(f"    {metric + ', ' + label:<36}" + "".join(f"{c:>22}" for c in cells))
+    return lines
+
+
+def _disk_line(spec, pilot: Path) -> str:
+    total = spec.num_trials()
     per_param = checkpoint_bytes_per_param(pilot)
     measured = per_param is not None
     per_param = per_param or FALLBACK_BYTES_PER_PARAM
     one = per_param * model_params(spec)
     kept = CHECKPOINTS_KEPT  # Tune's num_to_keep
-    lines.append(f"  checkpoint disk: {_size(one)} per checkpoint x {kept} kept x {total} trials "
-                 f"= {_size(one * kept * total)} ("
-                 + (f"{per_param:.1f} bytes per parameter measured on the pilot's checkpoints"
-                    if measured else f"no checkpoint in the pilot: {FALLBACK_BYTES_PER_PARAM} "
-                    "bytes per parameter assumed, weights and Adam's moments")
-                 + f", {model_params(spec):,} parameters)")
-    return "\n".join(lines)
+    return (f"  checkpoint disk: {_size(one)} per checkpoint x {kept} kept x {total} trials "
+            f"= {_size(one * kept * total)} ("
+            + (f"{per_param:.1f} bytes per parameter measured on the pilot's checkpoints"
+               if measured else f"no checkpoint in the pilot: {FALLBACK_BYTES_PER_PARAM} "
+               "bytes per parameter assumed, weights and Adam's moments")
+            + f", {model_params(spec):,} parameters)")
 
 
 def equivalence_lines(spec, pilot: Path) -> list[str]:

@@ -13,7 +13,9 @@ import pytest
 import yaml
 from scipy import stats
 
-from sweeps.power import detectable, halfwidth, seeds_needed
+from sweeps.power import (detectable, family_size, halfwidth, seeds_needed, spread_upper,
+                          report_metrics)
+from sweeps.spec import load_spec
 
 from .sweep_helpers import launch_cmd, run_ok
 
@@ -44,6 +46,45 @@ def test_detectable_effect_has_80_percent_power():
     assert power == pytest.approx(0.8, abs=1e-3)
 
 
+def test_a_corrected_alpha_keeps_80_percent_power_where_statsmodels_does_not_converge():
+    """0.05 / 45 with 2 seeds per group needs d ~ 35: the power at the solved difference is
+    still 0.8 (statsmodels' solve_power returned an array there)."""
+    s, n, alpha = 1.0, 2, 0.05 / 45
+    delta = detectable(s, n, alpha)
+    df, nc = 2 * n - 2, delta / (s * math.sqrt(2 / n))
+    crit = stats.t.ppf(1 - alpha / 2, df)
+    assert stats.nct.sf(crit, df, nc) == pytest.approx(0.8, abs=1e-3)
+    assert detectable(s, 12, alpha) < detectable(s, 3, alpha) < delta
+
+
+def test_the_spread_upper_bound_covers_the_true_spread_95_percent_of_the_time():
+    import numpy as np
+    rng = np.random.default_rng(0)
+    sigma, points, seeds = 0.3, 4, 3  # a pilot of 4 points x 3 seeds: df 8
+    covered = 0
+    for _ in range(4000):
+        x = rng.normal(0, sigma, (points, seeds))
+        s = math.sqrt(((x - x.mean(1, keepdims=True)) ** 2).sum() / (points * (seeds - 1)))
+        covered += spread_upper(s, points * (seeds - 1)) >= sigma
+    assert covered / 4000 == pytest.approx(0.95, abs=0.012)
+
+
+def test_the_ablation_plans_from_its_own_first_chunk():
+    """On committed records (no Ray): a designed sweep's family is its main effects and
+    two-factor interactions on the design metrics, plus its equivalence tests; each of
+    those metrics gets a spread line and rows of detectable differences."""
+    from sweeps.power import describe
+
+    spec = load_spec(str(ROOT / "sweeps" / "ablation_cpu.yaml"))
+    text = describe(spec, ROOT / "docs" / "results-ablation" / "data" / "ablation_cpu")
+    k = 5
+    m = (k + k * (k - 1) // 2) * 3 + len(spec.raw["equivalence"])
+    assert f"~{m} tests (alpha/{m})" in text
+    for metric in ("val_psnr", "val_latent_acc", "val_weight_acc"):
+        assert f"  {metric}: s = " in text and f"{metric}, two points" in text
+    assert "levels of 8 point(s): a1, a2, cls_weight, latent_dim, inr_depth" in text
+
+
 @pytest.fixture(scope="module")
 def pilot(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("pilot")
@@ -69,15 +110,27 @@ def test_dry_run_with_a_pilot_prints_seeds_needed_and_detectable_effects(pilot, 
         groups.setdefault(r["config.a2"], []).append(r["metric.val_psnr"])
     ss = sum(sum((x - sum(v) / len(v)) ** 2 for x in v) for v in groups.values())
     s = math.sqrt(ss / (len(rows) - len(groups)))
-    got = float(re.search(r"s = ([0-9.e-]+) dB \(pooled over 2 points, 6 completed trials, df 4",
-                          proc.stdout).group(1))
-    assert got == pytest.approx(s, rel=5e-3)
-    need = seeds_needed(s, 0.3)
+    head = re.search(r"\(2 points, 6 completed trials of val_psnr\)", proc.stdout)
+    assert head, proc.stdout
+    got = re.search(r"  val_psnr: s = ([0-9.e-]+) dB \(df 4\), at most ([0-9.e-]+) dB",
+                    proc.stdout)
+    assert float(got.group(1)) == pytest.approx(s, rel=5e-3)
+    high = spread_upper(s, 4)
+    assert float(got.group(2)) == pytest.approx(high, rel=5e-3)
+    need, need_high = seeds_needed(s, 0.3), seeds_needed(high, 0.3)
     assert f"seeds per point needed for a 95% half-width of 0.3 dB: {need or 'more than'}" \
         in proc.stdout
-    assert "smallest difference detectable at 80% power" in proc.stdout
-    assert f"between two points (2 seeds each): {detectable(s, 2):.3g} dB" in proc.stdout
-    assert f"between two levels of a2 (2 trials each): {detectable(s, 2):.3g} dB" in proc.stdout
+    assert f"at s, {need_high or 'more than'}" in proc.stdout
+    # smoke.yaml: a2's two levels of one point each, 2 seeds; its report tests ~m contrasts
+    spec = load_spec(str(ROOT / "sweeps" / "smoke.yaml"))
+    m = family_size(spec, [x for x in report_metrics(spec)
+                           if f"metric.{x}" in pq.read_schema(pilot / "trials.parquet").names])
+    assert f"after Holm over the report's ~{m} tests (alpha/{m})" in proc.stdout
+    assert "levels of 1 point(s): a2" in proc.stdout
+    row = next(line for line in proc.stdout.splitlines()
+               if line.strip().startswith("val_psnr, two points"))
+    cell = f"{detectable(s, 2, 0.05 / m):.3g} dB [{detectable(s, 2):.3g} dB]"
+    assert row.split()[3:7] == cell.split(), (row, cell)  # the first column: 2 seeds
     assert re.search(r"checkpoint disk: .* per checkpoint x 2 kept x 4 trials = .* bytes per "
                      r"parameter measured on the pilot's checkpoints", proc.stdout)
     assert "GPU" in proc.stdout or "hours of training" in proc.stdout  # the cost lines beside
