@@ -14,7 +14,7 @@ import pandas as pd
 
 @dataclass
 class Block:
-    kind: str  # h1 h2 h3 p warn bullets table figure gallery raw
+    kind: str  # h1 h2 h3 p warn bullets table figure gallery raw details
     text: str = ""
     items: Sequence[Any] = ()  # bullets: str; gallery: (path, caption)
     table: pd.DataFrame | None = None
@@ -48,6 +48,11 @@ class Doc:
         """Ready HTML (an interactive widget, ``analysis.explore``); Markdown shows the
         ``markdown`` text in its place (nothing when empty)."""
         self.blocks.append(Block("raw", markdown, items=[markup]))
+
+    def details(self, summary: str, paragraphs: Sequence[str]) -> None:
+        """Paragraphs a reader opens when needed (HTML: a closed ``<details>`` under
+        ``summary``; Markdown: the paragraphs, in place)."""
+        self.blocks.append(Block("details", summary, items=list(paragraphs)))
 
     def gallery(self, title: str, items: Sequence[tuple[Path, str]]) -> None:
         """Small pictures side by side (HTML) or in sequence (Markdown), under a title."""

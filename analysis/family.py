@@ -15,7 +15,7 @@ with Holm (``stats.holm``), and redraws each table's verdicts from the pooled p:
 * the equivalence tests against pre-stated margins: the paper table's tested rows and the
   sweep file's other entries (``tables.paper_comparison``, ``tables.equivalence_table``).
 
-What is tested, how many, is stated in the report's preamble (``Family.text``).
+What is tested, how many, is stated in the report's Methods (``Family.text``).
 
 A sweep that names its confirmatory tests before the run (its ``primary:`` section,
 ``sweeps/primary.py``) splits that family in two (issue 41): Holm over the primary tests
@@ -35,7 +35,7 @@ import pandas as pd
 from .claims import _verdict
 from .stats import ALPHA, benjamini_hochberg, holm
 
-#: table key -> what the preamble calls its rows
+#: table key -> what the Methods text calls its rows
 KINDS = {"effects": "paired effects against the reference setting",
          "design": "terms of a designed sweep's linear model",
          "rungs": "model terms at the early-stopping rungs",

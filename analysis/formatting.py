@@ -11,7 +11,7 @@ import pandas as pd
 from .tables import fmt_level, metric_info
 
 #: how captions name the testing family of a report (analysis.family)
-FAMILY = ("the report's testing family, stated in the preamble (a primary family named "
+FAMILY = ("the report's testing family, stated under Methods (a primary family named "
           "before the run has its own, Holm, and the rest Benjamini-Hochberg)")
 
 

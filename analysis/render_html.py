@@ -26,6 +26,8 @@ code{background:#f4f4f4;padding:0 .2em}
 td.nw{white-space:nowrap}
 .gallery{display:flex;flex-wrap:wrap;gap:1em}.gallery figure{margin:.4em 0;max-width:100%}
 .gallery figcaption{max-width:32em}img.pixels{image-rendering:pixelated;max-width:100%}
+.tw{overflow-x:auto;max-width:100%}
+details{margin:.8em 0;color:#333}details>summary{cursor:pointer;font-weight:600}
 """
 
 
@@ -80,11 +82,15 @@ def to_html(doc: Doc) -> str:
             body = "".join("<tr>" + "".join(_td(cell_text(v)) for v in row)
                            + "</tr>" for row in t.itertuples(index=False))
             cap = f"<caption>{_inline(b.text)}</caption>" if b.text else ""
-            parts.append(f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-                         "</table>")
+            # a wide table scrolls in its own box: the page never runs off the right edge
+            parts.append(f"<div class=\"tw\"><table>{cap}<thead><tr>{head}</tr></thead>"
+                         f"<tbody>{body}</tbody></table></div>")
         elif b.kind == "figure":
             parts.append(f"<figure>{_img(b.path, b.text)}"
                          f"<figcaption>{_inline(b.text)}</figcaption></figure>")
+        elif b.kind == "details":
+            parts.append(f"<details><summary>{_inline(b.text)}</summary>"
+                         + "".join(f"<p>{_inline(t)}</p>" for t in b.items) + "</details>")
         elif b.kind == "raw":
             parts.append(b.items[0])
         elif b.kind == "gallery":

@@ -38,6 +38,9 @@ def to_markdown(doc: Doc, out: Path) -> str:
         elif b.kind == "figure":
             rel = os.path.relpath(b.path, out)
             lines += [f"![{b.text}]({Path(rel).as_posix()})", "", f"*{b.text}*", ""]
+        elif b.kind == "details":
+            for text in b.items:
+                lines += [text, ""]
         elif b.kind == "raw" and b.text:
             lines += [f"*{b.text}*", ""]
         elif b.kind == "gallery":

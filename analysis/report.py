@@ -2,10 +2,11 @@
 and one self-contained ``index.html`` from the same blocks (``analysis.document``), built once
 here and drawn by ``render_markdown`` and ``render_html``.
 
-The document leads with a preamble (the interval method of ``analysis.stats``, the
-equivalence tests against the sweep file's pre-stated margins, and the one Holm family every
-bold verdict of the document belongs to, ``analysis.family``) and a headline answering "which
-factors changed accuracy and PSNR, by how much, with what confidence" (``analysis.headline``).
+The document leads with its first screen: the headline answering "which factors changed
+accuracy and PSNR, by how much, with what confidence" (``analysis.headline``) and one figure
+(``_lead_figure``), then, collapsed in the HTML, the Methods (the interval method of
+``analysis.stats``, the equivalence tests against the sweep file's pre-stated margins, and
+the one Holm family every bold verdict of the document belongs to, ``analysis.family``).
 Then each sweep's section: its overview and results per factor level; the effects (paired
 comparisons for one-factor sweeps and grids, the linear model of ``analysis.model_effects``
 for a two-level design: ``analysis.model_effects_section``); the explore section
@@ -153,7 +154,7 @@ def _tested_tables(res: Results, eff: pd.DataFrame,
 # The document
 
 def _selection_text(all_results: list[Results]) -> str:
-    """The preamble's statement of which split chose and which split is reported."""
+    """The Methods' statement of which split chose and which split is reported."""
     chose = []
     for res in all_results:
         metric = selection_metric(res)[0]
@@ -327,21 +328,18 @@ def _figures_section(doc: Doc, figures: Sequence[tuple[Path, str]], pictures: Pi
 
 
 def _document(parts: list[SweepParts], family: families.Family) -> Doc:
-    """The report's content: the preamble, every sweep's headline, the sweeps side by side
-    (several sweeps), then every sweep's section."""
+    """The report's content: every sweep's headline, one figure, the Methods, the sweeps side
+    by side (several sweeps), then every sweep's section."""
     all_results = [part.results for part in parts]
     doc = Doc()
     names = ", ".join(r.name for r in all_results)
     doc.h(1, f"HyperINR sweep report: {names}")
     images = any(r.predictions for r in all_results)
+    # the first screen: what was found and one picture of it; the methods one click away
     doc.p(f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} from "
-          + ", ".join(f"`{r.path}`" for r in all_results) + ". " + METHOD + " "
-          + (BOOT_METHOD if images else "These results have no per-image test outputs "
-             "(predictions/): every interval below is over seeds only.") + " Effects are "
-          "tested with paired t-tests where seeds match (Welch's t-test otherwise). "
-          + EQUIVALENCE_METHOD + " Joint-head accuracy is left out (null) for trials with "
-          "cls_weight 0, whose head was never trained. " + _selection_text(all_results))
-    doc.p(family.text())
+          + ", ".join(f"`{r.path}`" for r in all_results) + ". How the intervals and tests "
+          "are computed, and which tests the bold verdicts are corrected over: Methods, "
+          "under the headline.")
     problems = [p for r in all_results for p in r.problems]
     if problems:
         doc.warn(f"{len(problems)} file(s) missing or unreadable; the report uses the rest. "
@@ -350,6 +348,16 @@ def _document(parts: list[SweepParts], family: families.Family) -> Doc:
     for part in parts:
         headline(doc, part.results, part.tested["effects"], multi=len(parts) > 1,
                  da=part.design)
+    lead = _lead_figure(parts)
+    if lead is not None:
+        doc.figure(*lead)
+    doc.details("Methods: intervals, tests, the testing family, which split chose", [
+        METHOD + " " + (BOOT_METHOD if images else "These results have no per-image test "
+                        "outputs (predictions/): every interval below is over seeds only.")
+        + " Effects are tested with paired t-tests where seeds match (Welch's t-test "
+        "otherwise). " + EQUIVALENCE_METHOD + " Joint-head accuracy is left out (null) for "
+        "trials with cls_weight 0, whose head was never trained. "
+        + _selection_text(all_results), family.text()])
     if len(parts) > 1:
         doc.h(2, "Sweeps side by side")
         doc.table(_compare_print(compare_sweeps(all_results)),
@@ -357,6 +365,29 @@ def _document(parts: list[SweepParts], family: families.Family) -> Doc:
     for part in parts:
         _sweep_section(doc, part)
     return doc
+
+
+def _lead_figure(parts: list[SweepParts]) -> tuple[Path, str] | None:
+    """The figure under the headline, moved there from its sweep's figures: the first
+    sweep's final accuracy and PSNR against the factor its tests find strongest (smallest
+    p among its effects or its design's main effects; the first factor without tests)."""
+    if not parts:
+        return None
+    part = parts[0]
+    by_factor = {f[0].stem.rsplit("-metrics-", 1)[1]: f for f in part.figures
+                 if "-metrics-" in f[0].stem}
+    if not by_factor:
+        return None
+    ranked: list[tuple[float, str]] = []
+    for key, column in (("effects", "factor"), ("design", "term")):
+        table = part.tested.get(key)
+        if table is not None and len(table) and column in table and "p" in table:
+            ranked += [(float(p), str(f)) for f, p in zip(table[column], table["p"])
+                       if str(f) in by_factor and p == p]
+    name = min(ranked)[1] if ranked else next(iter(by_factor))
+    found = by_factor[name]
+    part.figures.remove(found)
+    return found
 
 
 def _family(all_results: list[Results], designs: list[DesignAnalysis | None]
@@ -452,7 +483,9 @@ def _write(doc: Doc, parts: list[SweepParts], out: Path, fmts: list[str]) -> lis
         + [p for part in parts for p, _ in part.design_figures] \
         + [p for part in parts for p, _ in part.label_figures] \
         + [p for part in parts if part.explore for p in part.explore.files] \
-        + [p for part in parts for _, items in part.pictures[1] for p, _ in items]
+        + [p for part in parts for _, items in part.pictures[1] for p, _ in items] \
+        + [b.path for b in doc.blocks if b.kind == "figure"]  # the lead figure, moved there
+    files = list(dict.fromkeys(files))
     written: list[Path] = []
     out.mkdir(parents=True, exist_ok=True)
     if "md" in fmts:

@@ -155,7 +155,7 @@ def family_size(spec, metrics: list[str]) -> int:
     """About how many tests the report corrects together for this sweep: each listed axis's
     levels against its reference (a designed sweep: its main effects and two-factor
     interactions), on each of ``metrics``, plus the pre-stated equivalence tests.  What
-    ``--pilot`` divides alpha by (Holm's strictest step); the report's preamble gives the
+    ``--pilot`` divides alpha by (Holm's strictest step); the report's Methods give the
     exact count after the run."""
     listed = {k: v for k, v in spec.axes.items() if isinstance(v, list) and len(v) > 1}
     if spec.design:

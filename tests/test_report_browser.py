@@ -118,3 +118,44 @@ def test_report_opens_in_a_real_browser(browser, tmp_path):
         "[i.naturalWidth, i.getBoundingClientRect().width])")
     assert shown and all(w == 242 and box == pytest.approx(2 * 242) for w, box in shown), shown
     assert full_page_png(browser, tmp_path / "page.png").stat().st_size > 10_000
+
+
+def test_the_first_screen_is_the_headline_and_a_figure_and_nothing_runs_off_the_page(
+        browser, tmp_path):
+    """Issue 43: the report opened on a 1280x900 screen shows the headline and one figure
+    first; the methods paragraph is one click away (a closed <details>); a wide table
+    scrolls in its own box, the page itself is never wider than the window."""
+    root = fx.write_results(tmp_path / "fixture", images=True)
+    cls = fx.write_cls_results(tmp_path / "cls", images=True)
+    out = tmp_path / "report"
+    analysis.build_report([root, cls], out, "html")
+    browser.set_window_size(1280, 900)
+    browser.get((out / "index.html").as_uri())
+    view = browser.execute_script("return window.innerHeight")
+    top = browser.execute_script(
+        "const h = Array.from(document.querySelectorAll('h2')).find(x => "
+        "x.textContent.startsWith('Headline')); const f = document.querySelector('figure');"
+        "return [h.getBoundingClientRect().top, f.getBoundingClientRect().top, "
+        "f.querySelector('img').naturalWidth]")
+    assert top[0] < view / 3 and top[2] > 0, top
+    # nothing but the headline's own text between its heading and the figure
+    between = browser.execute_script(
+        "const h = Array.from(document.querySelectorAll('h2')).find(x => "
+        "x.textContent.startsWith('Headline')); const out = []; "
+        "for (let e = h.nextElementSibling; e && e.tagName !== 'FIGURE'; "
+        "e = e.nextElementSibling) out.push(e.tagName); return out")
+    assert set(between) <= {"P", "UL", "H3"}, between  # H3: one headline per sweep
+    methods = browser.execute_script(
+        "const d = document.querySelector('details'); return [d.open, "
+        "d.querySelector('summary').textContent, d.getBoundingClientRect().top, "
+        "d.textContent.includes('Holm')]")
+    assert methods[0] is False and methods[1].startswith("Methods") and methods[3], methods
+    assert top[1] < methods[2], (top, methods)  # headline and figure before the methods
+    widths = browser.execute_script(
+        "return [document.documentElement.scrollWidth, window.innerWidth, "
+        "Math.max(...Array.from(document.querySelectorAll('div.tw')).map(d => "
+        "d.scrollWidth - d.clientWidth))]")
+    assert widths[0] <= widths[1], widths  # nothing widens the page
+    assert browser.execute_script(
+        "return Array.from(document.querySelectorAll('table')).every(t => "
+        "t.closest('div.tw, .tt-box') !== null)")
