@@ -9,7 +9,7 @@ Other commands:
 
     python launch.py run SWEEP.yaml [--address auto] [--results DIR] [--set key=value ...]
                                     [--max-concurrent N] [--dry-run] [--tiny] [--overwrite]
-                                    [--time-budget DURATION] [--verbose]
+                                    [--time-budget DURATION] [--verbose] [--dashboard]
     python launch.py resume RESULTS_DIR [--address auto] [--time-budget 2h30m] [--verbose]
     python launch.py extend RESULTS_DIR [--seeds N] [--set axes.NAME=[...]]
                                         [--fraction complementary] [--repeat N]
@@ -25,6 +25,8 @@ While a sweep runs: one progress line (in place on a terminal; otherwise a line 
 state changes, at most one a second, and every $HINR_PROGRESS_SECONDS, default 30); Ray's own log goes to
 results/<sweep name>/driver.log unless --verbose.
 One driver per results directory: run and resume refuse a directory a live driver holds.
+Live: the sweep's Optuna study grows in results/<sweep name>/report/live.journal as points
+finish; --dashboard serves it with optuna-dashboard on 127.0.0.1 until the sweep ends.
 --time-budget 90m: start no trial that cannot end in time, then exit 3 (EXIT_BUDGET);
 resume continues it, from Tune's state or from the records alone (sweep.yaml, trials.parquet,
 epochs/: what `records` copies).
@@ -42,6 +44,8 @@ EXIT_BAD_INPUT = 2  # refused before anything ran: bad sweep file, flags or resu
 VERBOSE_HELP = "Ray's status table and logs on the console too (default: in RESULTS/driver.log)"
 BUDGET_HELP = ("end this run by the clock (90m, 2h30m, 45s): no trial starts that its measured "
                "time says cannot end before it; exit 3; resume continues")
+DASHBOARD_HELP = ("also start optuna-dashboard (a dev extra) on 127.0.0.1 on the sweep's live "
+                  "study (RESULTS/report/live.journal), stopped with the sweep")
 MAX_ERROR_CHARS = 1000  # an error line quotes user input (paths, values): keep it readable
 
 
@@ -104,6 +108,7 @@ def _add_run(sub) -> None:
                           "this name); never anything else")
     run.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     run.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    run.add_argument("--dashboard", action="store_true", help=DASHBOARD_HELP)
 
 
 def _add_resume_and_extend(sub) -> None:
@@ -113,6 +118,7 @@ def _add_resume_and_extend(sub) -> None:
     resume.add_argument("--address")
     resume.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     resume.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    resume.add_argument("--dashboard", action="store_true", help=DASHBOARD_HELP)
 
     extend = sub.add_parser("extend", help="add seeds, axis levels or the complementary "
                             "fraction to a sweep, pooled with its trials (sweeps/extend.py)")
@@ -131,6 +137,7 @@ def _add_resume_and_extend(sub) -> None:
     extend.add_argument("--address")
     extend.add_argument("--time-budget", metavar="DURATION", help=BUDGET_HELP)
     extend.add_argument("--verbose", action="store_true", help=VERBOSE_HELP)
+    extend.add_argument("--dashboard", action="store_true", help=DASHBOARD_HELP)
 
 
 def _add_views(sub) -> None:
@@ -180,6 +187,10 @@ def _drive(command, args) -> int:
     the Tune adapter, imported (with Ray) only once the checks passed: the Ray-free core never
     imports it (tests/test_layers.py)."""
     from sweeps import commands
+    from analysis import live
+    if getattr(args, "dashboard", False) and live.dashboard_command() is None:
+        return _fail("--dashboard: optuna-dashboard is not installed in this environment; "
+                     "pip install -e '.[dev]', or run without --dashboard")
     try:
         with command(args, _command()) as drive:
             if drive is None:
@@ -188,10 +199,14 @@ def _drive(command, args) -> int:
             # Data, Ray and resources before the first write: a sweep refused here leaves
             # the results directory as it found it.
             prepared = adapter.prepare(drive.spec, args.address)
-            for stage in drive.stages():
-                adapter.run_stage(stage, drive.results_dir, args.address, drive.max_concurrent,
-                                  args.verbose, prepared=prepared)
-                prepared = None  # Ray stopped with the stage; the next one starts its own
+            watch = live.watch(drive.results_dir, getattr(args, "dashboard", False))
+            try:
+                for stage in drive.stages():
+                    adapter.run_stage(stage, drive.results_dir, args.address,
+                                      drive.max_concurrent, args.verbose, prepared=prepared)
+                    prepared = None  # Ray stopped with the stage; the next one starts its own
+            finally:
+                watch.stop()
             return drive.finish()
     except commands.REFUSED as err:
         return _fail(str(err))

@@ -16,7 +16,8 @@ importances are of seed means, like the report's, not of lucky single seeds:
   sweep, as the report chooses), each the mean over the point's completed seeds that have
   them; directions from its ``mode``; metric names set on the study;
 * intermediate values: the first metric per epoch, the mean over the seeds that reached it;
-* user attrs: ``trial_ids``, ``seeds``, ``statuses`` (one per seed, in seed order),
+* user attrs: ``point`` (the factors' values as text, the point's key), ``trial_ids``,
+  ``seeds``, ``statuses`` (one per seed, in seed order),
   ``seeds_scored`` (how many seeds the values average), and every final metric (test split
   included) as that mean and ``"<metric> by seed"`` (a list in seed order, null where a seed
   has none);
@@ -89,8 +90,11 @@ def open_storage(storage: str):
     import optuna
     if "://" in storage:
         return optuna.storages.RDBStorage(storage)
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
-    return JournalStorage(JournalFileBackend(storage))
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock, JournalStorage
+    # A regular lock file, not Optuna's default symlink: a driver killed while it holds the
+    # lock leaves a link in report/, and every command refuses a results directory with a
+    # link inside (contract.resultsdir); an open lock older than its grace period is broken.
+    return JournalStorage(JournalFileBackend(storage, lock_obj=JournalFileOpenLock(storage)))
 
 
 def _finite(v) -> bool:
@@ -124,7 +128,7 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
     url = storage or default_storage(root)
     store = _storage_without(url, study_name, replace,
                              make=root / REPORT_DIR if storage is None else None)
-    study = _new_study(store, study_name, modes, names)
+    study = new_study(store, study_name, modes, names)
     study.set_user_attr("results_dir", str(root.resolve()))
     study.set_user_attr("search", str(results.spec.get("search", "")))
     study.add_trials(trials)
@@ -135,6 +139,14 @@ def export(results_dir: str | Path, storage: str | None = None, study_name: str 
 def _trials(results: Results, names: list[str]) -> tuple[list[Any], int]:
     """(every point whose trials have all finished, as one Optuna trial; how many trials were
     left out: running or pending, and their points' finished seeds with them)."""
+    points, left_out = point_trials(results, names)
+    return [trial for _, trial in points], left_out
+
+
+def point_trials(results: Results, names: list[str]) -> tuple[list[tuple[str, Any]], int]:
+    """(each finished point's key (its factors' values as text) and Optuna trial, in the
+    order of trials.parquet; the trials left out, as ``_trials``).  The key names a point
+    across calls: ``analysis.live`` adds each key once."""
     factors = list(results.factors)
     dists = distributions(results, results.trials, factors)
     curves = _curves(results, METRIC_PREFIX + names[0])
@@ -148,13 +160,15 @@ def _trials(results: Results, names: list[str]) -> tuple[list[Any], int]:
     for row in rows:  # a point: one setting of every factor (the seed is not one)
         points.setdefault("|".join(repr(_plain(row.get(k))) for k in keys), []).append(row)
     trials, left_out = [], 0
-    for replicates in points.values():
+    for key, replicates in points.items():
         unfinished = sum(r.get("status") in ("running", "pending", None) for r in replicates)
         if unfinished:  # the searcher had not seen it yet either: only whole points
             left_out += len(replicates)
             continue
         replicates.sort(key=lambda r: (_seed(r) is None, _seed(r) or 0, str(r["trial_id"])))
-        trials.append(_point(replicates, dists, names, metric_cols, curves))
+        trial = _point(replicates, dists, names, metric_cols, curves)
+        trial.set_user_attr("point", key)
+        trials.append((key, trial))
     return trials, left_out
 
 
@@ -263,7 +277,7 @@ def _storage_without(url: str, study_name: str, replace: bool, make: Path | None
     return open_storage(url)
 
 
-def _new_study(store: Any, study_name: str, modes: list[str], names: list[str]) -> Any:
+def new_study(store: Any, study_name: str, modes: list[str], names: list[str]) -> Any:
     """An empty study of the sweep's objectives, without Optuna's "A new study created" on
     stderr."""
     import optuna
