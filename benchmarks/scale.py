@@ -90,7 +90,8 @@ GROWTH = (("wall_s", "sweep wall s"),
 # The no-op trainable (runs in Ray's trial processes: no torch, no hinr)
 
 def noop_trial(config: dict[str, Any], data: Any = None, results_dir: str | None = None,
-               objectives: dict[str, str] | None = None, checkpoint_every_s: float = 0.0) -> None:
+               objectives: dict[str, str] | None = None, checkpoint_every_s: float = 0.0,
+               varying: list[str] | None = None) -> None:
     """Report ``config["epochs"]`` epochs of a real trial's metrics, without training; a
     checkpoint goes with the reports a real trial's would (``sweeps.trial.CheckpointClock``)."""
     import ray

@@ -3,7 +3,8 @@
 ``run_trial`` is a plain function of (config, data, tb_root, reporter hooks);
 ``sweeps.tune.trainable.train_hinr`` is the Ray Tune function trainable that plugs Tune's
 checkpoint and report calls into it.  All of the science is in hinr; all of the Parquet
-writing is in results.py on the driver.
+writing is in results.py on the driver; what the trial shows (TensorBoard, PNG grids) is in
+``sweeps.trial_views``, outside the code a sweep's continuation must find unchanged.
 
 A trial's config is the flat dict of TrainingConfig fields plus ``preset``, its replicate's
 ``seed`` included whatever the search type (``sweeps.tune.search`` puts it there).
@@ -19,13 +20,12 @@ from typing import Any, Callable
 
 import torch
 
-from contract import metrics as metrics_registry
-from contract.schema import (IMAGE_SUFFIX, NOT_FIELDS, RESOLVED_CONFIG_KEY, predictions_table,
-                             write_atomic, write_bytes_atomic)
+from contract.schema import NOT_FIELDS, RESOLVED_CONFIG_KEY, predictions_table, write_atomic
 from hinr import Diverged, TrainingConfig, TrainingRun, preset
 from hinr.data import ImageData
 from hinr.evaluate import finish
 from sweeps.cache import evaluation_cache
+from sweeps.trial_views import log_epoch, run_name, save_examples, tb_label
 
 CHECKPOINT_FILE = "state.pt"
 # in a trial's config, not TrainingConfig fields
@@ -50,17 +50,19 @@ def run_trial(cfg: TrainingConfig, data: ImageData | None, tb_dir: Path | None,
               report: Callable[[dict[str, Any], TrainingRun | None], None],
               restore: Callable[[TrainingRun], None], objectives: dict[str, str],
               node: str | None = None, images_dir: Path | None = None,
-              predictions_file: Path | None = None) -> None:
+              predictions_file: Path | None = None, varying: list[str] | None = None) -> None:
     """Train, evaluate and finish one trial; ``report`` gets a flat dict per epoch.
     ``images_dir``: where the last epoch's example grids go as PNG; ``predictions_file``:
     where its per-image test outputs go (``contract.schema.predictions_path``, whose stem is
-    the trial id)."""
+    the trial id); ``varying``: the sweep's axes (and ``seed``), whose values name the
+    trial's TensorBoard run and are its HParams (``tb_label``)."""
     exp = TrainingRun(cfg, data=data)
     restore(exp)
     writer = None
+    label = tb_label(cfg, varying)
     if tb_dir is not None:
         from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(tb_dir))
+        writer = SummaryWriter(str(tb_dir / run_name(label) if label else tb_dir))
     info = {"device": str(exp.device), "node": node or socket.gethostname()}
     # The config as this trial resolved it travels with its first result, so the driver
     # records it without resolving it again (or importing this worker-side module).
@@ -86,7 +88,7 @@ def run_trial(cfg: TrainingConfig, data: ImageData | None, tb_dir: Path | None,
                 examples = final.examples
             metrics["trial_seconds"] = time.perf_counter() - start
             if writer is not None:
-                log_epoch(writer, exp, metrics, last, examples)
+                log_epoch(writer, exp, metrics, last, examples, label)
             if last and images_dir is not None:
                 save_examples(examples, images_dir)
             if last and predictions_file is not None:
@@ -97,32 +99,6 @@ def run_trial(cfg: TrainingConfig, data: ImageData | None, tb_dir: Path | None,
     finally:
         if writer is not None:
             writer.close()
-
-
-def _grid(images: torch.Tensor) -> torch.Tensor:
-    """An example stack (rows of 8 in [-1, 1]) as one (C, H', W') grid in [0, 1]."""
-    from torchvision.utils import make_grid
-
-    return make_grid((images.clamp(-1, 1) + 1) / 2, nrow=min(8, len(images)))
-
-
-def save_examples(examples: dict[str, torch.Tensor], folder: Path) -> None:
-    """The example grids as PNG files, each written atomically (the report embeds them).
-
-    A grid that cannot be written (results disk full) is one warning line, not a failed
-    trial: the final metrics matter more than its pictures, and the driver reports the disk."""
-    import io
-    import sys
-
-    from torchvision.utils import save_image
-
-    for name, images in examples.items():
-        buffer = io.BytesIO()
-        save_image(_grid(images), buffer, format="png")
-        try:
-            write_bytes_atomic(buffer.getvalue(), folder / f"{name}{IMAGE_SUFFIX}")
-        except OSError as err:
-            print(f"warning: {folder / name}{IMAGE_SUFFIX}: not written: {err}", file=sys.stderr)
 
 
 def save_predictions(outputs: dict[str, torch.Tensor], path: Path) -> None:
@@ -136,32 +112,6 @@ def save_predictions(outputs: dict[str, torch.Tensor], path: Path) -> None:
         write_atomic(table, path)
     except OSError as err:
         print(f"warning: {path}: not written: {err}", file=sys.stderr)
-
-
-def log_epoch(writer, exp: TrainingRun, metrics: dict[str, float], last: bool,
-              examples: dict[str, torch.Tensor]) -> None:
-    """Scalars every epoch; image grids at the first, middle and last epoch; HParams at the end."""
-    step = exp.epoch
-    for key, value in metrics.items():
-        # Tags are the registry's names (contract.metrics), grouped by split; a final metric
-        # without a split prefix (latent_acc, sr_psnr) under final/, per-epoch ones (step,
-        # throughput) under eval/ at every epoch, so that each is one curve under one tag.
-        info = metrics_registry.get(key)
-        group = (key.split("_", 1)[0] if key.startswith(("train_", "val_", "test_"))
-                 else "final" if info is not None and info.when == "final" else "eval")
-        writer.add_scalar(f"{group}/{key}", value, step)
-    epochs = exp.cfg.epochs
-    if step in {1, max(1, epochs // 2), epochs}:
-        for name, images in examples.items():
-            writer.add_image(f"images/{name}", _grid(images), step)
-    if last:
-        hparams = {k: (v if isinstance(v, (int, float, str, bool)) else str(v))
-                   for k, v in exp.cfg.to_dict().items()}
-        finals = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)
-                  and math.isfinite(v)}
-        # run_name="." keeps the hparams summary in this trial's own directory, so the HParams
-        # dashboard over tb/ shows one row per trial.
-        writer.add_hparams(hparams, finals, run_name=".")
 
 
 # --------------------------------------------------------------------------------------

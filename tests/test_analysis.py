@@ -463,6 +463,36 @@ def test_trial_writes_its_pictures_at_the_last_epoch_only(tmp_path):
         assert (folder / f"{name}.png").stat().st_size < 20_000  # small
 
 
+def test_tensorboard_hparams_hold_what_varies_and_each_metric_once(tmp_path):
+    """Issue 43: HParams listed 36 parameters (mostly constants) and every metric twice (as
+    hparam/<metric> in a sub-run beside the real curve).  Now: the sweep's varying fields and
+    the seed, and metrics that point at the curves' own tags."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    from hinr import preset
+    from sweeps.trial import run_trial
+
+    run_trial(preset("tiny", device="cpu", epochs=1, a2=10.0, seed=3), None, tmp_path / "t",
+              lambda metrics, exp: None, lambda exp: None, {}, varying=["a2", "seed"])
+    runs = [d for d in (tmp_path / "t").iterdir()]
+    assert [r.name for r in runs] == ["a2=10,seed=3"]
+    assert not [d for d in runs[0].iterdir() if d.is_dir()]  # no hparams sub-run
+    acc = EventAccumulator(str(runs[0]), size_guidance={"scalars": 0})
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]).session_start_info
+    assert set(start.hparams) == {"a2", "seed"}
+    assert start.hparams["a2"].number_value == 10.0
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/experiment"]).experiment
+    tags = [m.name.tag for m in experiment.metric_infos]
+    scalars = set(acc.Tags()["scalars"])
+    assert tags and set(tags) <= scalars and len(tags) == len(set(tags))
+    assert "val/val_psnr" in tags and not any(t.startswith("hparam/") for t in scalars)
+
+
 def test_learning_curve_band_of_an_accuracy_stays_inside_0_100(tmp_path):
     import pandas as pd
 

@@ -163,7 +163,12 @@ def test_tensorboard_events(smoke_dir):
 
     trial_dirs = sorted((smoke_dir / "tb").iterdir())
     assert len(trial_dirs) == 4
-    acc = EventAccumulator(str(trial_dirs[0]), size_guidance={"images": 0, "scalars": 0})
+    # each trial's run is named by what varies (tb/<trial id>/a2=1,seed=0): readable in the
+    # dashboard, one per trial, the trial id still keying the driver's files
+    runs = [d for t in trial_dirs for d in t.iterdir() if d.is_dir()]
+    assert sorted(r.name for r in runs) == ["a2=1,seed=0", "a2=1,seed=1", "a2=100,seed=0",
+                                            "a2=100,seed=1"]
+    acc = EventAccumulator(str(runs[0]), size_guidance={"images": 0, "scalars": 0})
     acc.Reload()
     tags = acc.Tags()
     assert "train/train_loss" in tags["scalars"] and "val/val_psnr" in tags["scalars"]

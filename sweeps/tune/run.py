@@ -62,7 +62,8 @@ def trainable(spec: SweepSpec, results_dir: Path, data: dict[str, Any], fn=train
     objectives = dict(zip(spec.metric, spec.mode))
     fn = tune.with_parameters(fn, data=data, results_dir=str(results_dir.resolve()),
                               objectives=objectives,
-                              checkpoint_every_s=spec.budget["checkpoint_every_s"])
+                              checkpoint_every_s=spec.budget["checkpoint_every_s"],
+                              varying=[*spec.axes, "seed"])  # TensorBoard's run names
     return tune.with_resources(fn, {"cpu": spec.resources["cpus"], "gpu": spec.resources["gpus"]})
 
 

@@ -22,9 +22,9 @@ from ..trial import CHECKPOINT_FILE, CheckpointClock, config_from_trial, run_tri
 
 def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
                results_dir: str | None = None, objectives: dict[str, str] | None = None,
-               checkpoint_every_s: float = 0.0) -> None:
+               checkpoint_every_s: float = 0.0, varying: list[str] | None = None) -> None:
     """Ray Tune function trainable (wrapped with tune.with_parameters by sweeps.tune.run, which
-    passes the sweep's ``budget.checkpoint_every_s``)."""
+    passes the sweep's ``budget.checkpoint_every_s`` and its axes, ``varying``)."""
     ctx = tune.get_context()
     resources = ctx.get_trial_resources().required_resources
     cfg = config_from_trial(config, cpus=resources.get("CPU", 0.0))
@@ -54,4 +54,4 @@ def train_hinr(config: dict[str, Any], data: dict[str, ImageData] | None = None,
     node = f"{ray.util.get_node_ip_address()}/{ray.get_runtime_context().get_node_id()[:12]}"
     torch.set_num_threads(cfg.threads or torch.get_num_threads())
     run_trial(cfg, shared, tb_dir, report, restore, objectives or {}, node, images_dir,
-              predictions_file)
+              predictions_file, varying)
