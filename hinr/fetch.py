@@ -57,7 +57,15 @@ def data_root(cfg_root: str = "") -> Path:
     """The data root: the config's ``data_root``, else ``$HINR_DATA``, else ``~/.cache/hinr``.
     Here rather than in ``hinr.data`` (which reads datasets from it) so that fetching, the
     lower of the two, imports no torch and nothing of the module that uses it."""
-    root = cfg_root or os.environ.get("HINR_DATA") or str(Path.home() / ".cache" / "hinr")
+    env = os.environ.get("HINR_DATA")
+    if env and not cfg_root:
+        bad = next((c for c in env if ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) < 0xE000),
+                   None)
+        if bad is not None:  # a newline in a path breaks every log line and message naming it
+            raise FetchError(f"HINR_DATA: {env!r} holds the control character {bad!r}; "
+                             "allowed: a directory path without control characters (unset it "
+                             "for ~/.cache/hinr)")
+    root = cfg_root or env or str(Path.home() / ".cache" / "hinr")
     return Path(root).expanduser()
 
 

@@ -184,6 +184,35 @@ def test_data_root_resolution(tmp_path, monkeypatch):
     assert data_mod.data_root("") == Path.home() / ".cache" / "hinr"
 
 
+@pytest.mark.parametrize("bad", ["/tmp/a\nb", "/tmp/a\rb", "/tmp/\x1b[31mred", "/tmp/x\x7f"])
+def test_a_data_root_from_the_environment_with_a_control_character_is_one_line(
+        bad, tmp_path, monkeypatch):
+    """Issue 45: a path taken from the environment is refused like a results path: one line
+    naming HINR_DATA, and the sweep stops before Ray starts or anything is written."""
+    from hinr.fetch import FetchError
+
+    monkeypatch.setenv("HINR_DATA", bad)
+    with pytest.raises(FetchError, match="^HINR_DATA: .* control character"):
+        data_mod.data_root("")
+    assert data_mod.data_root(str(tmp_path)) == tmp_path  # a config's data_root is not the env's
+
+
+def test_a_sweep_under_a_bad_hinr_data_is_refused_before_anything(tmp_path):
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "HINR_DATA": str(tmp_path / "a\nb")}
+    proc = subprocess.run([sys.executable, "launch.py", "run", "sweeps/smoke.yaml", "--results",
+                           str(tmp_path / "r")], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "HINR_DATA" in lines[0] and "control character" in lines[0], lines
+    # nothing but the driver lock beside it (sweeps.guard: every run takes it first)
+    assert [p.name for p in tmp_path.iterdir()] in ([], [".r.lock"])
+
+
 # --------------------------------------------------------------------------------------
 
 def test_grid_shape_and_corners():
