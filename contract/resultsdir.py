@@ -54,6 +54,11 @@ from .fields import CONFIG_FIELDS
 MAX_DEPTH = 8
 #: sweep.yaml is read here only for its name; one larger than this is not a sweep's
 MAX_SPEC_BYTES = 1 << 20
+#: trials.parquet rows read at most: a sweep file allows 10,000 trials (sweeps.spec.MAX_TRIALS)
+#: and each extension as many again, so 100,000 is more than any sweep writes; a larger file is
+#: refused from its footer, before a row is read or any analysis starts (issue 45: a 1,000,000-
+#: row file kept report busy past 120 s)
+MAX_TRIAL_ROWS = 100_000
 
 STRING_TYPES = (pa.string(), pa.large_string())
 # What each config field's column may hold, by the field's type (contract.fields: a float
@@ -285,7 +290,7 @@ def _sweep_names(table: pa.Table) -> list[str]:
     return sorted(v for v in pc.unique(table.column("sweep")).to_pylist() if v is not None)
 
 
-def _read_table(path: Path, root: Path) -> pa.Table:
+def _read_table(path: Path, root: Path, max_rows: int | None = None) -> pa.Table:
     """``path`` read whole (version first), on this thread only.  Through a Python file
     handle (``open_regular``: no FIFO, no link) a threaded read can leave one of Arrow's pool
     threads running when a short command exits, and the process then aborts after its
@@ -296,9 +301,17 @@ def _read_table(path: Path, root: Path) -> pa.Table:
         with open_regular(path) as handle:
             parquet = pq.ParquetFile(handle, pre_buffer=False)
             schema.check_version(parquet.schema_arrow, path)
+            rows = parquet.metadata.num_rows
+            if max_rows is not None and rows > max_rows:
+                raise ResultsDirError(
+                    f"{shown(path)}: {rows:,} rows, more than any sweep writes (at most "
+                    f"{max_rows:,} are read: 10,000 trials per sweep file, as many per "
+                    "extension); this is not one sweep's trials.parquet: split it by sweep")
             return parquet.read(use_threads=False)
     except IsADirectoryError:
         raise _damaged(path, "not a regular file", root) from None
+    except ResultsDirError:
+        raise
     except schema.SchemaError as err:
         reason = str(err).split(": ", 1)[-1]
         raise _damaged(path, reason, root) from None
@@ -310,7 +323,7 @@ def _read_table(path: Path, root: Path) -> pa.Table:
 def read_trials_file(path: Path, root: Path) -> tuple[pa.Table, list[str]]:
     """trials.parquet, checked: version, column types, ids, statuses, counts.  Returns the
     table and the columns outside the contract."""
-    table = _read_table(path, root)
+    table = _read_table(path, root, MAX_TRIAL_ROWS)
     extra = check_columns(table.schema, schema.TRIAL_CORE, path, root)
     _check_ids(table, path, root, unique=True)
     status = table.column("status")

@@ -261,6 +261,37 @@ def test_trial_id_that_is_a_path_is_damage(tmp_path, capsys):
         assert snapshot(tmp_path) == before
 
 
+def test_a_million_row_trials_file_is_refused_from_its_footer(tmp_path, capsys):
+    """Issue 45: report on a 1,000,000-row trials.parquet ran past 120 s.  Every command now
+    reads the row count from the file's footer and refuses, in one line naming the file and
+    the cap, before a row is read (no report folder, nothing written)."""
+    import pyarrow as pa
+
+    from contract.resultsdir import MAX_TRIAL_ROWS
+    from contract.schema import TRIAL_CORE, write_atomic
+
+    results = tmp_path / "res"
+    write_results_dir(results, "mine")
+    n = 1_000_000
+    ids = pa.array([f"t{i:07d}" for i in range(n)])
+    columns = {f.name: pa.nulls(n, f.type) for f in TRIAL_CORE}
+    columns.update(trial_id=ids, sweep=pa.array(["mine"] * n), status=pa.array(["completed"] * n),
+                   epochs_done=pa.array([1] * n, pa.int64()), retries=pa.array([0] * n, pa.int64()),
+                   wall_seconds=pa.array([1.0] * n))
+    table = pa.table(columns, schema=pa.schema(list(TRIAL_CORE),
+                                               metadata={b"hinr_schema_version": b"1"}))
+    write_atomic(table, results / "trials.parquet")
+    before = snapshot(tmp_path)
+    for command in (["status", str(results)], ["report", str(results), "--format", "md"]):
+        code = _launch_module().main(command)
+        out, err = capsys.readouterr()
+        assert_refused(code, out, err)
+        assert "trials.parquet" in err and "1,000,000 rows" in err, err
+        assert f"{MAX_TRIAL_ROWS:,}" in err
+    assert snapshot(tmp_path) == before
+    assert not (results / "report").exists()
+
+
 def test_results_from_before_the_validation_split(tmp_path, capsys):
     """A sweep.yaml that selected on test_psnr (every sweep before the split) is not damage:
     status reads it, resume says why it cannot continue it and what still works."""
