@@ -62,7 +62,8 @@ sys.path.insert(0, str(ROOT))
 from sweeps import rayenv  # noqa: E402 - os.environ only, no Ray
 
 rayenv.configure()  # Ray's settings, before anything here imports ray (sweeps/rayenv.py)
-from sweeps.spec import CHECKPOINT_EVERY_S, CHECKPOINTS_KEPT  # noqa: E402
+from sweeps.spec import CHECKPOINTS_KEPT  # noqa: E402
+from sweeps.specsections import CHECKPOINT_EVERY_S  # noqa: E402
 
 CHILD_MARK = "SCALE "
 # Whether the no-op trials checkpoint; Ray's trial processes inherit the driver's environment.

@@ -54,7 +54,7 @@ from .fields import CONFIG_FIELDS
 MAX_DEPTH = 8
 #: sweep.yaml is read here only for its name; one larger than this is not a sweep's
 MAX_SPEC_BYTES = 1 << 20
-#: trials.parquet rows read at most: a sweep file allows 10,000 trials (sweeps.spec.MAX_TRIALS)
+#: trials.parquet rows read at most: a sweep file allows 10,000 trials (sweeps.specsections.MAX_TRIALS)
 #: and each extension as many again, so 100,000 is more than any sweep writes; a larger file is
 #: refused from its footer, before a row is read or any analysis starts (issue 45: a 1,000,000-
 #: row file kept report busy past 120 s)

@@ -288,7 +288,7 @@ def small(**overrides: Any) -> TrainingConfig:
 
 
 # What makes the tiny preset fast: sizes, schedule and data.  The tiny mode of a sweep
-# (sweeps.spec.tiny_mode) replaces the sweep's own values of exactly these with tiny's and keeps
+# (sweeps.tiny.tiny_mode) replaces the sweep's own values of exactly these with tiny's and keeps
 # the rest (variant, priors, head layout), so every code path the sweep names still runs.
 TINY_SPEED = dict(latent_dim=16, inr_depth=3, inr_width=16, hyper_hidden=16,
                   encoder_channels=16, encoder_blocks=1, encoder_kernel=3,

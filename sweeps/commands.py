@@ -36,7 +36,9 @@ from .life import Sweep
 from .power import PilotError, cli as pilot_cli
 from .records import RecordsError, copy_records
 from .results import ResultsWriteError
-from .spec import SpecError, SweepSpec, check_model_size, load_spec, tiny_mode
+from .modelsize import check_model_size
+from .spec import SpecError, SweepSpec, load_spec
+from .tiny import tiny_mode
 from .stage import Stage
 from .sweepdoc import (ExtendError, SweepError, extensions, read_doc, read_spec, sweep_part,
                        write_spec)

@@ -52,7 +52,8 @@ from importlib import metadata
 from typing import Any
 
 from . import searchtypes
-from .spec import SpecError, apply_override, parse_spec, show
+from .spec import SpecError, apply_override, parse_spec
+from .specerror import show
 from .sweepdoc import ROOT, ExtendError, git
 
 #: the paths whose code computes a trial's numbers (hinr: data, model, training;

@@ -42,7 +42,8 @@ from contract import schema
 from contract.resultsdir import ResultsDirError, check, check_entries, check_path, read_sweep_doc
 
 from .invocation import launch_command
-from .spec import safe_load, show
+from .specerror import show
+from .specyaml import safe_load
 
 MIN_FREE_BYTES = 64 << 20  # a sweep's Parquet, checkpoints and TensorBoard need at least this
 

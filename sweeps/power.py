@@ -37,7 +37,8 @@ from pathlib import Path
 from contract import schema
 from contract.resultsdir import ResultsDirError, read_trials_file
 
-from .spec import CHECKPOINTS_KEPT, model_params, parse_spec
+from .modelsize import model_params
+from .spec import CHECKPOINTS_KEPT, parse_spec
 from .sweepdoc import read_doc, sweep_part
 
 MAX_SEEDS_SHOWN = 1000

@@ -25,7 +25,8 @@ from contract import schema
 from contract.atomic import write_bytes_atomic
 from contract.resultsdir import ResultsDirError, check_entries, read_sweep_doc
 
-from .spec import safe_load, show
+from .specerror import show
+from .specyaml import safe_load
 
 #: what a result document needs and a continuation reads: files, then folders of files
 RECORD_FILES = (schema.SPEC_FILE, schema.TRIALS_FILE)

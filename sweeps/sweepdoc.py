@@ -26,7 +26,9 @@ from contract.metrics import DEFAULT_METRIC
 from contract.resultsdir import read_sweep_doc
 
 from .environment import environment
-from .spec import TEST_METRICS, SpecError, SweepSpec, parse_spec, safe_load
+from .spec import SpecError, SweepSpec, parse_spec
+from .specsections import TEST_METRICS
+from .specyaml import safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXTENSIONS_KEY = "extensions"  # in sweep.yaml, beside provenance

@@ -8,7 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from sweeps.spec import CHECKPOINT_EVERY_S, SpecError, parse_spec
+from sweeps.spec import SpecError, parse_spec
+from sweeps.specsections import CHECKPOINT_EVERY_S
 from sweeps.trial import CHECKPOINT_FILE, CheckpointClock
 
 

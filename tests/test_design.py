@@ -16,7 +16,8 @@ import pytest
 import yaml
 
 from sweeps.design import build, describe
-from sweeps.spec import SpecError, load_spec, parse_spec, tiny_mode
+from sweeps.spec import SpecError, load_spec, parse_spec
+from sweeps.tiny import tiny_mode
 
 ROOT = Path(__file__).resolve().parent.parent
 FIVE = {"a1": [0.0, 0.1], "a2": [1.0, 100.0], "cls_weight": [0.0, 0.1], "latent_dim": [32, 64],

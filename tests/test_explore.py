@@ -397,7 +397,8 @@ def _tiny_explorable(path: Path, **changes):
     seeds, so importance has an interval over seeds (tiny mode alone keeps 2 points, 1 seed)."""
     import copy
 
-    from sweeps.spec import load_spec, parse_spec, tiny_mode
+    from sweeps.spec import load_spec, parse_spec
+    from sweeps.tiny import tiny_mode
     full = load_spec(path)
     doc = copy.deepcopy(tiny_mode(full).raw)
     doc.update(seeds=[0, 1], **changes)

@@ -354,7 +354,7 @@ def test_a_margin_dated_after_the_run_is_not_a_test(tmp_path):
 def test_tiny_mode_keeps_only_the_margins_it_can_still_test():
     """Tiny mode keeps one value of most axes: a margin about a level it drops goes with it
     (instead of refusing the shrunk sweep), one about a level it keeps stays."""
-    from sweeps.spec import tiny_mode
+    from sweeps.tiny import tiny_mode
 
     doc = _doc(latent_acc=PLAIN_LATENT, psnr=NO_PSNR_COST,
                deep={**PLAIN_LATENT, "where": {"inr_depth": 5}})

@@ -115,7 +115,7 @@ def test_timing_per_epoch_and_final_is_what_the_registry_says(trials):
 
 
 def test_selectable_metrics_are_never_on_the_test_split():
-    from sweeps.spec import EPOCH_METRICS, FINAL_METRICS, TEST_METRICS
+    from sweeps.specsections import EPOCH_METRICS, FINAL_METRICS, TEST_METRICS
 
     for name in EPOCH_METRICS + FINAL_METRICS:
         assert metrics.REGISTRY[name].split != "test"

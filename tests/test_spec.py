@@ -22,10 +22,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hinr.config import DATASETS, PRESETS, VARIANTS, TrainingConfig
-from sweeps.spec import (DISTRIBUTIONS, EPOCH_METRICS, FINAL_METRICS, MAX_MODEL_PARAMS,
-                         MAX_TRIALS, MAX_YAML_NODES, MODES, SCHEDULERS, SEARCHES, TOP_KEYS,
-                         VARIANT_METRICS, SpecError, SweepSpec, apply_override, check_model_size,
-                         load_spec, model_params, parse_spec, safe_load)
+from sweeps.modelsize import MAX_MODEL_PARAMS, check_model_size, model_params
+from sweeps.searchtypes import SEARCHES
+from sweeps.spec import SpecError, SweepSpec, apply_override, load_spec, parse_spec
+from sweeps.specfields import DISTRIBUTIONS
+from sweeps.specsections import (EPOCH_METRICS, FINAL_METRICS, MAX_TRIALS, MODES, SCHEDULERS,
+                                 TOP_KEYS, VARIANT_METRICS)
+from sweeps.specyaml import MAX_YAML_NODES, safe_load
 
 ROOT = Path(__file__).resolve().parent.parent
 

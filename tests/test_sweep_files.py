@@ -12,7 +12,8 @@ import torch
 from contract.fields import RECONSTRUCTING_VARIANTS
 from hinr.training import native_bf16
 
-from sweeps.spec import load_spec, tiny_mode
+from sweeps.spec import load_spec
+from sweeps.tiny import tiny_mode
 
 from .fixtures import write_cifar10_fixture
 

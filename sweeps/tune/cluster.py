@@ -12,7 +12,8 @@ from typing import Callable
 from hinr import data as hinr_data
 from hinr.fetch import FetchError
 
-from ..spec import SpecError, SweepSpec, check_model_size
+from ..modelsize import check_model_size
+from ..spec import SpecError, SweepSpec
 from ..sweepdoc import SweepError
 
 
