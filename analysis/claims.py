@@ -85,7 +85,7 @@ OPERATIONS = (
 )
 
 
-def _verdict(estimate: float, p_holm: float, predicted: int, alpha: float = ALPHA,
+def claim_verdict(estimate: float, p_holm: float, predicted: int, alpha: float = ALPHA,
              n: int = 0) -> str:
     """supported / contradicted / inconclusive; with no test at all, why: fewer than two
     seeds, or ``n`` seeds whose differences all agree (no spread: stats.t_interval)."""
@@ -246,6 +246,6 @@ def claims_table(results: Results, early_epochs: tuple[int, ...] = (1, 2),
     if table.empty:
         return table
     table["p_holm"] = holm(table["p"])
-    table["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
+    table["verdict"] = [claim_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
                         for r in table.itertuples()]
     return table

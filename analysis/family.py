@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .claims import _verdict
+from .claims import claim_verdict
 from .stats import ALPHA, benjamini_hochberg, holm
 
 #: table key -> what the Methods text calls its rows
@@ -214,7 +214,7 @@ def _redraw(key: str, frame: pd.DataFrame, alpha: float) -> None:
     if key in ("effects", "design", "rungs", "labels"):
         frame["significant"] = frame["p_holm"] < alpha
     elif key == "claims":
-        frame["verdict"] = [_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
+        frame["verdict"] = [claim_verdict(r.estimate, r.p_holm, r.predicted, alpha, r.n)
                             for r in frame.itertuples()]
     else:  # paper / equivalence: the candidate verdict survives, or it is inconclusive
         tested = np.isfinite(frame["p_holm"].to_numpy(float))

@@ -33,7 +33,7 @@ from contract.schema import CONFIG_PREFIX
 
 from .load import Results
 from .stats import ALPHA, coverage, holm, proportion_interval, union
-from .tables import _compare, _pair, _with_images, paired_bootstrap, values
+from .tables import compare_groups, pair_positions, with_images, paired_bootstrap, values
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"
@@ -61,7 +61,7 @@ def label_counts(results: Results) -> list[Any]:
     return [c for c in LABEL_COUNTS if str(c) in seen]
 
 
-def _all_labels(results: Results) -> float:
+def all_label_count(results: Results) -> float:
     """The training labels "all" stands for (metric label_count_all), NaN if unknown."""
     vals = values(results.completed, "label_count_all").dropna()
     return float(vals.median()) if len(vals) else math.nan
@@ -98,7 +98,7 @@ def label_table(results: Results) -> pd.DataFrame:
     counts = label_counts(results)
     if not counts:
         return pd.DataFrame(columns=TABLE_COLUMNS)
-    all_labels = _all_labels(results)
+    all_labels = all_label_count(results)
     rows = []
     for variant, trials, probes in _groups(results):
         for probe in probes:
@@ -132,14 +132,14 @@ def label_differences(results: Results, alpha: float = ALPHA) -> pd.DataFrame:
     keys = [SEED] + [CONFIG_PREFIX + f for f in results.factors if f != "variant"
                      and CONFIG_PREFIX + f in done]
     keys = [k for k in keys if k in done]
-    all_labels = _all_labels(results)
+    all_labels = all_label_count(results)
     ids = done["trial_id"].to_numpy()
     rows = []
     for variant in [v for v in HYPERINR_VARIANTS if v in present]:
         pos = np.flatnonzero((done[VARIANT] == variant).to_numpy())
         for control in [c for c in CONTROL_VARIANTS if c in present]:
             cpos = np.flatnonzero((done[VARIANT] == control).to_numpy())
-            i_a, i_b = _pair(done, pos, cpos, keys)
+            i_a, i_b = pair_positions(done, pos, cpos, keys)
             for probe in COMPARED:
                 for count in counts:
                     metric = label_metric(probe.metric, count)
@@ -150,10 +150,10 @@ def label_differences(results: Results, alpha: float = ALPHA) -> pd.DataFrame:
                         continue
                     d = shown[i_a] - shown[i_b]
                     ok = ~np.isnan(d)
-                    test = _compare(a, b, d[ok])
+                    test = compare_groups(a, b, d[ok])
                     boot = paired_bootstrap(results, ids[i_a[ok]], ids[i_b[ok]], metric) \
                         if test["test"] == "paired t" else None
-                    test = _with_images(test, boot)
+                    test = with_images(test, boot)
                     rows.append({"sweep": results.name, "variant": variant, "control": control,
                                  "probe": probe.label, "count": count,
                                  "labels": labels_text(count, all_labels), "metric": metric,

@@ -68,7 +68,7 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, holm
-from .tables import Best, _sorted_levels, best_config, fmt_level, metric_info, present_metrics, \
+from .tables import Best, sorted_levels, best_config, fmt_level, metric_info, present_metrics, \
     values
 
 #: metrics whose effects the model estimates (validation split: see the module doc), each
@@ -123,7 +123,7 @@ def detect_design(results: Results) -> tuple[Design | None, str]:
                       "a sampled (continuous) factor: no two-level design")
     levels = {}
     for f in factors:
-        lv = _sorted_levels(trials[CONFIG_PREFIX + f].dropna())
+        lv = sorted_levels(trials[CONFIG_PREFIX + f].dropna())
         if len(lv) != 2:
             return None, (f"{f} has {len(lv)} levels: the model-based analysis needs two-level "
                           "factors")

@@ -25,12 +25,12 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from contract import metrics as metrics_registry  # noqa: E402
 from contract.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
 
-from .labels import PIXELS, _all_labels, curve_points, label_table  # noqa: E402
+from .labels import PIXELS, all_label_count, curve_points, label_table  # noqa: E402
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
 from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
                      metric_info, pareto_front, pareto_objectives, present_metrics,
-                     selection_metric, values, _sorted_levels)
+                     selection_metric, values, sorted_levels)
 
 DPI = 100
 #: per-epoch curves show validation PSNR: test is scored once, at the last epoch
@@ -108,7 +108,7 @@ def learning_curves(results: Results, factor: str | None,
         return None
     level = data["trial_id"].map(lookup)
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
-    order = _sorted_levels(level.dropna())
+    order = sorted_levels(level.dropna())
     for ax, metric in zip(axes[0], metrics):
         frame = pd.DataFrame({"level": level, "epoch": data["epoch"],
                               "v": data[METRIC_PREFIX + metric] * metric_info(metric).scale})
@@ -171,7 +171,7 @@ def metric_vs_factor(results: Results, factor: str,
         return None
     table = factor_table(results, factor, metrics)
     levels = factor_levels(results, factor)
-    order = _sorted_levels(levels.dropna())
+    order = sorted_levels(levels.dropna())
     ref = results.reference(factor)[0]
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
     rng = np.random.default_rng(0)
@@ -209,7 +209,7 @@ def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
         return None
     fac = factor or None
     levels = factor_levels(results, fac) if fac else pd.Series("all", index=done.index)
-    order = _sorted_levels(levels.dropna())
+    order = sorted_levels(levels.dropna())
     ref = results.reference(fac)[0] if fac else None
     fig, axes = plt.subplots(1, len(ops), figsize=(3.8 * len(ops), 3.4), squeeze=False)
     for ax, op in zip(axes[0], ops):
@@ -277,7 +277,7 @@ def label_efficiency_plot(results: Results, table: pd.DataFrame | None = None
     table = label_table(results) if table is None else table
     if table.empty:
         return None
-    all_labels = _all_labels(results)
+    all_labels = all_label_count(results)
     table = table.assign(x=curve_points(table, all_labels)).dropna(subset=["x"])
     variants = [v for v in pd.unique(table["variant"]) if v != PIXELS]
     colors = dict(zip(variants, _colors(max(len(variants), 1))))
@@ -435,7 +435,7 @@ def example_pictures(results: Results, folder: Path, prefix: str | None = None,
         else:
             levels, ref = factor_levels(results, factor, done), results.reference(factor)[0]
         pictures = []
-        for level in _sorted_levels(levels.dropna()):
+        for level in sorted_levels(levels.dropna()):
             trial = _best_trial(done[levels == level], score, mode)
             path = copy(trial, "reconstruction") if trial is not None else None
             if path is not None:
@@ -471,8 +471,8 @@ def interaction_plot(results: Results, frame: pd.DataFrame, metric: str,
                              squeeze=False)
     raw = frame[METRIC_PREFIX + metric].astype(float)  # interval() applies the display scale
     for ax, (f, g) in zip(axes[0], pairs):
-        xs = _sorted_levels(frame[CONFIG_PREFIX + f].dropna())
-        for color, lg in zip(_colors(2), _sorted_levels(frame[CONFIG_PREFIX + g].dropna())):
+        xs = sorted_levels(frame[CONFIG_PREFIX + f].dropna())
+        for color, lg in zip(_colors(2), sorted_levels(frame[CONFIG_PREFIX + g].dropna())):
             cells = [interval(raw[(frame[CONFIG_PREFIX + f] == lf)
                                   & (frame[CONFIG_PREFIX + g] == lg)].dropna(), info.bounded,
                               info.scale) for lf in xs]

@@ -49,7 +49,7 @@ from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, DESCRIBED_PAI
                      OP_DIFFERENCES, compare_sweeps, effects_table, equivalence_table,
                      factor_table, failures_table, fmt_level, metric_info, paper_comparison,
                      pareto_front, pareto_objectives, selection_metric, status_counts,
-                     _sorted_levels)
+                     sorted_levels)
 from .verdict_sections import claims_section, equivalence_section, labels_section, paper_section
 
 FORMATS = ("md", "html")
@@ -95,7 +95,7 @@ def _factor_tables(ft: pd.DataFrame, factor: str) -> tuple[pd.DataFrame, pd.Data
     """(main metrics, image operations beside baselines) for one factor, one row per level."""
     part = ft[ft["factor"] == factor]
     main_rows, op_rows = [], []
-    for level in _sorted_levels(part["level"]):
+    for level in sorted_levels(part["level"]):
         rows = part[part["level"] == level].set_index("metric")
         n_main = int(rows["n"].max())
         seeds = int(rows["seeds"].max())
@@ -177,17 +177,17 @@ def _overview(doc: Doc, res: Results) -> None:
     for field in ("dataset", "variant", "preset", "epochs", "train_subset"):
         col = res.trials.get(CONFIG_PREFIX + field)
         if col is not None and col.notna().any():
-            facts.append(f"{field}: {', '.join(map(str, _sorted_levels(col.dropna())))}")
+            facts.append(f"{field}: {', '.join(map(str, sorted_levels(col.dropna())))}")
     seeds = res.trials.get(CONFIG_PREFIX + "seed")
     if seeds is not None and seeds.notna().any():
-        facts.append(f"seeds: {', '.join(map(str, _sorted_levels(seeds.dropna())))}")
+        facts.append(f"seeds: {', '.join(map(str, sorted_levels(seeds.dropna())))}")
     doc.bullets(facts)
     if res.factors:
         rows = []
         for f in res.factors:
             ref, source = res.reference(f)
             col = res.trials[CONFIG_PREFIX + f]
-            lv = _sorted_levels(col.dropna())
+            lv = sorted_levels(col.dropna())
             shown = ", ".join(map(fmt_level, lv)) if len(lv) <= 12 else \
                 f"{len(lv)} sampled values in {fmt_level(lv[0])}..{fmt_level(lv[-1])}"
             rows.append({"factor": f, "levels": shown,

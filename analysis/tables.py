@@ -118,7 +118,7 @@ def factor_levels(results: Results, factor: str, frame: pd.DataFrame | None = No
     return col
 
 
-def _sorted_levels(levels: Iterable[Any]) -> list[Any]:
+def sorted_levels(levels: Iterable[Any]) -> list[Any]:
     levels = [v for v in pd.unique(pd.Series(list(levels))) if not _isnull(v)]
     try:
         return sorted(levels)
@@ -232,7 +232,7 @@ def _order(frame: pd.DataFrame, by: list[str], categories: dict[str, list]) -> p
 
 
 def _level_rank(levels: pd.Series) -> pd.Series:
-    ranks = {v: i for i, v in enumerate(_sorted_levels(levels))}
+    ranks = {v: i for i, v in enumerate(sorted_levels(levels))}
     return levels.map(lambda v: ranks.get(v, -1))
 
 
@@ -267,11 +267,11 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
         key_cols = [c for c in [CONFIG_PREFIX + "seed"] + [CONFIG_PREFIX + f for f in
                     results.factors if f != factor] if c in done]
         ref_pos = np.flatnonzero((col == ref).to_numpy())
-        for level in _sorted_levels(col):
+        for level in sorted_levels(col):
             if level == ref:
                 continue
             lvl_pos = np.flatnonzero((col == level).to_numpy())
-            i_lvl, i_ref = _pair(done, lvl_pos, ref_pos, key_cols)
+            i_lvl, i_ref = pair_positions(done, lvl_pos, ref_pos, key_cols)
             for j, metric in enumerate(metrics):
                 a, b = shown[lvl_pos, j], shown[ref_pos, j]
                 # NaN: a trial without this metric (the joint head's at cls_weight 0, a metric
@@ -280,11 +280,11 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
                 if not len(a) or not len(b):
                     continue
                 d = shown[i_lvl, j] - shown[i_ref, j]
-                test = _compare(a, b, d[~np.isnan(d)])
+                test = compare_groups(a, b, d[~np.isnan(d)])
                 boot = paired_bootstrap(results, done["trial_id"].to_numpy()[i_lvl[~np.isnan(d)]],
                                         done["trial_id"].to_numpy()[i_ref[~np.isnan(d)]], metric) \
                     if test["test"] == "paired t" else None
-                test = _with_images(test, boot)
+                test = with_images(test, boot)
                 rows.append({"sweep": results.name, "factor": factor, "level": level,
                              "reference": ref, "reference_source": source, "metric": metric,
                              "unit": "pp" if metric_info(metric).unit == "%" else
@@ -302,7 +302,7 @@ def effects_table(results: Results, metrics: Iterable[str] = EFFECT_METRICS,
     return out[EFFECT_COLUMNS].reset_index(drop=True)
 
 
-def _pair(done: pd.DataFrame, lvl_pos: np.ndarray, ref_pos: np.ndarray,
+def pair_positions(done: pd.DataFrame, lvl_pos: np.ndarray, ref_pos: np.ndarray,
           key_cols: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Positions (level trial, reference trial) sharing the key; a key that occurs more than
     once on either side is ambiguous and left unpaired."""
@@ -337,7 +337,7 @@ def paired_bootstrap(results: Results, trials_a: Iterable[str], trials_b: Iterab
 
 
 
-def _with_images(test: dict[str, Any], boot: Boot | None) -> dict[str, Any]:
+def with_images(test: dict[str, Any], boot: Boot | None) -> dict[str, Any]:
     """A paired comparison's CI and p widened by the two-level bootstrap when there is one."""
     if boot is None:  # "interval over": what it covers (stats.EVIDENCE)
         tested = test["test"] != "too few trials" and np.isfinite(test["p"])
@@ -347,7 +347,7 @@ def _with_images(test: dict[str, Any], boot: Boot | None) -> dict[str, Any]:
             "interval": EVIDENCE["images" if test["test"] == "too few trials" else "both"]}
 
 
-def _compare(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
+def compare_groups(a: np.ndarray, b: np.ndarray, d: np.ndarray) -> dict[str, Any]:
     """Level values ``a``, reference values ``b``, paired differences ``d``: a paired t-test
     where most trials pair up, else Welch; the difference and its 95% CI."""
     # Pair when at least half the smaller group has a partner: dropping a few unmatched
@@ -597,7 +597,7 @@ def equivalence_table(results: Results, skip_paper: bool = True) -> pd.DataFrame
             keys = [c for c in [CONFIG_PREFIX + "seed"] + [CONFIG_PREFIX + f for f in
                     results.factors if f not in where and f not in versus] if c in done]
             pos = done.reset_index(drop=True)
-            ia, ib = _pair(pos, np.flatnonzero(pos["trial_id"].isin(sel["trial_id"])),
+            ia, ib = pair_positions(pos, np.flatnonzero(pos["trial_id"].isin(sel["trial_id"])),
                            np.flatnonzero(pos["trial_id"].isin(other["trial_id"])), keys)
             compared = f"{_setting_text(where)} minus {_setting_text(versus)}, paired by seed"
             eq = _test(results, pos.iloc[ia], metric, 0.0, base["margin"], pos.iloc[ib]) \
@@ -704,7 +704,7 @@ def _reference_setting(results: Results, match: pd.DataFrame) -> tuple[pd.DataFr
 
 def _distinct(frame: pd.DataFrame, field: str) -> list[Any]:
     col = frame.get(CONFIG_PREFIX + field)
-    return [] if col is None else _sorted_levels(col.dropna())
+    return [] if col is None else sorted_levels(col.dropna())
 
 
 def _budget(match: pd.DataFrame, family: str) -> tuple[str, str]:

@@ -426,3 +426,37 @@ def test_every_layer_exception_is_still_needed():
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
     print(summary())
+
+
+def private_imports(root: Path = ROOT) -> list[tuple[str, int, str, str]]:
+    """(module, line, imported module, name) for every ``from X import _name`` where X is
+    another module of the project: a leading underscore says "mine only", and a name that
+    another module needs is public, named for what it is (issue 44)."""
+    files = source_files(root)
+    modules = set(files)
+    out = []
+    for module, path in files.items():
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = _resolve(module, path.name == "__init__.py", node.level, node.module)
+            if _own(base, modules) is None or base == module:
+                continue
+            out += [(module, node.lineno, base, a.name) for a in node.names
+                    if a.name.startswith("_") and not a.name.startswith("__")]
+    return out
+
+
+def test_no_private_name_crosses_a_module():
+    assert private_imports() == []
+
+
+def test_the_private_name_check_sees_relative_and_absolute_imports(tmp_path):
+    pkg = tmp_path / "analysis"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tables.py").write_text("def _hidden():\n    pass\n")
+    (pkg / "report.py").write_text("from .tables import _hidden\nfrom analysis.tables import "
+                                   "_hidden as h\nfrom os import _exit\n")
+    assert [(m, line, name) for m, line, _, name in private_imports(tmp_path)] == [
+        ("analysis.report", 1, "_hidden"), ("analysis.report", 2, "_hidden")]
