@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from contract.resultsdir import ResultsDirError, check, check_path, shown
@@ -96,7 +97,6 @@ def main(argv: list[str] | None = None) -> int:
 def unwritable(out: Path) -> str | None:
     """Why the report folder ``out`` cannot be written (read-only file system, no
     permission, a file in the way), probed with a real write before anything is read."""
-    import tempfile
 
     probe = out
     while not probe.exists() and probe != probe.parent:

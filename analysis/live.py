@@ -24,6 +24,8 @@ Imports optuna, never torch or Ray.
 
 from __future__ import annotations
 
+import math
+import os
 import socket
 import subprocess
 import sys
@@ -189,8 +191,6 @@ class Watch:
 
 
 def _period() -> float:
-    import math
-    import os
 
     try:
         value = float(os.environ.get(PERIOD_ENV, PERIOD_S))

@@ -34,6 +34,7 @@ Imports optuna, never torch or Ray.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -306,7 +307,6 @@ def _exists(url: str) -> bool:
 def main(results_dir: str, storage: str | None, study_name: str | None, replace: bool) -> int:
     """``launch.py export-optuna``: one line on success, one ``error:`` line (exit 2) on bad
     input with nothing written."""
-    import sys
 
     reason = not_results_dir(Path(results_dir))
     if reason:

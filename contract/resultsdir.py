@@ -44,6 +44,7 @@ from typing import Any, Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import yaml
 
 from . import schema
 from .fields import CONFIG_FIELDS
@@ -423,7 +424,6 @@ def spec_name(root: Path) -> str | None:
     if len(text) > MAX_SPEC_BYTES:
         return None
     try:
-        import yaml
         doc = yaml.safe_load(text.decode("utf-8"))
     except Exception:  # noqa: BLE001 - any damage: no name to compare
         return None
@@ -438,7 +438,6 @@ def read_sweep_doc(root: str | os.PathLike, load: Callable[[str], Any] | None = 
     yaml.YAMLError, ...): what a damaged sweep.yaml means is for each command to say."""
     text = (Path(root) / schema.SPEC_FILE).read_text()
     if load is None:
-        import yaml
         load = yaml.safe_load
     return load(text)
 

@@ -111,6 +111,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -331,8 +332,6 @@ def predictions_table(trial_id: str, outputs: dict[str, Any]) -> pa.Table:
     """A trial's per-image test outputs (``hinr.evaluate.Evaluation.outputs``: ``label``,
     ``psnr`` and one array per probe, each of length N, as tensors or anything numpy reads)
     as the predictions file's table, columns in the contract's order."""
-    import numpy as np
-
     unknown = sorted(set(outputs) - {"label", "psnr"} - set(PROBES))
     if unknown:
         raise SchemaError(f"per-image outputs {', '.join(unknown)} are not probes of "

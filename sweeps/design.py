@@ -39,6 +39,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .specerror import SpecError, show
 
 TYPES = ("full", "fractional", "lhs")
@@ -237,8 +239,6 @@ def build(section: dict, axes: dict[str, Any], where: str = "") -> Design:
 
 
 def _build(section: dict, axes: dict[str, Any], where: str) -> Design:
-    import numpy as np
-
     kind = section["type"]
     factors = section.get("factors", list(axes))
     crossed = {k: v for k, v in axes.items() if k not in factors}
@@ -351,8 +351,6 @@ def _search(k: int, base: int, want: int):
 def _verify(coded, words: list[frozenset], base: int) -> None:
     """The matrix is what the generators say: 2^base distinct points, and the product of the
     columns of every defining word is +1 on every point (that word is aliased with I)."""
-    import numpy as np
-
     coded = np.asarray(coded)
     if len({tuple(r) for r in coded}) != 2 ** base:
         raise AssertionError("fractional design: repeated points")

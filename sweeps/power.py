@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from contract import metrics as metrics_registry
 from contract import schema
 from contract.resultsdir import ResultsDirError, read_trials_file
 
@@ -145,8 +146,6 @@ def spread_upper(s: float, df: int, level: float = 0.95) -> float:
 def report_metrics(spec) -> list[str]:
     """The metrics the report tests level against level for this sweep (contract.metrics:
     a designed sweep's model metrics on validation, else the effect metrics)."""
-    from contract import metrics as metrics_registry
-
     if spec.design:
         return [metrics_registry.get(n).val_twin or n for n in metrics_registry.names("design")]
     return list(metrics_registry.names("effect"))
@@ -208,8 +207,6 @@ def describe(spec, pilot: Path, target: float | None = None) -> str:
 
 def _formatter(metric: str):
     """Value (Parquet units) -> text in the metric's shown unit (accuracy: percentage points)."""
-    from contract import metrics as metrics_registry
-
     info = metrics_registry.get(metric)
     scale, unit = (info.scale, "pp" if info.unit == "%" else info.unit) if info else (1.0, "")
     return lambda x: f"{x * scale:.3g} {unit}".strip()
@@ -282,8 +279,6 @@ def equivalence_lines(spec, pilot: Path) -> list[str]:
     different (margin + half-width).  A no-effect test (``versus``) differences two
     settings: sd s * sqrt(2), the unpaired bound (seed pairing can only narrow it)."""
     from scipy import stats
-
-    from contract import metrics as metrics_registry
 
     entries = spec.raw.get("equivalence") or {}
     tests = (spec.raw.get("primary") or {}).get("tests", [])

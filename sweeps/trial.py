@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -105,7 +106,6 @@ def save_predictions(outputs: dict[str, torch.Tensor], path: Path) -> None:
     """The trial's per-image test outputs (``hinr.evaluate.Evaluation``) as one Parquet file,
     written atomically; named by trial id (``contract.schema.predictions_path``).  Like the
     image grids, a file that cannot be written is a warning line, not a failed trial."""
-    import sys
 
     table = predictions_table(path.stem, outputs)
     try:

@@ -9,7 +9,9 @@ every recorded sweep non-extendable.
 
 from __future__ import annotations
 
+import io
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +34,6 @@ def save_examples(examples: dict[str, torch.Tensor], folder: Path) -> None:
 
     A grid that cannot be written (results disk full) is one warning line, not a failed
     trial: the final metrics matter more than its pictures, and the driver reports the disk."""
-    import io
-    import sys
 
     from torchvision.utils import save_image
 

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pyarrow.fs import FileType
 from ray import tune
 
 from ..results import STATS, ResultsWriter
@@ -108,8 +109,6 @@ def _forget_missing_checkpoint(trial) -> None:
     """A restored trial whose checkpoint was deleted after Tune's last state save: start it
     from scratch instead of failing to restore it (Ray 2.60 keeps the checkpoint list in the
     trial's checkpoint manager; clearing it is what a trial without checkpoints looks like)."""
-    from pyarrow.fs import FileType
-
     manager = trial.run_metadata.checkpoint_manager
     latest = manager.latest_checkpoint_result
     if latest is None or latest.checkpoint is None:
