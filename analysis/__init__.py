@@ -24,10 +24,10 @@ import importlib
 
 _EXPORTS = {
     "Results": "load", "ResultsNotFound": "load", "load_results": "load",
-    "factor_table": "tables", "effects_table": "tables", "paper_comparison": "tables",
-    "pareto_front": "tables", "failures_table": "tables", "compare_sweeps": "tables",
-    "status_counts": "tables", "all_tables": "tables", "best_config": "tables",
-    "equivalence_table": "tables",
+    "factor_table": "levels", "effects_table": "effects", "paper_comparison": "paper",
+    "pareto_front": "selection", "failures_table": "failures", "compare_sweeps": "compare",
+    "status_counts": "failures", "all_tables": "tables", "best_config": "selection",
+    "equivalence_table": "paper",
     "claims_table": "claims",
     "label_table": "labels", "label_differences": "labels",
     "design_analysis": "model_effects", "detect_design": "model_effects",

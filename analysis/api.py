@@ -11,10 +11,10 @@ on this project's records and with its selection rule::
     best.test                  # the test numbers of that point, reported once
     best.checkpoints           # each of its trials' last checkpoint (None: not kept)
 
-"Best" is chosen as the report chooses (``tables.selection_metric``): on the sweep's own
+"Best" is chosen as the report chooses (``selection.selection_metric``): on the sweep's own
 metric where it is a validation one, else its validation twin, in the sweep's mode, by the
-mean over a point's seeds (``tables.config_means``); the test split is only reported.  The
-report's best settings come from ``tables.best_point`` too, so the API and the report give
+mean over a point's seeds (``selection.config_means``); the test split is only reported.  The
+report's best settings come from ``selection.best_point`` too, so the API and the report give
 one answer.  Checkpoints live in Tune's experiment directories (``tune/``, ``extensions/<n>/``,
 ``continued/<n>/``), which a copy of the records alone does not have.
 """
@@ -33,7 +33,8 @@ from contract import schema
 from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import load_results
-from .tables import best_point, present_metrics, values
+from .columns import present_metrics, values
+from .selection import best_point
 
 #: where Tune keeps a sweep's trial directories (the sweep's own run, extensions,
 #: continuations from the records)

@@ -45,7 +45,8 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, Boot, coverage, holm, t_interval, union
-from .tables import cls_loss_on, paired_bootstrap
+from .effects import paired_bootstrap
+from .paper import cls_loss_on
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"

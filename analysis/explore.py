@@ -28,7 +28,9 @@ from . import plots
 from .importance import (FANOVA_DEPTH, FANOVA_TREES, LABELS, Importance, distributions,
                          fmt_importance, importance, ped_quantile)
 from .load import MAX_LEVELS, Results
-from .tables import fmt_level, metric_info, present_metrics, selection_metric, values
+from .columns import metric_info, present_metrics, values
+from .levels import fmt_level
+from .selection import selection_metric
 
 #: metrics shown beside the factors (each when present): validation first, then test
 SHOWN_METRICS = ("val_psnr", "val_latent_acc", "test_psnr", "latent_acc", "weight_acc",

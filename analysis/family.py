@@ -7,13 +7,13 @@ effects, about 0.1 among everything the document tests).  So the report pools th
 of every table it prints with a verdict, across every sweep it covers, corrects them once
 with Holm (``stats.holm``), and redraws each table's verdicts from the pooled p:
 
-* paired effects against the reference (``tables.effects_table``), where printed;
+* paired effects against the reference (``effects.effects_table``), where printed;
 * a designed sweep's model terms (``design``'s final table and each rung's);
 * the paper's claims (``claims.claims_table``);
 * label efficiency: each HyperINR variant minus each control at each label count
   (``labels.label_differences``, issue 28);
 * the equivalence tests against pre-stated margins: the paper table's tested rows and the
-  sweep file's other entries (``tables.paper_comparison``, ``tables.equivalence_table``).
+  sweep file's other entries (``paper.paper_comparison``, ``paper.equivalence_table``).
 
 What is tested, how many, is stated in the report's Methods (``Family.text``).
 

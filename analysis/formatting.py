@@ -8,7 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from .tables import fmt_level, metric_info
+from .columns import metric_info
+from .levels import fmt_level
 
 #: how captions name the testing family of a report (analysis.family)
 FAMILY = ("the report's testing family, stated under Methods (a primary family named "

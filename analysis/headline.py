@@ -13,7 +13,10 @@ from .document import Doc
 from .formatting import FAMILY, fmt_num, fmt_p_eq, status_text, unit_gap, unit_of
 from .load import Results
 from .model_effects import DesignAnalysis
-from .tables import best_config, fmt_level, metric_info, status_counts
+from .columns import metric_info
+from .failures import status_counts
+from .levels import fmt_level
+from .selection import best_config
 
 MAX_HEADLINE = 12  # significant effects listed in the headline before "and N more"
 

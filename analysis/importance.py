@@ -33,7 +33,8 @@ import pandas as pd
 from contract.schema import CONFIG_PREFIX
 
 from .load import Results
-from .tables import selection_metric, values
+from .columns import values
+from .selection import selection_metric
 
 EVALUATORS = ("fanova", "ped_anova")
 LABELS = {"fanova": "fANOVA", "ped_anova": "PED-ANOVA"}

@@ -33,7 +33,8 @@ from contract.schema import CONFIG_PREFIX
 
 from .load import Results
 from .stats import ALPHA, coverage, holm, proportion_interval, union
-from .tables import compare_groups, pair_positions, with_images, paired_bootstrap, values
+from .columns import values
+from .effects import compare_groups, pair_positions, paired_bootstrap, with_images
 
 VARIANT = CONFIG_PREFIX + "variant"
 SEED = CONFIG_PREFIX + "seed"

@@ -3,7 +3,7 @@
 A *designed* sweep runs two-level factors on a factorial design: ``search: design`` in
 sweep.yaml (``design: full | fractional``, a ``resolution`` for a fraction), or any grid in
 which every factor has two levels and every combination ran.  Pairing trials that differ in
-one factor only (``analysis.tables.effects_table``) cannot work on a fraction, where no two
+one factor only (``analysis.effects.effects_table``) cannot work on a fraction, where no two
 runs differ in one factor only, and it never estimates interactions.  Here each metric gets
 one linear model instead (statsmodels OLS)::
 
@@ -39,7 +39,7 @@ one linear model instead (statsmodels OLS)::
 
 Effects are estimated on the validation split (val_psnr, val_latent_acc, val_weight_acc):
 the split that chooses settings, where a design's answer is used.  The test split is
-reported once, for the setting chosen on validation (``tables.best_config``), as elsewhere
+reported once, for the setting chosen on validation (``selection.best_config``), as elsewhere
 in the project.  Results without a validation metric fall back to the test metric, and the
 table says so.
 
@@ -68,8 +68,9 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX
 
 from .load import Results
 from .stats import ALPHA, holm
-from .tables import Best, sorted_levels, best_config, fmt_level, metric_info, present_metrics, \
-    values
+from .columns import metric_info, present_metrics, values
+from .levels import fmt_level, sorted_levels
+from .selection import Best, best_config
 
 #: metrics whose effects the model estimates (validation split: see the module doc), each
 #: with the test metric that stands in for results without it

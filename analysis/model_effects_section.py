@@ -15,7 +15,8 @@ from .document import Doc
 from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p, unit_gap, unit_of
 from .load import Results
 from .model_effects import DesignAnalysis
-from .tables import fmt_level, metric_info
+from .columns import metric_info
+from .levels import fmt_level
 
 
 def section(doc: Doc, da: DesignAnalysis, figures: Sequence[tuple[Path, str]]) -> None:

@@ -48,7 +48,7 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
 from .cli import not_results_dir
 from .importance import distributions
 from .load import Results, load_results
-from .tables import selection_metric
+from .selection import selection_metric
 
 DEFAULT_DB = "optuna.db"
 

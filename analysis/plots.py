@@ -28,9 +28,9 @@ from contract.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E
 from .labels import PIXELS, all_label_count, curve_points, label_table  # noqa: E402
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
-from .tables import (BASELINES, factor_levels, factor_table, fmt_level,  # noqa: E402
-                     metric_info, pareto_front, pareto_objectives, present_metrics,
-                     selection_metric, values, sorted_levels)
+from .columns import BASELINES, metric_info, present_metrics, values  # noqa: E402
+from .levels import factor_levels, factor_table, fmt_level, sorted_levels
+from .selection import pareto_front, pareto_objectives, selection_metric
 
 DPI = 100
 #: per-epoch curves show validation PSNR: test is scored once, at the last epoch
@@ -234,7 +234,7 @@ def operations_vs_factor(results: Results, factor: str | None) -> Figure | None:
 
 
 def pareto_plot(results: Results) -> Figure | None:
-    """The first two Pareto objectives (``tables.pareto_objectives``: the sweep's own when it
+    """The first two Pareto objectives (``selection.pareto_objectives``: the sweep's own when it
     optimised several, else accuracy vs PSNR) per configuration; the front joined."""
     metrics, modes, _ = pareto_objectives(results)
     points = pareto_front(results, metrics=metrics, modes=modes)
@@ -401,7 +401,7 @@ def example_pictures(results: Results, folder: Path, prefix: str | None = None,
 
     Returns (how the trials were chosen, groups); each group is (title, [(png, caption)]):
     per factor (one group per factor), each level's best completed trial on the selection
-    metric (``tables.selection_metric``: validation when present) with its originals
+    metric (``selection.selection_metric``: validation when present) with its originals
     against reconstructions; then the image operations of the best trial overall, each grid
     holding the operation's naive baseline beside its output.  Empty when no trial wrote
     images (results from before images/ existed)."""

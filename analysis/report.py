@@ -45,11 +45,13 @@ from .model_effects_section import interaction_figures, section as model_effects
 from .render_html import to_html
 from .render_markdown import to_markdown
 from .stats import BOOT_METHOD, EQUIVALENCE_METHOD, METHOD
-from .tables import (BASELINE_METRICS, BASELINES, COMPARE_METRICS, DESCRIBED_PAIR, METRICS,
-                     OP_DIFFERENCES, compare_sweeps, effects_table, equivalence_table,
-                     factor_table, failures_table, fmt_level, metric_info, paper_comparison,
-                     pareto_front, pareto_objectives, selection_metric, status_counts,
-                     sorted_levels)
+from .columns import BASELINES, BASELINE_METRICS, METRICS, OP_DIFFERENCES, metric_info
+from .compare import COMPARE_METRICS, compare_sweeps
+from .effects import effects_table
+from .failures import failures_table, status_counts
+from .levels import factor_table, fmt_level, sorted_levels
+from .paper import equivalence_table, paper_comparison
+from .selection import DESCRIBED_PAIR, pareto_front, pareto_objectives, selection_metric
 from .verdict_sections import claims_section, equivalence_section, labels_section, paper_section
 
 FORMATS = ("md", "html")
@@ -276,7 +278,7 @@ def _effects_section(doc: Doc, res: Results, eff: pd.DataFrame, da: DesignAnalys
 
 def _pareto_section(doc: Doc, res: Results) -> None:
     """The configurations no other beats on every objective: the sweep's own objectives
-    when it optimised several (``tables.pareto_objectives``), else accuracy vs PSNR."""
+    when it optimised several (``selection.pareto_objectives``), else accuracy vs PSNR."""
     metrics, modes, why = pareto_objectives(res)
     front = pareto_front(res, metrics=metrics, modes=modes)
     if len(front) < 2:

@@ -15,7 +15,7 @@ from .document import Doc
 from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p
 from .labels import label_table
 from .load import Results
-from .tables import metric_info
+from .columns import metric_info
 
 #: verdicts a report may bold: each one survived the document's Holm family
 BOLD_VERDICTS = ("equivalent", "better", "worse")
@@ -52,7 +52,7 @@ def _paper_print(pc: pd.DataFrame) -> pd.DataFrame:
 
 
 def paper_section(doc: Doc, pc: pd.DataFrame) -> None:
-    """The paper's reported accuracies beside ours (``tables.paper_comparison``), each row
+    """The paper's reported accuracies beside ours (``paper.paper_comparison``), each row
     tested against the margin the sweep file stated before the run."""
     if not len(pc):
         return

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/ may or may no
 import analysis_fixtures as fx  # noqa: E402
 
 import analysis  # noqa: E402
-from analysis.tables import holm  # noqa: E402
+from analysis.stats import holm  # noqa: E402
 from contract.schema import TRIAL_CORE, VERSION_KEY, build_table, write_atomic  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -559,8 +559,10 @@ def test_the_pareto_front_is_the_one_the_sweep_optimised(tmp_path):
     (root / "sweep.yaml").write_text(yaml.safe_dump({
         "name": "mo", "base": {"preset": "small"}, "axes": {"a2": list(table)}, "seeds": [0, 1],
         "search": "grid", "metric": ["val_psnr", "val_loss"], "mode": ["max", "min"]}))
+    from analysis.selection import pareto_objectives
+
     res = analysis.load_results(root)
-    metrics, modes, why = analysis.tables.pareto_objectives(res)
+    metrics, modes, why = pareto_objectives(res)
     assert (metrics, modes) == (["val_psnr", "val_loss"], ["max", "min"]) and "optimised" in why
     front = analysis.pareto_front(res, metrics=metrics, modes=modes)
     # 100 is dominated (val_psnr 16 < 17, val_loss 0.25 > 0.20 at a2 = 10); the rest trade off

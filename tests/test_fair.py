@@ -20,7 +20,7 @@ import yaml
 import analysis
 from analysis import images
 from analysis.stats import equivalence, t_interval, two_level_bootstrap, union
-from analysis.tables import NO_MARGIN, equivalence_table
+from analysis.paper import NO_MARGIN, equivalence_table
 from sweeps.spec import SpecError, parse_spec
 from tests import analysis_fixtures as fx
 

@@ -246,7 +246,7 @@ def test_open_results_gives_the_reports_best_point_and_its_checkpoints(smoke_dir
     (the report's choice, seeds averaged) with its test numbers, and each of its trials'
     last checkpoint in Tune's directory."""
     import analysis
-    from analysis.tables import best_config
+    from analysis.selection import best_config
 
     sweep = analysis.open_results(smoke_dir)
     frame = sweep.dataframe()
