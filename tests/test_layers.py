@@ -525,3 +525,89 @@ def test_the_local_import_check_sees_an_unmeasured_one(tmp_path):
         "def g():\n    # yaml costs 0.05 s here\n    import yaml\n\n    import torch\n"
         "    return yaml, torch\n")
     assert unmeasured_local_imports(tmp_path) == ["sweeps/a.py:2 json"]
+
+
+# Rooms inside a layer (issue 44): each module of analysis and sweeps belongs to one, and a
+# room imports only the rooms its entry names.  A new module is placed here, or this fails.
+ROOMS = {
+    "analysis": {
+        # the results read and the statistics: nothing of tables, figures or reports
+        "data": {"load", "images", "columns", "stats"},
+        # tables and analyses built from them (DataFrames a notebook uses as they are)
+        "tables": {"levels", "effects", "selection", "paper", "failures", "compare", "tables",
+                   "claims", "labels", "model_effects", "importance", "extended", "family",
+                   "api"},
+        # figures drawn from the tables
+        "figures": {"plots"},
+        # the report (its blocks, sections and renderers) and the commands on top
+        "document": {"document", "formatting", "render_html", "render_markdown", "headline",
+                     "explore", "model_effects_section", "verdict_sections", "report", "cli",
+                     "live", "optuna_export", "__main__", ""},
+    },
+    "sweeps": {
+        # the sweep file and what it means: parsed, checked, sized; nothing of running it
+        "file": {"specerror", "specyaml", "specfields", "specsections", "spec", "design",
+                 "adaptive", "equivalence", "primary", "searchtypes", "estimate", "tiny",
+                 "modelsize", "samplers"},
+        # one trial, as a Ray worker runs it: never the driver's policy or the file's parsing
+        "trial": {"trial", "trial_views", "cache", "checkpoint"},
+        # the Ray-free driver: results directory, stages, budget, console, commands
+        "driver": {"", "rayenv", "sweepdoc", "records", "guard", "invocation", "environment",
+                   "console", "results", "storage", "budget", "stage", "life", "extend",
+                   "power", "dryrun", "commands"},
+        # the Tune adapter: everything below it
+        "tune": {"tune"},
+    },
+}
+ROOM_IMPORTS = {
+    "analysis": {"data": {"data"}, "tables": {"data", "tables"},
+                 "figures": {"data", "tables", "figures"},
+                 "document": {"data", "tables", "figures", "document"}},
+    "sweeps": {"file": {"file"}, "trial": {"trial"}, "driver": {"file", "driver"},
+               "tune": {"file", "trial", "driver", "tune"}},
+}
+
+
+def room(module: str) -> tuple[str, str] | None:
+    """(layer, room) of a module of analysis or sweeps (tune's submodules are the room
+    "tune"), or None for the other layers."""
+    top, _, rest = module.partition(".")
+    if top not in ROOMS:
+        return None
+    name = rest.split(".")[0]
+    for label, members in ROOMS[top].items():
+        if name in members:
+            return top, label
+    return top, "?"
+
+
+def room_violations(edges) -> list[str]:
+    out = []
+    for src, dst, line, _ in edges:
+        a, b = room(src), room(dst)
+        if a is None or b is None or a[0] != b[0]:
+            continue
+        if a[1] == "?" or b[1] not in ROOM_IMPORTS[a[0]][a[1]]:
+            out.append(f"{src} ({a[1]}) -> {dst} ({b[1]}), line {line}")
+    return sorted(set(out))
+
+
+def test_every_module_of_analysis_and_sweeps_has_a_room():
+    unplaced = [m for m in source_files() if (room(m) or ("", ""))[1] == "?"]
+    assert unplaced == [], "place each in tests/test_layers.py's ROOMS"
+
+
+def test_each_room_imports_only_the_rooms_below_it():
+    assert room_violations(import_graph()[1]) == []
+
+
+def test_the_room_rule_itself():
+    made_up = [("analysis.stats", "analysis.report", 3, "module"),  # statistics -> report
+               ("sweeps.trial", "sweeps.spec", 5, "function"),  # a worker -> the file parser
+               ("sweeps.spec", "sweeps.commands", 7, "module"),
+               ("analysis.report", "analysis.stats", 9, "module"),  # downward: fine
+               ("sweeps.tune.run", "sweeps.trial", 11, "module")]
+    assert room_violations(made_up) == [
+        "analysis.stats (data) -> analysis.report (document), line 3",
+        "sweeps.spec (file) -> sweeps.commands (driver), line 7",
+        "sweeps.trial (trial) -> sweeps.spec (file), line 5"]
