@@ -48,7 +48,7 @@ from contract.schema import CONFIG_PREFIX, METRIC_PREFIX, REPORT_DIR
 from .cli import not_results_dir
 from .importance import distributions
 from .load import Results, load_results
-from .selection import selection_metric
+from .selection import selection_metric, validation_twin
 
 DEFAULT_DB = "optuna.db"
 
@@ -82,7 +82,7 @@ def objectives(results: Results) -> tuple[list[str], list[str]]:
     present = set(results.trials.columns)
     out = []
     for name in names:
-        twin = "val_" + str(name).removeprefix("test_")
+        twin = validation_twin(str(name)) or str(name)
         out.append(twin if METRIC_PREFIX + twin in present else str(name))
     return out, [str(m or "max") for m in modes]
 

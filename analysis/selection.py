@@ -18,25 +18,35 @@ from .levels import fmt_level
 from .load import Results
 
 
+def validation_twin(metric: str) -> str | None:
+    """The metric a selection uses for ``metric`` on the validation split: the metric itself
+    if it is a validation one, else its registered twin (contract.metrics: test_psnr ->
+    val_psnr, latent_acc -> val_latent_acc); None for a metric without one."""
+    info = metrics_registry.get(metric)
+    if info is None:
+        return None
+    return metric if info.split == "val" else info.val_twin
+
+
 def selection_metric(results: Results) -> tuple[str, str, str]:
     """(metric, mode, how it was chosen) for picking a best setting.
 
     The validation split when the results have it: the sweep's own metric if it is a
-    ``val_*`` one, else its ``val_`` twin (test_psnr -> val_psnr), else val_psnr.  Without
-    any validation column, the sweep's metric itself, and the text says which split chose."""
+    validation one, else its registered twin (test_psnr -> val_psnr), else the registry's
+    default (``contract.metrics.DEFAULT_METRIC``, val_psnr, maximised).  Without any
+    validation column, the sweep's metric itself, and the text says which split chose."""
     metric, mode = results.spec.get("metric", "test_psnr"), results.spec.get("mode", "max")
     metric = metric[0] if isinstance(metric, list) and metric else metric
     mode = mode[0] if isinstance(mode, list) and mode else mode
     metric, mode = str(metric or "test_psnr"), str(mode or "max")
-    present = set(present_metrics(results.completed, [metric, "val_psnr",
-                                                      "val_" + metric.removeprefix("test_")]))
-    if metric.startswith("val_") and metric in present:
+    default, twin = metrics_registry.DEFAULT_METRIC, validation_twin(metric)
+    present = set(present_metrics(results.completed, [m for m in (metric, twin, default) if m]))
+    if twin == metric and metric in present:
         return metric, mode, f"{metric} (validation split, the sweep's metric)"
-    twin = "val_" + metric.removeprefix("test_")
-    if twin in present:
+    if twin is not None and twin in present:
         return twin, mode, f"{twin} (validation split; the sweep's metric is {metric})"
-    if "val_psnr" in present:
-        return "val_psnr", "max", "val_psnr (validation split)"
+    if default in present:
+        return default, "max", f"{default} (validation split)"
     split = "test split" if metric.startswith("test_") else "final metric"
     return metric, mode, f"{metric} ({split}: these results have no validation metric)"
 
@@ -159,7 +169,7 @@ def best_config(results: Results, reported: str = "test_psnr") -> Best | None:
     val_psnr, latent_acc -> val_latent_acc), and its mean ``reported``: selection on the
     validation split, the test split only reported.  Results without the validation metric
     choose on ``reported`` itself (``chosen_on`` says so).  Higher is better for both."""
-    twin = "val_" + reported.removeprefix("test_")
+    twin = validation_twin(reported) or reported
     present = present_metrics(results.completed, [twin, reported])
     if reported not in present:
         return None
