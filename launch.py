@@ -101,8 +101,9 @@ def _add_run(sub) -> None:
                           "adaptive seeds' target, else half the width its seeds give)")
     run.add_argument("--tiny", action="store_true",
                      help="tiny mode: tiny preset, 1 epoch, first seed, up to 3 values of the "
-                          "first axis and 1 of the others; a design keeps both levels of its "
-                          "factors and runs its resolution-III fraction (seconds)")
+                          "first axis and 1 of the others, 3 searched points; a design keeps "
+                          "both levels of its factors and runs its resolution-III fraction "
+                          "(seconds)")
     run.add_argument("--overwrite", action="store_true",
                      help="replace the results of this sweep (a directory whose sweep.yaml has "
                           "this name); never anything else")

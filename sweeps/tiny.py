@@ -19,12 +19,16 @@ TINY_DATASETS = {"mnist": "mnist-5k"}
 # 229, at least 10 of each class); tiny mode keeps only these of the sweep's label_counts,
 # as it keeps only the first values of a grid axis (the other counts run the same code).
 TINY_LABEL_COUNTS = (100, "all")
+# Points a searched sweep draws in tiny mode: importance (the report's Explore section) ranks
+# factors over 3 points at least (analysis.importance), so 2 left the section out (issue 43).
+TINY_POINTS = 3
 
 
 def tiny_mode(spec: SweepSpec) -> SweepSpec:
     """The same sweep shrunk to seconds (big_vision's ``runlocal``): the tiny preset and one
     epoch, the first seed, up to three values of the first grid axis and the first value of
-    the others, two searched points, one CPU per trial, and mnist-5k for full MNIST (a design:
+    the others, three searched points (the fewest the Explore section ranks), one CPU per
+    trial, and mnist-5k for full MNIST (a design:
     see ``sweeps.design.tiny``).  Every axis and the search, scheduler and variant code paths
     stay in the run."""
     doc = copy.deepcopy(spec.raw)
@@ -42,6 +46,7 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
             if key not in keep:
                 value = list(dict.fromkeys(value))[:3 if not axes and not keep else 1]
         axes[key] = value
+    _enough_points(axes, doc["axes"], keep)
     # One CPU per trial: tiny mode is for laptops and CI, which have no GPU.
     doc.update(name=f"{spec.name}-tiny", base=base, axes=axes, seeds=spec.seeds[:1],
                resources={"cpus": 1.0, "gpus": 0.0})
@@ -59,6 +64,28 @@ def tiny_mode(spec: SweepSpec) -> SweepSpec:
             tests = [t for t in doc["primary"]["tests"] if t["table"] != "equivalence"
                      or t["where"].get("name") in kept]
             doc["primary"] = {**doc["primary"], "tests": tests} if tests else None
-    doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], 2),
+    doc["budget"] = {**doc["budget"], "num_samples": min(doc["budget"]["num_samples"], TINY_POINTS),
                      "time_limit_s": 0.0}
     return parse_spec(doc, spec.path)
+
+
+def _enough_points(axes: dict, full: dict, keep: list[str]) -> None:
+    """A grid shrunk below TINY_POINTS points (its first axis has two levels, say) keeps a
+    second level of the next list axes until it has them, or has every point the sweep has:
+    the report's Explore section ranks factors over 3 points at least."""
+    if keep:
+        return
+    lists = [k for k, v in axes.items() if isinstance(v, list)]
+    points = 1
+    for k in lists:
+        points *= len(axes[k])
+    for k in lists[1:]:
+        if points >= TINY_POINTS:
+            return
+        levels = list(dict.fromkeys(full[k]))
+        if len(levels) > 1:
+            if k == "dataset":
+                levels = [TINY_DATASETS.get(v, v) for v in levels]
+            axes[k] = list(dict.fromkeys(levels))[:2]
+            points *= len(axes[k])  # the axis had one level
+

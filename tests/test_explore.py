@@ -394,7 +394,7 @@ def test_export_failed_trials_are_fail_and_keep_their_curves_in_a_journal(tmp_pa
 
 def _tiny_explorable(path: Path, **changes):
     """``path``'s tiny mode with enough points (the whole grid, or 4 searched points) and two
-    seeds, so importance has an interval over seeds (tiny mode alone keeps 2 points, 1 seed)."""
+    seeds, so importance has an interval over seeds (tiny mode alone keeps 3 points, 1 seed)."""
     import copy
 
     from sweeps.spec import load_spec, parse_spec

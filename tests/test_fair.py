@@ -358,9 +358,11 @@ def test_tiny_mode_keeps_only_the_margins_it_can_still_test():
 
     doc = _doc(latent_acc=PLAIN_LATENT, psnr=NO_PSNR_COST,
                deep={**PLAIN_LATENT, "where": {"inr_depth": 5}})
-    doc["axes"]["inr_depth"] = [3, 5]  # a second axis: tiny mode keeps its first value only
+    # a third axis: tiny mode keeps its first value only (the first two already give 4 points)
+    doc["axes"]["latent_dim"] = [16, 32]
+    doc["axes"]["inr_depth"] = [3, 5]
     tiny = tiny_mode(parse_spec(doc, "s.yaml"))
-    assert tiny.axes["inr_depth"] == [3]
+    assert tiny.axes["inr_depth"] == [3] and tiny.axes["latent_dim"] == [16, 32]
     assert set(tiny.equivalence) == {"latent_acc", "psnr"}
 
 

@@ -43,6 +43,18 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.parametrize("path", SWEEP_FILES, ids=lambda p: p.stem)
+def test_tiny_mode_keeps_the_points_every_report_section_needs(path):
+    """Issue 43: the Explore section ranks factors over 3 points at least; tiny mode kept 2
+    searched points (and a two-level first axis gave 2), so its report left the section out.
+    Now every tiny sweep has 3 points, or every point its sweep has."""
+    spec = load_spec(path)
+    tiny = tiny_mode(spec)
+    points = tiny.num_trials() // len(tiny.seeds)
+    full = spec.num_trials() // len(spec.seeds)
+    assert points >= min(3, full), (points, full)
+
+
 @pytest.mark.parametrize("path", [p for p in SWEEP_FILES if p.stem != "smoke"], ids=lambda p: p.stem)
 def test_tiny_mode_runs(path, ray_embedded, data_root, tmp_path):
     from sweeps.tune.run import run_sweep
