@@ -33,7 +33,8 @@ from contract.schema import CONFIG_PREFIX
 from . import plots
 from .extended import section as extended_section
 from .model_effects import DesignAnalysis, design_analysis, detect_design
-from .explore import Explore, prepare as prepare_explore, section as explore_section
+from .explore import section as explore_section
+from .explore_model import Explore, prepare as prepare_explore
 from .load import Results, load_results, summarize_problems
 from .claims import claims_table
 from .labels import label_differences

@@ -183,7 +183,7 @@ def test_export_optuna_bad_input_is_one_line(tmp_path, random_sweep):
 from test_report_browser import browser  # noqa: E402,F401 - the fixture (Debian's chromium)
 
 import analysis  # noqa: E402
-from analysis.explore import PC_ASSETS, PC_H, PC_BOTTOM, PC_TOP, TABLE_ASSETS  # noqa: E402
+from analysis.explore_html import PC_ASSETS, PC_H, PC_BOTTOM, PC_TOP, TABLE_ASSETS  # noqa: E402
 
 
 def _visible_rows(driver, box: int) -> list[list[str]]:
@@ -493,7 +493,7 @@ def test_a_multi_objective_sweep_gets_importance_for_every_objective(tmp_path):
     the mode it was optimised in."""
     import yaml
 
-    from analysis.explore import prepare
+    from analysis.explore_model import prepare
 
     root = ef.write_random_results(tmp_path / "mo")
     spec = ef.random_spec()

@@ -537,11 +537,12 @@ ROOMS = {
         "tables": {"levels", "effects", "selection", "paper", "failures", "compare", "tables",
                    "claims", "labels", "model_effects", "importance", "extended", "family",
                    "api"},
-        # figures drawn from the tables
-        "figures": {"plots"},
+        # figures drawn from the tables (and the Explore section's data, with its figures)
+        "figures": {"plots", "explore_model"},
         # the report (its blocks, sections and renderers) and the commands on top
         "document": {"document", "formatting", "render_html", "render_markdown", "headline",
-                     "explore", "model_effects_section", "verdict_sections", "report", "cli",
+                     "explore", "explore_html", "model_effects_section", "verdict_sections",
+                     "report", "cli",
                      "live", "optuna_export", "__main__", ""},
     },
     "sweeps": {
