@@ -9,7 +9,6 @@ and nothing here ever opens a window.  Every function returns a ``Figure`` (for 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Iterable
 
@@ -23,14 +22,14 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from contract import metrics as metrics_registry  # noqa: E402
-from contract.schema import CONFIG_PREFIX, IMAGE_NAMES, METRIC_PREFIX  # noqa: E402
+from contract.schema import CONFIG_PREFIX, METRIC_PREFIX  # noqa: E402
 
 from .labels import PIXELS, all_label_count, curve_points, label_table  # noqa: E402
 from .load import Results  # noqa: E402
 from .stats import interval, t_halfwidth  # noqa: E402
-from .columns import BASELINES, metric_info, present_metrics, values  # noqa: E402
-from .levels import factor_levels, factor_table, fmt_level, sorted_levels
-from .selection import pareto_front, pareto_objectives, selection_metric
+from .columns import BASELINES, metric_info, present_metrics  # noqa: E402
+from .levels import factor_levels, factor_table, fmt_level, sorted_levels  # noqa: E402
+from .selection import pareto_front, pareto_objectives  # noqa: E402
 
 DPI = 100
 #: per-epoch curves show validation PSNR: test is scored once, at the last epoch
@@ -51,7 +50,7 @@ def _axis_label(metric: str) -> str:
     return f"{info.label} ({info.unit})" if info.unit else info.label
 
 
-def _level_name(factor: str, level, ref) -> str:
+def level_name(factor: str, level, ref) -> str:
     return f"{factor}={fmt_level(level)}" + (" (ref)" if level == ref else "")
 
 
@@ -117,7 +116,7 @@ def learning_curves(results: Results, factor: str | None,
             if lvl not in agg.index.get_level_values(0):
                 continue
             cur = agg.loc[lvl]
-            label = _level_name(factor, lvl, ref) if factor else str(lvl)
+            label = level_name(factor, lvl, ref) if factor else str(lvl)
             ax.plot(cur.index, cur["mean"], color=color, lw=2 if lvl == ref else 1.4, label=label)
             ax.fill_between(cur.index, cur["low"].fillna(cur["mean"]),
                             cur["high"].fillna(cur["mean"]), color=color, alpha=0.18, lw=0)
@@ -373,88 +372,6 @@ def sweep_figures(results: Results, folder: Path, prefix: str | None = None,
         f"{pareto_objectives(results)[2]}); the red line joins the configurations no other "
         "beats on every objective, numbered as in the Pareto table.")
     return out
-
-
-# ------------------------------------------------------------------------------------
-# The trials' own pictures (images/<trial>/*.png, see contract.schema)
-
-OPERATION_CAPTIONS = {
-    "superres": "super-resolution: row 1 originals, row 2 the downsampled input upsampled "
-                "bilinearly (the baseline), row 3 the HyperINR output",
-    "inpainting": "inpainting: row 1 originals, row 2 the input with its hole mean-filled (the "
-                  "baseline), row 3 the HyperINR output",
-    "denoising": "denoising: row 1 originals, row 2 the noisy input (the baseline), row 3 the "
-                 "HyperINR output",
-}
-
-
-def _best_trial(frame: pd.DataFrame, score: pd.Series, mode: str) -> pd.Series | None:
-    ranked = score.loc[frame.index].dropna()
-    if ranked.empty:
-        return frame.iloc[0] if len(frame) else None
-    return frame.loc[ranked.idxmax() if mode == "max" else ranked.idxmin()]
-
-
-def example_pictures(results: Results, folder: Path, prefix: str | None = None,
-                     ) -> tuple[str, list[tuple[str, list[tuple[Path, str]]]]]:
-    """The trials' example grids for the report, copied into ``folder``.
-
-    Returns (how the trials were chosen, groups); each group is (title, [(png, caption)]):
-    per factor (one group per factor), each level's best completed trial on the selection
-    metric (``selection.selection_metric``: validation when present) with its originals
-    against reconstructions; then the image operations of the best trial overall, each grid
-    holding the operation's naive baseline beside its output.  Empty when no trial wrote
-    images (results from before images/ existed)."""
-    prefix = slug(prefix or results.name)
-    done = results.completed
-    done = done[done["trial_id"].isin(results.images)] if "trial_id" in done else done.iloc[0:0]
-    if done.empty:
-        return "", []
-    metric, mode, how = selection_metric(results)
-    score = values(done, metric)
-    unit = metric_info(metric).unit
-
-    def copy(trial: pd.Series, name: str) -> Path | None:
-        src = results.images[trial["trial_id"]].get(name)
-        if src is None:
-            return None
-        target = folder / f"{prefix}-images-{slug(trial['trial_id'])}-{slug(name)}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, target)
-        return target
-
-    def scored(trial: pd.Series) -> str:
-        v = score.get(trial.name)
-        return f"trial {trial['trial_id']}" + (
-            "" if v is None or pd.isna(v) else f", {metric} {v:.3g}{(' ' + unit) if unit else ''}")
-
-    groups = []
-    for factor in results.factors or [None]:
-        if factor is None:
-            levels, ref = pd.Series("all trials", index=done.index), None
-        else:
-            levels, ref = factor_levels(results, factor, done), results.reference(factor)[0]
-        pictures = []
-        for level in sorted_levels(levels.dropna()):
-            trial = _best_trial(done[levels == level], score, mode)
-            path = copy(trial, "reconstruction") if trial is not None else None
-            if path is not None:
-                name = _level_name(factor, level, ref) if factor else str(level)
-                pictures.append((path, f"{name}: {scored(trial)}. Row 1 originals, row 2 "
-                                       "reconstructions."))
-        if pictures:
-            groups.append((f"Originals against reconstructions, best trial per "
-                           f"{factor or 'sweep'} level", pictures))
-    best = _best_trial(done, score, mode)
-    ops = []
-    names = [n for n in results.images.get(best["trial_id"], {}) if n != "reconstruction"]
-    for name in sorted(names, key=lambda n: (IMAGE_NAMES.index(n) if n in IMAGE_NAMES else 99, n)):
-        path = copy(best, name)
-        if path is not None:
-            ops.append((path, f"{OPERATION_CAPTIONS.get(name, name)} ({scored(best)})."))
-    if ops:
-        groups.append(("Image operations beside their baselines, best trial overall", ops))
-    return how, groups
 
 
 def interaction_plot(results: Results, frame: pd.DataFrame, metric: str,

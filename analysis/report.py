@@ -42,6 +42,7 @@ from . import family as families
 from .document import Doc
 from .formatting import FAMILY, adjusted_p, fmt_num, fmt_p, status_text, unit_gap, unit_of
 from .headline import headline
+from .pictures import example_pictures
 from .model_effects_section import interaction_figures, section as model_effects_section
 from .render_html import to_html
 from .render_markdown import to_markdown
@@ -56,7 +57,7 @@ from .selection import DESCRIBED_PAIR, pareto_front, pareto_objectives, selectio
 from .verdict_sections import claims_section, equivalence_section, labels_section, paper_section
 
 FORMATS = ("md", "html")
-#: (how the trials were chosen, [(group title, [(png, caption)])]): plots.example_pictures
+#: (how the trials were chosen, [(group title, [(png, caption)])]): example_pictures
 Pictures = tuple[str, list[tuple[str, list[tuple[Path, str]]]]]
 MAX_FAILURES = 50  # failure rows printed (the DataFrame has them all)
 
@@ -473,7 +474,7 @@ def _draw(res: Results, da: DesignAnalysis | None, tested: dict[str, pd.DataFram
     """Every figure and picture of one sweep, written under ``figdir``."""
     return SweepParts(res, da, tested,
                       figures=plots.sweep_figures(res, figdir, prefix),
-                      pictures=plots.example_pictures(res, figdir, prefix),
+                      pictures=example_pictures(res, figdir, prefix),
                       design_figures=interaction_figures(res, da, figdir, prefix),
                       explore=prepare_explore(res, figdir, prefix, da),
                       label_figures=plots.label_figures(res, figdir, prefix))

@@ -538,7 +538,7 @@ ROOMS = {
                    "claims", "labels", "model_effects", "importance", "extended", "family",
                    "api"},
         # figures drawn from the tables (and the Explore section's data, with its figures)
-        "figures": {"plots", "explore_model"},
+        "figures": {"plots", "pictures", "explore_model"},
         # the report (its blocks, sections and renderers) and the commands on top
         "document": {"document", "formatting", "render_html", "render_markdown", "headline",
                      "explore", "explore_html", "model_effects_section", "verdict_sections",
