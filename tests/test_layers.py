@@ -542,7 +542,7 @@ ROOMS = {
         # the report (its blocks, sections and renderers) and the commands on top
         "document": {"document", "formatting", "render_html", "render_markdown", "headline",
                      "explore", "explore_html", "model_effects_section", "verdict_sections",
-                     "report", "cli",
+                     "report", "sweep_section", "cli",
                      "live", "optuna_export", "__main__", ""},
     },
     "sweeps": {
