@@ -30,7 +30,7 @@ _EXPORTS = {
     "equivalence_table": "paper",
     "claims_table": "claims",
     "label_table": "labels", "label_differences": "labels",
-    "design_analysis": "model_effects", "detect_design": "model_effects",
+    "design_analysis": "model_effects", "detect_design": "design_model",
     "importance": "importance",
     "build_report": "report",
     "open_results": "api", "SweepResults": "api", "BestPoint": "api",

@@ -172,7 +172,7 @@ class Results:
         declares none.  A sweep document holds a ``design:`` section exactly when it ran
         ``search: design`` (``sweeps.design.parse`` refuses one under any other search), so
         the section is the declaration.  A grid that declares nothing may still be a full
-        two-level design (``analysis.model_effects.detect_design``)."""
+        two-level design (``analysis.design_model.detect_design``)."""
         if self.spec.get("design") is None:
             return None
         return DeclaredDesign(self.spec["design"], self.spec.get("resolution"))

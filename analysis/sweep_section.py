@@ -16,7 +16,8 @@ from contract.metrics import LOSS_WEIGHTS
 from contract.schema import CONFIG_PREFIX
 
 from .extended import section as extended_section
-from .model_effects import DesignAnalysis, detect_design
+from .design_model import detect_design
+from .model_effects import DesignAnalysis
 from .explore import section as explore_section
 from .explore_model import Explore
 from .load import Results, summarize_problems

@@ -535,7 +535,8 @@ ROOMS = {
         "data": {"load", "images", "columns", "stats"},
         # tables and analyses built from them (DataFrames a notebook uses as they are)
         "tables": {"levels", "effects", "selection", "paper", "failures", "compare", "tables",
-                   "claims", "labels", "model_effects", "importance", "extended", "family",
+                   "claims", "labels", "design_model", "model_effects", "importance", "extended",
+                   "family",
                    "api"},
         # figures drawn from the tables (and the Explore section's data, with its figures)
         "figures": {"plots", "pictures", "explore_model"},

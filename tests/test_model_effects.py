@@ -19,8 +19,9 @@ import analysis_fixtures as fx  # noqa: E402
 
 from analysis import load_results  # noqa: E402
 from analysis.load import DeclaredDesign  # noqa: E402
-from analysis.model_effects import (design_analysis, design_metrics, detect_design,  # noqa: E402
-                             early_stopping, rung_frame)
+from analysis.design_model import detect_design  # noqa: E402
+from analysis.model_effects import (design_analysis, design_metrics, early_stopping,  # noqa: E402
+                                    rung_frame)
 from analysis.plots import interaction_plot  # noqa: E402
 from analysis.stats import holm  # noqa: E402
 
