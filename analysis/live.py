@@ -35,7 +35,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from contract.schema import REPORT_DIR
+from contract.schema import REPORT_DIR, TRIALS_FILE
 
 from .load import load_results
 from .optuna_export import new_study, objectives, open_storage, point_trials
@@ -66,7 +66,10 @@ class LiveStudy:
         self._thread: threading.Thread | None = None
 
     def sync(self) -> int:
-        """Append the points that finished since the last call; how many were added."""
+        """Append the points that finished since the last call; how many were added (0
+        before the sweep wrote its first trials.parquet)."""
+        if not (self.root / TRIALS_FILE).is_file():
+            return 0
         results = load_results(self.root)
         if results.trials.empty:
             return 0
@@ -104,6 +107,7 @@ class LiveStudy:
             started = time.perf_counter()
             try:
                 self.sync()
+                self.error = None  # a later sync caught up: the journal is whole again
             except Exception as err:  # noqa: BLE001 - kept for stop(); the sweep goes on
                 self.error = err
             took = time.perf_counter() - started
@@ -121,6 +125,7 @@ class LiveStudy:
             self._thread.join()
         try:
             self.sync()
+            self.error = None
         except Exception as err:  # noqa: BLE001
             self.error = err
         return self.error
