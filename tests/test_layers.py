@@ -452,13 +452,20 @@ def test_no_private_name_crosses_a_module():
     assert private_imports() == []
 
 
-def test_the_private_name_check_sees_relative_and_absolute_imports(tmp_path):
-    pkg = tmp_path / "analysis"
+def _package(root: Path, name: str, modules: dict[str, str]) -> None:
+    """A made-up package of the project under ``root``: ``modules`` name -> source."""
+    pkg = root / name
     pkg.mkdir()
     (pkg / "__init__.py").write_text("")
-    (pkg / "tables.py").write_text("def _hidden():\n    pass\n")
-    (pkg / "report.py").write_text("from .tables import _hidden\nfrom analysis.tables import "
-                                   "_hidden as h\nfrom os import _exit\n")
+    for module, source in modules.items():
+        (pkg / f"{module}.py").write_text(source)
+
+
+def test_the_private_name_check_sees_relative_and_absolute_imports(tmp_path):
+    _package(tmp_path, "analysis", {
+        "tables": "def _hidden():\n    pass\n",
+        "report": "from .tables import _hidden\nfrom analysis.tables import _hidden as h\n"
+                  "from os import _exit\n"})
     assert [(m, line, name) for m, line, _, name in private_imports(tmp_path)] == [
         ("analysis.report", 1, "_hidden"), ("analysis.report", 2, "_hidden")]
 
@@ -517,13 +524,10 @@ def test_every_function_local_import_keeps_its_promise():
 
 
 def test_the_local_import_check_sees_an_unmeasured_one(tmp_path):
-    pkg = tmp_path / "sweeps"
-    pkg.mkdir()
-    (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text(
+    _package(tmp_path, "sweeps", {"a": (
         "def f():\n    import json\n    return json\n\n\n"
         "def g():\n    # yaml costs 0.05 s here\n    import yaml\n\n    import torch\n"
-        "    return yaml, torch\n")
+        "    return yaml, torch\n")})
     assert unmeasured_local_imports(tmp_path) == ["sweeps/a.py:2 json"]
 
 
